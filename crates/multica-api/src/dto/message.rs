@@ -1,0 +1,50 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::MessageKind;
+use crate::ids::TaskId;
+use crate::serde_util::{is_empty_str, null_as_default as nd};
+
+/// One live-output message of an agent, as reported in batches. Empty
+/// optional fields are omitted, as Go's `omitempty` does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskMessage {
+    /// Sequence number within the task, from 1.
+    #[serde(deserialize_with = "nd")]
+    pub seq: i64,
+    /// What the message is.
+    #[serde(rename = "type", deserialize_with = "nd")]
+    pub kind: MessageKind,
+    /// Tool name (tool_use, tool_result).
+    #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
+    pub tool: String,
+    /// Text (text, error).
+    #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
+    pub content: String,
+    /// Tool arguments (tool_use).
+    #[serde(deserialize_with = "nd", skip_serializing_if = "Map::is_empty")]
+    pub input: Map<String, Value>,
+    /// Tool output (tool_result).
+    #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
+    pub output: String,
+}
+
+impl TaskMessage {
+    /// A text message.
+    pub fn text(seq: i64, content: impl Into<String>) -> Self {
+        Self { seq, kind: MessageKind::Text, content: content.into(), ..Self::default() }
+    }
+}
+
+/// A message as the server stores it (`GET /api/daemon/tasks/{taskId}/messages`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoredTaskMessage {
+    /// The task it belongs to.
+    #[serde(deserialize_with = "nd")]
+    pub task_id: TaskId,
+    /// The message; its fields sit at the top level of the JSON object.
+    #[serde(flatten)]
+    pub message: TaskMessage,
+}

@@ -1,0 +1,1 @@
+//! Layers: wrappers that take any `DaemonApi` and are one (work in progress).

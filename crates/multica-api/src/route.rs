@@ -1,0 +1,300 @@
+//! The route table: every call's method and path template, in one place.
+//!
+//! Clients build paths from it and servers (the fake) match paths against
+//! it, so the two cannot drift apart.
+
+use std::fmt;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::error::Error;
+
+/// Characters escaped in a path segment: everything but RFC 3986's
+/// unreserved set, so `/`, `?`, `#`, `%`, spaces and non-ASCII cannot change
+/// the request's shape.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The HTTP method of a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`; a JSON body is always sent.
+    Post,
+}
+
+impl Method {
+    /// `"GET"` or `"POST"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! endpoints {
+    ($( $(#[$meta:meta])* $variant:ident => $method:ident $template:literal, )+) => {
+        /// One route of the daemon API: names a call in logs, fault
+        /// injection and retry policies.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Endpoint {
+            $( $(#[$meta])* $variant, )+
+        }
+
+        impl Endpoint {
+            /// Every route, in the order of the specification.
+            pub const ALL: &'static [Endpoint] = &[$(Endpoint::$variant,)+];
+
+            /// The route's HTTP method.
+            pub fn method(self) -> Method {
+                match self {
+                    $( Self::$variant => Method::$method, )+
+                }
+            }
+
+            /// The path template, with `{name}` for each ID segment. Safe to
+            /// log: it holds no IDs.
+            pub fn template(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $template, )+
+                }
+            }
+
+            /// The route's name (the `snake_case` trait method name).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Self::$variant => stringify!($variant), )+
+                }
+            }
+        }
+    };
+}
+
+endpoints! {
+    /// `POST /api/daemon/register`.
+    Register => Post "/api/daemon/register",
+    /// `POST /api/daemon/deregister`.
+    Deregister => Post "/api/daemon/deregister",
+    /// `POST /api/daemon/heartbeat`.
+    SendHeartbeat => Post "/api/daemon/heartbeat",
+    /// `POST /api/daemon/runtimes/{runtimeId}/tasks/claim`.
+    ClaimTask => Post "/api/daemon/runtimes/{runtimeId}/tasks/claim",
+    /// `GET /api/daemon/runtimes/{runtimeId}/tasks/pending`.
+    ListPendingTasks => Get "/api/daemon/runtimes/{runtimeId}/tasks/pending",
+    /// `POST /api/daemon/runtimes/{runtimeId}/usage`.
+    ReportUsage => Post "/api/daemon/runtimes/{runtimeId}/usage",
+    /// `POST /api/daemon/runtimes/{runtimeId}/ping/{pingId}/result`.
+    ReportPingResult => Post "/api/daemon/runtimes/{runtimeId}/ping/{pingId}/result",
+    /// `GET /api/daemon/tasks/{taskId}/status`.
+    GetTaskStatus => Get "/api/daemon/tasks/{taskId}/status",
+    /// `POST /api/daemon/tasks/{taskId}/start`.
+    StartTask => Post "/api/daemon/tasks/{taskId}/start",
+    /// `POST /api/daemon/tasks/{taskId}/progress`.
+    ReportProgress => Post "/api/daemon/tasks/{taskId}/progress",
+    /// `POST /api/daemon/tasks/{taskId}/complete`.
+    CompleteTask => Post "/api/daemon/tasks/{taskId}/complete",
+    /// `POST /api/daemon/tasks/{taskId}/fail`.
+    FailTask => Post "/api/daemon/tasks/{taskId}/fail",
+    /// `POST /api/daemon/tasks/{taskId}/messages`.
+    ReportTaskMessages => Post "/api/daemon/tasks/{taskId}/messages",
+    /// `GET /api/daemon/tasks/{taskId}/messages`.
+    ListTaskMessages => Get "/api/daemon/tasks/{taskId}/messages",
+    /// `GET /api/workspaces` (needs a bearer token).
+    ListWorkspaces => Get "/api/workspaces",
+    /// `POST /api/daemon/pairing-sessions` (answers 201).
+    CreatePairingSession => Post "/api/daemon/pairing-sessions",
+    /// `GET /api/daemon/pairing-sessions/{token}`.
+    GetPairingSession => Get "/api/daemon/pairing-sessions/{token}",
+    /// `POST /api/daemon/pairing-sessions/{token}/claim`.
+    ClaimPairingSession => Post "/api/daemon/pairing-sessions/{token}/claim",
+}
+
+/// Why a method and path match no route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteMismatch {
+    /// No route has this path (404).
+    NotFound,
+    /// A route has this path, but not with this method (405).
+    MethodNotAllowed,
+}
+
+impl Endpoint {
+    /// The status a success answers with: 201 for creating a pairing
+    /// session, 200 otherwise.
+    pub fn success_status(self) -> u16 {
+        match self {
+            Self::CreatePairingSession => 201,
+            _ => 200,
+        }
+    }
+
+    /// The number of ID segments in the path.
+    pub fn param_count(self) -> usize {
+        self.template().matches('{').count()
+    }
+
+    /// Fills the template with `params`, each percent-encoded as exactly one
+    /// segment. An empty or missing parameter is an
+    /// [`Error::InvalidArgument`]: nothing is sent.
+    ///
+    /// ```
+    /// use multica_api::Endpoint;
+    /// let path = Endpoint::StartTask.path(&["a/../b?x"]).unwrap();
+    /// assert_eq!(path, "/api/daemon/tasks/a%2F..%2Fb%3Fx/start");
+    /// ```
+    pub fn path(self, params: &[&str]) -> Result<String, Error> {
+        if params.len() != self.param_count() {
+            return Err(Error::InvalidArgument(format!(
+                "{} takes {} path parameters, got {}",
+                self.name(),
+                self.param_count(),
+                params.len()
+            )));
+        }
+        let template = self.template();
+        let mut path = String::with_capacity(template.len() + params.iter().map(|p| p.len() * 3).sum::<usize>());
+        let mut params = params.iter();
+        for (index, segment) in template.split('/').enumerate() {
+            if index > 0 {
+                path.push('/');
+            }
+            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let value = params.next().copied().unwrap_or_default();
+                    if value.is_empty() {
+                        return Err(Error::InvalidArgument(format!("{} needs a non-empty {name}", self.name())));
+                    }
+                    push_encoded_segment(&mut path, value);
+                }
+                None => path.push_str(segment),
+            }
+        }
+        Ok(path)
+    }
+
+    /// Matches a request path (without query) against this route's template,
+    /// returning the decoded parameters.
+    pub fn match_path(self, path: &str) -> Option<Vec<String>> {
+        let mut params = Vec::new();
+        let mut template = self.template().split('/');
+        let mut given = path.split('/');
+        loop {
+            match (template.next(), given.next()) {
+                (None, None) => return Some(params),
+                (Some(want), Some(got)) if want.starts_with('{') => {
+                    if got.is_empty() {
+                        return None;
+                    }
+                    params.push(percent_decode_str(got).decode_utf8().ok()?.into_owned());
+                }
+                (Some(want), Some(got)) if want == got => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Finds the route for a method and path, as a router does: a known
+    /// path with another method is [`RouteMismatch::MethodNotAllowed`].
+    pub fn recognize(method: &str, path: &str) -> Result<(Endpoint, Vec<String>), RouteMismatch> {
+        let mut path_matched = false;
+        for endpoint in Self::ALL {
+            if let Some(params) = endpoint.match_path(path) {
+                if endpoint.method().as_str() == method {
+                    return Ok((*endpoint, params));
+                }
+                path_matched = true;
+            }
+        }
+        Err(if path_matched { RouteMismatch::MethodNotAllowed } else { RouteMismatch::NotFound })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Appends `value` as one percent-encoded path segment. The dot segments
+/// `.` and `..` are escaped too, as URL normalisers would collapse them.
+fn push_encoded_segment(path: &mut String, value: &str) {
+    if value.bytes().all(|b| b == b'.') && value.len() <= 2 {
+        path.extend(std::iter::repeat("%2E").take(value.len()));
+    } else {
+        path.extend(utf8_percent_encode(value, SEGMENT));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_starts_with_api_and_round_trips() {
+        for endpoint in Endpoint::ALL {
+            assert!(endpoint.template().starts_with("/api/"), "{endpoint}");
+            let params: Vec<String> = (0..endpoint.param_count()).map(|i| format!("id {i}/é?#")).collect();
+            let refs: Vec<&str> = params.iter().map(String::as_str).collect();
+            let path = endpoint.path(&refs).expect("valid params");
+            assert_eq!(endpoint.match_path(&path), Some(params.clone()), "{endpoint}");
+            assert_eq!(Endpoint::recognize(endpoint.method().as_str(), &path), Ok((*endpoint, params)), "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn ids_stay_one_segment() {
+        let cases = [
+            ("a/../b", "a%2F..%2Fb"),
+            ("x?y", "x%3Fy"),
+            ("x#y", "x%23y"),
+            ("a b", "a%20b"),
+            ("100%", "100%25"),
+            ("é", "%C3%A9"),
+            ("..", "%2E%2E"),
+            (".", "%2E"),
+            ("...", "..."),
+            ("550e8400-e29b-41d4-a716-446655440000", "550e8400-e29b-41d4-a716-446655440000"),
+        ];
+        for (id, encoded) in cases {
+            assert_eq!(
+                Endpoint::GetTaskStatus.path(&[id]).expect("valid"),
+                format!("/api/daemon/tasks/{encoded}/status")
+            );
+            let path = Endpoint::GetTaskStatus.path(&[id]).expect("valid");
+            assert_eq!(Endpoint::GetTaskStatus.match_path(&path), Some(vec![id.to_owned()]));
+        }
+    }
+
+    #[test]
+    fn empty_or_missing_ids_are_invalid_arguments() {
+        assert!(matches!(Endpoint::StartTask.path(&[""]), Err(Error::InvalidArgument(_))));
+        assert!(matches!(Endpoint::StartTask.path(&[]), Err(Error::InvalidArgument(_))));
+        assert!(matches!(Endpoint::Register.path(&["x"]), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn recognize_distinguishes_404_and_405() {
+        assert_eq!(Endpoint::recognize("GET", "/api/daemon/nope"), Err(RouteMismatch::NotFound));
+        assert_eq!(Endpoint::recognize("GET", "/api/daemon/register"), Err(RouteMismatch::MethodNotAllowed));
+        assert_eq!(Endpoint::recognize("DELETE", "/api/daemon/tasks/t/messages"), Err(RouteMismatch::MethodNotAllowed));
+        assert_eq!(
+            Endpoint::recognize("GET", "/api/daemon/tasks/t/messages"),
+            Ok((Endpoint::ListTaskMessages, vec!["t".to_owned()]))
+        );
+        assert_eq!(Endpoint::recognize("POST", "/api/daemon/tasks//start"), Err(RouteMismatch::NotFound));
+        assert_eq!(Endpoint::recognize("POST", "/api/daemon/tasks/%FF/start"), Err(RouteMismatch::NotFound));
+    }
+
+    #[test]
+    fn pairing_create_answers_201() {
+        assert_eq!(Endpoint::CreatePairingSession.success_status(), 201);
+        assert_eq!(Endpoint::Register.success_status(), 200);
+    }
+}

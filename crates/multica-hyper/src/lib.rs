@@ -1,0 +1,1 @@
+//! The production Multica daemon API client on hyper 1.x (work in progress).

@@ -1,0 +1,2 @@
+//! Serves the fake over HTTP (work in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! A stateful in-memory fake of the Multica server (work in progress).
