@@ -41,6 +41,8 @@ pub mod reporter;
 pub mod request;
 mod route;
 mod serde_util;
+#[cfg(test)]
+mod test_double;
 mod wire_enum;
 
 pub use api::DaemonApi;
