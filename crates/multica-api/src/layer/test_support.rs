@@ -1,0 +1,101 @@
+//! Test helpers for layers: a probing layer and a way to call any route.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use super::forward_every_method;
+use crate::dto::{PairingRequest, PingResult, RegisterRequest, TaskCompletion, TaskProgress};
+use crate::error::Result;
+use crate::ids::{PingId, RuntimeId, TaskId};
+use crate::{DaemonApi, Endpoint};
+
+/// IDs and tokens passed by [`call_endpoint`]: tests assert they never leak.
+pub(crate) const SECRET_ID: &str = "secret-task-id";
+
+#[derive(Debug, Default)]
+struct Log {
+    starts: Vec<(Endpoint, Instant)>,
+    running: usize,
+}
+
+/// A layer that records when each call starts and how many are running (a
+/// call stops running when it finishes or its future is dropped).
+#[derive(Clone, Debug)]
+pub(crate) struct Probe<A> {
+    inner: A,
+    log: Arc<Mutex<Log>>,
+}
+
+struct Running(Arc<Mutex<Log>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().expect("probe lock").running -= 1;
+    }
+}
+
+impl<A> Probe<A> {
+    pub(crate) fn new(inner: A) -> Self {
+        Self { inner, log: Arc::default() }
+    }
+
+    /// Calls started and not yet finished or dropped.
+    pub(crate) fn running(&self) -> usize {
+        self.log.lock().expect("probe lock").running
+    }
+
+    /// When each call of `endpoint` started, relative to `origin`.
+    pub(crate) fn starts(&self, endpoint: Endpoint, origin: Instant) -> Vec<std::time::Duration> {
+        let log = self.log.lock().expect("probe lock");
+        log.starts.iter().filter(|(e, _)| *e == endpoint).map(|(_, at)| at.duration_since(origin)).collect()
+    }
+
+    async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let running = {
+            let mut log = self.log.lock().expect("probe lock");
+            log.starts.push((endpoint, Instant::now()));
+            log.running += 1;
+            Running(Arc::clone(&self.log))
+        };
+        let result = make_call().await;
+        drop(running);
+        result
+    }
+}
+
+forward_every_method!(Probe);
+
+/// Calls the method of `endpoint` with placeholder arguments (every ID and
+/// token is [`SECRET_ID`]), discarding the answer's value.
+pub(crate) async fn call_endpoint(api: &dyn DaemonApi, endpoint: Endpoint) -> Result<()> {
+    let runtime = RuntimeId::new(SECRET_ID);
+    let task = TaskId::new(SECRET_ID);
+    match endpoint {
+        Endpoint::Register => api.register(&RegisterRequest::default()).await.map(drop),
+        Endpoint::Deregister => api.deregister(&[runtime]).await,
+        Endpoint::SendHeartbeat => api.send_heartbeat(&runtime).await.map(drop),
+        Endpoint::ClaimTask => api.claim_task(&runtime).await.map(drop),
+        Endpoint::ListPendingTasks => api.list_pending_tasks(&runtime).await.map(drop),
+        Endpoint::ReportUsage => api.report_usage(&runtime, &[]).await,
+        Endpoint::ReportPingResult => {
+            api.report_ping_result(&runtime, &PingId::new(SECRET_ID), &PingResult::default()).await
+        }
+        Endpoint::GetTaskStatus => api.get_task_status(&task).await.map(drop),
+        Endpoint::StartTask => api.start_task(&task).await,
+        Endpoint::ReportProgress => api.report_progress(&task, &TaskProgress::default()).await,
+        Endpoint::CompleteTask => api.complete_task(&task, &TaskCompletion::default()).await,
+        Endpoint::FailTask => api.fail_task(&task, "boom").await,
+        Endpoint::ReportTaskMessages => api.report_task_messages(&task, &[]).await,
+        Endpoint::ListTaskMessages => api.list_task_messages(&task).await.map(drop),
+        Endpoint::ListWorkspaces => api.list_workspaces().await.map(drop),
+        Endpoint::CreatePairingSession => api.create_pairing_session(&PairingRequest::default()).await.map(drop),
+        Endpoint::GetPairingSession => api.get_pairing_session(SECRET_ID).await.map(drop),
+        Endpoint::ClaimPairingSession => api.claim_pairing_session(SECRET_ID).await.map(drop),
+    }
+}

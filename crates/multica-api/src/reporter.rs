@@ -1,2 +1,0 @@
-//! Live output: forwards an agent's messages to the server in batches
-//! (work in progress).
