@@ -26,14 +26,14 @@
 //! }
 //! ```
 
-// mod retry;
+mod retry;
 #[cfg(test)]
 mod test_support;
 mod timeout;
 #[cfg(feature = "tracing")]
 mod tracing;
 
-// pub use retry::{Retry, RetryPolicy, SAFE_TO_REPEAT};
+pub use retry::{Retry, RetryPolicy, SAFE_TO_REPEAT};
 pub use timeout::Timeout;
 #[cfg(feature = "tracing")]
 pub use tracing::Tracing;

@@ -1,0 +1,482 @@
+//! The `Retry` layer: repeats transient failures of calls safe to repeat.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::forward_every_method;
+use crate::error::{Error, Result};
+use crate::route::Endpoint;
+
+/// The routes whose calls a repeat cannot harm, so [`Retry`] repeats them
+/// after any transient failure:
+///
+/// - reads: pending tasks, task status, task messages, workspaces, a pairing
+///   session;
+/// - heartbeat (marks the runtime online again; a ping handed out in a lost
+///   answer is lost either way), deregister (offline again), progress (the
+///   latest step wins), usage (upserted by runtime, date, provider and
+///   model) and ping results (the same answer again).
+///
+/// Not listed, so repeated only when the failed attempt provably never
+/// reached the server (a connect failure, see
+/// [`Error::may_have_reached_server`]): claim (a repeat would take a second
+/// task and strand the first in `dispatched`), start, complete and fail (a
+/// repeat of a call that did land gets 400, as the task has moved on), live
+/// messages (a repeat stores them twice), register and the pairing writes.
+/// Complete and fail can be opted in with
+/// [`RetryPolicy::retry_complete_and_fail`], as the Go daemon does.
+pub const SAFE_TO_REPEAT: &[Endpoint] = &[
+    Endpoint::Deregister,
+    Endpoint::SendHeartbeat,
+    Endpoint::ListPendingTasks,
+    Endpoint::ReportUsage,
+    Endpoint::ReportPingResult,
+    Endpoint::GetTaskStatus,
+    Endpoint::ReportProgress,
+    Endpoint::ListTaskMessages,
+    Endpoint::ListWorkspaces,
+    Endpoint::GetPairingSession,
+];
+
+/// When and how often [`Retry`] repeats a call: plain data, with defaults in
+/// the associated constants.
+///
+/// The wait before the `n`-th repeat is drawn uniformly from zero to
+/// `min(max_backoff, initial_backoff * 2^(n-1))` ("full jitter", so that
+/// daemons failing together do not retry together), or is exactly that
+/// value when `full_jitter` is off; it is never shorter than the server's
+/// `Retry-After`. Retrying stops after `max_attempts`, or when the next wait
+/// would end later than `budget` after the first attempt started; the error
+/// is then [`Error::RetriesExhausted`].
+///
+/// ```
+/// use std::time::Duration;
+/// use multica_api::layer::RetryPolicy;
+///
+/// let patient = RetryPolicy { max_attempts: 8, budget: Duration::from_secs(120), ..RetryPolicy::default() };
+/// assert_eq!(patient.backoff(1), RetryPolicy::DEFAULT_INITIAL_BACKOFF);
+/// assert_eq!(patient.backoff(20), RetryPolicy::DEFAULT_MAX_BACKOFF);
+///
+/// let go = RetryPolicy::go_daemon_schedule();
+/// let waits: Vec<u64> = (1..go.max_attempts).map(|n| go.backoff(n).as_secs()).collect();
+/// assert_eq!(waits, [4, 8, 16, 32, 64]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; `0` counts as `1` (no retry).
+    pub max_attempts: u32,
+    /// The longest wait before the first repeat.
+    pub initial_backoff: Duration,
+    /// The cap on the doubling wait.
+    pub max_backoff: Duration,
+    /// The time from the first attempt after which no repeat starts. An
+    /// attempt that started in time can end later: bound attempts with a
+    /// [`Timeout`](super::Timeout) inside the retry.
+    pub budget: Duration,
+    /// Whether waits are drawn at random below the backoff (see above).
+    pub full_jitter: bool,
+    /// Whether transient failures of complete and fail are repeated even if
+    /// the attempt may have reached the server (then a repeat may answer 400
+    /// although the first attempt took effect).
+    pub retry_complete_and_fail: bool,
+}
+
+impl RetryPolicy {
+    /// Four attempts: three repeats ride out a restart of the server or a
+    /// proxy without delaying a daemon's loop for long.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+    /// Half a second: long enough not to hammer a struggling server.
+    pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+    /// Eight seconds: about half the heartbeat period of the Go daemon.
+    pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
+    /// Thirty seconds, the Go client's whole-request timeout: a retried call
+    /// gives up no later than one hung request would have.
+    pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
+
+    /// The Go daemon's schedule for reporting a task's result: complete and
+    /// fail included, repeated after 4, 8, 16, 32 and 64 s without jitter.
+    /// The budget lets all five waits and six attempts of the Go client's
+    /// 30 s each run.
+    pub fn go_daemon_schedule() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff: Duration::from_secs(4),
+            max_backoff: Duration::from_secs(64),
+            budget: Duration::from_secs(4 + 8 + 16 + 32 + 64 + 6 * 30),
+            full_jitter: false,
+            retry_complete_and_fail: true,
+        }
+    }
+
+    /// Whether a call of `endpoint` that failed with `err` may be repeated:
+    /// `err` is transient, and the route is in [`SAFE_TO_REPEAT`] (or is
+    /// complete/fail with [`RetryPolicy::retry_complete_and_fail`]), or the
+    /// attempt never reached the server.
+    ///
+    /// ```
+    /// use multica_api::layer::RetryPolicy;
+    /// use multica_api::{Endpoint, Error, Method};
+    ///
+    /// let busy = Error::from_status(Method::Post, "/api/daemon/runtimes/r/tasks/claim", 503, b"");
+    /// let policy = RetryPolicy::default();
+    /// assert!(policy.may_retry(Endpoint::SendHeartbeat, &busy));
+    /// assert!(!policy.may_retry(Endpoint::ClaimTask, &busy)); // it may have taken a task
+    /// ```
+    pub fn may_retry(&self, endpoint: Endpoint, err: &Error) -> bool {
+        let safe = SAFE_TO_REPEAT.contains(&endpoint)
+            || (self.retry_complete_and_fail && matches!(endpoint, Endpoint::CompleteTask | Endpoint::FailTask));
+        err.is_transient() && (safe || !err.may_have_reached_server())
+    }
+
+    /// The longest wait before the `retry`-th repeat (from 1), before jitter
+    /// and `Retry-After`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+
+    /// The wait before the next repeat after `attempts` failed ones, the last
+    /// with `err`, `elapsed` after the first started; `None` to give up.
+    fn wait_before_retry(&self, attempts: u32, err: &Error, elapsed: Duration) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let backoff = self.backoff(attempts);
+        let drawn = if self.full_jitter { backoff.mul_f64(random_unit()) } else { backoff };
+        let wait = drawn.max(err.retry_after().unwrap_or_default());
+        (elapsed.saturating_add(wait) <= self.budget).then_some(wait)
+    }
+}
+
+impl Default for RetryPolicy {
+    /// The `DEFAULT_*` constants, full jitter, complete and fail not repeated.
+    fn default() -> Self {
+        Self {
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            initial_backoff: Self::DEFAULT_INITIAL_BACKOFF,
+            max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            budget: Self::DEFAULT_BUDGET,
+            full_jitter: true,
+            retry_complete_and_fail: false,
+        }
+    }
+}
+
+/// A uniform draw from `[0, 1)`. std's `RandomState` is seeded from the OS
+/// once per thread and changes with every instance, which is random enough
+/// to spread retries without a dependency.
+fn random_unit() -> f64 {
+    let bits = RandomState::new().hash_one(0u8);
+    // The top 53 bits fill an f64's mantissa exactly.
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Repeats calls that failed transiently when a repeat is safe, as its
+/// [`RetryPolicy`] says; other errors are returned unchanged.
+///
+/// Claim is never repeated once it may have reached the server (see
+/// [`SAFE_TO_REPEAT`] for every route). When retrying stops the error is
+/// [`Error::RetriesExhausted`] with the attempt count and the last error
+/// (the classifiers look through it). Dropping a call's future while it
+/// waits or runs stops it: no attempt is started in the background. Put a
+/// [`Timeout`](super::Timeout) inside, so each attempt has its own deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use multica_api::layer::{Retry, RetryPolicy};
+/// use multica_api::{DaemonApi, DaemonApiExt, Endpoint};
+///
+/// fn reliable<A: DaemonApi>(backend: A) -> Retry<impl DaemonApi> {
+///     backend
+///         .with_timeout(Duration::from_secs(30))
+///         .with_retry(RetryPolicy::default())
+///         // Results are precious: wait as long as the Go daemon does.
+///         .with_endpoint_policy(Endpoint::CompleteTask, RetryPolicy::go_daemon_schedule())
+///         .with_endpoint_policy(Endpoint::FailTask, RetryPolicy::go_daemon_schedule())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Retry<A> {
+    inner: A,
+    policy: RetryPolicy,
+    per_endpoint: HashMap<Endpoint, RetryPolicy>,
+}
+
+impl<A> Retry<A> {
+    /// Wraps `inner`, retrying every route by `policy`.
+    pub fn new(inner: A, policy: RetryPolicy) -> Self {
+        Self { inner, policy, per_endpoint: HashMap::new() }
+    }
+
+    /// Retries calls of `endpoint` by their own policy instead.
+    pub fn with_endpoint_policy(mut self, endpoint: Endpoint, policy: RetryPolicy) -> Self {
+        self.per_endpoint.insert(endpoint, policy);
+        self
+    }
+
+    /// The policy for calls of `endpoint`.
+    pub fn policy_for(&self, endpoint: Endpoint) -> &RetryPolicy {
+        self.per_endpoint.get(&endpoint).unwrap_or(&self.policy)
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &A {
+        &self.inner
+    }
+
+    /// Unwraps the backend.
+    pub fn into_inner(self) -> A {
+        self.inner
+    }
+
+    async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let policy = self.policy_for(endpoint);
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let err = match make_call().await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            if !policy.may_retry(endpoint, &err) {
+                return Err(err);
+            }
+            match policy.wait_before_retry(attempts, &err, started.elapsed()) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(Error::RetriesExhausted { attempts, last: Box::new(err) }),
+            }
+        }
+    }
+}
+
+forward_every_method!(Retry);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::layer::test_support::{call_endpoint, Probe};
+    use crate::test_double::{unavailable, Outcome, ScriptedApi};
+    use crate::{DaemonApi, Method, RuntimeId, TaskCompletion, TaskId, TransportKind};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn secs(list: &[u64]) -> Vec<Duration> {
+        list.iter().copied().map(Duration::from_secs).collect()
+    }
+
+    /// A policy without jitter, so waits are exact.
+    fn fixed(max_attempts: u32, initial_backoff: Duration) -> RetryPolicy {
+        RetryPolicy { max_attempts, initial_backoff, full_jitter: false, ..RetryPolicy::default() }
+    }
+
+    fn transport(endpoint: Endpoint, kind: TransportKind) -> Error {
+        let source = Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        Error::Transport { method: endpoint.method(), path: endpoint.template().into(), kind, source }
+    }
+
+    /// A probed backend whose calls of `endpoint` fail with `errors` first.
+    fn failing(endpoint: Endpoint, errors: impl IntoIterator<Item = Error>) -> (ScriptedApi, Probe<ScriptedApi>) {
+        let backend = ScriptedApi::new();
+        backend.script(endpoint, errors.into_iter().map(Outcome::Fail));
+        (backend.clone(), Probe::new(backend))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_of_safe_routes_are_retried_until_success() {
+        let (backend, probe) = failing(Endpoint::SendHeartbeat, vec![unavailable(Endpoint::SendHeartbeat); 2]);
+        let api = Retry::new(probe, RetryPolicy::default());
+
+        assert!(api.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
+        assert_eq!(backend.count(Endpoint::SendHeartbeat), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_route_is_retried_only_if_safe_to_repeat() {
+        let backend = ScriptedApi::new();
+        let api = Retry::new(backend.clone(), RetryPolicy::default());
+        for &endpoint in Endpoint::ALL {
+            backend.script(endpoint, [Outcome::Fail(unavailable(endpoint))]);
+            let result = call_endpoint(&api, endpoint).await;
+            if SAFE_TO_REPEAT.contains(&endpoint) {
+                assert!(result.is_ok(), "{endpoint}: {result:?}");
+                assert_eq!(backend.count(endpoint), 2, "{endpoint}");
+            } else {
+                assert!(matches!(result, Err(Error::Status { status: 503, .. })), "{endpoint}: {result:?}");
+                assert_eq!(backend.count(endpoint), 1, "{endpoint}");
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn complete_follows_the_go_daemon_schedule_then_gives_up() {
+        let (backend, probe) = failing(Endpoint::CompleteTask, vec![unavailable(Endpoint::CompleteTask); 10]);
+        let api = Retry::new(probe.clone(), RetryPolicy::go_daemon_schedule());
+        let origin = Instant::now();
+
+        let err = api.complete_task(&TaskId::new("t-1"), &TaskCompletion::default()).await.unwrap_err();
+
+        assert_eq!(probe.starts(Endpoint::CompleteTask, origin), secs(&[0, 4, 12, 28, 60, 124]));
+        assert!(matches!(&err, Error::RetriesExhausted { attempts: 6, last } if last.status() == Some(503)));
+        assert_eq!(origin.elapsed(), 124 * SECOND, "no wait after the last attempt");
+        assert_eq!(backend.count(Endpoint::CompleteTask), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_is_retried_with_the_go_preset_but_not_by_default() {
+        let task = TaskId::new("t-1");
+        let (backend, _) = failing(Endpoint::FailTask, vec![unavailable(Endpoint::FailTask); 2]);
+        let by_default = Retry::new(backend.clone(), RetryPolicy::default());
+        assert_eq!(by_default.fail_task(&task, "boom").await.unwrap_err().status(), Some(503));
+        assert_eq!(backend.count(Endpoint::FailTask), 1);
+
+        let go = by_default.with_endpoint_policy(Endpoint::FailTask, RetryPolicy::go_daemon_schedule());
+        assert!(go.fail_task(&task, "boom").await.is_ok());
+        assert_eq!(backend.count(Endpoint::FailTask), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn claim_is_never_retried_once_it_may_have_reached_the_server() {
+        let claim = Endpoint::ClaimTask;
+        let timeout = Error::Timeout { method: Method::Post, path: claim.template().into(), after: SECOND };
+        let policy = RetryPolicy { retry_complete_and_fail: true, ..fixed(5, SECOND) };
+        let runtime = RuntimeId::new("rt-1");
+        for err in [unavailable(claim), timeout, transport(claim, TransportKind::Request)] {
+            let (backend, _) = failing(claim, [err.clone()]);
+            let api = Retry::new(backend.clone(), policy);
+            let got = api.claim_task(&runtime).await.unwrap_err();
+            assert_eq!(got.to_string(), err.to_string(), "returned unchanged");
+            assert_eq!(backend.count(claim), 1, "{err}");
+        }
+
+        let (backend, _) = failing(claim, [transport(claim, TransportKind::Connect)]);
+        let api = Retry::new(backend.clone(), policy);
+        assert_eq!(api.claim_task(&runtime).await.unwrap(), None, "a connect failure sent nothing");
+        assert_eq!(backend.count(claim), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_transient_errors_are_returned_unchanged() {
+        let status = Endpoint::GetTaskStatus;
+        let not_found = Error::from_server_message(Method::Get, status.template(), 404, "task not found");
+        let (backend, _) = failing(status, [not_found]);
+        let api = Retry::new(backend.clone(), RetryPolicy::default());
+
+        let err = api.get_task_status(&TaskId::new("t-1")).await.unwrap_err();
+        assert!(matches!(err, Error::Status { status: 404, .. }) && err.is_task_not_found());
+        assert_eq!(backend.count(status), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_stops_retries_before_a_wait_would_exceed_it() {
+        let (_, probe) = failing(Endpoint::CompleteTask, vec![unavailable(Endpoint::CompleteTask); 10]);
+        let policy = RetryPolicy { budget: 10 * SECOND, ..RetryPolicy::go_daemon_schedule() };
+        let api = Retry::new(probe.clone(), policy);
+        let origin = Instant::now();
+
+        let err = api.complete_task(&TaskId::new("t-1"), &TaskCompletion::default()).await.unwrap_err();
+
+        // Waits of 4 s then 8 s: the second would end at 12 s > 10 s.
+        assert_eq!(probe.starts(Endpoint::CompleteTask, origin), secs(&[0, 4]));
+        assert!(matches!(err, Error::RetriesExhausted { attempts: 2, .. }));
+        assert_eq!(origin.elapsed(), 4 * SECOND, "gives up without waiting in vain");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_at_least() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let busy = Error::from_status(Method::Post, heartbeat.template(), 429, b"").with_retry_after(Some(7 * SECOND));
+        let (_, probe) = failing(heartbeat, [busy]);
+        let api = Retry::new(probe.clone(), fixed(3, Duration::from_millis(100)));
+        let origin = Instant::now();
+
+        assert!(api.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
+        assert_eq!(probe.starts(heartbeat, origin), secs(&[0, 7]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_beyond_the_budget_gives_up_at_once() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let busy = Error::from_status(Method::Post, heartbeat.template(), 503, b"").with_retry_after(Some(60 * SECOND));
+        let (backend, _) = failing(heartbeat, [busy]);
+        let api = Retry::new(backend.clone(), RetryPolicy::default());
+        let origin = Instant::now();
+
+        let err = api.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert!(matches!(err, Error::RetriesExhausted { attempts: 1, .. }));
+        assert_eq!(err.retry_after(), Some(60 * SECOND), "the caller can still honour it");
+        assert_eq!((backend.count(heartbeat), origin.elapsed()), (1, Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn full_jitter_waits_stay_below_the_capped_backoff() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let attempts = 12;
+        let (_, probe) = failing(heartbeat, vec![unavailable(heartbeat); 20]);
+        let policy = RetryPolicy {
+            max_attempts: attempts,
+            initial_backoff: SECOND,
+            max_backoff: 4 * SECOND,
+            budget: Duration::from_secs(3600),
+            ..RetryPolicy::default()
+        };
+        let api = Retry::new(probe.clone(), policy);
+        let origin = Instant::now();
+
+        let err = api.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert!(matches!(err, Error::RetriesExhausted { attempts: 12, .. }));
+        let starts = probe.starts(heartbeat, origin);
+        let waits: Vec<Duration> = starts.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        let caps: Vec<Duration> = (1..attempts).map(|retry| policy.backoff(retry)).collect();
+        assert_eq!(caps[..3], secs(&[1, 2, 4]));
+        // The paused clock fires timers on whole milliseconds.
+        let tick = Duration::from_millis(1);
+        for (wait, cap) in waits.iter().zip(&caps) {
+            assert!(*wait <= *cap + tick, "{wait:?} > {cap:?}");
+        }
+        assert!(waits.iter().sum::<Duration>() < caps.iter().sum::<Duration>(), "waits are drawn, not fixed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_a_retrying_call_stops_it() {
+        let (backend, probe) = failing(Endpoint::CompleteTask, vec![unavailable(Endpoint::CompleteTask); 10]);
+        let api = Retry::new(probe.clone(), RetryPolicy::go_daemon_schedule());
+
+        let (task, completion) = (TaskId::new("t-1"), TaskCompletion::default());
+        let call = api.complete_task(&task, &completion);
+        // Dropped during the 8 s wait after the second attempt.
+        assert!(tokio::time::timeout(6 * SECOND, call).await.is_err());
+        tokio::time::sleep(Duration::from_secs(600)).await;
+
+        assert_eq!(backend.count(Endpoint::CompleteTask), 2);
+        assert_eq!(probe.running(), 0);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_without_overflow() {
+        let policy = fixed(100, Duration::from_millis(500));
+        assert_eq!(policy.backoff(1), Duration::from_millis(500));
+        assert_eq!(policy.backoff(2), SECOND);
+        assert_eq!(policy.backoff(5), RetryPolicy::DEFAULT_MAX_BACKOFF);
+        assert_eq!(policy.backoff(u32::MAX), RetryPolicy::DEFAULT_MAX_BACKOFF);
+    }
+
+    #[test]
+    fn random_units_are_in_range_and_vary() {
+        let draws: Vec<f64> = (0..100).map(|_| random_unit()).collect();
+        assert!(draws.iter().all(|unit| (0.0..1.0).contains(unit)));
+        assert!(draws.windows(2).any(|pair| pair[0] != pair[1]));
+    }
+}
