@@ -35,6 +35,7 @@ mod call;
 pub mod conformance;
 pub mod dto;
 mod error;
+mod ext;
 mod ids;
 pub mod layer;
 pub mod reporter;
@@ -49,6 +50,7 @@ pub use api::DaemonApi;
 pub use call::{Call, CallDecodeError};
 pub use dto::*;
 pub use error::{error_body, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};
+pub use ext::DaemonApiExt;
 pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
 pub use route::{Endpoint, Method, RouteMismatch};
 
