@@ -1,1 +1,48 @@
-//! The production Multica daemon API client on hyper 1.x (work in progress).
+//! The production Multica daemon API client, on hyper 1.x, hyper-util and
+//! rustls.
+//!
+//! [`HyperClient`] implements [`multica_api::DaemonApi`] against a real
+//! server: every request is built by [`multica_api::request`] and every
+//! answer read by it, so this crate only moves bytes. What it adds:
+//!
+//! - one keep-alive pool per client (clones share it), HTTP/1.1, and HTTP/2
+//!   by ALPN over TLS; [`HyperClient::drop_idle_connections`] to start afresh;
+//! - TLS by rustls (feature `tls`, on by default) with the web PKI roots and
+//!   extra roots for self-hosted servers;
+//! - a whole-call deadline (30 s by default, like the Go client), a connect
+//!   timeout, a cap on success bodies and 4096 bytes read of error bodies;
+//! - retries of transient failures by [`RetryPolicy`]: only calls safe to
+//!   repeat, or any call that provably never reached the server (a claim
+//!   is never sent twice);
+//! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
+//!   when a token is set, no redirects followed, and a `Debug` that never
+//!   shows the token.
+//!
+//! ```no_run
+//! use multica_api::{DaemonApi, RuntimeId};
+//! use multica_hyper::HyperClient;
+//!
+//! # async fn run() -> Result<(), multica_api::Error> {
+//! let client = HyperClient::builder("https://multica.example.com").token("mdt_…").build()?;
+//! let runtime = RuntimeId::new("rt-1");
+//! client.send_heartbeat(&runtime).await?;
+//! if let Some(task) = client.claim_task(&runtime).await? {
+//!     client.start_task(&task.id).await?;
+//! }
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod client;
+mod retry;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
+mod url;
+
+pub use builder::{
+    HyperClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+};
+pub use client::HyperClient;
+pub use retry::RetryPolicy;

@@ -1,0 +1,249 @@
+//! Configuration of a [`HyperClient`], checked once by [`HyperClientBuilder::build`].
+
+use std::fmt;
+use std::time::Duration;
+
+use multica_api::Error;
+
+use crate::client::{token_header, HyperClient, Settings};
+use crate::retry::RetryPolicy;
+#[cfg(feature = "tls")]
+use crate::tls::TlsRoots;
+use crate::transport::{self, HttpVersions, PoolSettings};
+use crate::url::BaseUrl;
+
+/// The whole-request deadline: the Go client's `http.Client{Timeout: 30s}`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connecting (TCP) must finish within this: a server that does not accept
+/// in 10 s is down, and a retry still fits in the 30 s deadline.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The cap on a success body: 8 MiB is far above a task with its skills
+/// (kilobytes) and far below what could hurt a daemon's memory.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+/// Idle keep-alive connections are closed after this, as Go's
+/// `http.DefaultTransport` (`IdleConnTimeout: 90s`).
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// The `User-Agent` sent unless replaced: the crate's name and version.
+pub const DEFAULT_USER_AGENT: &str = concat!("multica-hyper/", env!("CARGO_PKG_VERSION"));
+
+/// Builds a [`HyperClient`]. Every setting has a default (the constants of
+/// this crate); only the base URL is required. Nothing is checked until
+/// [`HyperClientBuilder::build`], which reports the first problem as
+/// [`Error::InvalidArgument`].
+///
+/// ```
+/// use std::time::Duration;
+/// use multica_hyper::{HyperClient, RetryPolicy};
+///
+/// let client = HyperClient::builder("http://127.0.0.1:8080/")
+///     .token("mdt_secret")
+///     .timeout(Duration::from_secs(10))
+///     .retry_policy(RetryPolicy::disabled())
+///     .build()?;
+/// assert!(!format!("{client:?}").contains("mdt_secret"));
+/// assert!(HyperClient::builder("localhost:8080").build().is_err());
+/// # Ok::<(), multica_api::Error>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct HyperClientBuilder {
+    base_url: String,
+    token: Option<String>,
+    timeout: Duration,
+    connect_timeout: Option<Duration>,
+    max_body_bytes: u64,
+    user_agent: String,
+    retry: RetryPolicy,
+    http2: bool,
+    http2_prior_knowledge: bool,
+    pool_idle_timeout: Duration,
+    #[cfg(feature = "tls")]
+    roots: TlsRoots,
+}
+
+impl HyperClientBuilder {
+    pub(crate) fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            token: None,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            retry: RetryPolicy::default(),
+            http2: true,
+            http2_prior_knowledge: false,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            #[cfg(feature = "tls")]
+            roots: TlsRoots::default(),
+        }
+    }
+
+    /// The bearer token sent as `Authorization: Bearer <token>`; an empty
+    /// token sends no header, as the Go client. Replaceable later with
+    /// [`HyperClient::set_token`].
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The deadline of a whole call: connecting, sending, the answer's body,
+    /// and any retries with their waits (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline of opening a TCP connection (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]); `None` leaves it to the call's deadline.
+    /// A connection that times out never carried the request, so even a
+    /// claim may be retried after it.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest success body accepted (default
+    /// [`DEFAULT_MAX_BODY_BYTES`]); a larger one fails the call with
+    /// [`Error::BodyTooLarge`] without being buffered.
+    pub fn max_body_bytes(mut self, limit: u64) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Replaces the `User-Agent` (default [`DEFAULT_USER_AGENT`]).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How transient failures are retried (default [`RetryPolicy::default`];
+    /// [`RetryPolicy::disabled`] turns retries off).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Whether HTTP/2 is offered to TLS servers by ALPN (default on). Plain
+    /// `http://` uses HTTP/1.1 unless [`Self::http2_prior_knowledge`] is set.
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// Speak only HTTP/2, also on plain TCP (h2c), for servers known to
+    /// support it (default off).
+    pub fn http2_prior_knowledge(mut self, enabled: bool) -> Self {
+        self.http2_prior_knowledge = enabled;
+        self
+    }
+
+    /// How long an unused keep-alive connection stays open (default
+    /// [`DEFAULT_POOL_IDLE_TIMEOUT`]).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Also trusts this DER-encoded root certificate (a self-hosted
+    /// server's CA).
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.roots.der.push(der.into());
+        self
+    }
+
+    /// Also trusts every certificate of this PEM text (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks).
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.roots.pem.push(pem.into());
+        self
+    }
+
+    /// Whether Mozilla's web PKI roots are trusted (default on). Turn off to
+    /// trust only the roots added here.
+    #[cfg(feature = "tls")]
+    pub fn web_pki_roots(mut self, enabled: bool) -> Self {
+        self.roots.web_pki = enabled;
+        self
+    }
+
+    /// Checks the configuration and creates the client with an empty pool.
+    /// Must be called within a Tokio runtime only when the client is used.
+    pub fn build(self) -> Result<HyperClient, Error> {
+        let base = BaseUrl::parse(&self.base_url)?;
+        #[cfg(not(feature = "tls"))]
+        if base.is_https() {
+            return Err(Error::InvalidArgument(format!(
+                "base URL {base}: https:// needs the `tls` feature of multica-hyper"
+            )));
+        }
+        let token = token_header(self.token.as_deref())?;
+        let user_agent = http::HeaderValue::try_from(self.user_agent.as_str())
+            .map_err(|_| Error::InvalidArgument("the user agent must be visible ASCII".into()))?;
+        let versions = match (self.http2_prior_knowledge, self.http2) {
+            (true, _) => HttpVersions::Http2PriorKnowledge,
+            (false, true) => HttpVersions::Http1AndAlpnH2,
+            (false, false) => HttpVersions::Http1Only,
+        };
+        let http = transport::tcp_connector(self.connect_timeout);
+        #[cfg(feature = "tls")]
+        let connector = self.roots.wrap(http, versions)?;
+        #[cfg(not(feature = "tls"))]
+        let connector = http;
+        let settings = Settings {
+            base,
+            user_agent,
+            max_body_bytes: self.max_body_bytes,
+            pool: PoolSettings { versions, idle_timeout: self.pool_idle_timeout },
+        };
+        Ok(HyperClient::new(settings, connector, token, self.timeout, self.retry))
+    }
+}
+
+impl fmt::Debug for HyperClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("HyperClientBuilder");
+        debug
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .field("http2", &self.http2)
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
+            .field("pool_idle_timeout", &self.pool_idle_timeout);
+        #[cfg(feature = "tls")]
+        debug.field("extra_roots", &(self.roots.der.len() + self.roots.pem.len())).field("web_pki_roots", &self.roots.web_pki);
+        debug.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let builder = HyperClientBuilder::new("http://h").token("s3cret-token");
+        assert!(!format!("{builder:?}").contains("s3cret"));
+        assert!(format!("{builder:?}").contains("<redacted>"));
+    }
+
+    #[test]
+    fn header_unsafe_values_are_invalid_arguments() {
+        let bad_token = HyperClientBuilder::new("http://h").token("a\nb").build();
+        assert!(matches!(bad_token, Err(Error::InvalidArgument(_))));
+        let bad_agent = HyperClientBuilder::new("http://h").user_agent("x\r\ny").build();
+        assert!(matches!(bad_agent, Err(Error::InvalidArgument(_))));
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn https_needs_the_tls_feature() {
+        assert!(matches!(HyperClientBuilder::new("https://h").build(), Err(Error::InvalidArgument(_))));
+    }
+}

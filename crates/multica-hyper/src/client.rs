@@ -1,0 +1,293 @@
+//! The client: one pool, a replaceable token, the retry loop, `DaemonApi`.
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::HeaderValue;
+use http_body_util::Full;
+use multica_api::request::{self, Request};
+use multica_api::{
+    DaemonApi, Error, HeartbeatResponse, Method, PairingRequest, PairingSession, PingId, PingResult, RegisterRequest,
+    RegisterResponse, Result, RuntimeId, StoredTaskMessage, Task, TaskCompletion, TaskId, TaskMessage, TaskProgress,
+    TaskRecord, TaskStatus, UsageEntry, Workspace,
+};
+use tokio::time::Instant;
+
+use crate::builder::HyperClientBuilder;
+use crate::retry::RetryPolicy;
+use crate::transport::{self, CallName, Connector, Pool, PoolSettings};
+use crate::url::BaseUrl;
+
+/// The production [`DaemonApi`] client: HTTP/1.1 and HTTP/2 over hyper,
+/// TLS by rustls, keep-alive pooling, deadlines, body caps and retries.
+///
+/// Cloning is cheap and clones share the pool and the token. Create one per
+/// server with [`HyperClient::builder`] and share it.
+#[derive(Clone)]
+pub struct HyperClient {
+    shared: Arc<Shared>,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+/// What the clones of a client share.
+struct Shared {
+    settings: Settings,
+    connector: Connector,
+    /// Replaced whole by [`HyperClient::drop_idle_connections`]; each call
+    /// takes its own `Arc`, so a swap never disturbs calls in flight.
+    pool: RwLock<Arc<Pool>>,
+    token: RwLock<Option<HeaderValue>>,
+}
+
+/// The fixed part of a client's configuration.
+pub(crate) struct Settings {
+    pub(crate) base: BaseUrl,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) max_body_bytes: u64,
+    pub(crate) pool: PoolSettings,
+}
+
+/// The `Authorization` value for a token; none for no or an empty token.
+pub(crate) fn token_header(token: Option<&str>) -> Result<Option<HeaderValue>> {
+    let Some(token) = token.filter(|token| !token.is_empty()) else {
+        return Ok(None);
+    };
+    let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+        .map_err(|_| Error::InvalidArgument("the token must be visible ASCII".into()))?;
+    value.set_sensitive(true);
+    Ok(Some(value))
+}
+
+static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+impl HyperClient {
+    /// Starts configuring a client for the server at `base_url`
+    /// (`http(s)://host[:port][/prefix]`).
+    pub fn builder(base_url: impl Into<String>) -> HyperClientBuilder {
+        HyperClientBuilder::new(base_url)
+    }
+
+    pub(crate) fn new(
+        settings: Settings,
+        connector: Connector,
+        token: Option<HeaderValue>,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Self {
+        let pool = RwLock::new(transport::new_pool(connector.clone(), settings.pool));
+        let shared = Shared { settings, connector, pool, token: RwLock::new(token) };
+        Self { shared: Arc::new(shared), timeout, retry }
+    }
+
+    /// Replaces the bearer token for every clone of this client, from the
+    /// next request on; `None` or an empty token sends no `Authorization`.
+    /// A token that cannot be a header value is an
+    /// [`Error::InvalidArgument`] and leaves the current one in place.
+    pub fn set_token(&self, token: Option<String>) -> Result<()> {
+        let value = token_header(token.as_deref())?;
+        *self.shared.token.write().unwrap_or_else(PoisonError::into_inner) = value;
+        Ok(())
+    }
+
+    /// Whether a token is set.
+    pub fn has_token(&self) -> bool {
+        self.shared.token.read().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Closes the pooled keep-alive connections, so the next call connects
+    /// afresh — what the Go daemon does after repeated heartbeat failures so
+    /// a stale socket cannot delay recovery.
+    ///
+    /// A new, empty pool replaces the old one for every clone. Calls in
+    /// flight finish on the old pool; its connections close as soon as the
+    /// last of them is done.
+    pub fn drop_idle_connections(&self) {
+        let fresh = transport::new_pool(self.shared.connector.clone(), self.shared.settings.pool);
+        *self.shared.pool.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+    }
+
+    /// A handle with another whole-call deadline, sharing this client's pool
+    /// and token (for one slow call, or a short-lived heartbeat).
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self { timeout, ..self.clone() }
+    }
+
+    /// A handle with another retry policy, sharing this client's pool and
+    /// token.
+    pub fn with_retry_policy(&self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self.clone() }
+    }
+
+    /// This handle's whole-call deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// This handle's retry policy.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Sends a built request, retrying as the policy allows until the
+    /// deadline, and decodes the answer.
+    async fn call<T>(&self, request: Result<Request<T>>) -> Result<T> {
+        let request = request?;
+        let wire = request.wire();
+        let name = CallName { method: wire.method(), path: &wire.path };
+        let uri = self.shared.settings.base.join(&wire.path)?;
+        let body = wire.body.as_deref().map(Bytes::copy_from_slice).unwrap_or_default();
+        let deadline = Instant::now() + self.timeout;
+        let mut attempt = 1;
+        loop {
+            let outcome = match tokio::time::timeout_at(deadline, self.attempt(&uri, &body, name)).await {
+                Ok(Ok(answer)) => request
+                    .decode_response(answer.status, &answer.body)
+                    .map_err(|err| err.with_retry_after(answer.retry_after)),
+                Ok(Err(err)) => Err(err),
+                Err(_elapsed) => {
+                    Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: self.timeout })
+                }
+            };
+            let err = match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            if !self.retry.should_retry(wire.endpoint, attempt, &err) {
+                return Err(gave_up(attempt, err));
+            }
+            let wait = self.retry.backoff(attempt, err.retry_after());
+            if Instant::now() + wait >= deadline {
+                return Err(gave_up(attempt, err));
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, uri: &http::Uri, body: &Bytes, name: CallName<'_>) -> Result<transport::Answer> {
+        let shared = &*self.shared;
+        let mut builder = http::Request::builder()
+            .method(match name.method {
+                Method::Get => http::Method::GET,
+                Method::Post => http::Method::POST,
+            })
+            .uri(uri.clone())
+            .header(USER_AGENT, shared.settings.user_agent.clone());
+        if name.method == Method::Post {
+            builder = builder.header(CONTENT_TYPE, APPLICATION_JSON.clone());
+        }
+        if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
+            builder = builder.header(AUTHORIZATION, token);
+        }
+        let request = builder
+            .body(Full::new(body.clone()))
+            .map_err(|err| Error::InvalidArgument(format!("{} {}: {err}", name.method, name.path)))?;
+        let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
+        transport::exchange(&pool, request, name, shared.settings.max_body_bytes).await
+    }
+}
+
+/// The error to return once no attempt is left: says how many were made
+/// when there was more than one.
+fn gave_up(attempts: u32, last: Error) -> Error {
+    if attempts > 1 {
+        Error::RetriesExhausted { attempts, last: Box::new(last) }
+    } else {
+        last
+    }
+}
+
+impl fmt::Debug for HyperClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.shared.settings;
+        f.debug_struct("HyperClient")
+            .field("base_url", &format_args!("{}", settings.base))
+            .field("token", &self.has_token().then_some("<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("max_body_bytes", &settings.max_body_bytes)
+            .field("versions", &settings.pool.versions)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl DaemonApi for HyperClient {
+    async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse> {
+        self.call(request::register(request)).await
+    }
+
+    async fn deregister(&self, runtime_ids: &[RuntimeId]) -> Result<()> {
+        self.call(request::deregister(runtime_ids)).await
+    }
+
+    async fn send_heartbeat(&self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse> {
+        self.call(request::send_heartbeat(runtime_id)).await
+    }
+
+    async fn claim_task(&self, runtime_id: &RuntimeId) -> Result<Option<Task>> {
+        self.call(request::claim_task(runtime_id)).await
+    }
+
+    async fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> Result<Vec<TaskRecord>> {
+        self.call(request::list_pending_tasks(runtime_id)).await
+    }
+
+    async fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> Result<()> {
+        self.call(request::report_usage(runtime_id, entries)).await
+    }
+
+    async fn report_ping_result(&self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) -> Result<()> {
+        self.call(request::report_ping_result(runtime_id, ping_id, result)).await
+    }
+
+    async fn get_task_status(&self, task_id: &TaskId) -> Result<TaskStatus> {
+        self.call(request::get_task_status(task_id)).await
+    }
+
+    async fn start_task(&self, task_id: &TaskId) -> Result<()> {
+        self.call(request::start_task(task_id)).await
+    }
+
+    async fn report_progress(&self, task_id: &TaskId, progress: &TaskProgress) -> Result<()> {
+        self.call(request::report_progress(task_id, progress)).await
+    }
+
+    async fn complete_task(&self, task_id: &TaskId, completion: &TaskCompletion) -> Result<()> {
+        self.call(request::complete_task(task_id, completion)).await
+    }
+
+    async fn fail_task(&self, task_id: &TaskId, error: &str) -> Result<()> {
+        self.call(request::fail_task(task_id, error)).await
+    }
+
+    async fn report_task_messages(&self, task_id: &TaskId, messages: &[TaskMessage]) -> Result<()> {
+        self.call(request::report_task_messages(task_id, messages)).await
+    }
+
+    async fn list_task_messages(&self, task_id: &TaskId) -> Result<Vec<StoredTaskMessage>> {
+        self.call(request::list_task_messages(task_id)).await
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        self.call(request::list_workspaces()).await
+    }
+
+    async fn create_pairing_session(&self, request: &PairingRequest) -> Result<PairingSession> {
+        self.call(request::create_pairing_session(request)).await
+    }
+
+    async fn get_pairing_session(&self, token: &str) -> Result<PairingSession> {
+        self.call(request::get_pairing_session(token)).await
+    }
+
+    async fn claim_pairing_session(&self, token: &str) -> Result<PairingSession> {
+        self.call(request::claim_pairing_session(token)).await
+    }
+}

@@ -1,0 +1,189 @@
+//! Moving bytes: the pooled hyper-util client, one exchange, body limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, RETRY_AFTER};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use multica_api::{request, Error, Method, TransportKind, MAX_ERROR_BODY_BYTES};
+
+/// What opens connections: TCP, wrapped in rustls for `https://`.
+#[cfg(feature = "tls")]
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// What opens connections: plain TCP (built without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+pub(crate) type Connector = HttpConnector;
+
+/// The keep-alive connection pool and request dispatcher.
+pub(crate) type Pool = legacy::Client<Connector, Full<Bytes>>;
+
+/// Which HTTP versions connections speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpVersions {
+    /// HTTP/1.1 only.
+    Http1Only,
+    /// HTTP/1.1 on plain TCP; over TLS, HTTP/2 when the server picks it by ALPN.
+    Http1AndAlpnH2,
+    /// HTTP/2 everywhere, also on plain TCP (h2c with prior knowledge).
+    Http2PriorKnowledge,
+}
+
+/// How connections are made and kept.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolSettings {
+    pub(crate) versions: HttpVersions,
+    pub(crate) idle_timeout: Duration,
+}
+
+/// A TCP connector with Nagle off: with it on, small requests wait for
+/// delayed ACKs (HTTP/2 drops to ~1.5k requests/s).
+pub(crate) fn tcp_connector(connect_timeout: Option<Duration>) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(connect_timeout);
+    // The TLS wrapper hands `https://` URIs to this connector.
+    http.enforce_http(false);
+    http
+}
+
+/// A fresh pool with no connections, opening them through `connector`.
+pub(crate) fn new_pool(connector: Connector, settings: PoolSettings) -> Arc<Pool> {
+    let mut builder = legacy::Client::builder(TokioExecutor::new());
+    builder.pool_timer(TokioTimer::new()).timer(TokioTimer::new()).pool_idle_timeout(settings.idle_timeout);
+    if settings.versions == HttpVersions::Http2PriorKnowledge {
+        builder.http2_only(true);
+    }
+    Arc::new(builder.build(connector))
+}
+
+/// A complete answer: status, body (whole, or the first bytes of an error
+/// body) and the server's `Retry-After`.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Bytes,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// Names the call in errors.
+#[derive(Clone, Copy)]
+pub(crate) struct CallName<'a> {
+    pub(crate) method: Method,
+    pub(crate) path: &'a str,
+}
+
+impl CallName<'_> {
+    pub(crate) fn transport_error(
+        self,
+        kind: TransportKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Transport { method: self.method, path: self.path.to_owned(), kind, source: Arc::new(source) }
+    }
+
+    fn body_too_large(self, limit: u64) -> Error {
+        Error::BodyTooLarge { method: self.method, path: self.path.to_owned(), limit }
+    }
+}
+
+/// Sends one request and reads its answer: a success body up to
+/// `max_body` bytes, an error body up to [`MAX_ERROR_BODY_BYTES`].
+pub(crate) async fn exchange(
+    pool: &Pool,
+    request: http::Request<Full<Bytes>>,
+    name: CallName<'_>,
+    max_body: u64,
+) -> Result<Answer, Error> {
+    let response = pool.request(request).await.map_err(|err| {
+        let kind = if err.is_connect() { TransportKind::Connect } else { TransportKind::Request };
+        name.transport_error(kind, err)
+    })?;
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let declared_length = content_length(response.headers());
+    let body = response.into_body();
+    let body = if request::is_success(status) {
+        if declared_length.is_some_and(|length| length > max_body) {
+            return Err(name.body_too_large(max_body));
+        }
+        read_limited(body, name, max_body).await?
+    } else {
+        read_error_body(body).await
+    };
+    Ok(Answer { status, body, retry_after })
+}
+
+async fn read_limited(body: Incoming, name: CallName<'_>, max_body: u64) -> Result<Bytes, Error> {
+    let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(name.body_too_large(max_body)),
+        Err(err) => Err(match err.downcast::<hyper::Error>() {
+            Ok(err) => name.transport_error(TransportKind::Response, *err),
+            Err(other) => name.transport_error(TransportKind::Response, BodyError(other.to_string())),
+        }),
+    }
+}
+
+/// Reads the first bytes of an error body and stops: only
+/// [`MAX_ERROR_BODY_BYTES`] are kept, so an endless body cannot hold the
+/// call. A body that fails midway keeps what arrived: the status is the news.
+async fn read_error_body(mut body: Incoming) -> Bytes {
+    let mut kept = Vec::new();
+    // One byte past the cap tells "exactly at the cap" (read to the end, so
+    // the connection can be reused) from "longer" (dropped with the body).
+    while kept.len() <= MAX_ERROR_BODY_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = MAX_ERROR_BODY_BYTES + 1 - kept.len();
+                    kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    Bytes::from(kept)
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is ignored (the backoff
+/// then applies).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// A body error that is not hyper's own.
+#[derive(Debug)]
+struct BodyError(String);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_only() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, http::HeaderValue::from_static(" 7 "));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(RETRY_AFTER, http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}
