@@ -1,0 +1,117 @@
+//! How the reporter batches, bounds and times its sends.
+
+use std::time::Duration;
+
+/// How often pending text is closed and everything waiting is sent, as the
+/// Go daemon's ticker: frequent enough to look live, rare enough that a
+/// token-by-token stream becomes a few messages per second.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The budget of one `ReportTaskMessages` call, as the Go daemon's: a slow
+/// server delays live output but never stalls the reporter for long.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most bytes of a tool result's output sent, as the Go daemon's cut: tool
+/// output (a file, a build log) can be huge, and the live view needs its head.
+pub const MAX_TOOL_OUTPUT_BYTES: usize = 8192;
+
+/// Most messages kept waiting while the server does not accept them: at the
+/// default interval, minutes of a busy agent's output.
+pub const DEFAULT_MAX_BUFFERED_MESSAGES: usize = 10_000;
+
+/// Most bytes of message text kept waiting (content, output, tool names and
+/// tool input as JSON): bounds memory when messages are large.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long `finish` may take to send what is left: two send budgets, so one
+/// slow or failed attempt still leaves room for another.
+pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The shortest flush interval used; a zero interval would spin.
+const MIN_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Settings of a [`TaskMessageReporter`](super::TaskMessageReporter); every
+/// default is one of this module's `DEFAULT_*` constants.
+///
+/// ```
+/// use std::time::Duration;
+/// use multica_api::reporter::ReporterConfig;
+///
+/// let config = ReporterConfig::default().with_flush_interval(Duration::from_millis(250));
+/// assert_eq!(config.flush_interval, Duration::from_millis(250));
+/// assert_eq!(config.max_tool_output_bytes, 8192);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReporterConfig {
+    /// How often waiting messages are sent ([`DEFAULT_FLUSH_INTERVAL`]);
+    /// at least 1 ms.
+    pub flush_interval: Duration,
+    /// Budget of one send ([`DEFAULT_SEND_TIMEOUT`]).
+    pub send_timeout: Duration,
+    /// Most bytes of tool output kept per tool result, cut on a character
+    /// boundary ([`MAX_TOOL_OUTPUT_BYTES`]).
+    pub max_tool_output_bytes: usize,
+    /// Most messages kept waiting ([`DEFAULT_MAX_BUFFERED_MESSAGES`]).
+    pub max_buffered_messages: usize,
+    /// Most bytes of messages kept waiting ([`DEFAULT_MAX_BUFFERED_BYTES`]).
+    pub max_buffered_bytes: usize,
+    /// How long finishing may take ([`DEFAULT_FINISH_TIMEOUT`]).
+    pub finish_timeout: Duration,
+}
+
+impl Default for ReporterConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            max_tool_output_bytes: MAX_TOOL_OUTPUT_BYTES,
+            max_buffered_messages: DEFAULT_MAX_BUFFERED_MESSAGES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            finish_timeout: DEFAULT_FINISH_TIMEOUT,
+        }
+    }
+}
+
+impl ReporterConfig {
+    /// Sets how often waiting messages are sent (at least 1 ms).
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Sets the budget of one send.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets the most bytes of tool output kept per tool result.
+    pub fn with_max_tool_output_bytes(mut self, bytes: usize) -> Self {
+        self.max_tool_output_bytes = bytes;
+        self
+    }
+
+    /// Sets the most messages kept waiting.
+    pub fn with_max_buffered_messages(mut self, messages: usize) -> Self {
+        self.max_buffered_messages = messages;
+        self
+    }
+
+    /// Sets the most bytes of messages kept waiting.
+    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Sets how long finishing may take.
+    pub fn with_finish_timeout(mut self, timeout: Duration) -> Self {
+        self.finish_timeout = timeout;
+        self
+    }
+
+    /// The flush interval actually used.
+    pub(super) fn effective_flush_interval(&self) -> Duration {
+        self.flush_interval.max(MIN_FLUSH_INTERVAL)
+    }
+}
