@@ -1,0 +1,223 @@
+//! Property tests: every DTO and every call survive encode → decode
+//! unchanged, and any ID stays one path segment.
+
+#![allow(clippy::unwrap_used)]
+
+use multica_api::*;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![Just(String::new()), "[a-z0-9 _./-]{1,12}", any::<String>()]
+}
+
+fn id() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-f0-9-]{1,36}", "\\PC{1,16}"]
+}
+
+fn status() -> impl Strategy<Value = TaskStatus> {
+    prop_oneof![
+        Just("queued"),
+        Just("dispatched"),
+        Just("running"),
+        Just("completed"),
+        Just("failed"),
+        Just("cancelled"),
+        Just("paused"),
+        Just("")
+    ]
+    .prop_map(TaskStatus::from)
+}
+
+fn json_object() -> impl Strategy<Value = Map<String, Value>> {
+    proptest::collection::btree_map(
+        "[a-z]{1,6}",
+        prop_oneof![any::<i64>().prop_map(Value::from), text().prop_map(Value::from)],
+        0..4,
+    )
+    .prop_map(|map| map.into_iter().collect())
+}
+
+fn message() -> impl Strategy<Value = TaskMessage> {
+    let kind = prop_oneof![Just("text"), Just("tool_use"), Just("tool_result"), Just("error"), Just("thinking")];
+    (any::<i64>(), kind, text(), text(), json_object(), text()).prop_map(|(seq, kind, tool, content, input, output)| {
+        TaskMessage { seq, kind: kind.into(), tool, content, input, output }
+    })
+}
+
+fn record() -> impl Strategy<Value = TaskRecord> {
+    let ids = (id(), id(), id(), id(), id());
+    let times = (proptest::option::of(text()), proptest::option::of(text()), proptest::option::of(text()), text());
+    let outcome = (proptest::option::of(json_object().prop_map(Value::Object)), proptest::option::of(text()));
+    (ids, status(), any::<i64>(), times, outcome).prop_map(
+        |(
+            (id, agent, runtime, issue, workspace),
+            status,
+            priority,
+            (dispatched, started, completed, created),
+            (result, error),
+        )| {
+            TaskRecord {
+                id: id.into(),
+                agent_id: agent.into(),
+                runtime_id: runtime.into(),
+                issue_id: issue.into(),
+                workspace_id: workspace.into(),
+                status,
+                priority,
+                dispatched_at: dispatched,
+                started_at: started,
+                completed_at: completed,
+                result,
+                error,
+                created_at: created,
+            }
+        },
+    )
+}
+
+fn task() -> impl Strategy<Value = Task> {
+    let skill = (text(), text(), vec((text(), text()), 0..2)).prop_map(|(name, content, files)| Skill {
+        name,
+        content,
+        files: files.into_iter().map(|(path, content)| SkillFile { path, content }).collect(),
+    });
+    let agent = (id(), text(), text(), vec(skill, 0..2)).prop_map(|(id, name, instructions, skills)| TaskAgent {
+        id: id.into(),
+        name,
+        instructions,
+        skills,
+    });
+    let repo = (text(), text()).prop_map(|(url, description)| Repo { url, description });
+    (record(), proptest::option::of(agent), vec(repo, 0..2), text(), text()).prop_map(
+        |(record, agent, repos, prior_session_id, prior_work_dir)| Task {
+            record,
+            agent,
+            repos,
+            prior_session_id,
+            prior_work_dir,
+        },
+    )
+}
+
+fn usage() -> impl Strategy<Value = UsageEntry> {
+    (text(), text(), text(), any::<[i64; 4]>()).prop_map(|(date, provider, model, [i, o, r, w])| UsageEntry {
+        date,
+        provider,
+        model,
+        input_tokens: i,
+        output_tokens: o,
+        cache_read_tokens: r,
+        cache_write_tokens: w,
+    })
+}
+
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) {
+    let bytes = serde_json::to_vec(value).unwrap();
+    let back: T = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(&back, value, "{}", String::from_utf8_lossy(&bytes));
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        (id(), id(), text(), vec((text(), text(), text(), text()), 0..3)).prop_map(|(w, d, device_name, runtimes)| {
+            Call::Register(RegisterRequest {
+                workspace_id: w.into(),
+                daemon_id: d.into(),
+                device_name,
+                runtimes: runtimes
+                    .into_iter()
+                    .map(|(name, provider, version, status)| RuntimeSpec {
+                        name,
+                        provider,
+                        version,
+                        status: status.into(),
+                    })
+                    .collect(),
+            })
+        }),
+        vec(id(), 0..3).prop_map(|ids| Call::Deregister { runtime_ids: ids.into_iter().map(Into::into).collect() }),
+        text().prop_map(|id| Call::SendHeartbeat { runtime_id: id.into() }),
+        id().prop_map(|id| Call::ClaimTask { runtime_id: id.into() }),
+        id().prop_map(|id| Call::ListPendingTasks { runtime_id: id.into() }),
+        (id(), vec(usage(), 0..3)).prop_map(|(id, entries)| Call::ReportUsage { runtime_id: id.into(), entries }),
+        (id(), id(), text(), text(), any::<i64>(), prop_oneof![Just("completed"), Just("failed")]).prop_map(
+            |(r, p, output, error, duration_ms, status)| Call::ReportPingResult {
+                runtime_id: r.into(),
+                ping_id: p.into(),
+                result: PingResult { status: status.into(), output, error, duration_ms },
+            }
+        ),
+        id().prop_map(|id| Call::GetTaskStatus { task_id: id.into() }),
+        id().prop_map(|id| Call::StartTask { task_id: id.into() }),
+        (id(), text(), any::<i64>(), any::<i64>()).prop_map(|(id, summary, step, total)| Call::ReportProgress {
+            task_id: id.into(),
+            progress: TaskProgress { summary, step, total },
+        }),
+        (id(), text(), text(), text(), text()).prop_map(|(id, output, branch_name, session_id, work_dir)| {
+            Call::CompleteTask {
+                task_id: id.into(),
+                completion: TaskCompletion { output, branch_name, session_id, work_dir },
+            }
+        }),
+        (id(), text()).prop_map(|(id, error)| Call::FailTask { task_id: id.into(), error }),
+        (id(), vec(message(), 0..4))
+            .prop_map(|(id, messages)| Call::ReportTaskMessages { task_id: id.into(), messages }),
+        id().prop_map(|id| Call::ListTaskMessages { task_id: id.into() }),
+        Just(Call::ListWorkspaces),
+        (id(), text(), text(), text(), text()).prop_map(
+            |(d, device_name, runtime_name, runtime_type, runtime_version)| {
+                Call::CreatePairingSession(PairingRequest {
+                    daemon_id: d.into(),
+                    device_name,
+                    runtime_name,
+                    runtime_type,
+                    runtime_version,
+                })
+            }
+        ),
+        id().prop_map(|token| Call::GetPairingSession { token }),
+        id().prop_map(|token| Call::ClaimPairingSession { token }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn messages_round_trip(message in message()) {
+        round_trip(&message);
+    }
+
+    #[test]
+    fn tasks_round_trip(task in task()) {
+        round_trip(&task);
+        round_trip(&ClaimResponse { task: Some(task) });
+    }
+
+    #[test]
+    fn usage_round_trips(entry in usage()) {
+        round_trip(&entry);
+    }
+
+    /// What a client encodes, a server decodes to the same call: the route
+    /// table, the path encoding and the body shapes agree.
+    #[test]
+    fn calls_survive_the_wire(call in call()) {
+        let wire = call.to_wire().unwrap();
+        let decoded = Call::decode(wire.method().as_str(), &wire.path, wire.body.as_deref().unwrap_or_default()).unwrap();
+        prop_assert_eq!(decoded, call);
+    }
+
+    /// Any non-empty ID is exactly one segment: the path keeps the
+    /// template's segment count, holds no `?` or `#`, and decodes back.
+    #[test]
+    fn any_id_is_one_path_segment(id in "\\PC{1,40}|[./?#% ]{1,6}") {
+        let path = Endpoint::ReportPingResult.path(&[&id, &id]).unwrap();
+        prop_assert_eq!(path.split('/').count(), Endpoint::ReportPingResult.template().split('/').count());
+        prop_assert!(!path.contains(['?', '#', ' ']));
+        prop_assert!(!path.split('/').any(|segment| segment == "." || segment == ".."));
+        prop_assert_eq!(Endpoint::ReportPingResult.match_path(&path), Some(vec![id.clone(), id]));
+    }
+}
