@@ -33,10 +33,10 @@ mod timeout;
 #[cfg(feature = "tracing")]
 mod tracing;
 
+#[cfg(feature = "tracing")]
+pub use self::tracing::Tracing;
 pub use retry::{Retry, RetryPolicy, SAFE_TO_REPEAT};
 pub use timeout::Timeout;
-#[cfg(feature = "tracing")]
-pub use tracing::Tracing;
 
 /// Implements `DaemonApi` for a layer `$layer<A>` whose field `inner: A` is
 /// the wrapped backend, by sending every method through the layer's
@@ -67,8 +67,7 @@ macro_rules! forward_every_method {
                 &self,
                 runtime_id: &$crate::RuntimeId,
             ) -> $crate::Result<Vec<$crate::TaskRecord>> {
-                self.around($crate::Endpoint::ListPendingTasks, move || self.inner.list_pending_tasks(runtime_id))
-                    .await
+                self.around($crate::Endpoint::ListPendingTasks, move || self.inner.list_pending_tasks(runtime_id)).await
             }
             async fn report_usage(
                 &self,
@@ -107,8 +106,7 @@ macro_rules! forward_every_method {
                 task_id: &$crate::TaskId,
                 completion: &$crate::TaskCompletion,
             ) -> $crate::Result<()> {
-                self.around($crate::Endpoint::CompleteTask, move || self.inner.complete_task(task_id, completion))
-                    .await
+                self.around($crate::Endpoint::CompleteTask, move || self.inner.complete_task(task_id, completion)).await
             }
             async fn fail_task(&self, task_id: &$crate::TaskId, error: &str) -> $crate::Result<()> {
                 self.around($crate::Endpoint::FailTask, move || self.inner.fail_task(task_id, error)).await
@@ -136,10 +134,8 @@ macro_rules! forward_every_method {
                 &self,
                 request: &$crate::PairingRequest,
             ) -> $crate::Result<$crate::PairingSession> {
-                self.around($crate::Endpoint::CreatePairingSession, move || {
-                    self.inner.create_pairing_session(request)
-                })
-                .await
+                self.around($crate::Endpoint::CreatePairingSession, move || self.inner.create_pairing_session(request))
+                    .await
             }
             async fn get_pairing_session(&self, token: &str) -> $crate::Result<$crate::PairingSession> {
                 self.around($crate::Endpoint::GetPairingSession, move || self.inner.get_pairing_session(token)).await
