@@ -73,43 +73,37 @@ impl Default for ReporterConfig {
     }
 }
 
-impl ReporterConfig {
+/// Chainable setters for the config's fields.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $setter:ident => $field:ident: $ty:ty;)+) => {
+        impl ReporterConfig {
+            $(
+                $(#[$doc])*
+                pub fn $setter(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )+
+        }
+    };
+}
+
+setters! {
     /// Sets how often waiting messages are sent (at least 1 ms).
-    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
-        self.flush_interval = interval;
-        self
-    }
-
+    with_flush_interval => flush_interval: Duration;
     /// Sets the budget of one send.
-    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
-        self.send_timeout = timeout;
-        self
-    }
-
+    with_send_timeout => send_timeout: Duration;
     /// Sets the most bytes of tool output kept per tool result.
-    pub fn with_max_tool_output_bytes(mut self, bytes: usize) -> Self {
-        self.max_tool_output_bytes = bytes;
-        self
-    }
-
+    with_max_tool_output_bytes => max_tool_output_bytes: usize;
     /// Sets the most messages kept waiting.
-    pub fn with_max_buffered_messages(mut self, messages: usize) -> Self {
-        self.max_buffered_messages = messages;
-        self
-    }
-
+    with_max_buffered_messages => max_buffered_messages: usize;
     /// Sets the most bytes of messages kept waiting.
-    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
-        self.max_buffered_bytes = bytes;
-        self
-    }
-
+    with_max_buffered_bytes => max_buffered_bytes: usize;
     /// Sets how long finishing may take.
-    pub fn with_finish_timeout(mut self, timeout: Duration) -> Self {
-        self.finish_timeout = timeout;
-        self
-    }
+    with_finish_timeout => finish_timeout: Duration;
+}
 
+impl ReporterConfig {
     /// The flush interval actually used.
     pub(super) fn effective_flush_interval(&self) -> Duration {
         self.flush_interval.max(MIN_FLUSH_INTERVAL)

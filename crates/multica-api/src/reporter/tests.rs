@@ -62,6 +62,17 @@ fn seqs(batch: &[TaskMessage]) -> Vec<i64> {
     batch.iter().map(|message| message.seq).collect()
 }
 
+/// The `seq`s of each batch sent so far.
+fn batch_seqs(api: &ScriptedApi) -> Vec<Vec<i64>> {
+    batches(api).iter().map(|batch| seqs(batch)).collect()
+}
+
+/// Makes the next `count` sends fail with a 503.
+fn fail_next_sends(api: &ScriptedApi, count: usize) {
+    let unavailable = unavailable(Endpoint::ReportTaskMessages);
+    api.script(Endpoint::ReportTaskMessages, vec![Outcome::Fail(unavailable); count]);
+}
+
 fn sends(api: &ScriptedApi) -> usize {
     api.count(Endpoint::ReportTaskMessages)
 }
@@ -81,8 +92,7 @@ async fn seq_starts_at_one_and_rises_by_one_across_batches() {
     reporter.text("b");
     advance(500).await;
     let summary = reporter.finish().await;
-    let sent = batches(&api);
-    assert_eq!(sent.iter().map(|b| seqs(b)).collect::<Vec<_>>(), [vec![1, 2], vec![3, 4]]);
+    assert_eq!(batch_seqs(&api), [vec![1, 2], vec![3, 4]]);
     assert_eq!(summary.stats.last_seq, 4);
     assert_eq!((summary.stats.messages_sent, summary.stats.batches_sent, summary.stats.dropped), (4, 2, 0));
     assert!(summary.last_error.is_none());
@@ -104,20 +114,24 @@ async fn text_deltas_within_an_interval_become_one_message() {
     reporter.finish().await;
 }
 
+/// Asserts that text added at `added_at` is sent exactly at `due`, not a
+/// millisecond before (times in ms from now; the cadence runs from the start).
+async fn assert_sent_exactly_at(api: &ScriptedApi, reporter: &TaskMessageReporter, added_at: u64, due: u64) {
+    let before = sends(api);
+    advance(added_at).await;
+    reporter.text("x");
+    advance(due - added_at - 1).await;
+    assert_eq!(sends(api), before, "nothing before {due} ms");
+    advance(1).await;
+    until(&format!("the flush at {due} ms"), || sends(api) == before + 1).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn nothing_is_sent_before_the_interval_and_all_of_it_at_the_interval() {
     let api = ScriptedApi::new();
     let reporter = start(&api, ReporterConfig::default());
-    reporter.text("x");
-    advance(499).await;
-    assert_eq!(sends(&api), 0);
-    advance(1).await;
-    until("the flush at 500 ms", || sends(&api) == 1).await;
-    reporter.text("y");
-    advance(499).await;
-    assert_eq!(sends(&api), 1);
-    advance(1).await;
-    until("the flush at 1000 ms", || sends(&api) == 2).await;
+    assert_sent_exactly_at(&api, &reporter, 0, 500).await;
+    assert_sent_exactly_at(&api, &reporter, 200, 500).await; // at 1000 ms: the cadence holds
     reporter.finish().await;
 }
 
@@ -125,11 +139,7 @@ async fn nothing_is_sent_before_the_interval_and_all_of_it_at_the_interval() {
 async fn the_flush_interval_is_configurable() {
     let api = ScriptedApi::new();
     let reporter = start(&api, ReporterConfig::default().with_flush_interval(Duration::from_millis(200)));
-    reporter.text("x");
-    advance(199).await;
-    assert_eq!(sends(&api), 0);
-    advance(1).await;
-    until("the flush at 200 ms", || sends(&api) == 1).await;
+    assert_sent_exactly_at(&api, &reporter, 0, 200).await;
     reporter.finish().await;
 }
 
@@ -190,7 +200,7 @@ async fn tool_output_is_cut_to_8192_bytes_on_a_character_boundary() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_batch_is_sent_again_first_with_the_same_seqs() {
     let api = ScriptedApi::new();
-    api.script(Endpoint::ReportTaskMessages, [Outcome::Fail(unavailable(Endpoint::ReportTaskMessages))]);
+    fail_next_sends(&api, 1);
     let reporter = start(&api, ReporterConfig::default());
     reporter.text("a");
     reporter.error("e");
@@ -220,7 +230,7 @@ async fn a_batch_the_server_refuses_is_dropped_and_counted() {
     until("the refused send", || reporter.stats().dropped == 1).await;
     reporter.error("e2");
     let summary = reporter.finish().await;
-    assert_eq!(batches(&api).iter().map(|b| seqs(b)).collect::<Vec<_>>(), [vec![1], vec![2]]);
+    assert_eq!(batch_seqs(&api), [vec![1], vec![2]]);
     assert_eq!((summary.stats.messages_sent, summary.stats.dropped), (1, 1));
     assert!(summary.last_error.unwrap().is_task_not_found());
 }
@@ -228,8 +238,7 @@ async fn a_batch_the_server_refuses_is_dropped_and_counted() {
 #[tokio::test(start_paused = true)]
 async fn past_the_bound_the_oldest_messages_are_dropped_and_counted() {
     let api = ScriptedApi::new();
-    let fail = || Outcome::Fail(unavailable(Endpoint::ReportTaskMessages));
-    api.script(Endpoint::ReportTaskMessages, [fail(), fail()]);
+    fail_next_sends(&api, 2);
     let reporter = start(&api, ReporterConfig::default().with_max_buffered_messages(3));
     reporter.error("1");
     reporter.error("2");
@@ -242,8 +251,7 @@ async fn past_the_bound_the_oldest_messages_are_dropped_and_counted() {
     advance(500).await;
     until("the second failure", || reporter.stats().failed_sends == 2).await;
     let summary = reporter.finish().await;
-    let sent = batches(&api);
-    assert_eq!(sent.iter().map(|b| seqs(b)).collect::<Vec<_>>(), [vec![1, 2], vec![2, 3, 4], vec![2, 3, 4]]);
+    assert_eq!(batch_seqs(&api), [vec![1, 2], vec![2, 3, 4], vec![2, 3, 4]]);
     assert_eq!((summary.stats.messages_sent, summary.stats.dropped), (3, 1));
 }
 
@@ -295,20 +303,20 @@ async fn finish_awaits_a_send_under_way_then_sends_the_rest() {
     let begun = Instant::now();
     let summary = reporter.finish().await;
     assert_eq!(begun.elapsed(), Duration::from_secs(1));
-    assert_eq!(batches(&api).iter().map(|b| seqs(b)).collect::<Vec<_>>(), [vec![1], vec![2]]);
+    assert_eq!(batch_seqs(&api), [vec![1], vec![2]]);
     assert_eq!(summary.stats.messages_sent, 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn finish_retries_a_failure_after_an_interval() {
     let api = ScriptedApi::new();
-    api.script(Endpoint::ReportTaskMessages, [Outcome::Fail(unavailable(Endpoint::ReportTaskMessages))]);
+    fail_next_sends(&api, 1);
     let reporter = start(&api, ReporterConfig::default());
     reporter.text("a");
     let begun = Instant::now();
     let summary = reporter.finish().await;
     assert_eq!(begun.elapsed(), Duration::from_millis(500));
-    assert_eq!(batches(&api).iter().map(|b| seqs(b)).collect::<Vec<_>>(), [vec![1], vec![1]]);
+    assert_eq!(batch_seqs(&api), [vec![1], vec![1]]);
     assert_eq!((summary.stats.messages_sent, summary.stats.dropped), (1, 0));
 }
 
@@ -354,7 +362,7 @@ async fn a_sink_feeds_the_same_sequence() {
     agent.await.unwrap();
     reporter.text("after");
     reporter.finish().await;
-    assert_eq!(batches(&api).iter().map(|b| seqs(b)).collect::<Vec<_>>(), [vec![1, 2, 3]]);
+    assert_eq!(batch_seqs(&api), [vec![1, 2, 3]]);
 }
 
 #[tokio::test(start_paused = true)]
