@@ -38,13 +38,26 @@ pub use self::tracing::Tracing;
 pub use retry::{Retry, RetryPolicy, SAFE_TO_REPEAT};
 pub use timeout::Timeout;
 
-/// Implements `DaemonApi` for a layer `$layer<A>` whose field `inner: A` is
-/// the wrapped backend, by sending every method through the layer's
-/// `around(endpoint, make_call)`. `make_call` creates the inner call's
-/// future and may be called again for another attempt. The lint makes a new
-/// trait method a compile error until it is forwarded here.
-macro_rules! forward_every_method {
+/// Makes `$layer<A>`, whose field `inner: A` is the wrapped backend, a
+/// layer: `inner()` and `into_inner()` accessors, and `DaemonApi` by sending
+/// every method through the layer's `around(endpoint, make_call)`.
+/// `make_call` creates the inner call's future and may be called again for
+/// another attempt. The lint makes a new trait method a compile error until
+/// it is forwarded here.
+macro_rules! impl_layer {
     ($layer:ident) => {
+        impl<A> $layer<A> {
+            /// The wrapped backend.
+            pub fn inner(&self) -> &A {
+                &self.inner
+            }
+
+            /// Unwraps the backend.
+            pub fn into_inner(self) -> A {
+                self.inner
+            }
+        }
+
         #[$crate::async_trait]
         #[deny(clippy::missing_trait_methods)]
         impl<A: $crate::DaemonApi> $crate::DaemonApi for $layer<A> {
@@ -147,4 +160,4 @@ macro_rules! forward_every_method {
         }
     };
 }
-pub(crate) use forward_every_method;
+pub(crate) use impl_layer;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::forward_every_method;
+use super::impl_layer;
 use crate::error::{Error, Result};
 use crate::route::Endpoint;
 
@@ -224,16 +224,6 @@ impl<A> Retry<A> {
         self.per_endpoint.get(&endpoint).unwrap_or(&self.policy)
     }
 
-    /// The wrapped backend.
-    pub fn inner(&self) -> &A {
-        &self.inner
-    }
-
-    /// Unwraps the backend.
-    pub fn into_inner(self) -> A {
-        self.inner
-    }
-
     async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
     where
         F: Fn() -> Fut,
@@ -259,7 +249,7 @@ impl<A> Retry<A> {
     }
 }
 
-forward_every_method!(Retry);
+impl_layer!(Retry);
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,13 @@
 //! Test helpers for layers: a probing layer and a way to call any route.
 
+#![allow(dead_code)] // `impl_layer!` adds accessors the tests do not need.
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use super::forward_every_method;
+use super::impl_layer;
 use crate::dto::{PairingRequest, PingResult, RegisterRequest, TaskCompletion, TaskProgress};
 use crate::error::Result;
 use crate::ids::{PingId, RuntimeId, TaskId};
@@ -69,7 +71,7 @@ impl<A> Probe<A> {
     }
 }
 
-forward_every_method!(Probe);
+impl_layer!(Probe);
 
 /// Calls the method of `endpoint` with placeholder arguments (every ID and
 /// token is [`SECRET_ID`]), discarding the answer's value.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use super::forward_every_method;
+use super::impl_layer;
 use crate::error::{Error, Result};
 use crate::route::Endpoint;
 
@@ -53,16 +53,6 @@ impl<A> Timeout<A> {
         self.per_endpoint.get(&endpoint).copied().unwrap_or(self.default)
     }
 
-    /// The wrapped backend.
-    pub fn inner(&self) -> &A {
-        &self.inner
-    }
-
-    /// Unwraps the backend.
-    pub fn into_inner(self) -> A {
-        self.inner
-    }
-
     async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
     where
         F: Fn() -> Fut,
@@ -76,7 +66,7 @@ impl<A> Timeout<A> {
     }
 }
 
-forward_every_method!(Timeout);
+impl_layer!(Timeout);
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
 
-use super::forward_every_method;
+use super::impl_layer;
 use crate::error::{Error, Result};
 use crate::route::Endpoint;
 
@@ -44,16 +44,6 @@ impl<A> Tracing<A> {
         Self { inner }
     }
 
-    /// The wrapped backend.
-    pub fn inner(&self) -> &A {
-        &self.inner
-    }
-
-    /// Unwraps the backend.
-    pub fn into_inner(self) -> A {
-        self.inner
-    }
-
     async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
     where
         F: Fn() -> Fut,
@@ -81,7 +71,7 @@ impl<A> Tracing<A> {
     }
 }
 
-forward_every_method!(Tracing);
+impl_layer!(Tracing);
 
 /// The error's text with its request path (which holds the call's IDs)
 /// replaced by the route's template.
