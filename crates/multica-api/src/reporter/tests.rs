@@ -374,3 +374,37 @@ async fn dropping_the_reporter_still_sends_the_rest() {
     until("the background drain", || sends(&api) == 1).await;
     assert_eq!(batches(&api), [vec![TaskMessage::text(1, "unfinished")]]);
 }
+
+#[cfg(feature = "tracing")]
+#[tokio::test(start_paused = true)]
+async fn a_failed_send_is_logged_as_a_warning() {
+    use std::io;
+    use std::sync::Mutex;
+
+    /// Collects what the fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+    impl io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let api = ScriptedApi::new();
+    fail_next_sends(&api, 1);
+    let reporter = start(&api, ReporterConfig::default());
+    reporter.error("e");
+    reporter.finish().await;
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("reporting task messages failed") && text.contains("task_id=t-1"), "{text}");
+    assert!(text.contains("kept=true") && text.contains("503"), "{text}");
+}
