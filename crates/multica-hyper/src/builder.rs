@@ -217,7 +217,9 @@ impl fmt::Debug for HyperClientBuilder {
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("pool_idle_timeout", &self.pool_idle_timeout);
         #[cfg(feature = "tls")]
-        debug.field("extra_roots", &(self.roots.der.len() + self.roots.pem.len())).field("web_pki_roots", &self.roots.web_pki);
+        debug
+            .field("extra_roots", &(self.roots.der.len() + self.roots.pem.len()))
+            .field("web_pki_roots", &self.roots.web_pki);
         debug.finish()
     }
 }

@@ -105,12 +105,21 @@ pub(crate) async fn exchange(
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let declared_length = content_length(response.headers());
+    let is_http1 = response.version() < http::Version::HTTP_2;
     let body = response.into_body();
     let body = if request::is_success(status) {
         if declared_length.is_some_and(|length| length > max_body) {
             return Err(name.body_too_large(max_body));
         }
-        read_limited(body, name, max_body).await?
+        let body = read_limited(body, name, max_body).await?;
+        // hyper-util puts an HTTP/1 connection back in the pool from another
+        // task once the body is done; yielding lets that task run first, so
+        // the caller's next request finds the connection idle instead of
+        // racing it with a new connect (which opens a surplus connection).
+        if is_http1 {
+            tokio::task::yield_now().await;
+        }
+        body
     } else {
         read_error_body(body).await
     };

@@ -17,7 +17,9 @@ fn server_answer(request: &Recorded) -> Reply {
         return Reply::json(404, r#"{"error":"not found"}"#);
     };
     let body = match endpoint {
-        Endpoint::Register => r#"{"runtimes":[{"id":"rt-1","name":"Claude","provider":"claude","status":"online"}],"repos":[]}"#,
+        Endpoint::Register => {
+            r#"{"runtimes":[{"id":"rt-1","name":"Claude","provider":"claude","status":"online"}],"repos":[]}"#
+        }
         Endpoint::SendHeartbeat => r#"{"status":"ok","pending_ping":{"id":"p-1"}}"#,
         Endpoint::ClaimTask => r#"{"task":null}"#,
         Endpoint::ListPendingTasks | Endpoint::ListTaskMessages | Endpoint::ListWorkspaces => "[]",
@@ -66,7 +68,12 @@ fn every_call() -> Vec<Call> {
         Call::ReportPingResult {
             runtime_id: runtime.clone(),
             ping_id: PingId::new("p/1"),
-            result: PingResult { status: PingStatus::Completed, output: "pong".into(), duration_ms: 12, ..PingResult::default() },
+            result: PingResult {
+                status: PingStatus::Completed,
+                output: "pong".into(),
+                duration_ms: 12,
+                ..PingResult::default()
+            },
         },
         Call::GetTaskStatus { task_id: task.clone() },
         Call::StartTask { task_id: task.clone() },

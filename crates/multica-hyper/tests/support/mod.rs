@@ -65,8 +65,13 @@ impl Reply {
     /// A 200 whose body streams `total` bytes of `x` without announcing its
     /// length, generated as it is read.
     pub fn streamed(total: u64) -> Self {
+        Self::streamed_with_status(200, total)
+    }
+
+    /// Like [`Reply::streamed`], with another status.
+    pub fn streamed_with_status(status: u16, total: u64) -> Self {
         let body = Generated { remaining: total, chunk: Bytes::from(vec![b'x'; 64 * 1024]) };
-        Self::Respond(Response::builder().status(200).body(body.boxed()).unwrap())
+        Self::Respond(Response::builder().status(status).body(body.boxed()).unwrap())
     }
 }
 
