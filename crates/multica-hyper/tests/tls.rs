@@ -1,0 +1,57 @@
+//! HTTPS with rustls: custom roots for self-hosted servers, h2 by ALPN.
+#![cfg(feature = "tls")]
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use http::Version;
+use multica_api::{DaemonApi, Error, RuntimeId, TransportKind};
+use multica_hyper::{HyperClient, RetryPolicy};
+use support::{self_signed_tls, Reply, TestServer};
+
+async fn tls_server() -> (TestServer, Vec<u8>, String) {
+    let (config, der, pem) = self_signed_tls();
+    let server = TestServer::start_tls(config, |_| Reply::json(200, r#"{"status":"ok"}"#)).await;
+    (server, der, pem)
+}
+
+#[tokio::test]
+async fn a_self_signed_server_is_trusted_by_a_custom_root_and_speaks_h2() {
+    let (server, der, _) = tls_server().await;
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let client = HyperClient::builder(server.url()).add_root_certificate_der(der).build().unwrap();
+    for _ in 0..3 {
+        client.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap();
+    }
+    assert!(server.requests().iter().all(|request| request.version == Version::HTTP_2));
+    assert_eq!(server.accepted(), 1);
+}
+
+#[tokio::test]
+async fn pem_roots_work_too_and_http2_can_be_turned_off() {
+    let (server, _, pem) = tls_server().await;
+    let client = HyperClient::builder(server.url())
+        .add_root_certificates_pem(pem)
+        .web_pki_roots(false)
+        .http2(false)
+        .build()
+        .unwrap();
+    client.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap();
+    assert_eq!(server.only_request().version, Version::HTTP_11);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_before_sending() {
+    let (server, _, _) = tls_server().await;
+    let client = HyperClient::builder(server.url()).retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
+    assert!(!err.may_have_reached_server());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_bad_root_certificate_is_an_error_at_build() {
+    let err = HyperClient::builder("https://127.0.0.1:1").add_root_certificate_der(b"junk".to_vec()).build();
+    assert!(matches!(err, Err(Error::InvalidArgument(_))));
+}
