@@ -1,0 +1,224 @@
+//! The demo daemon: `cargo run --example daemon`.
+//!
+//! With no arguments it runs against the embedded fake server seeded with
+//! demo data and exits when the queue is drained. With
+//! `--server URL --token T --workspace W` it drives a real Multica server
+//! through the hyper client until Ctrl-C.
+
+mod agent;
+mod daemon;
+mod demo;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use multica::hyper::HyperClient;
+use multica::reporter::ReporterConfig;
+use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
+
+use daemon::{Daemon, DaemonConfig, Log};
+
+const USAGE: &str = "usage: daemon [--server URL --workspace ID [--token TOKEN]] [--concurrency N] [--once]";
+
+/// Command-line options.
+#[derive(Debug, Default, PartialEq)]
+struct Args {
+    server: Option<String>,
+    token: Option<String>,
+    workspace: Option<String>,
+    concurrency: Option<usize>,
+    once: bool,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args::default();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--server" => parsed.server = Some(value()?),
+            "--token" => parsed.token = Some(value()?),
+            "--workspace" => parsed.workspace = Some(value()?),
+            "--concurrency" => {
+                let text = value()?;
+                parsed.concurrency = Some(text.parse().map_err(|_| format!("--concurrency: not a number: {text}"))?);
+            }
+            "--once" => parsed.once = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if parsed.server.is_some() != parsed.workspace.is_some() {
+        return Err("--server and --workspace go together".into());
+    }
+    Ok(parsed)
+}
+
+fn runtimes() -> Vec<RuntimeSpec> {
+    ["claude", "codex"]
+        .into_iter()
+        .map(|provider| RuntimeSpec {
+            name: String::new(),
+            provider: provider.into(),
+            version: "1.0.0".into(),
+            status: RuntimeStatus::Online,
+        })
+        .collect()
+}
+
+/// The demo's pace: everything done in a few seconds.
+fn demo_config() -> DaemonConfig {
+    DaemonConfig {
+        workspace_id: demo::WORKSPACE.into(),
+        daemon_id: demo::DAEMON.into(),
+        device_name: demo::DEVICE.into(),
+        runtimes: runtimes(),
+        concurrency: 2,
+        poll_interval: Duration::from_millis(200),
+        heartbeat_interval: Duration::from_secs(1),
+        exit_when_idle: true,
+        agent_step: Duration::from_millis(200),
+        reporter: ReporterConfig::default(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(problem) => {
+            eprintln!("{problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = Log::new();
+    let shutdown = async {
+        // Without a signal handler the daemon simply runs until drained.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+
+    let outcome = match (&args.server, &args.workspace) {
+        (Some(server), Some(workspace)) => {
+            let mut builder = HyperClient::builder(server.as_str());
+            if let Some(token) = &args.token {
+                builder = builder.token(token.as_str());
+            }
+            let api: Arc<dyn DaemonApi> = match builder.build() {
+                Ok(client) => Arc::new(client),
+                Err(err) => {
+                    eprintln!("{err}");
+                    return ExitCode::from(2);
+                }
+            };
+            println!("multica daemon: server {server}, workspace {workspace}");
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "rust-daemon".into());
+            let config = DaemonConfig {
+                workspace_id: workspace.as_str().into(),
+                daemon_id: format!("multica-rs-{host}").into(),
+                device_name: host,
+                concurrency: args.concurrency.unwrap_or(4),
+                poll_interval: Duration::from_secs(3),
+                heartbeat_interval: Duration::from_secs(15),
+                exit_when_idle: args.once,
+                ..demo_config()
+            };
+            Daemon::new(api, config, log).run(shutdown).await
+        }
+        _ => {
+            let demo = match demo::build() {
+                Ok(demo) => demo,
+                Err(err) => {
+                    eprintln!("cannot seed the demo: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("multica demo daemon: embedded fake server with demo data (try --help)");
+            log.say(format!(
+                "(demo) 5 tasks queued on 2 runtimes; task {} runs on codex, the agent of task {} is blocked, \
+                 and a user will cancel task {} while it runs",
+                agent::short(demo.codex_task.as_str()),
+                agent::short(demo.blocked_task.as_str()),
+                agent::short(demo::CANCELLED_TASK)
+            ));
+            let director = tokio::spawn(demo::cancel_when_running(demo.mock.clone(), log));
+            let config = DaemonConfig { concurrency: args.concurrency.unwrap_or(2), ..demo_config() };
+            let outcome = Daemon::new(Arc::new(demo.mock.clone()), config, log).run(shutdown).await;
+            director.abort();
+            outcome
+        }
+    };
+    match outcome {
+        Ok(summary) => {
+            println!(
+                "done: {} completed, {} failed, {} cancelled, {} errors",
+                summary.completed, summary.failed, summary.cancelled, summary.errors
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("daemon stopped: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use multica::{Endpoint, MessageKind, RuntimeId, TaskId, TaskStatus};
+
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn arguments_parse_and_pair() {
+        assert_eq!(args(&[]), Ok(Args::default()));
+        let real = args(&["--server", "https://m.example", "--token", "t", "--workspace", "w", "--once"]).unwrap();
+        assert_eq!(real.server.as_deref(), Some("https://m.example"));
+        assert!(real.once);
+        assert!(args(&["--server", "https://m.example"]).is_err());
+        assert!(args(&["--concurrency", "x"]).is_err());
+        assert!(args(&["--token"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+    }
+
+    /// The whole demo on the fake, on tokio's paused clock: every task ends
+    /// as the story says, messages stream with consecutive seqs, the ping
+    /// is answered and the runtimes are deregistered.
+    #[tokio::test(start_paused = true)]
+    async fn demo_drains_the_queue_as_scripted() {
+        let demo = demo::build().unwrap();
+        let mock = demo.mock.clone();
+        let log = Log::new();
+        let director = tokio::spawn(demo::cancel_when_running(mock.clone(), log));
+        let summary =
+            Daemon::new(Arc::new(mock.clone()), demo_config(), log).run(std::future::pending()).await.unwrap();
+        director.await.unwrap();
+
+        assert_eq!((summary.completed, summary.failed, summary.cancelled, summary.errors), (3, 1, 1, 0));
+        let status = |id: &str| mock.task_status(&TaskId::new(id));
+        assert_eq!(status("44444444-4444-4444-8444-000000000001"), Some(TaskStatus::Completed));
+        assert_eq!(status("44444444-4444-4444-8444-000000000002"), Some(TaskStatus::Completed));
+        assert_eq!(status(demo::CANCELLED_TASK), Some(TaskStatus::Cancelled));
+        assert_eq!(mock.task_status(&demo.codex_task), Some(TaskStatus::Completed));
+        assert_eq!(mock.task_status(&demo.blocked_task), Some(TaskStatus::Failed));
+        assert!(mock.task(&demo.blocked_task).unwrap().error.unwrap().starts_with("blocked"));
+
+        let messages = mock.messages(&demo.codex_task);
+        let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+        assert_eq!(messages[0].kind, MessageKind::Text);
+        assert!(messages[0].content.starts_with("Reading issue 00000004 in a fresh session"), "{:?}", messages[0]);
+        assert!(messages.iter().any(|m| m.kind == MessageKind::ToolUse && m.tool == "Bash"));
+
+        assert_eq!(mock.calls_to(Endpoint::ReportPingResult).len(), 1);
+        assert_eq!(mock.calls_to(Endpoint::Deregister).len(), 1);
+        let claude = mock.runtime_by_id(&RuntimeId::new("33333333-3333-4333-8333-333333333333")).unwrap();
+        assert_eq!(claude.status, RuntimeStatus::Offline);
+        // The cancelled task's result was dropped, not reported.
+        assert!(mock.calls_to(Endpoint::CompleteTask).len() == 3);
+    }
+}
