@@ -1,0 +1,116 @@
+//! The fake clock: deterministic timestamps and the server's date rules.
+//!
+//! Time stands still unless a test moves it ([`crate::MockDaemon::advance_clock`]),
+//! so every run of a scenario produces the same timestamps. Times are kept as
+//! milliseconds and only formatted (RFC 3339, UTC) when a value leaves the fake,
+//! which keeps hot calls such as heartbeats free of formatting work.
+
+use std::time::Duration;
+
+/// Where the fake clock starts: 2026-01-01T00:00:00Z, in milliseconds since
+/// the Unix epoch.
+pub const DEFAULT_START_MILLIS: u64 = 1_767_225_600_000;
+
+/// A moment on the fake clock, in milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Millis(pub(crate) u64);
+
+impl Millis {
+    /// The moment `by` later (saturating).
+    pub(crate) fn after(self, by: Duration) -> Millis {
+        Millis(self.0.saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)))
+    }
+
+    /// RFC 3339 in UTC with the fraction trimmed as Go's `RFC3339Nano` does:
+    /// `2026-01-01T00:00:00Z`, `2026-01-01T00:00:00.25Z`.
+    pub(crate) fn rfc3339(self) -> String {
+        let secs = self.0 / 1000;
+        let millis = self.0 % 1000;
+        let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        let mut out =
+            format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60);
+        if millis != 0 {
+            let fraction = format!("{millis:03}");
+            out.push('.');
+            out.push_str(fraction.trim_end_matches('0'));
+        }
+        out.push('Z');
+        out
+    }
+}
+
+/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Whether `date` is a real calendar day written `YYYY-MM-DD`, as Go's
+/// `time.Parse("2006-01-02", date)` accepts it (the server skips usage rows
+/// that fail this).
+pub(crate) fn is_valid_date(date: &str) -> bool {
+    let bytes = date.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes[range].iter().try_fold(0u32, |acc, b| b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0')))
+    };
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return false;
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days_in_month).contains(&day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_like_go() {
+        assert_eq!(Millis(DEFAULT_START_MILLIS).rfc3339(), "2026-01-01T00:00:00Z");
+        assert_eq!(Millis(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Millis(951_782_400_000 + 3_723_250).rfc3339(), "2000-02-29T01:02:03.25Z");
+        let later = Millis(DEFAULT_START_MILLIS).after(Duration::from_secs(600));
+        assert_eq!(later.rfc3339(), "2026-01-01T00:10:00Z");
+    }
+
+    #[test]
+    fn validates_dates_as_go_parses_them() {
+        for good in ["2026-01-31", "2024-02-29", "2000-02-29", "0001-01-01"] {
+            assert!(is_valid_date(good), "{good}");
+        }
+        for bad in [
+            "2026-02-29",
+            "1900-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-04-31",
+            "2026-1-01",
+            "26-01-01",
+            "",
+            "2026/01/01",
+            "2026-01-0x",
+        ] {
+            assert!(!is_valid_date(bad), "{bad}");
+        }
+    }
+}

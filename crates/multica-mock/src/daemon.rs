@@ -1,0 +1,461 @@
+//! [`MockDaemon`]: the fake as a [`DaemonApi`], plus its test controls.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use multica_api::{
+    AgentId, Call, Endpoint, Error, HeartbeatResponse, PairingRequest, PairingSession, PingId, PingResult,
+    RegisterRequest, RegisterResponse, Result, Runtime, RuntimeId, StoredTaskMessage, Task, TaskCompletion,
+    TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, Workspace, WorkspaceId,
+};
+
+use crate::clock::{Millis, DEFAULT_START_MILLIS};
+use crate::faults::{retarget, Fault};
+use crate::inspect::{AgentState, Snapshot};
+use crate::log::DEFAULT_CALL_LOG_CAPACITY;
+use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use crate::state::{Rejection, State};
+
+/// A stateful in-memory fake of the Multica server.
+///
+/// Cheap to clone (clones share one state) and safe to use from many
+/// threads. Every [`DaemonApi`] call follows the server's rules (SPEC §2) and
+/// fails with the very [`Error`] value the hyper client would build from the
+/// server's answer. Build one with [`MockDaemon::new`] or
+/// [`MockDaemon::builder`]; serve it over HTTP with [`crate::serve`].
+#[derive(Clone)]
+pub struct MockDaemon {
+    shared: Arc<Mutex<State>>,
+    /// The `Authorization` header value this handle presents (see
+    /// [`MockDaemon::with_token`]).
+    authorization: Option<Arc<str>>,
+}
+
+impl fmt::Debug for MockDaemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never shows the token.
+        f.debug_struct("MockDaemon").field("presents_token", &self.authorization.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Default for MockDaemon {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Configures a [`MockDaemon`].
+#[derive(Clone, Debug, Default)]
+pub struct MockDaemonBuilder {
+    token: Option<String>,
+    call_log_capacity: Option<usize>,
+    start_millis: Option<u64>,
+    seed: Option<Seed>,
+}
+
+impl MockDaemonBuilder {
+    /// Turns auth on: `GET /api/workspaces` then needs `Authorization:
+    /// Bearer <token>` (401 `missing authorization header` / `invalid
+    /// token` otherwise). The built handle presents this token itself.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// How many calls the call log keeps, oldest dropped first
+    /// (default [`DEFAULT_CALL_LOG_CAPACITY`]; 0 turns the log off).
+    pub fn call_log_capacity(mut self, capacity: usize) -> Self {
+        self.call_log_capacity = Some(capacity);
+        self
+    }
+
+    /// Where the fake clock starts, in milliseconds since the Unix epoch
+    /// (default [`crate::DEFAULT_START_MILLIS`], 2026-01-01T00:00:00Z).
+    pub fn clock_start_millis(mut self, millis: u64) -> Self {
+        self.start_millis = Some(millis);
+        self
+    }
+
+    /// Data to load at build time.
+    pub fn seed(mut self, seed: Seed) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Builds the fake; fails when the seed is inconsistent (a duplicate ID,
+    /// an unknown workspace or runtime).
+    pub fn build(self) -> Result<MockDaemon> {
+        let state = State::new(
+            Millis(self.start_millis.unwrap_or(DEFAULT_START_MILLIS)),
+            self.token.as_deref(),
+            self.call_log_capacity.unwrap_or(DEFAULT_CALL_LOG_CAPACITY),
+        );
+        let mock = MockDaemon {
+            shared: Arc::new(Mutex::new(state)),
+            authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
+        };
+        if let Some(seed) = &self.seed {
+            mock.seed(seed)?;
+        }
+        Ok(mock)
+    }
+}
+
+/// Why a call did not succeed, before it is turned into an [`Error`] or an
+/// HTTP answer.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The server's own answer.
+    Rejected(Rejection),
+    /// A fault armed by the test.
+    Injected(Error),
+}
+
+impl MockDaemon {
+    /// An empty fake with auth off.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(State::new(Millis(DEFAULT_START_MILLIS), None, DEFAULT_CALL_LOG_CAPACITY))),
+            authorization: None,
+        }
+    }
+
+    /// Options: auth token, call log size, clock start, seed.
+    pub fn builder() -> MockDaemonBuilder {
+        MockDaemonBuilder::default()
+    }
+
+    /// A handle on the same state that presents `token` (or none) to the
+    /// routes that check auth — to test what a daemon with a wrong or
+    /// missing token sees.
+    pub fn with_token(&self, token: Option<&str>) -> MockDaemon {
+        MockDaemon { shared: Arc::clone(&self.shared), authorization: token.map(|t| Arc::from(format!("Bearer {t}"))) }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; should a caller's panic
+        // ever poison it, the state is still consistent per call.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs one call: logs it, applies an armed fault (delay, then error),
+    /// then `op` under the lock. The delay comes before the call takes
+    /// effect, so a caller that gives up during it (a timeout) changes nothing.
+    pub(crate) async fn run<T>(
+        &self,
+        endpoint: Endpoint,
+        call: impl FnOnce() -> Call,
+        op: impl FnOnce(&mut State) -> std::result::Result<T, Rejection>,
+    ) -> std::result::Result<T, Failure> {
+        let fault = {
+            let mut state = self.lock();
+            state.calls.count();
+            if state.calls.is_recording() {
+                state.calls.push(call());
+            }
+            match state.faults.take(endpoint) {
+                None => return op(&mut state).map_err(Failure::Rejected),
+                Some(fault) => fault,
+            }
+        };
+        let Fault { delay, error } = fault;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(error) = error {
+            return Err(Failure::Injected(error));
+        }
+        op(&mut self.lock()).map_err(Failure::Rejected)
+    }
+
+    /// [`MockDaemon::run`] for the in-process API: IDs are checked as the
+    /// hyper client checks them (nothing is sent for an empty ID), and
+    /// failures become the errors a client would build from the answer.
+    async fn call<T>(
+        &self,
+        endpoint: Endpoint,
+        params: &[&str],
+        call: impl FnOnce() -> Call,
+        op: impl FnOnce(&mut State) -> std::result::Result<T, Rejection>,
+    ) -> Result<T> {
+        let path = || endpoint.path(params);
+        if params.iter().any(|p| p.is_empty()) {
+            path()?;
+        }
+        match self.run(endpoint, call, op).await {
+            Ok(value) => Ok(value),
+            Err(Failure::Injected(error)) => Err(retarget(error, endpoint.method(), &path()?)),
+            Err(Failure::Rejected(rejection)) => {
+                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, rejection.message))
+            }
+        }
+    }
+
+    // ----- seeding ---------------------------------------------------------
+
+    /// Loads a fixture (workspaces, agents, runtimes, tasks, in that order).
+    /// Items before a failing one stay loaded.
+    pub fn seed(&self, seed: &Seed) -> Result<()> {
+        self.lock().seed(seed)
+    }
+
+    /// Creates a workspace.
+    pub fn add_workspace(&self, workspace: WorkspaceSeed) -> Result<WorkspaceId> {
+        self.lock().add_workspace(&workspace)
+    }
+
+    /// Creates an agent in an existing workspace.
+    pub fn add_agent(&self, agent: AgentSeed) -> Result<AgentId> {
+        self.lock().add_agent(&agent)
+    }
+
+    /// Creates a runtime as if a daemon had registered it (never seen yet).
+    pub fn add_runtime(&self, runtime: RuntimeSeed) -> Result<RuntimeId> {
+        self.lock().add_runtime(&runtime)
+    }
+
+    /// Queues a task on an existing runtime; returns its ID.
+    pub fn add_task(&self, task: TaskSeed) -> Result<multica_api::TaskId> {
+        self.lock().add_task(&task)
+    }
+
+    /// Cancels a task (as reassigning or closing its issue does): a queued
+    /// task leaves the queue; dispatched and running ones turn `cancelled`,
+    /// which the daemon sees in [`DaemonApi::get_task_status`]. Finished
+    /// tasks are left as they are. Returns the task afterwards.
+    pub fn cancel(&self, task_id: &multica_api::TaskId) -> Result<TaskRecord> {
+        self.lock().cancel_task(task_id)
+    }
+
+    /// Asks a runtime to answer a ping: its next heartbeat hands it out (once).
+    pub fn request_ping(&self, runtime_id: &RuntimeId) -> Result<PingId> {
+        self.lock().create_ping(runtime_id)
+    }
+
+    /// Approves a pending pairing session for a workspace, as a user would.
+    pub fn approve_pairing(&self, token: &str, workspace_id: &WorkspaceId) -> Result<PairingSession> {
+        self.lock().approve_pairing(token, workspace_id)
+    }
+
+    /// Moves the fake clock forward (it never moves by itself).
+    pub fn advance_clock(&self, by: Duration) {
+        self.lock().advance_clock(by);
+    }
+
+    // ----- faults ----------------------------------------------------------
+
+    /// The next `count` calls of `endpoint` fail with `error`. The error's
+    /// method and path are replaced by the failing request's, so it is the
+    /// value a client would have built. Over HTTP an [`Error::Status`] is
+    /// answered with its status and body; any other error closes the
+    /// connection without an answer.
+    pub fn fail_next(&self, endpoint: Endpoint, count: u32, error: Error) {
+        self.lock().faults.fail_next(endpoint, count, error);
+    }
+
+    /// The next `count` calls of `endpoint` answer `status` with
+    /// `{"error": message}`, as a server handler would.
+    pub fn fail_next_with_status(&self, endpoint: Endpoint, count: u32, status: u16, message: &str) {
+        let error = Error::from_server_message(endpoint.method(), endpoint.template(), status, message);
+        self.fail_next(endpoint, count, error);
+    }
+
+    /// The next `count` calls of `endpoint` wait `delay` (on tokio's clock,
+    /// so `tokio::time::pause` applies) before taking effect.
+    pub fn delay_next(&self, endpoint: Endpoint, count: u32, delay: Duration) {
+        self.lock().faults.delay_next(endpoint, count, delay);
+    }
+
+    /// Disarms every fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    // ----- inspection ------------------------------------------------------
+
+    /// The calls received, oldest first (bounded, see
+    /// [`MockDaemonBuilder::call_log_capacity`]). Calls with an empty ID are
+    /// refused before they are sent, so they are not here.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.calls().cloned().collect()
+    }
+
+    /// The logged calls of one route, oldest first.
+    pub fn calls_to(&self, endpoint: Endpoint) -> Vec<Call> {
+        self.lock().calls.calls().filter(|c| c.endpoint() == endpoint).cloned().collect()
+    }
+
+    /// How many calls were received since the start, logged or not.
+    pub fn call_count(&self) -> u64 {
+        self.lock().calls.total()
+    }
+
+    /// Empties the call log (the count keeps running).
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// A stored task.
+    pub fn task(&self, task_id: &multica_api::TaskId) -> Option<TaskRecord> {
+        self.lock().task(task_id)
+    }
+
+    /// A task's status, `None` if unknown.
+    pub fn task_status(&self, task_id: &multica_api::TaskId) -> Option<TaskStatus> {
+        self.lock().task_status(task_id).ok()
+    }
+
+    /// A task's stored messages, by seq ascending.
+    pub fn messages(&self, task_id: &multica_api::TaskId) -> Vec<TaskMessage> {
+        self.lock().list_messages(task_id).into_iter().map(|m| m.message).collect()
+    }
+
+    /// A task's last progress report.
+    pub fn progress(&self, task_id: &multica_api::TaskId) -> Option<TaskProgress> {
+        self.lock().progress(task_id)
+    }
+
+    /// A runtime's stored usage rows, by (date, provider, model).
+    pub fn usage_of(&self, runtime_id: &RuntimeId) -> Vec<UsageEntry> {
+        self.lock().usage_of(runtime_id)
+    }
+
+    /// A stored runtime.
+    pub fn runtime_by_id(&self, runtime_id: &RuntimeId) -> Option<Runtime> {
+        self.lock().runtime(runtime_id)
+    }
+
+    /// How many successful heartbeats a runtime sent.
+    pub fn heartbeats(&self, runtime_id: &RuntimeId) -> u64 {
+        self.lock().heartbeats(runtime_id)
+    }
+
+    /// A workspace's repositories, `None` if the workspace is unknown.
+    pub fn repos_of(&self, workspace_id: &WorkspaceId) -> Option<Vec<multica_api::Repo>> {
+        self.lock().repos_of(workspace_id)
+    }
+
+    /// A stored agent.
+    pub fn agent(&self, agent_id: &AgentId) -> Option<AgentState> {
+        self.lock().agent(agent_id)
+    }
+
+    /// Everything at once (also served at `GET /_mock/state`).
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().snapshot()
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl multica_api::DaemonApi for MockDaemon {
+    async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse> {
+        self.call(Endpoint::Register, &[], || Call::Register(request.clone()), |s| s.register(request)).await
+    }
+
+    async fn deregister(&self, runtime_ids: &[RuntimeId]) -> Result<()> {
+        let call = || Call::Deregister { runtime_ids: runtime_ids.to_vec() };
+        self.call(Endpoint::Deregister, &[], call, |s| s.deregister(runtime_ids)).await
+    }
+
+    async fn send_heartbeat(&self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse> {
+        let call = || Call::SendHeartbeat { runtime_id: runtime_id.clone() };
+        self.call(Endpoint::SendHeartbeat, &[], call, |s| s.heartbeat(runtime_id)).await
+    }
+
+    async fn claim_task(&self, runtime_id: &RuntimeId) -> Result<Option<Task>> {
+        let call = || Call::ClaimTask { runtime_id: runtime_id.clone() };
+        self.call(Endpoint::ClaimTask, &[runtime_id.as_str()], call, |s| Ok(s.claim(runtime_id))).await
+    }
+
+    async fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> Result<Vec<TaskRecord>> {
+        let call = || Call::ListPendingTasks { runtime_id: runtime_id.clone() };
+        self.call(Endpoint::ListPendingTasks, &[runtime_id.as_str()], call, |s| Ok(s.pending(runtime_id))).await
+    }
+
+    async fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> Result<()> {
+        let call = || Call::ReportUsage { runtime_id: runtime_id.clone(), entries: entries.to_vec() };
+        self.call(Endpoint::ReportUsage, &[runtime_id.as_str()], call, |s| {
+            s.report_usage(runtime_id, entries);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn report_ping_result(&self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) -> Result<()> {
+        let call = || Call::ReportPingResult {
+            runtime_id: runtime_id.clone(),
+            ping_id: ping_id.clone(),
+            result: result.clone(),
+        };
+        self.call(Endpoint::ReportPingResult, &[runtime_id.as_str(), ping_id.as_str()], call, |s| {
+            s.report_ping_result(runtime_id, ping_id, result);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_task_status(&self, task_id: &multica_api::TaskId) -> Result<TaskStatus> {
+        let call = || Call::GetTaskStatus { task_id: task_id.clone() };
+        self.call(Endpoint::GetTaskStatus, &[task_id.as_str()], call, |s| s.task_status(task_id)).await
+    }
+
+    async fn start_task(&self, task_id: &multica_api::TaskId) -> Result<()> {
+        let call = || Call::StartTask { task_id: task_id.clone() };
+        self.call(Endpoint::StartTask, &[task_id.as_str()], call, |s| s.start(task_id).map(drop)).await
+    }
+
+    async fn report_progress(&self, task_id: &multica_api::TaskId, progress: &TaskProgress) -> Result<()> {
+        let call = || Call::ReportProgress { task_id: task_id.clone(), progress: progress.clone() };
+        self.call(Endpoint::ReportProgress, &[task_id.as_str()], call, |s| {
+            s.report_progress(task_id, progress);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete_task(&self, task_id: &multica_api::TaskId, completion: &TaskCompletion) -> Result<()> {
+        let call = || Call::CompleteTask { task_id: task_id.clone(), completion: completion.clone() };
+        self.call(Endpoint::CompleteTask, &[task_id.as_str()], call, |s| s.complete(task_id, completion).map(drop))
+            .await
+    }
+
+    async fn fail_task(&self, task_id: &multica_api::TaskId, error: &str) -> Result<()> {
+        let call = || Call::FailTask { task_id: task_id.clone(), error: error.to_owned() };
+        self.call(Endpoint::FailTask, &[task_id.as_str()], call, |s| s.fail(task_id, error).map(drop)).await
+    }
+
+    async fn report_task_messages(&self, task_id: &multica_api::TaskId, messages: &[TaskMessage]) -> Result<()> {
+        let call = || Call::ReportTaskMessages { task_id: task_id.clone(), messages: messages.to_vec() };
+        self.call(Endpoint::ReportTaskMessages, &[task_id.as_str()], call, |s| s.report_messages(task_id, messages))
+            .await
+    }
+
+    async fn list_task_messages(&self, task_id: &multica_api::TaskId) -> Result<Vec<StoredTaskMessage>> {
+        let call = || Call::ListTaskMessages { task_id: task_id.clone() };
+        self.call(Endpoint::ListTaskMessages, &[task_id.as_str()], call, |s| Ok(s.list_messages(task_id))).await
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        let authorization = self.authorization.as_deref();
+        self.call(Endpoint::ListWorkspaces, &[], || Call::ListWorkspaces, |s| s.list_workspaces(authorization)).await
+    }
+
+    async fn create_pairing_session(&self, request: &PairingRequest) -> Result<PairingSession> {
+        let call = || Call::CreatePairingSession(request.clone());
+        self.call(Endpoint::CreatePairingSession, &[], call, |s| Ok(s.create_pairing(request))).await
+    }
+
+    async fn get_pairing_session(&self, token: &str) -> Result<PairingSession> {
+        let call = || Call::GetPairingSession { token: token.to_owned() };
+        self.call(Endpoint::GetPairingSession, &[token], call, |s| s.get_pairing(token)).await
+    }
+
+    async fn claim_pairing_session(&self, token: &str) -> Result<PairingSession> {
+        let call = || Call::ClaimPairingSession { token: token.to_owned() };
+        self.call(Endpoint::ClaimPairingSession, &[token], call, |s| s.claim_pairing(token)).await
+    }
+}

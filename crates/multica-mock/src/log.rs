@@ -1,0 +1,55 @@
+//! The call log: every call the fake received, in order, with its arguments.
+
+use std::collections::VecDeque;
+
+use multica_api::Call;
+
+/// How many calls the log keeps by default. Bounded so a long-running
+/// server or a benchmark doing millions of heartbeats cannot grow without
+/// limit; the oldest entries are dropped first and [`CallLog::total`] still
+/// counts them.
+pub const DEFAULT_CALL_LOG_CAPACITY: usize = 10_000;
+
+/// A bounded, ordered record of calls.
+#[derive(Debug)]
+pub(crate) struct CallLog {
+    calls: VecDeque<Call>,
+    capacity: usize,
+    total: u64,
+}
+
+impl CallLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { calls: VecDeque::new(), capacity, total: 0 }
+    }
+
+    /// Whether calls are kept at all (capacity 0 turns the log off; the
+    /// total is still counted).
+    pub(crate) fn is_recording(&self) -> bool {
+        self.capacity > 0
+    }
+
+    pub(crate) fn push(&mut self, call: Call) {
+        if self.calls.len() == self.capacity {
+            self.calls.pop_front();
+        }
+        self.calls.push_back(call);
+    }
+
+    /// Counts a call whether or not it is kept.
+    pub(crate) fn count(&mut self) {
+        self.total += 1;
+    }
+
+    pub(crate) fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.iter()
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.calls.clear();
+    }
+}

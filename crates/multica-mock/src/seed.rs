@@ -1,0 +1,139 @@
+//! Fixture data: what a test (or `multica-mock-server --seed FILE`) puts in
+//! the fake before any daemon talks to it.
+//!
+//! The JSON form is documented in the crate docs; every type here reads it
+//! with unknown fields refused, so a typo in a fixture is an error instead of
+//! silently missing data. IDs are optional: absent ones are generated.
+
+use serde::{Deserialize, Serialize};
+
+use multica_api::{AgentId, DaemonId, IssueId, Repo, RuntimeId, RuntimeStatus, Skill, TaskId, WorkspaceId};
+
+/// A whole fixture: workspaces, then agents, runtimes and tasks, applied in
+/// that order so later items can refer to earlier ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Seed {
+    /// Workspaces with their repositories.
+    pub workspaces: Vec<WorkspaceSeed>,
+    /// Agents with their skills.
+    pub agents: Vec<AgentSeed>,
+    /// Runtimes, as if a daemon had registered them.
+    pub runtimes: Vec<RuntimeSeed>,
+    /// Queued tasks; within one runtime, listed order is creation order.
+    pub tasks: Vec<TaskSeed>,
+}
+
+impl Seed {
+    /// Reads a fixture from its JSON text.
+    pub fn from_json(text: &str) -> Result<Seed, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The built-in demo fixture (`multica-mock-server --seed-demo`): one
+    /// workspace `Demo` with a repository, an agent with a skill, a runtime
+    /// for daemon `demo-daemon` (provider `claude`) and three queued tasks.
+    /// All IDs are fixed; see [`Seed::DEMO_JSON`].
+    pub fn demo() -> Seed {
+        // The constant is checked by a unit test; an empty seed is the safe
+        // fallback should it ever not parse.
+        Seed::from_json(Self::DEMO_JSON).unwrap_or_default()
+    }
+
+    /// The JSON text of [`Seed::demo`].
+    pub const DEMO_JSON: &'static str = include_str!("../examples/seed.json");
+}
+
+/// A workspace to create.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkspaceSeed {
+    /// Fixed ID; generated when absent.
+    pub id: Option<WorkspaceId>,
+    /// Display name.
+    pub name: String,
+    /// URL slug; derived from the name when absent.
+    pub slug: Option<String>,
+    /// Description (`null` when absent).
+    pub description: Option<String>,
+    /// Context given to agents (`null` when absent).
+    pub context: Option<String>,
+    /// Issue key prefix; derived from the name when absent.
+    pub issue_prefix: Option<String>,
+    /// Repositories, handed to daemons at registration and with each claim.
+    pub repos: Vec<Repo>,
+}
+
+/// An agent to create.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSeed {
+    /// Fixed ID; generated when absent.
+    pub id: Option<AgentId>,
+    /// The workspace it belongs to (must exist).
+    pub workspace_id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// Standing instructions.
+    pub instructions: String,
+    /// Skills, with their files.
+    pub skills: Vec<Skill>,
+}
+
+/// A runtime to create, as a registration would.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSeed {
+    /// Fixed ID; generated when absent.
+    pub id: Option<RuntimeId>,
+    /// The workspace it belongs to (must exist).
+    pub workspace_id: WorkspaceId,
+    /// The daemon that owns it. With one, a later registration by that
+    /// daemon with the same provider updates this runtime (keeping its ID).
+    pub daemon_id: Option<DaemonId>,
+    /// Display name; derived as a registration does when empty.
+    pub name: String,
+    /// Provider; `unknown` when empty.
+    pub provider: String,
+    /// Version, kept in the runtime's metadata.
+    pub version: String,
+    /// `online` unless `offline`.
+    pub status: RuntimeStatus,
+    /// The machine's name (the runtime's `device_info`).
+    pub device_name: String,
+}
+
+/// A task to queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSeed {
+    /// Fixed ID; generated when absent.
+    pub id: Option<TaskId>,
+    /// The runtime whose queue it joins (must exist); the task's workspace
+    /// is the runtime's.
+    pub runtime_id: RuntimeId,
+    /// The agent that runs it (a claim includes it when it exists).
+    pub agent_id: AgentId,
+    /// The issue it works on.
+    pub issue_id: IssueId,
+    /// Higher is claimed first; equal priorities go in creation order.
+    pub priority: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_json_parses() {
+        let seed = Seed::from_json(Seed::DEMO_JSON).expect("demo seed parses");
+        assert_eq!(seed.workspaces.len(), 1);
+        assert!(!seed.tasks.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(Seed::from_json(r#"{"workspace":[]}"#).is_err());
+        assert!(Seed::from_json(r#"{"tasks":[{"runtime":"r"}]}"#).is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! The fake over HTTP: a hyper server on loopback answering the wire
+//! contract of SPEC §2 from the same core as the in-process API.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+use multica_api::{Call, CallDecodeError, Error, OkResponse, RouteMismatch, TaskStatusResponse};
+
+use crate::daemon::{Failure, MockDaemon};
+use crate::state::Reply;
+
+/// The largest request body accepted by default (8 MiB, far above any real
+/// message batch); larger ones get 413.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+
+/// Where and how [`serve_with`] listens.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to bind; default `127.0.0.1:0` (a free port on loopback).
+    pub addr: SocketAddr,
+    /// Request bodies above this many bytes get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), max_body_bytes: DEFAULT_MAX_BODY_BYTES }
+    }
+}
+
+/// A running HTTP server for a [`MockDaemon`]. Stops on
+/// [`MockServer::shutdown`] or when dropped (open connections are cut).
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    base_url: String,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// `http://127.0.0.1:<port>`: the base URL to give a client.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, closes every connection, and waits until done.
+    pub async fn shutdown(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            // The task ends as aborted; nothing else to report.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Serves `mock` on `127.0.0.1:0` (needs a tokio runtime).
+pub async fn serve(mock: MockDaemon) -> io::Result<MockServer> {
+    serve_with(mock, ServerConfig::default()).await
+}
+
+/// Serves `mock` with explicit options (needs a tokio runtime).
+pub async fn serve_with(mock: MockDaemon, config: ServerConfig) -> io::Result<MockServer> {
+    let listener = TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(accept_loop(listener, mock, config.max_body_bytes));
+    Ok(MockServer { addr, base_url: format!("http://{addr}"), task: Some(task) })
+}
+
+async fn accept_loop(listener: TcpListener, mock: MockDaemon, max_body_bytes: usize) {
+    // Owned here so that aborting this task aborts every connection too.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, mock.clone(), max_body_bytes));
+                }
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, mock: MockDaemon, max_body_bytes: usize) {
+    // Latency over throughput: small JSON answers must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| handle(mock.clone(), request, max_body_bytes));
+    // A connection ending badly (client gone, injected transport fault) is
+    // that connection's business only.
+    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+}
+
+/// Returned by the service to drop the connection without an answer: how an
+/// injected transport fault looks on the wire.
+#[derive(Debug)]
+pub(crate) struct CloseConnection;
+
+impl std::fmt::Display for CloseConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed by an injected fault")
+    }
+}
+
+impl std::error::Error for CloseConnection {}
+
+/// The response type of every route.
+pub(crate) type HttpResponse = Response<Full<Bytes>>;
+
+async fn handle(
+    mock: MockDaemon,
+    request: Request<Incoming>,
+    max_body_bytes: usize,
+) -> Result<HttpResponse, CloseConnection> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match Limited::new(request.into_body(), max_body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            return Ok(error_response(413, "request body too large"))
+        }
+        // The client went away mid-body: nobody to answer.
+        Err(_) => return Err(CloseConnection),
+    };
+    if let Some(control_path) = path.strip_prefix("/_mock/") {
+        return Ok(crate::control::handle(&mock, method.as_str(), control_path, &body));
+    }
+    let call = match Call::decode(method.as_str(), &path, &body) {
+        Ok(call) => call,
+        Err(CallDecodeError::Route(RouteMismatch::NotFound)) => return Ok(not_found()),
+        Err(CallDecodeError::Route(RouteMismatch::MethodNotAllowed)) => return Ok(method_not_allowed()),
+        Err(_) => return Ok(error_response(400, "invalid request body")),
+    };
+    let endpoint = call.endpoint();
+    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, authorization.as_deref())).await;
+    match outcome {
+        Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply)),
+        Err(Failure::Rejected(rejection)) if rejection.from_auth => Ok(auth_error_response(rejection.message)),
+        Err(Failure::Rejected(rejection)) => Ok(error_response(rejection.status, rejection.message)),
+        Err(Failure::Injected(error)) => injected_response(&error),
+    }
+}
+
+/// An injected [`Error::Status`] is answered as such; anything else (a
+/// transport failure, a timeout) drops the connection.
+fn injected_response(error: &Error) -> Result<HttpResponse, CloseConnection> {
+    match error.last_attempt() {
+        Error::Status { status, body, retry_after, .. } => {
+            let mut bytes = body.clone().into_bytes();
+            bytes.push(b'\n');
+            let mut response = response(*status, "application/json", bytes);
+            if let Some(after) = retry_after {
+                if let Ok(value) = HeaderValue::from_str(&after.as_secs().to_string()) {
+                    response.headers_mut().insert(RETRY_AFTER, value);
+                }
+            }
+            Ok(response)
+        }
+        _ => Err(CloseConnection),
+    }
+}
+
+fn reply_response(status: u16, reply: &Reply) -> HttpResponse {
+    /// [`multica_api::ClaimResponse`], borrowing the task.
+    #[derive(Serialize)]
+    struct ClaimBody<'a> {
+        task: &'a Option<multica_api::Task>,
+    }
+    let encoded = match reply {
+        Reply::Register(body) => serde_json::to_vec(body),
+        Reply::Ok => serde_json::to_vec(&OkResponse::ok()),
+        Reply::Heartbeat(body) => serde_json::to_vec(body),
+        Reply::Claim(task) => serde_json::to_vec(&ClaimBody { task }),
+        Reply::Records(body) => serde_json::to_vec(body),
+        Reply::Status(status) => serde_json::to_vec(&TaskStatusResponse { status: status.clone() }),
+        Reply::Record(body) => serde_json::to_vec(body),
+        Reply::Messages(body) => serde_json::to_vec(body),
+        Reply::Workspaces(body) => serde_json::to_vec(body),
+        Reply::Pairing(body) => serde_json::to_vec(body),
+    };
+    match encoded {
+        Ok(body) => json_response(status, body),
+        Err(_) => error_response(500, "internal error"),
+    }
+}
+
+/// A JSON answer as Go's `json.Encoder` writes it: the value and a newline.
+pub(crate) fn json_response(status: u16, mut body: Vec<u8>) -> HttpResponse {
+    body.push(b'\n');
+    response(status, "application/json", body)
+}
+
+/// A handler's error: `{"error":"…"}` and a newline.
+pub(crate) fn error_response(status: u16, message: &str) -> HttpResponse {
+    json_response(status, multica_api::error_body(message))
+}
+
+/// The auth middleware's 401: the same JSON, but labelled `text/plain`.
+fn auth_error_response(message: &str) -> HttpResponse {
+    let mut body = multica_api::error_body(message);
+    body.push(b'\n');
+    response(401, "text/plain", body)
+}
+
+/// Go's router answer to an unknown path.
+pub(crate) fn not_found() -> HttpResponse {
+    response(404, "text/plain; charset=utf-8", b"404 page not found\n".to_vec())
+}
+
+/// Go's router answer to a known path with another method: no body.
+pub(crate) fn method_not_allowed() -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+fn response(status: u16, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
