@@ -22,7 +22,7 @@ use crate::state::{Rejection, State};
 /// A stateful in-memory fake of the Multica server.
 ///
 /// Cheap to clone (clones share one state) and safe to use from many
-/// threads. Every [`DaemonApi`] call follows the server's rules (SPEC §2) and
+/// threads. Every [`multica_api::DaemonApi`] call follows the server's rules (SPEC §2) and
 /// fails with the very [`Error`] value the hyper client would build from the
 /// server's answer. Build one with [`MockDaemon::new`] or
 /// [`MockDaemon::builder`]; serve it over HTTP with [`crate::serve`].
@@ -224,7 +224,7 @@ impl MockDaemon {
 
     /// Cancels a task (as reassigning or closing its issue does): a queued
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
-    /// which the daemon sees in [`DaemonApi::get_task_status`]. Finished
+    /// which the daemon sees in [`multica_api::DaemonApi::get_task_status`]. Finished
     /// tasks are left as they are. Returns the task afterwards.
     pub fn cancel(&self, task_id: &multica_api::TaskId) -> Result<TaskRecord> {
         self.lock().cancel_task(task_id)

@@ -6,7 +6,7 @@ use multica_api::Call;
 
 /// How many calls the log keeps by default. Bounded so a long-running
 /// server or a benchmark doing millions of heartbeats cannot grow without
-/// limit; the oldest entries are dropped first and [`CallLog::total`] still
+/// limit; the oldest entries are dropped first and [`crate::MockDaemon::call_count`] still
 /// counts them.
 pub const DEFAULT_CALL_LOG_CAPACITY: usize = 10_000;
 
