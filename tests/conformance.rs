@@ -1,0 +1,92 @@
+//! The conformance suite of `multica_api::conformance`, run on every
+//! backend. The same contract tests must give the same result everywhere:
+//! a difference is a bug in one backend. A new backend joins with one line
+//! in `backends!` below.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use multica::conformance::{run_all, TESTS};
+use multica::hyper::HyperClient;
+use multica::layer::RetryPolicy;
+use multica::mock::{serve, MockDaemon, MockServer};
+use multica::{DaemonApi, DaemonApiExt};
+
+const TOKEN: &str = "conformance-token";
+
+/// A backend under test, the fake that backs it, and the server (if any)
+/// that must outlive the run.
+struct Backend {
+    api: Arc<dyn DaemonApi>,
+    fake: MockDaemon,
+    _server: Option<MockServer>,
+}
+
+fn fake() -> MockDaemon {
+    MockDaemon::builder().token(TOKEN).build().expect("an empty fake builds")
+}
+
+/// The fake called in process.
+async fn in_process() -> Backend {
+    let fake = fake();
+    Backend { api: Arc::new(fake.clone()), fake, _server: None }
+}
+
+/// The production client over HTTP against the fake's server on 127.0.0.1.
+async fn over_http() -> Backend {
+    let fake = fake();
+    let server = serve(fake.clone()).await.expect("the fake serves on 127.0.0.1");
+    let client = HyperClient::builder(server.base_url()).token(TOKEN).build().expect("client builds");
+    Backend { api: Arc::new(client), fake, _server: Some(server) }
+}
+
+/// Every layer stacked over the fake: layers must forward every call unchanged.
+async fn layered_in_process() -> Backend {
+    let inner = in_process().await;
+    let api = inner.api.with_timeout(Duration::from_secs(10)).with_retry(RetryPolicy::default());
+    #[cfg(feature = "tracing")]
+    let api = api.with_tracing();
+    Backend { api: Arc::new(api), ..inner }
+}
+
+/// Every layer stacked over the hyper client.
+async fn layered_over_http() -> Backend {
+    let inner = over_http().await;
+    let api = inner.api.with_timeout(Duration::from_secs(10)).with_retry(RetryPolicy::default());
+    #[cfg(feature = "tracing")]
+    let api = api.with_tracing();
+    Backend { api: Arc::new(api), ..inner }
+}
+
+async fn conform(backend: Backend, name: &str) {
+    for (test, run) in TESTS {
+        // Printed so a failure names the contract test and the backend.
+        eprintln!("{name}: {test}");
+        run(backend.api.as_ref(), &backend.fake).await;
+    }
+}
+
+macro_rules! backends {
+    ($($name:ident => $setup:expr,)+) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            conform($setup.await, stringify!($name)).await;
+        }
+    )+};
+}
+
+backends! {
+    mock_in_process => in_process(),
+    hyper_over_http => over_http(),
+    layers_over_mock => layered_in_process(),
+    layers_over_hyper => layered_over_http(),
+}
+
+/// `run_all` is the entry point for third-party backends; it must run the
+/// same list.
+#[tokio::test]
+async fn run_all_covers_every_contract_test() {
+    let backend = in_process().await;
+    run_all(backend.api.as_ref(), &backend.fake).await;
+    assert!(TESTS.len() >= 23, "{}", TESTS.len());
+}
