@@ -632,7 +632,7 @@ impl State {
     fn require_workspace(&self, id: &WorkspaceId) -> Result<(), Error> {
         match self.workspace(id) {
             Some(_) => Ok(()),
-            None => Err(control_error(format!("unknown workspace {id:?}"))),
+            None => Err(control_error(format!("unknown workspace \"{id}\""))),
         }
     }
 
@@ -656,7 +656,7 @@ impl State {
         let id = match &seed.id {
             Some(id) if id.as_str().is_empty() => return Err(control_error("empty workspace id".into())),
             Some(id) if self.workspace(id).is_some() => {
-                return Err(control_error(format!("workspace {id:?} already exists")))
+                return Err(control_error(format!("workspace \"{id}\" already exists")))
             }
             Some(id) => id.clone(),
             None => self.new_id().into(),
@@ -686,7 +686,7 @@ impl State {
         let id = match &seed.id {
             Some(id) if id.as_str().is_empty() => return Err(control_error("empty agent id".into())),
             Some(id) if self.agents.iter().any(|a| &a.id == id) => {
-                return Err(control_error(format!("agent {id:?} already exists")))
+                return Err(control_error(format!("agent \"{id}\" already exists")))
             }
             Some(id) => id.clone(),
             None => self.new_id().into(),
@@ -706,7 +706,7 @@ impl State {
         match &seed.id {
             Some(id) if id.as_str().is_empty() => return Err(control_error("empty runtime id".into())),
             Some(id) if self.runtimes.contains_key(id) => {
-                return Err(control_error(format!("runtime {id:?} already exists")))
+                return Err(control_error(format!("runtime \"{id}\" already exists")))
             }
             _ => {}
         }
@@ -715,7 +715,7 @@ impl State {
             let key = (seed.workspace_id.clone(), daemon_id.clone(), provider.to_owned());
             if self.runtime_by_owner.contains_key(&key) {
                 return Err(control_error(format!(
-                    "daemon {daemon_id:?} already has a {provider:?} runtime in this workspace"
+                    "daemon \"{daemon_id}\" already has a \"{provider}\" runtime in this workspace"
                 )));
             }
         }
@@ -736,13 +736,13 @@ impl State {
 
     pub(crate) fn add_task(&mut self, seed: &TaskSeed) -> Result<multica_api::TaskId, Error> {
         let Some(runtime) = self.runtimes.get(&seed.runtime_id) else {
-            return Err(control_error(format!("unknown runtime {:?}", seed.runtime_id)));
+            return Err(control_error(format!("unknown runtime \"{}\"", seed.runtime_id)));
         };
         let workspace_id = runtime.workspace_id.clone();
         let id = match &seed.id {
             Some(id) if id.as_str().is_empty() => return Err(control_error("empty task id".into())),
             Some(id) if self.tasks.contains_key(id) => {
-                return Err(control_error(format!("task {id:?} already exists")))
+                return Err(control_error(format!("task \"{id}\" already exists")))
             }
             Some(id) => id.clone(),
             None => self.new_id().into(),
@@ -780,7 +780,7 @@ impl State {
     pub(crate) fn cancel_task(&mut self, task_id: &multica_api::TaskId) -> Result<TaskRecord, Error> {
         let now = self.now;
         let Some(row) = self.tasks.get_mut(task_id) else {
-            return Err(control_error(format!("unknown task {task_id:?}")));
+            return Err(control_error(format!("unknown task \"{task_id}\"")));
         };
         if row.status == TaskStatus::Queued {
             if let Some(queue) = self.queues.get_mut(&row.runtime_id) {
@@ -796,7 +796,7 @@ impl State {
 
     pub(crate) fn create_ping(&mut self, runtime_id: &RuntimeId) -> Result<PingId, Error> {
         if !self.runtimes.contains_key(runtime_id) {
-            return Err(control_error(format!("unknown runtime {runtime_id:?}")));
+            return Err(control_error(format!("unknown runtime \"{runtime_id}\"")));
         }
         let id: PingId = self.new_id().into();
         if let Some(row) = self.runtimes.get_mut(runtime_id) {
@@ -812,7 +812,7 @@ impl State {
         self.require_workspace(workspace_id)?;
         let now = self.now;
         let session =
-            self.pairing_mut(token).map_err(|_| control_error(format!("unknown pairing session {token:?}")))?;
+            self.pairing_mut(token).map_err(|_| control_error(format!("unknown pairing session \"{token}\"")))?;
         if session.status != PairingStatus::Pending {
             return Err(control_error(format!("pairing session is {}, not pending", session.status)));
         }
