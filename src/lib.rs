@@ -7,3 +7,8 @@ pub use multica_api as api;
 pub use multica_api::*;
 pub use multica_hyper as hyper;
 pub use multica_mock as mock;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
