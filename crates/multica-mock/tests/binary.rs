@@ -1,0 +1,77 @@
+//! The `multica-mock-server` binary: prints its URL and serves the seed.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// Kills the server when the test ends, pass or fail.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_multica-mock-server"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (server, line.trim().to_owned())
+}
+
+async fn send(method: &str, url: String, body: &str, token: Option<&str>) -> (u16, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let mut request = http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = client.request(request.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn binary_prints_its_url_and_serves_the_demo_seed_with_auth() {
+    let (_server, url) = tokio::task::spawn_blocking(|| start(&["--seed-demo", "--token", "t0k"])).await.unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let claim = format!("{url}/api/daemon/runtimes/33333333-3333-4333-8333-333333333333/tasks/claim");
+    let (status, body) = send("POST", claim, "{}", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"id\":\"44444444-4444-4444-8444-000000000002\""), "{body}");
+    assert_eq!(send("GET", format!("{url}/api/workspaces"), "", None).await.0, 401);
+    assert_eq!(send("GET", format!("{url}/api/workspaces"), "", Some("t0k")).await.0, 200);
+    let (status, calls) = send("GET", format!("{url}/_mock/calls"), "", None).await;
+    assert_eq!(status, 200);
+    assert!(calls.contains("ClaimTask"));
+}
+
+#[tokio::test]
+async fn binary_loads_a_seed_file() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed.json");
+    let (_server, url) = tokio::task::spawn_blocking(move || start(&["--seed", file])).await.unwrap();
+    let (status, body) = send("GET", format!("{url}/api/workspaces"), "", None).await;
+    assert_eq!(status, 200, "auth is off without --token");
+    assert!(body.contains("11111111-1111-4111-8111-111111111111"));
+}
+
+#[test]
+fn binary_refuses_bad_arguments() {
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_multica-mock-server")).arg("--nope").stderr(Stdio::null()).status().unwrap();
+    assert_eq!(status.code(), Some(2));
+}
