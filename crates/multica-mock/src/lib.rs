@@ -144,6 +144,7 @@ mod log;
 mod seed;
 mod server;
 mod state;
+mod stream;
 
 pub use clock::DEFAULT_START_MILLIS;
 pub use daemon::{MockDaemon, MockDaemonBuilder};
@@ -151,3 +152,4 @@ pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, Usag
 pub use log::DEFAULT_CALL_LOG_CAPACITY;
 pub use seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 pub use server::{serve, serve_with, MockServer, ServerConfig, DEFAULT_MAX_BODY_BYTES};
+pub use stream::serve_stream;

@@ -10,9 +10,6 @@ use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -112,10 +109,7 @@ async fn accept_loop(listener: TcpListener, mock: MockDaemon, max_body_bytes: us
 async fn serve_connection(stream: TcpStream, mock: MockDaemon, max_body_bytes: usize) {
     // Latency over throughput: small JSON answers must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request| handle(mock.clone(), request, max_body_bytes));
-    // A connection ending badly (client gone, injected transport fault) is
-    // that connection's business only.
-    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+    crate::stream::serve_stream(mock, stream, max_body_bytes).await;
 }
 
 /// Returned by the service to drop the connection without an answer: how an
@@ -134,7 +128,7 @@ impl std::error::Error for CloseConnection {}
 /// The response type of every route.
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
-async fn handle(
+pub(crate) async fn handle(
     mock: MockDaemon,
     request: Request<Incoming>,
     max_body_bytes: usize,

@@ -1,0 +1,42 @@
+//! The HTTP server on a byte stream the caller already holds, for
+//! transports other than a TCP listener and for driving request parsing in
+//! process (the fuzz targets feed raw bytes through `tokio::io::duplex`).
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::MockDaemon;
+
+/// Answers the HTTP/1.1 or h2c requests arriving on `io` exactly as
+/// [`crate::serve`] answers one accepted connection (same routes, control
+/// routes and errors; bodies above `max_body_bytes` get 413), until the peer
+/// closes the stream or the connection fails. Needs a tokio runtime.
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (mut client, server) = tokio::io::duplex(64 * 1024);
+/// let serving = tokio::spawn(multica_mock::serve_stream(
+///     multica_mock::MockDaemon::new(),
+///     server,
+///     multica_mock::DEFAULT_MAX_BODY_BYTES,
+/// ));
+/// client.write_all(b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+/// let mut answer = String::new();
+/// client.read_to_string(&mut answer).await.unwrap();
+/// assert!(answer.starts_with("HTTP/1.1 404 Not Found"));
+/// serving.await.unwrap();
+/// # });
+/// ```
+pub async fn serve_stream<IO>(mock: MockDaemon, io: IO, max_body_bytes: usize)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| crate::server::handle(mock.clone(), request, max_body_bytes));
+    // A connection ending badly (client gone, injected transport fault) is
+    // that connection's business only.
+    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(io), service).await;
+}
