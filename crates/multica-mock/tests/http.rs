@@ -470,3 +470,34 @@ async fn shutdown_stops_the_server() {
     raw.server.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_over_http_hand_each_task_out_once() {
+    let (w, raw) = served().await;
+    let queued: std::collections::HashSet<String> =
+        (0..300).map(|i| w.enqueue(&format!("i{i}"), i % 3).into_string()).collect();
+    let raw = std::sync::Arc::new(raw);
+    let claim = format!("/api/daemon/runtimes/{}/tasks/claim", w.runtime_id);
+    let claimers: Vec<_> = (0..16)
+        .map(|_| {
+            let raw = std::sync::Arc::clone(&raw);
+            let claim = claim.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let answer = raw.post(&claim, json!({})).await.json();
+                    match answer["task"]["id"].as_str() {
+                        Some(id) => mine.push(id.to_owned()),
+                        None => return mine,
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claimer in claimers {
+        claimed.extend(claimer.await.unwrap());
+    }
+    assert_eq!(claimed.len(), queued.len());
+    assert_eq!(claimed.into_iter().collect::<std::collections::HashSet<_>>(), queued);
+}
