@@ -27,7 +27,7 @@
 //! let runtime = RuntimeId::new("rt-1");
 //! client.send_heartbeat(&runtime).await?;
 //! if let Some(task) = client.claim_task(&runtime).await? {
-//!     client.start_task(&task.id).await?;
+//!     client.start_task(&task.record.id).await?;
 //! }
 //! # Ok(()) }
 //! ```
