@@ -4,6 +4,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
+use multica_api::layer::SAFE_TO_REPEAT;
 use multica_api::{Endpoint, Error};
 
 /// How the client retries transient failures (connection errors, timeouts,
@@ -71,23 +72,12 @@ impl RetryPolicy {
 
     /// Whether repeating the call cannot change the outcome: reads, the
     /// heartbeat, and reports that the server upserts or ignores when
-    /// repeated. Claim, start, complete, fail, register, messages and the
+    /// repeated — [`multica_api::layer::SAFE_TO_REPEAT`], shared with the
+    /// retry layer. Claim, start, complete, fail, register, messages and the
     /// pairing writes are not: a repeat could take a second task, fail a
     /// state transition that already happened, or store messages twice.
     pub fn is_safe_to_repeat(endpoint: Endpoint) -> bool {
-        matches!(
-            endpoint,
-            Endpoint::SendHeartbeat
-                | Endpoint::GetTaskStatus
-                | Endpoint::ListPendingTasks
-                | Endpoint::ListTaskMessages
-                | Endpoint::ListWorkspaces
-                | Endpoint::GetPairingSession
-                | Endpoint::ReportProgress
-                | Endpoint::ReportUsage
-                | Endpoint::ReportPingResult
-                | Endpoint::Deregister
-        )
+        SAFE_TO_REPEAT.contains(&endpoint)
     }
 
     /// Whether `error`, the failure of attempt number `attempt` (from 1) of
