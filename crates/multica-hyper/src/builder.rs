@@ -6,11 +6,11 @@ use std::time::Duration;
 use multica_api::Error;
 
 use crate::client::{token_header, HyperClient, Settings};
-use crate::retry::RetryPolicy;
 #[cfg(feature = "tls")]
 use crate::tls::TlsRoots;
 use crate::transport::{self, HttpVersions, PoolSettings};
 use crate::url::BaseUrl;
+use multica_api::layer::RetryPolicy;
 
 /// The whole-request deadline: the Go client's `http.Client{Timeout: 30s}`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -18,9 +18,9 @@ use multica_api::{
 use tokio::time::Instant;
 
 use crate::builder::HyperClientBuilder;
-use crate::retry::RetryPolicy;
 use crate::transport::{self, CallName, Connector, Pool, PoolSettings};
 use crate::url::BaseUrl;
+use multica_api::layer::RetryPolicy;
 
 /// The production [`DaemonApi`] client: HTTP/1.1 and HTTP/2 over hyper,
 /// TLS by rustls, keep-alive pooling, deadlines, body caps and retries.
@@ -141,7 +141,8 @@ impl HyperClient {
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
         let body = wire.body.as_deref().map(Bytes::copy_from_slice).unwrap_or_default();
-        let deadline = Instant::now() + self.timeout;
+        let started = Instant::now();
+        let deadline = started + self.timeout;
         let mut attempt = 1;
         loop {
             let outcome = match tokio::time::timeout_at(deadline, self.attempt(&uri, &body, name)).await {
@@ -157,14 +158,15 @@ impl HyperClient {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
-            if !self.retry.should_retry(wire.endpoint, attempt, &err) {
+            if !self.retry.may_retry(wire.endpoint, &err) {
                 return Err(gave_up(attempt, err));
             }
-            let wait = self.retry.backoff(attempt, err.retry_after());
-            if Instant::now() + wait >= deadline {
-                return Err(gave_up(attempt, err));
+            // The whole-call deadline bounds the retries too: no wait that
+            // would end past it is started.
+            match self.retry.next_wait(attempt, &err, started.elapsed()) {
+                Some(wait) if Instant::now() + wait < deadline => tokio::time::sleep(wait).await,
+                _ => return Err(gave_up(attempt, err)),
             }
-            tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }

@@ -34,7 +34,6 @@
 
 mod builder;
 mod client;
-mod retry;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -45,4 +44,5 @@ pub use builder::{
     DEFAULT_USER_AGENT,
 };
 pub use client::HyperClient;
-pub use retry::RetryPolicy;
+/// How the client retries; the same policy type as the `Retry` layer's.
+pub use multica_api::layer::RetryPolicy;

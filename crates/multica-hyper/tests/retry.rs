@@ -13,7 +13,12 @@ use tokio::net::TcpListener;
 
 /// Retries at once, so the tests need no waiting.
 fn quick_retries() -> RetryPolicy {
-    RetryPolicy::default().with_base_backoff(Duration::from_millis(1)).with_max_backoff(Duration::from_millis(2))
+    RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(2),
+        ..RetryPolicy::default()
+    }
 }
 
 fn client(url: String) -> HyperClient {

@@ -140,9 +140,17 @@ impl RetryPolicy {
         self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
     }
 
-    /// The wait before the next repeat after `attempts` failed ones, the last
-    /// with `err`, `elapsed` after the first started; `None` to give up.
-    fn wait_before_retry(&self, attempts: u32, err: &Error, elapsed: Duration) -> Option<Duration> {
+    /// A policy that never repeats a call.
+    pub fn disabled() -> Self {
+        Self { max_attempts: 1, ..Self::default() }
+    }
+
+    /// The wait before the next repeat after `attempts` failed ones, the
+    /// last with `err`, `elapsed` after the first started; `None` to give
+    /// up. Whether `err` may be retried at all is [`RetryPolicy::may_retry`].
+    /// Transports with their own retry loop use this too, so every retry in
+    /// the SDK follows one schedule.
+    pub fn next_wait(&self, attempts: u32, err: &Error, elapsed: Duration) -> Option<Duration> {
         if attempts >= self.max_attempts {
             return None;
         }
@@ -241,7 +249,7 @@ impl<A> Retry<A> {
             if !policy.may_retry(endpoint, &err) {
                 return Err(err);
             }
-            match policy.wait_before_retry(attempts, &err, started.elapsed()) {
+            match policy.next_wait(attempts, &err, started.elapsed()) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => return Err(Error::RetriesExhausted { attempts, last: Box::new(err) }),
             }
