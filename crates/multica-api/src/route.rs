@@ -226,7 +226,7 @@ impl fmt::Display for Endpoint {
 /// `.` and `..` are escaped too, as URL normalisers would collapse them.
 fn push_encoded_segment(path: &mut String, value: &str) {
     if value.bytes().all(|b| b == b'.') && value.len() <= 2 {
-        path.extend(std::iter::repeat("%2E").take(value.len()));
+        path.extend(std::iter::repeat_n("%2E", value.len()));
     } else {
         path.extend(utf8_percent_encode(value, SEGMENT));
     }
