@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -136,6 +136,11 @@ pub(crate) async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // A declared length above the cap is refused before reading any of it:
+    // the client may send it slowly, never, or only after `100 Continue`.
+    if request.body().size_hint().lower() > u64::try_from(max_body_bytes).unwrap_or(u64::MAX) {
+        return Ok(error_response(413, "request body too large"));
+    }
     let body = match Limited::new(request.into_body(), max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
