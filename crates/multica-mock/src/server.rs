@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use multica_api::{Call, CallDecodeError, Error, OkResponse, RouteMismatch, TaskStatusResponse};
@@ -22,6 +22,11 @@ use crate::state::Reply;
 /// The largest request body accepted by default (8 MiB, far above any real
 /// message batch); larger ones get 413.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+
+/// Connections the kernel queues before the accept loop takes them. The
+/// usual 128 drops the SYNs of a larger burst of clients connecting at once,
+/// which then wait a full second to retry.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// Where and how [`serve_with`] listens.
 #[derive(Clone, Debug)]
@@ -83,7 +88,12 @@ pub async fn serve(mock: MockDaemon) -> io::Result<MockServer> {
 
 /// Serves `mock` with explicit options (needs a tokio runtime).
 pub async fn serve_with(mock: MockDaemon, config: ServerConfig) -> io::Result<MockServer> {
-    let listener = TcpListener::bind(config.addr).await?;
+    let socket = if config.addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restarted server can take its port back.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(config.addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(accept_loop(listener, mock, config.max_body_bytes));
     Ok(MockServer { addr, base_url: format!("http://{addr}"), task: Some(task) })
