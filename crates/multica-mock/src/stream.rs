@@ -38,5 +38,9 @@ where
     let service = service_fn(move |request| crate::server::handle(mock.clone(), request, max_body_bytes));
     // A connection ending badly (client gone, injected transport fault) is
     // that connection's business only.
-    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(io), service).await;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client may end its side once the request is sent, as Go's server
+    // allows: that is no reason to drop the answer.
+    builder.http1().half_close(true);
+    let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }
