@@ -9,7 +9,7 @@ use crate::client::{token_header, HyperClient, Settings};
 #[cfg(feature = "tls")]
 use crate::tls::TlsRoots;
 use crate::transport::{self, HttpVersions, PoolSettings};
-use crate::url::BaseUrl;
+use crate::url::{redacted, BaseUrl};
 use multica_api::layer::RetryPolicy;
 
 /// The whole-request deadline: the Go client's `http.Client{Timeout: 30s}`.
@@ -206,7 +206,7 @@ impl fmt::Debug for HyperClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("HyperClientBuilder");
         debug
-            .field("base_url", &self.base_url)
+            .field("base_url", &redacted(&self.base_url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)

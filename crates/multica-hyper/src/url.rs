@@ -18,7 +18,7 @@ impl BaseUrl {
     /// info and other schemes are refused: each would silently change or
     /// leak every request.
     pub(crate) fn parse(url: &str) -> Result<Self, Error> {
-        let invalid = |why: &str| Error::InvalidArgument(format!("base URL {url:?}: {why}"));
+        let invalid = |why: &str| Error::InvalidArgument(format!("base URL {:?}: {why}", redacted(url)));
         let uri: Uri = url.trim().parse().map_err(|err| invalid(&format!("{err}")))?;
         let scheme = uri.scheme().cloned().ok_or_else(|| invalid("needs a scheme (http:// or https://)"))?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
@@ -58,6 +58,25 @@ impl BaseUrl {
         parts.path_and_query = Some(path_and_query);
         Uri::from_parts(parts).map_err(|err| Error::InvalidArgument(format!("path {path:?}: {err}")))
     }
+}
+
+/// `url` with what may hold a credential hidden, for messages and `Debug`:
+/// user info (`user:password@`) and any query or fragment.
+pub(crate) fn redacted(url: &str) -> String {
+    let (head, has_tail) = match url.find(['?', '#']) {
+        Some(at) => (&url[..at], true),
+        None => (url, false),
+    };
+    let authority_start = head.find("://").map_or(0, |at| at + 3);
+    let authority_end = head[authority_start..].find('/').map_or(head.len(), |at| authority_start + at);
+    let mut shown = match head[authority_start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>@{}", &head[..authority_start], &head[authority_start + at + 1..]),
+        None => head.to_owned(),
+    };
+    if has_tail {
+        shown.push_str("?<redacted>");
+    }
+    shown
 }
 
 impl std::fmt::Display for BaseUrl {
@@ -100,6 +119,16 @@ mod tests {
         ] {
             assert!(matches!(BaseUrl::parse(bad), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn redacted_hides_user_info_query_and_fragment() {
+        assert_eq!(redacted("http://u:pw@h:1/p"), "http://<redacted>@h:1/p");
+        assert_eq!(redacted("https://h/p?token=pw#f"), "https://h/p?<redacted>");
+        assert_eq!(redacted("http://h/a@b"), "http://h/a@b");
+        assert_eq!(redacted("u:pw@h"), "<redacted>@h");
+        let err = BaseUrl::parse("http://u:pw@h/").unwrap_err().to_string();
+        assert!(err.contains("<redacted>") && !err.contains("pw"), "{err}");
     }
 
     #[test]

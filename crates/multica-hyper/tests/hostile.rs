@@ -89,12 +89,7 @@ async fn claim_case(
 }
 
 /// A server running `script` on each connection, and one claim against it.
-async fn scripted<F, Fut>(
-    case: &'static str,
-    deadline: Duration,
-    script: F,
-    expect: impl Fn(&Claimed) -> bool,
-) -> Row
+async fn scripted<F, Fut>(case: &'static str, deadline: Duration, script: F, expect: impl Fn(&Claimed) -> bool) -> Row
 where
     F: Fn(Conn) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -110,9 +105,7 @@ async fn answered(case: &'static str, bytes: Vec<u8>, expect: impl Fn(&Claimed) 
 }
 
 fn status_with_capped_body(code: u16) -> impl Fn(&Claimed) -> bool {
-    move |result| {
-        matches!(result, Err(Error::Status { status, body, .. }) if *status == code && body.len() <= MAX_ERROR_BODY_BYTES)
-    }
+    move |result| matches!(result, Err(Error::Status { status, body, .. }) if *status == code && body.len() <= MAX_ERROR_BODY_BYTES)
 }
 
 fn decode_error(result: &Claimed) -> bool {
@@ -263,14 +256,17 @@ async fn broken_connection_rows(rows: &mut Vec<Row>) {
             |mut conn| async move {
                 conn.read_request().await;
                 conn.write(b"HTTP/1.1 200 OK\r\n").await;
-                conn.write_repeated(b"x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", None).await;
+                conn.write_repeated(b"x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", None)
+                    .await;
             },
             transport(TransportKind::Request),
         )
         .await,
     );
 
-    rows.push(answered("not HTTP at all", b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec(), transport(TransportKind::Request)).await);
+    rows.push(
+        answered("not HTTP at all", b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec(), transport(TransportKind::Request)).await,
+    );
 
     rows.push(
         scripted(
@@ -362,11 +358,8 @@ async fn protocol_rows(rows: &mut Vec<Row>) {
 
     // The client never asks for gzip, so a compressed body is the server's
     // mistake: it must fail to decode, not pass as garbage.
-    let gzipped = response(
-        "200 OK",
-        &[("content-type", "application/json"), ("content-encoding", "gzip")],
-        &GZIPPED_NULL_TASK,
-    );
+    let gzipped =
+        response("200 OK", &[("content-type", "application/json"), ("content-encoding", "gzip")], &GZIPPED_NULL_TASK);
     let server = RawServer::answering(gzipped).await;
     let (mut row, _) = claim_case("Content-Encoding: gzip", &server.url(), PROMPT_DEADLINE, decode_error).await;
     if server.heads().iter().any(|head| head.to_ascii_lowercase().contains("accept-encoding")) {
@@ -380,9 +373,7 @@ async fn protocol_rows(rows: &mut Vec<Row>) {
         "status":null,"priority":null,"dispatched_at":null,"started_at":null,"completed_at":null,"result":null,
         "error":null,"created_at":null,"agent":null,"repos":null,"prior_session_id":null,"prior_work_dir":null,
         "unknown":{"deep":[null,{"x":null}]},"also_unknown":null},"extra":null}"#;
-    let empty_task = |result: &Claimed| {
-        matches!(result, Ok(Some(task)) if task.record.id.as_str().is_empty() && task.agent.is_none() && task.repos.is_empty())
-    };
+    let empty_task = |result: &Claimed| matches!(result, Ok(Some(task)) if task.record.id.as_str().is_empty() && task.agent.is_none() && task.repos.is_empty());
     rows.push(answered("unknown fields and nulls everywhere", json_ok(nulls), empty_task).await);
 }
 
@@ -446,10 +437,8 @@ async fn hostile_servers_get_typed_errors_within_the_deadline() {
     rows.push(concurrent_row("1000 concurrent claims, one client, HTTP/1.1", false).await);
     rows.push(concurrent_row("1000 concurrent claims, one client, h2c", true).await);
     print_table(&rows);
-    let failures: Vec<String> = rows
-        .iter()
-        .filter_map(|row| row.failure.as_ref().map(|why| format!("{}: {why}", row.case)))
-        .collect();
+    let failures: Vec<String> =
+        rows.iter().filter_map(|row| row.failure.as_ref().map(|why| format!("{}: {why}", row.case))).collect();
     assert!(failures.is_empty(), "{failures:#?}");
 }
 

@@ -1,0 +1,177 @@
+//! The token never shows: not in the `Debug` of the builder or the client,
+//! not in any error's `Display` or `Debug` (nor its sources), not in tracing
+//! output at TRACE level from every crate. And it does reach the server it
+//! belongs to, so a broken setup cannot pass these tests by sending nothing.
+//! (The hostile-server matrix checks every error it produces the same way.)
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use multica_api::{DaemonApi, DaemonApiExt, Error, RuntimeId, TaskId};
+use multica_hyper::{HyperClient, RetryPolicy};
+use support::{Reply, TestServer};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+const TOKEN: &str = "tok-SECRET-123";
+
+fn assert_hidden(what: &str, text: &str) {
+    assert!(!text.contains(TOKEN), "{what} shows the token: {text}");
+}
+
+/// Checks an error's `Display`, `Debug`, pretty `Debug` and every source.
+fn assert_error_hidden(err: &Error) {
+    assert_hidden("an error's Display", &err.to_string());
+    assert_hidden("an error's Debug", &format!("{err:?} {err:#?}"));
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        assert_hidden("an error's source", &format!("{cause} {cause:?}"));
+        source = cause.source();
+    }
+}
+
+/// Every test's token-bearing server answers by path: a claim gets no task,
+/// the workspace list 401, a heartbeat 500, a task status never.
+async fn server() -> TestServer {
+    TestServer::start(|request| match request.path.as_str() {
+        "/api/daemon/runtimes/rt-1/tasks/claim" => Reply::json(200, r#"{"task":null}"#),
+        "/api/workspaces" => Reply::json(401, r#"{"error":"invalid token"}"#),
+        "/api/daemon/heartbeat" => Reply::json(500, r#"{"error":"heartbeat failed"}"#),
+        _ => Reply::Never,
+    })
+    .await
+}
+
+fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+/// A succeeding call and every kind of failure on `client`; returns the
+/// errors.
+async fn exercise(client: &impl DaemonApi) -> Vec<Error> {
+    let runtime = RuntimeId::new("rt-1");
+    assert_eq!(client.claim_task(&runtime).await.unwrap(), None);
+    let unauthorized = client.list_workspaces().await.unwrap_err();
+    assert!(unauthorized.is_unauthorized(), "{unauthorized}");
+    let server_error = client.send_heartbeat(&runtime).await.unwrap_err();
+    assert_eq!(server_error.status(), Some(500));
+    let timeout = client.get_task_status(&TaskId::new("t-1")).await.unwrap_err();
+    assert!(timeout.is_timeout(), "{timeout}");
+    vec![unauthorized, server_error, timeout]
+}
+
+fn client(url: &str, h2c: bool) -> HyperClient {
+    HyperClient::builder(url)
+        .token(TOKEN)
+        .http2_prior_knowledge(h2c)
+        .timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy { initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() })
+        .build()
+        .unwrap()
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The only test that installs the global subscriber: everything any crate
+/// traces, at TRACE, with span fields on close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_output_never_shows_the_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(LevelFilter::TRACE)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish()
+        .try_init()
+        .unwrap();
+
+    let server = server().await;
+    let mut errors = Vec::new();
+    for h2c in [false, true] {
+        errors.extend(exercise(&client(&server.url(), h2c).with_tracing()).await);
+    }
+    let refused = client(&refused_url(), false).with_tracing().claim_task(&RuntimeId::new("rt-1")).await;
+    errors.push(refused.unwrap_err());
+    for err in &errors {
+        assert_error_hidden(err);
+    }
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("daemon_api.call") && output.contains("status=401"), "tracing was captured: {output}");
+    assert!(output.contains("h2"), "the transport's own tracing was captured too");
+    assert_hidden("tracing output", &output);
+    for request in server.requests() {
+        assert_eq!(
+            request.header("authorization"),
+            Some("Bearer tok-SECRET-123"),
+            "{} {}",
+            request.method,
+            request.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_of_every_kind_never_show_the_token() {
+    let server = server().await;
+    let client = client(&server.url(), false);
+    let mut errors = exercise(&client).await;
+    errors.push(client.claim_task(&RuntimeId::new("")).await.unwrap_err());
+    let refused = HyperClient::builder(refused_url()).token(TOKEN).build().unwrap();
+    errors.push(refused.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err());
+    assert!(matches!(errors.last(), Some(Error::RetriesExhausted { .. })), "{:?}", errors.last());
+    for err in &errors {
+        assert_error_hidden(err);
+    }
+}
+
+#[tokio::test]
+async fn debug_of_builder_and_client_never_shows_the_token() {
+    let builder = HyperClient::builder("http://127.0.0.1:1").token(TOKEN);
+    assert_hidden("the builder's Debug", &format!("{builder:?} {builder:#?}"));
+    let client = builder.build().unwrap();
+    assert_hidden("the client's Debug", &format!("{client:?} {client:#?}"));
+    // `DaemonApiExt::with_timeout` (a layer) would shadow the inherent method.
+    let handle = HyperClient::with_timeout(&client, Duration::from_secs(1)).with_retry_policy(RetryPolicy::disabled());
+    assert_hidden("a handle's Debug", &format!("{handle:?}"));
+    assert_hidden("a layered client's Debug", &format!("{:?}", handle.clone().with_tracing()));
+    client.set_token(Some(format!("{TOKEN}-2"))).unwrap();
+    assert_hidden("the client's Debug after set_token", &format!("{client:?}"));
+    assert!(format!("{client:?}").contains("<redacted>"));
+}
+
+#[test]
+fn refused_credentials_are_not_echoed_in_errors() {
+    let bad_token = HyperClient::builder("http://127.0.0.1:1").token(format!("{TOKEN}\n")).build().unwrap_err();
+    assert_error_hidden(&bad_token);
+    let client = HyperClient::builder("http://127.0.0.1:1").build().unwrap();
+    assert_error_hidden(&client.set_token(Some(format!("{TOKEN}\r\n"))).unwrap_err());
+    // A token pasted into the URL is refused without being repeated.
+    for url in [format!("http://user:{TOKEN}@127.0.0.1:1/"), format!("http://127.0.0.1:1/?token={TOKEN}")] {
+        let builder = HyperClient::builder(url);
+        assert_hidden("the builder's Debug", &format!("{builder:?}"));
+        assert_error_hidden(&builder.build().unwrap_err());
+    }
+}
