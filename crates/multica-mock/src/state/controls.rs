@@ -1,0 +1,289 @@
+//! Test controls: seeding data, cancelling, pings, and inspecting state.
+
+use super::*;
+
+impl State {
+    // ----- controls --------------------------------------------------------
+
+    pub(super) fn workspace(&self, id: &WorkspaceId) -> Option<&WorkspaceRow> {
+        self.workspaces.iter().find(|w| &w.workspace.id == id)
+    }
+
+    fn require_workspace(&self, id: &WorkspaceId) -> Result<(), Error> {
+        match self.workspace(id) {
+            Some(_) => Ok(()),
+            None => Err(control_error(format!("unknown workspace \"{id}\""))),
+        }
+    }
+
+    pub(crate) fn seed(&mut self, seed: &Seed) -> Result<(), Error> {
+        for workspace in &seed.workspaces {
+            self.add_workspace(workspace)?;
+        }
+        for agent in &seed.agents {
+            self.add_agent(agent)?;
+        }
+        for runtime in &seed.runtimes {
+            self.add_runtime(runtime)?;
+        }
+        for task in &seed.tasks {
+            self.add_task(task)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_workspace(&mut self, seed: &WorkspaceSeed) -> Result<WorkspaceId, Error> {
+        let id = match &seed.id {
+            Some(id) if id.as_str().is_empty() => return Err(control_error("empty workspace id".into())),
+            Some(id) if self.workspace(id).is_some() => {
+                return Err(control_error(format!("workspace \"{id}\" already exists")))
+            }
+            Some(id) => id.clone(),
+            None => self.new_id().into(),
+        };
+        let slug = seed.slug.clone().unwrap_or_else(|| slug_of(&seed.name));
+        let issue_prefix = seed.issue_prefix.clone().unwrap_or_else(|| prefix_of(&seed.name));
+        let now = self.now.rfc3339();
+        self.workspaces.push(WorkspaceRow {
+            workspace: Workspace {
+                id: id.clone(),
+                name: seed.name.clone(),
+                slug,
+                description: seed.description.clone(),
+                context: seed.context.clone(),
+                settings: Map::new(),
+                repos: seed.repos.clone(),
+                issue_prefix,
+                created_at: now.clone(),
+                updated_at: now,
+            },
+        });
+        Ok(id)
+    }
+
+    pub(crate) fn add_agent(&mut self, seed: &AgentSeed) -> Result<AgentId, Error> {
+        self.require_workspace(&seed.workspace_id)?;
+        let id = match &seed.id {
+            Some(id) if id.as_str().is_empty() => return Err(control_error("empty agent id".into())),
+            Some(id) if self.agents.iter().any(|a| &a.id == id) => {
+                return Err(control_error(format!("agent \"{id}\" already exists")))
+            }
+            Some(id) => id.clone(),
+            None => self.new_id().into(),
+        };
+        self.agents.push(AgentState {
+            id: id.clone(),
+            workspace_id: seed.workspace_id.clone(),
+            name: seed.name.clone(),
+            instructions: seed.instructions.clone(),
+            skills: seed.skills.clone(),
+        });
+        Ok(id)
+    }
+
+    pub(crate) fn add_runtime(&mut self, seed: &RuntimeSeed) -> Result<RuntimeId, Error> {
+        self.require_workspace(&seed.workspace_id)?;
+        match &seed.id {
+            Some(id) if id.as_str().is_empty() => return Err(control_error("empty runtime id".into())),
+            Some(id) if self.runtimes.contains_key(id) => {
+                return Err(control_error(format!("runtime \"{id}\" already exists")))
+            }
+            _ => {}
+        }
+        if let Some(daemon_id) = &seed.daemon_id {
+            let provider = if seed.provider.is_empty() { "unknown" } else { &seed.provider };
+            let key = (seed.workspace_id.clone(), daemon_id.clone(), provider.to_owned());
+            if self.runtime_by_owner.contains_key(&key) {
+                return Err(control_error(format!(
+                    "daemon \"{daemon_id}\" already has a \"{provider}\" runtime in this workspace"
+                )));
+            }
+        }
+        let spec = RuntimeSpec {
+            name: seed.name.clone(),
+            provider: seed.provider.clone(),
+            version: seed.version.clone(),
+            status: seed.status.clone(),
+        };
+        let id =
+            self.upsert_runtime(seed.id.clone(), &seed.workspace_id, seed.daemon_id.as_ref(), &spec, &seed.device_name);
+        // A seeded runtime has not been seen by any daemon yet.
+        if let Some(row) = self.runtimes.get_mut(&id) {
+            row.last_seen = None;
+        }
+        Ok(id)
+    }
+
+    pub(crate) fn add_task(&mut self, seed: &TaskSeed) -> Result<multica_api::TaskId, Error> {
+        let Some(runtime) = self.runtimes.get(&seed.runtime_id) else {
+            return Err(control_error(format!("unknown runtime \"{}\"", seed.runtime_id)));
+        };
+        let workspace_id = runtime.workspace_id.clone();
+        let id = match &seed.id {
+            Some(id) if id.as_str().is_empty() => return Err(control_error("empty task id".into())),
+            Some(id) if self.tasks.contains_key(id) => {
+                return Err(control_error(format!("task \"{id}\" already exists")))
+            }
+            Some(id) => id.clone(),
+            None => self.new_id().into(),
+        };
+        self.next_seq += 1;
+        let row = TaskRow {
+            id: id.clone(),
+            agent_id: seed.agent_id.clone(),
+            runtime_id: seed.runtime_id.clone(),
+            issue_id: seed.issue_id.clone(),
+            workspace_id,
+            status: TaskStatus::Queued,
+            priority: seed.priority,
+            seq: self.next_seq,
+            created: self.now,
+            dispatched: None,
+            started: None,
+            completed: None,
+            result: None,
+            error: None,
+            session_id: String::new(),
+            work_dir: String::new(),
+            progress: None,
+            messages: Vec::new(),
+        };
+        self.queues.entry(seed.runtime_id.clone()).or_default().insert(row.queue_key(), id.clone());
+        self.tasks.insert(id.clone(), row);
+        self.task_order.push(id.clone());
+        Ok(id)
+    }
+
+    /// Cancels a queued, dispatched or running task (the server's
+    /// cancellation when an issue is reassigned or closed); a finished task
+    /// is left as it is.
+    pub(crate) fn cancel_task(&mut self, task_id: &multica_api::TaskId) -> Result<TaskRecord, Error> {
+        let now = self.now;
+        let Some(row) = self.tasks.get_mut(task_id) else {
+            return Err(control_error(format!("unknown task \"{task_id}\"")));
+        };
+        if row.status == TaskStatus::Queued {
+            if let Some(queue) = self.queues.get_mut(&row.runtime_id) {
+                queue.remove(&row.queue_key());
+            }
+        }
+        if matches!(row.status, TaskStatus::Queued | TaskStatus::Dispatched | TaskStatus::Running) {
+            row.status = TaskStatus::Cancelled;
+            row.completed = Some(now);
+        }
+        Ok(row.record())
+    }
+
+    pub(crate) fn create_ping(&mut self, runtime_id: &RuntimeId) -> Result<PingId, Error> {
+        if !self.runtimes.contains_key(runtime_id) {
+            return Err(control_error(format!("unknown runtime \"{runtime_id}\"")));
+        }
+        let id: PingId = self.new_id().into();
+        if let Some(row) = self.runtimes.get_mut(runtime_id) {
+            row.pending_pings.push_back(id.clone());
+        }
+        self.pings
+            .insert(id.clone(), PingRow { id: id.clone(), runtime_id: runtime_id.clone(), sent: false, result: None });
+        self.ping_order.push(id.clone());
+        Ok(id)
+    }
+
+    pub(crate) fn approve_pairing(&mut self, token: &str, workspace_id: &WorkspaceId) -> Result<PairingSession, Error> {
+        self.require_workspace(workspace_id)?;
+        let now = self.now;
+        let session =
+            self.pairing_mut(token).map_err(|_| control_error(format!("unknown pairing session \"{token}\"")))?;
+        if session.status != PairingStatus::Pending {
+            return Err(control_error(format!("pairing session is {}, not pending", session.status)));
+        }
+        session.status = PairingStatus::Approved;
+        session.workspace_id = Some(workspace_id.clone());
+        session.approved_at = Some(now.rfc3339());
+        session.updated_at = now.rfc3339();
+        Ok(session.clone())
+    }
+
+    // ----- inspection ------------------------------------------------------
+
+    pub(crate) fn task(&self, task_id: &multica_api::TaskId) -> Option<TaskRecord> {
+        self.tasks.get(task_id).map(TaskRow::record)
+    }
+
+    pub(crate) fn progress(&self, task_id: &multica_api::TaskId) -> Option<TaskProgress> {
+        self.tasks.get(task_id).and_then(|t| t.progress.clone())
+    }
+
+    pub(crate) fn runtime(&self, runtime_id: &RuntimeId) -> Option<Runtime> {
+        self.runtimes.get(runtime_id).map(RuntimeRow::to_runtime)
+    }
+
+    pub(crate) fn heartbeats(&self, runtime_id: &RuntimeId) -> u64 {
+        self.runtimes.get(runtime_id).map_or(0, |r| r.heartbeats)
+    }
+
+    pub(crate) fn usage_of(&self, runtime_id: &RuntimeId) -> Vec<UsageEntry> {
+        self.usage.iter().filter(|(key, _)| &key.0 == runtime_id).map(|(_, entry)| entry.clone()).collect()
+    }
+
+    pub(crate) fn repos_of(&self, workspace_id: &WorkspaceId) -> Option<Vec<Repo>> {
+        self.workspace(workspace_id).map(|w| w.workspace.repos.clone())
+    }
+
+    pub(crate) fn agent(&self, agent_id: &AgentId) -> Option<AgentState> {
+        self.agents.iter().find(|a| &a.id == agent_id).cloned()
+    }
+
+    pub(crate) fn snapshot(&mut self) -> Snapshot {
+        let tokens = self.pairing_order.clone();
+        let pairing_sessions = tokens.iter().filter_map(|token| self.get_pairing(token).ok()).collect();
+        Snapshot {
+            now: self.now.rfc3339(),
+            workspaces: self.workspaces.iter().map(|w| w.workspace.clone()).collect(),
+            agents: self.agents.clone(),
+            runtimes: self
+                .runtime_order
+                .iter()
+                .filter_map(|id| self.runtimes.get(id))
+                .map(|row| RuntimeState {
+                    runtime: row.to_runtime(),
+                    heartbeats: row.heartbeats,
+                    pending_pings: row.pending_pings.iter().cloned().collect(),
+                })
+                .collect(),
+            tasks: self
+                .task_order
+                .iter()
+                .filter_map(|id| self.tasks.get(id))
+                .map(|row| TaskState {
+                    record: row.record(),
+                    session_id: row.session_id.clone(),
+                    work_dir: row.work_dir.clone(),
+                    progress: row.progress.clone(),
+                    messages: row.sorted_messages(),
+                })
+                .collect(),
+            usage: self
+                .usage
+                .iter()
+                .map(|(key, entry)| UsageRow { runtime_id: key.0.clone(), entry: entry.clone() })
+                .collect(),
+            pings: self
+                .ping_order
+                .iter()
+                .filter_map(|id| self.pings.get(id))
+                .map(|ping| PingState {
+                    id: ping.id.clone(),
+                    runtime_id: ping.runtime_id.clone(),
+                    status: match (&ping.result, ping.sent) {
+                        (Some(result), _) => result.status.to_string(),
+                        (None, true) => "sent".to_owned(),
+                        (None, false) => "pending".to_owned(),
+                    },
+                    result: ping.result.clone(),
+                })
+                .collect(),
+            pairing_sessions,
+            call_count: self.calls.total(),
+        }
+    }
+}

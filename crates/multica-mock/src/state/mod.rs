@@ -1,0 +1,265 @@
+//! The fake server's data. The semantics of every route (SPEC §2) are in
+//! `routes`, the test controls (seeding, inspection) in `controls`.
+//!
+//! Everything here is synchronous and runs under the one state mutex: a call
+//! is atomic, so two concurrent claims can never take the same task. Errors
+//! are [`Rejection`]s (the status and `{"error":…}` message a handler
+//! writes); the in-process API and the HTTP server turn them into the same
+//! [`multica_api::Error`] / the same bytes.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde_json::{json, Map, Value};
+
+use multica_api::{
+    AgentId, Call, DaemonId, Error, HeartbeatResponse, IssueId, PairingRequest, PairingSession, PairingStatus,
+    PendingPing, PingId, PingResult, RegisterRequest, RegisterResponse, Repo, Runtime, RuntimeId, RuntimeSpec,
+    RuntimeStatus, StoredTaskMessage, Task, TaskAgent, TaskCompletion, TaskMessage, TaskProgress, TaskRecord,
+    TaskStatus, UsageEntry, Workspace, WorkspaceId,
+};
+
+use crate::clock::{is_valid_date, Millis};
+use crate::faults::Faults;
+use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
+use crate::log::CallLog;
+use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+
+mod controls;
+mod routes;
+
+/// How long a pairing session stays open, as the server's default.
+const PAIRING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A handler's refusal: the status and the `error` message of its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) status: u16,
+    pub(crate) message: &'static str,
+    /// Written by the auth middleware (`Content-Type: text/plain`), not a handler.
+    pub(crate) from_auth: bool,
+}
+
+const fn reject(status: u16, message: &'static str) -> Rejection {
+    Rejection { status, message, from_auth: false }
+}
+
+const TASK_NOT_FOUND: Rejection = reject(404, "task not found");
+
+/// What a call answers on success (the HTTP body's shape).
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Register(RegisterResponse),
+    Ok,
+    Heartbeat(HeartbeatResponse),
+    Claim(Option<Task>),
+    Records(Vec<TaskRecord>),
+    Status(TaskStatus),
+    Record(TaskRecord),
+    Messages(Vec<StoredTaskMessage>),
+    Workspaces(Vec<Workspace>),
+    Pairing(PairingSession),
+}
+
+#[derive(Debug)]
+struct WorkspaceRow {
+    workspace: Workspace,
+}
+
+#[derive(Debug)]
+struct RuntimeRow {
+    id: RuntimeId,
+    workspace_id: WorkspaceId,
+    daemon_id: Option<DaemonId>,
+    name: String,
+    provider: String,
+    status: RuntimeStatus,
+    device_info: String,
+    metadata: Map<String, Value>,
+    last_seen: Option<Millis>,
+    created: Millis,
+    updated: Millis,
+    heartbeats: u64,
+    pending_pings: VecDeque<PingId>,
+}
+
+impl RuntimeRow {
+    fn to_runtime(&self) -> Runtime {
+        Runtime {
+            id: self.id.clone(),
+            workspace_id: self.workspace_id.clone(),
+            daemon_id: self.daemon_id.clone(),
+            name: self.name.clone(),
+            runtime_mode: "local".to_owned(),
+            provider: self.provider.clone(),
+            status: self.status.clone(),
+            device_info: self.device_info.clone(),
+            metadata: self.metadata.clone(),
+            last_seen_at: self.last_seen.map(Millis::rfc3339),
+            created_at: self.created.rfc3339(),
+            updated_at: self.updated.rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TaskRow {
+    id: multica_api::TaskId,
+    agent_id: AgentId,
+    runtime_id: RuntimeId,
+    issue_id: IssueId,
+    workspace_id: WorkspaceId,
+    status: TaskStatus,
+    priority: i64,
+    /// Creation order: breaks priority ties in the queue.
+    seq: u64,
+    created: Millis,
+    dispatched: Option<Millis>,
+    started: Option<Millis>,
+    completed: Option<Millis>,
+    result: Option<Value>,
+    error: Option<String>,
+    session_id: String,
+    work_dir: String,
+    progress: Option<TaskProgress>,
+    messages: Vec<TaskMessage>,
+}
+
+impl TaskRow {
+    fn record(&self) -> TaskRecord {
+        TaskRecord {
+            id: self.id.clone(),
+            agent_id: self.agent_id.clone(),
+            runtime_id: self.runtime_id.clone(),
+            issue_id: self.issue_id.clone(),
+            workspace_id: self.workspace_id.clone(),
+            status: self.status.clone(),
+            priority: self.priority,
+            dispatched_at: self.dispatched.map(Millis::rfc3339),
+            started_at: self.started.map(Millis::rfc3339),
+            completed_at: self.completed.map(Millis::rfc3339),
+            result: self.result.clone(),
+            error: self.error.clone(),
+            created_at: self.created.rfc3339(),
+        }
+    }
+
+    fn queue_key(&self) -> QueueKey {
+        (Reverse(self.priority), self.seq)
+    }
+
+    fn sorted_messages(&self) -> Vec<TaskMessage> {
+        let mut messages = self.messages.clone();
+        // Stable: equal seqs keep their arrival order.
+        messages.sort_by_key(|m| m.seq);
+        messages
+    }
+}
+
+/// Orders a runtime's queue: priority descending, then creation order.
+type QueueKey = (Reverse<i64>, u64);
+
+#[derive(Debug)]
+struct PingRow {
+    id: PingId,
+    runtime_id: RuntimeId,
+    sent: bool,
+    result: Option<PingResult>,
+}
+
+#[derive(Debug)]
+struct PairingRow {
+    session: PairingSession,
+    expires: Millis,
+}
+
+/// All data of the fake, plus its call log and armed faults.
+#[derive(Debug)]
+pub(crate) struct State {
+    now: Millis,
+    next_id: u64,
+    next_seq: u64,
+    /// `Bearer <token>` when auth is on.
+    expected_authorization: Option<String>,
+    pub(crate) calls: CallLog,
+    pub(crate) faults: Faults,
+    workspaces: Vec<WorkspaceRow>,
+    agents: Vec<AgentState>,
+    runtimes: HashMap<RuntimeId, RuntimeRow>,
+    runtime_order: Vec<RuntimeId>,
+    runtime_by_owner: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    tasks: HashMap<multica_api::TaskId, TaskRow>,
+    task_order: Vec<multica_api::TaskId>,
+    queues: HashMap<RuntimeId, BTreeMap<QueueKey, multica_api::TaskId>>,
+    /// Session and work dir of the last completed task per (agent, issue).
+    last_sessions: HashMap<(AgentId, IssueId), (String, String)>,
+    usage: BTreeMap<(RuntimeId, String, String, String), UsageEntry>,
+    pings: HashMap<PingId, PingRow>,
+    ping_order: Vec<PingId>,
+    pairings: HashMap<String, PairingRow>,
+    pairing_order: Vec<String>,
+}
+
+fn control_error(message: String) -> Error {
+    Error::InvalidArgument(message)
+}
+
+impl State {
+    pub(crate) fn new(start: Millis, token: Option<&str>, call_log_capacity: usize) -> Self {
+        Self {
+            now: start,
+            next_id: 0,
+            next_seq: 0,
+            expected_authorization: token.map(|t| format!("Bearer {t}")),
+            calls: CallLog::new(call_log_capacity),
+            faults: Faults::default(),
+            workspaces: Vec::new(),
+            agents: Vec::new(),
+            runtimes: HashMap::new(),
+            runtime_order: Vec::new(),
+            runtime_by_owner: HashMap::new(),
+            tasks: HashMap::new(),
+            task_order: Vec::new(),
+            queues: HashMap::new(),
+            last_sessions: HashMap::new(),
+            usage: BTreeMap::new(),
+            pings: HashMap::new(),
+            ping_order: Vec::new(),
+            pairings: HashMap::new(),
+            pairing_order: Vec::new(),
+        }
+    }
+
+    /// A new UUID-looking ID from a counter: deterministic across runs.
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.next_id)
+    }
+
+    pub(crate) fn advance_clock(&mut self, by: std::time::Duration) {
+        self.now = self.now.after(by);
+    }
+}
+
+/// `My Team` → `my-team`.
+fn slug_of(name: &str) -> String {
+    let slug: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let slug = slug.trim_matches('-').to_owned();
+    if slug.is_empty() {
+        "workspace".to_owned()
+    } else {
+        slug
+    }
+}
+
+/// `My Team` → `MYT`: the first three letters, upper case.
+fn prefix_of(name: &str) -> String {
+    let prefix: String =
+        name.chars().filter(char::is_ascii_alphabetic).take(3).map(|c| c.to_ascii_uppercase()).collect();
+    if prefix.is_empty() {
+        "WS".to_owned()
+    } else {
+        prefix
+    }
+}

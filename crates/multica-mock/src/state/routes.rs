@@ -1,0 +1,392 @@
+//! The semantics of every daemon route, as server 3c93ebaf1c has them.
+
+use super::*;
+
+impl State {
+    // ----- dispatch (HTTP) -------------------------------------------------
+
+    /// Runs a decoded call; `authorization` is the request's header value.
+    pub(crate) fn apply(&mut self, call: &Call, authorization: Option<&str>) -> Result<Reply, Rejection> {
+        Ok(match call {
+            Call::Register(request) => Reply::Register(self.register(request)?),
+            Call::Deregister { runtime_ids } => {
+                self.deregister(runtime_ids)?;
+                Reply::Ok
+            }
+            Call::SendHeartbeat { runtime_id } => Reply::Heartbeat(self.heartbeat(runtime_id)?),
+            Call::ClaimTask { runtime_id } => Reply::Claim(self.claim(runtime_id)),
+            Call::ListPendingTasks { runtime_id } => Reply::Records(self.pending(runtime_id)),
+            Call::ReportUsage { runtime_id, entries } => {
+                self.report_usage(runtime_id, entries);
+                Reply::Ok
+            }
+            Call::ReportPingResult { runtime_id, ping_id, result } => {
+                self.report_ping_result(runtime_id, ping_id, result);
+                Reply::Ok
+            }
+            Call::GetTaskStatus { task_id } => Reply::Status(self.task_status(task_id)?),
+            Call::StartTask { task_id } => Reply::Record(self.start(task_id)?),
+            Call::ReportProgress { task_id, progress } => {
+                self.report_progress(task_id, progress);
+                Reply::Ok
+            }
+            Call::CompleteTask { task_id, completion } => Reply::Record(self.complete(task_id, completion)?),
+            Call::FailTask { task_id, error } => Reply::Record(self.fail(task_id, error)?),
+            Call::ReportTaskMessages { task_id, messages } => {
+                self.report_messages(task_id, messages)?;
+                Reply::Ok
+            }
+            Call::ListTaskMessages { task_id } => Reply::Messages(self.list_messages(task_id)),
+            Call::ListWorkspaces => Reply::Workspaces(self.list_workspaces(authorization)?),
+            Call::CreatePairingSession(request) => Reply::Pairing(self.create_pairing(request)),
+            Call::GetPairingSession { token } => Reply::Pairing(self.get_pairing(token)?),
+            Call::ClaimPairingSession { token } => Reply::Pairing(self.claim_pairing(token)?),
+            // `Call` is non-exhaustive: a route added upstream and not yet
+            // implemented here answers as an unknown route would.
+            _ => return Err(reject(404, "not found")),
+        })
+    }
+
+    // ----- daemon routes ---------------------------------------------------
+
+    pub(crate) fn register(&mut self, request: &RegisterRequest) -> Result<RegisterResponse, Rejection> {
+        if request.daemon_id.as_str().is_empty() {
+            return Err(reject(400, "daemon_id is required"));
+        }
+        if request.workspace_id.as_str().is_empty() {
+            return Err(reject(400, "workspace_id is required"));
+        }
+        if request.runtimes.is_empty() {
+            return Err(reject(400, "at least one runtime is required"));
+        }
+        let repos = match self.workspace(&request.workspace_id) {
+            Some(row) => row.workspace.repos.clone(),
+            None => return Err(reject(404, "workspace not found")),
+        };
+        let runtimes = request
+            .runtimes
+            .iter()
+            .map(|spec| {
+                let id = self.upsert_runtime(
+                    None,
+                    &request.workspace_id,
+                    Some(&request.daemon_id),
+                    spec,
+                    &request.device_name,
+                );
+                self.runtimes.get(&id).map(RuntimeRow::to_runtime).unwrap_or_default()
+            })
+            .collect();
+        Ok(RegisterResponse { runtimes, repos })
+    }
+
+    /// Creates or updates the runtime of (workspace, daemon, provider), with
+    /// the server's naming and status rules. Returns its ID.
+    pub(super) fn upsert_runtime(
+        &mut self,
+        fixed_id: Option<RuntimeId>,
+        workspace_id: &WorkspaceId,
+        daemon_id: Option<&DaemonId>,
+        spec: &RuntimeSpec,
+        device_name: &str,
+    ) -> RuntimeId {
+        let provider = if spec.provider.is_empty() { "unknown".to_owned() } else { spec.provider.clone() };
+        let name = match (spec.name.is_empty(), device_name.is_empty()) {
+            (false, _) => spec.name.clone(),
+            (true, true) => provider.clone(),
+            (true, false) => format!("{provider} ({device_name})"),
+        };
+        let status = if spec.status == RuntimeStatus::Offline { RuntimeStatus::Offline } else { RuntimeStatus::Online };
+        let mut metadata = Map::new();
+        metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
+        let now = self.now;
+        let owner = daemon_id.map(|daemon| (workspace_id.clone(), daemon.clone(), provider.clone()));
+        let existing = owner.as_ref().and_then(|key| self.runtime_by_owner.get(key)).cloned();
+        if let Some(row) = existing.as_ref().and_then(|id| self.runtimes.get_mut(id)) {
+            row.name = name;
+            row.status = status;
+            row.device_info = device_name.to_owned();
+            row.metadata = metadata;
+            row.last_seen = Some(now);
+            row.updated = now;
+            return row.id.clone();
+        }
+        let id = fixed_id.unwrap_or_else(|| self.new_id().into());
+        let row = RuntimeRow {
+            id: id.clone(),
+            workspace_id: workspace_id.clone(),
+            daemon_id: daemon_id.cloned(),
+            name,
+            provider,
+            status,
+            device_info: device_name.to_owned(),
+            metadata,
+            last_seen: Some(now),
+            created: now,
+            updated: now,
+            heartbeats: 0,
+            pending_pings: VecDeque::new(),
+        };
+        if let Some(key) = owner {
+            self.runtime_by_owner.insert(key, id.clone());
+        }
+        self.runtimes.insert(id.clone(), row);
+        self.runtime_order.push(id.clone());
+        id
+    }
+
+    pub(crate) fn deregister(&mut self, runtime_ids: &[RuntimeId]) -> Result<(), Rejection> {
+        if runtime_ids.is_empty() {
+            return Err(reject(400, "runtime_ids is required"));
+        }
+        let now = self.now;
+        for id in runtime_ids {
+            if let Some(row) = self.runtimes.get_mut(id) {
+                row.status = RuntimeStatus::Offline;
+                row.updated = now;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn heartbeat(&mut self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse, Rejection> {
+        if runtime_id.as_str().is_empty() {
+            return Err(reject(400, "runtime_id is required"));
+        }
+        let now = self.now;
+        let Some(row) = self.runtimes.get_mut(runtime_id) else {
+            return Err(reject(500, "heartbeat failed"));
+        };
+        if row.status != RuntimeStatus::Online {
+            row.status = RuntimeStatus::Online;
+        }
+        row.last_seen = Some(now);
+        row.updated = now;
+        row.heartbeats += 1;
+        let pending_ping = row.pending_pings.pop_front();
+        if let Some(ping) = pending_ping.as_ref().and_then(|id| self.pings.get_mut(id)) {
+            ping.sent = true;
+        }
+        Ok(HeartbeatResponse { status: "ok".to_owned(), pending_ping: pending_ping.map(|id| PendingPing { id }) })
+    }
+
+    pub(crate) fn claim(&mut self, runtime_id: &RuntimeId) -> Option<Task> {
+        let (_, task_id) = self.queues.get_mut(runtime_id)?.pop_first()?;
+        let now = self.now;
+        let row = self.tasks.get_mut(&task_id)?;
+        row.status = TaskStatus::Dispatched;
+        row.dispatched = Some(now);
+        let agent = self.agents.iter().find(|a| a.id == row.agent_id).map(|a| TaskAgent {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            instructions: a.instructions.clone(),
+            skills: a.skills.clone(),
+        });
+        let repos = self
+            .workspaces
+            .iter()
+            .find(|w| w.workspace.id == row.workspace_id)
+            .map(|w| w.workspace.repos.clone())
+            .unwrap_or_default();
+        let (prior_session_id, prior_work_dir) =
+            self.last_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())).cloned().unwrap_or_default();
+        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir })
+    }
+
+    pub(crate) fn pending(&self, runtime_id: &RuntimeId) -> Vec<TaskRecord> {
+        let mut rows: Vec<&TaskRow> = self
+            .task_order
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .filter(|t| &t.runtime_id == runtime_id && matches!(t.status, TaskStatus::Queued | TaskStatus::Dispatched))
+            .collect();
+        rows.sort_by_key(|t| t.queue_key());
+        rows.into_iter().map(TaskRow::record).collect()
+    }
+
+    pub(crate) fn report_usage(&mut self, runtime_id: &RuntimeId, entries: &[UsageEntry]) {
+        // Rows of an unknown runtime break the foreign key and are dropped;
+        // the server answers ok either way.
+        if !self.runtimes.contains_key(runtime_id) {
+            return;
+        }
+        for entry in entries.iter().filter(|e| is_valid_date(&e.date)) {
+            let key = (runtime_id.clone(), entry.date.clone(), entry.provider.clone(), entry.model.clone());
+            self.usage.insert(key, entry.clone());
+        }
+    }
+
+    pub(crate) fn report_ping_result(&mut self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) {
+        if let Some(ping) = self.pings.get_mut(ping_id).filter(|p| &p.runtime_id == runtime_id) {
+            ping.result = Some(result.clone());
+        }
+    }
+
+    pub(crate) fn task_status(&self, task_id: &multica_api::TaskId) -> Result<TaskStatus, Rejection> {
+        self.tasks.get(task_id).map(|t| t.status.clone()).ok_or(TASK_NOT_FOUND)
+    }
+
+    /// The server's `UPDATE … WHERE id = $1 AND status IN (…) RETURNING *`:
+    /// a wrong state and an unknown ID both match no row.
+    fn transition(
+        &mut self,
+        task_id: &multica_api::TaskId,
+        from: &[TaskStatus],
+        no_rows: &'static str,
+        apply: impl FnOnce(&mut TaskRow, Millis),
+    ) -> Result<TaskRecord, Rejection> {
+        let now = self.now;
+        match self.tasks.get_mut(task_id) {
+            Some(row) if from.contains(&row.status) => {
+                apply(row, now);
+                Ok(row.record())
+            }
+            _ => Err(reject(400, no_rows)),
+        }
+    }
+
+    pub(crate) fn start(&mut self, task_id: &multica_api::TaskId) -> Result<TaskRecord, Rejection> {
+        self.transition(task_id, &[TaskStatus::Dispatched], "start task: no rows in result set", |row, now| {
+            row.status = TaskStatus::Running;
+            row.started = Some(now);
+        })
+    }
+
+    pub(crate) fn complete(
+        &mut self,
+        task_id: &multica_api::TaskId,
+        completion: &TaskCompletion,
+    ) -> Result<TaskRecord, Rejection> {
+        let record =
+            self.transition(task_id, &[TaskStatus::Running], "complete task: no rows in result set", |row, now| {
+                row.status = TaskStatus::Completed;
+                row.completed = Some(now);
+                row.result = Some(json!({ "output": completion.output }));
+                row.session_id = completion.session_id.clone();
+                row.work_dir = completion.work_dir.clone();
+            })?;
+        // The server resumes from the newest completed task that has a session.
+        if !completion.session_id.is_empty() {
+            self.last_sessions.insert(
+                (record.agent_id.clone(), record.issue_id.clone()),
+                (completion.session_id.clone(), completion.work_dir.clone()),
+            );
+        }
+        Ok(record)
+    }
+
+    pub(crate) fn fail(&mut self, task_id: &multica_api::TaskId, error: &str) -> Result<TaskRecord, Rejection> {
+        self.transition(
+            task_id,
+            &[TaskStatus::Dispatched, TaskStatus::Running],
+            "fail task: no rows in result set",
+            |row, now| {
+                row.status = TaskStatus::Failed;
+                row.completed = Some(now);
+                row.error = Some(error.to_owned());
+            },
+        )
+    }
+
+    pub(crate) fn report_progress(&mut self, task_id: &multica_api::TaskId, progress: &TaskProgress) {
+        if let Some(row) = self.tasks.get_mut(task_id) {
+            row.progress = Some(progress.clone());
+        }
+    }
+
+    pub(crate) fn report_messages(
+        &mut self,
+        task_id: &multica_api::TaskId,
+        messages: &[TaskMessage],
+    ) -> Result<(), Rejection> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let row = self.tasks.get_mut(task_id).ok_or(TASK_NOT_FOUND)?;
+        row.messages.extend_from_slice(messages);
+        Ok(())
+    }
+
+    pub(crate) fn list_messages(&self, task_id: &multica_api::TaskId) -> Vec<StoredTaskMessage> {
+        self.tasks
+            .get(task_id)
+            .map(|row| {
+                row.sorted_messages()
+                    .into_iter()
+                    .map(|message| StoredTaskMessage { task_id: row.id.clone(), message })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The auth middleware of `/api/workspaces`: no header → `missing
+    /// authorization header`; anything but `Bearer <token>` → `invalid token`.
+    pub(crate) fn list_workspaces(&self, authorization: Option<&str>) -> Result<Vec<Workspace>, Rejection> {
+        if let Some(expected) = &self.expected_authorization {
+            match authorization {
+                None | Some("") => {
+                    return Err(Rejection { from_auth: true, ..reject(401, "missing authorization header") })
+                }
+                Some(given) if given != expected => {
+                    return Err(Rejection { from_auth: true, ..reject(401, "invalid token") })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(self.workspaces.iter().map(|w| w.workspace.clone()).collect())
+    }
+
+    pub(crate) fn create_pairing(&mut self, request: &PairingRequest) -> PairingSession {
+        let token = self.new_id();
+        let now = self.now;
+        let expires = now.after(PAIRING_TTL);
+        let session = PairingSession {
+            token: token.clone(),
+            daemon_id: request.daemon_id.clone(),
+            device_name: request.device_name.clone(),
+            runtime_name: request.runtime_name.clone(),
+            runtime_type: request.runtime_type.clone(),
+            runtime_version: request.runtime_version.clone(),
+            workspace_id: None,
+            status: PairingStatus::Pending,
+            approved_at: None,
+            claimed_at: None,
+            expires_at: expires.rfc3339(),
+            created_at: now.rfc3339(),
+            updated_at: now.rfc3339(),
+            link_url: None,
+        };
+        self.pairings.insert(token.clone(), PairingRow { session: session.clone(), expires });
+        self.pairing_order.push(token);
+        session
+    }
+
+    /// The session, marked expired once the clock passes its expiry (unless claimed).
+    pub(super) fn pairing_mut(&mut self, token: &str) -> Result<&mut PairingSession, Rejection> {
+        let now = self.now;
+        let row = self.pairings.get_mut(token).ok_or(reject(404, "pairing session not found"))?;
+        if now > row.expires && row.session.status != PairingStatus::Claimed {
+            row.session.status = PairingStatus::Expired;
+        }
+        Ok(&mut row.session)
+    }
+
+    pub(crate) fn get_pairing(&mut self, token: &str) -> Result<PairingSession, Rejection> {
+        self.pairing_mut(token).map(|s| s.clone())
+    }
+
+    pub(crate) fn claim_pairing(&mut self, token: &str) -> Result<PairingSession, Rejection> {
+        let now = self.now;
+        let session = self.pairing_mut(token)?;
+        match session.status {
+            PairingStatus::Approved => {
+                session.status = PairingStatus::Claimed;
+                session.claimed_at = Some(now.rfc3339());
+                session.updated_at = now.rfc3339();
+                Ok(session.clone())
+            }
+            PairingStatus::Expired => Err(reject(400, "pairing session expired")),
+            _ => Err(reject(400, "pairing session is not approved")),
+        }
+    }
+}
