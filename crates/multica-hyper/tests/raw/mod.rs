@@ -144,7 +144,7 @@ impl Conn {
     /// goes away for `None`.
     pub async fn write_repeated(&mut self, chunk: &[u8], times: Option<u64>) {
         let mut written = 0;
-        while times.map_or(true, |times| written < times) {
+        while times.is_none_or(|times| written < times) {
             if !self.write(chunk).await {
                 return;
             }
