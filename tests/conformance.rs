@@ -40,18 +40,10 @@ async fn over_http() -> Backend {
     Backend { api: Arc::new(client), fake, _server: Some(server) }
 }
 
-/// Every layer stacked over the fake: layers must forward every call unchanged.
-async fn layered_in_process() -> Backend {
-    let inner = in_process().await;
-    let api = inner.api.with_timeout(Duration::from_secs(10)).with_retry(RetryPolicy::default());
-    #[cfg(feature = "tracing")]
-    let api = api.with_tracing();
-    Backend { api: Arc::new(api), ..inner }
-}
-
-/// Every layer stacked over the hyper client.
-async fn layered_over_http() -> Backend {
-    let inner = over_http().await;
+/// Every layer stacked over another backend: layers must forward every call
+/// unchanged.
+async fn layered(inner: impl std::future::Future<Output = Backend>) -> Backend {
+    let inner = inner.await;
     let api = inner.api.with_timeout(Duration::from_secs(10)).with_retry(RetryPolicy::default());
     #[cfg(feature = "tracing")]
     let api = api.with_tracing();
@@ -78,8 +70,8 @@ macro_rules! backends {
 backends! {
     mock_in_process => in_process(),
     hyper_over_http => over_http(),
-    layers_over_mock => layered_in_process(),
-    layers_over_hyper => layered_over_http(),
+    layers_over_mock => layered(in_process()),
+    layers_over_hyper => layered(over_http()),
 }
 
 /// `run_all` is the entry point for third-party backends; it must run the

@@ -247,30 +247,24 @@ impl Worker {
             Err(err) => self.log.say(format!("task {name}: status check failed: {err}")),
         }
 
-        match outcome {
+        let (reported, what, end) = match outcome {
             AgentOutcome::Completed { output, session_id, work_dir } => {
                 let completion = TaskCompletion { output, session_id, work_dir, ..TaskCompletion::default() };
-                match self.api.complete_task(&id, &completion).await {
-                    Ok(()) => {
-                        self.log.say(format!("task {name}: completed"));
-                        TaskEnd::Completed
-                    }
-                    Err(err) => {
-                        self.log.say(format!("task {name}: complete failed: {err}"));
-                        TaskEnd::Error
-                    }
-                }
+                (self.api.complete_task(&id, &completion).await, "completed".to_owned(), TaskEnd::Completed)
             }
-            AgentOutcome::Blocked { reason } => match self.api.fail_task(&id, &reason).await {
-                Ok(()) => {
-                    self.log.say(format!("task {name}: failed ({reason})"));
-                    TaskEnd::Failed
-                }
-                Err(err) => {
-                    self.log.say(format!("task {name}: fail failed: {err}"));
-                    TaskEnd::Error
-                }
-            },
+            AgentOutcome::Blocked { reason } => {
+                (self.api.fail_task(&id, &reason).await, format!("failed ({reason})"), TaskEnd::Failed)
+            }
+        };
+        match reported {
+            Ok(()) => {
+                self.log.say(format!("task {name}: {what}"));
+                end
+            }
+            Err(err) => {
+                self.log.say(format!("task {name}: reporting the result failed: {err}"));
+                TaskEnd::Error
+            }
         }
     }
 
