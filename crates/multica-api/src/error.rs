@@ -310,14 +310,25 @@ pub fn error_body(message: &str) -> Vec<u8> {
 
 /// The kept text of an error body: at most [`MAX_ERROR_BODY_BYTES`], with a
 /// character split by that cut dropped (Go keeps its broken bytes), other
-/// invalid UTF-8 replaced, and surrounding white space trimmed.
+/// invalid UTF-8 replaced (and the result cut again to the bound), and
+/// surrounding white space trimmed.
 fn error_body_text(body: &[u8]) -> String {
     let kept = &body[..body.len().min(MAX_ERROR_BODY_BYTES)];
     let kept = match std::str::from_utf8(kept) {
         Err(err) if err.error_len().is_none() => &kept[..err.valid_up_to()],
         _ => kept,
     };
-    String::from_utf8_lossy(kept).trim().to_owned()
+    let mut text = String::from_utf8_lossy(kept).into_owned();
+    // Each invalid byte became U+FFFD (3 bytes): cut again so that a hostile
+    // body cannot triple the bound.
+    if text.len() > MAX_ERROR_BODY_BYTES {
+        let mut end = MAX_ERROR_BODY_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text.trim().to_owned()
 }
 
 #[cfg(test)]
@@ -397,6 +408,16 @@ mod tests {
     fn invalid_utf8_inside_is_replaced() {
         let err = Error::from_status(Method::Get, "/x", 500, b"bad \xff byte");
         assert_eq!(err.body(), Some("bad \u{fffd} byte"));
+    }
+
+    #[test]
+    fn replaced_bytes_do_not_grow_the_body_past_the_cap() {
+        // Found by the decode_responses fuzz target: every invalid byte
+        // becomes a 3-byte U+FFFD.
+        let err = Error::from_status(Method::Get, "/x", 500, &[0x8c; 2000]);
+        let body = err.body().expect("a status error");
+        assert!(body.len() <= MAX_ERROR_BODY_BYTES, "{} bytes", body.len());
+        assert_eq!(body, "\u{fffd}".repeat(MAX_ERROR_BODY_BYTES / 3));
     }
 
     #[test]
