@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use multica_api::{DaemonApi, Error, RuntimeId, Task, TransportKind, MAX_ERROR_BODY_BYTES};
 use multica_hyper::{HyperClient, RetryPolicy, DEFAULT_MAX_BODY_BYTES};
-use raw::{chunk, json_ok, response, Conn, RawServer};
+use raw::{chunk, json_ok, response, Conn, Ending, RawServer};
 use support::{Reply, TestServer};
 
 const TOKEN: &str = "tok-SECRET-123";
@@ -23,6 +23,8 @@ const PROMPT_DEADLINE: Duration = Duration::from_secs(5);
 const SLACK: Duration = Duration::from_secs(1);
 
 type Claimed = Result<Option<Task>, Error>;
+/// Whether a claim's result is what a case expects.
+type Expect = fn(&Claimed) -> bool;
 
 /// One line of the printed table.
 struct Row {
@@ -98,10 +100,18 @@ where
     claim_case(case, &server.url(), deadline, expect).await.0
 }
 
-/// A server answering every request with `bytes`, and one claim against it.
-async fn answered(case: &'static str, bytes: Vec<u8>, expect: impl Fn(&Claimed) -> bool) -> Row {
-    let server = RawServer::answering(bytes).await;
-    claim_case(case, &server.url(), PROMPT_DEADLINE, expect).await.0
+/// A server answering every request with `bytes` then ending the
+/// connection as `ending` says, and one claim against it; a stalling server
+/// gets the short deadline.
+async fn answered(case: &'static str, bytes: Vec<u8>, ending: Ending, expect: impl Fn(&Claimed) -> bool) -> Row {
+    let server = RawServer::answering(bytes, ending).await;
+    let deadline = if ending == Ending::Stall { STALL_DEADLINE } else { PROMPT_DEADLINE };
+    claim_case(case, &server.url(), deadline, expect).await.0
+}
+
+/// Like [`answered`], closing after the answer.
+async fn answered_whole(case: &'static str, bytes: Vec<u8>, expect: impl Fn(&Claimed) -> bool) -> Row {
+    answered(case, bytes, Ending::Close, expect).await
 }
 
 fn status_with_capped_body(code: u16) -> impl Fn(&Claimed) -> bool {
@@ -120,8 +130,14 @@ fn timeout(result: &Claimed) -> bool {
     matches!(result, Err(Error::Timeout { after, .. }) if *after == STALL_DEADLINE)
 }
 
-fn transport(kind: TransportKind) -> impl Fn(&Claimed) -> bool {
-    move |result| matches!(result, Err(Error::Transport { kind: got, .. }) if *got == kind)
+/// No complete answer head arrived: the server may have acted.
+fn request_failed(result: &Claimed) -> bool {
+    matches!(result, Err(Error::Transport { kind: TransportKind::Request, .. }))
+}
+
+/// The body broke after the head.
+fn response_failed(result: &Claimed) -> bool {
+    matches!(result, Err(Error::Transport { kind: TransportKind::Response, .. }))
 }
 
 fn no_task(result: &Claimed) -> bool {
@@ -149,7 +165,7 @@ fn chunked_head(status_line: &str, content_type: &str) -> Vec<u8> {
 
 async fn status_and_body_rows(rows: &mut Vec<Row>) {
     let not_found = response("404 Not Found", &[("content-type", "text/html")], &html_page(1024 * 1024));
-    rows.push(answered("404 with a 1 MiB HTML body", not_found, status_with_capped_body(404)).await);
+    rows.push(answered_whole("404 with a 1 MiB HTML body", not_found, status_with_capped_body(404)).await);
 
     rows.push(
         scripted(
@@ -165,10 +181,12 @@ async fn status_and_body_rows(rows: &mut Vec<Row>) {
         .await,
     );
 
-    rows.push(answered("200 with invalid JSON", json_ok(r#"{"task": {"id": "t-1""#), decode_error).await);
-    rows.push(answered("200 with JSON of the wrong shape", json_ok(r#"["task", null]"#), decode_error).await);
-    rows.push(answered("200 with a field of the wrong type", json_ok(r#"{"task":{"id":42}}"#), decode_error).await);
-    rows.push(answered("200 with an HTML body", response("200 OK", &[], &html_page(2048)), decode_error).await);
+    rows.push(answered_whole("200 with invalid JSON", json_ok(r#"{"task": {"id": "t-1""#), decode_error).await);
+    rows.push(answered_whole("200 with JSON of the wrong shape", json_ok(r#"["task", null]"#), decode_error).await);
+    rows.push(
+        answered_whole("200 with a field of the wrong type", json_ok(r#"{"task":{"id":42}}"#), decode_error).await,
+    );
+    rows.push(answered_whole("200 with an HTML body", response("200 OK", &[], &html_page(2048)), decode_error).await);
 
     rows.push(
         scripted(
@@ -235,19 +253,19 @@ async fn status_and_body_rows(rows: &mut Vec<Row>) {
 }
 
 async fn broken_connection_rows(rows: &mut Vec<Row>) {
-    rows.push(
-        scripted(
-            "headers that never finish",
-            STALL_DEADLINE,
-            |mut conn| async move {
-                conn.read_request().await;
-                conn.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n").await;
-                conn.stall().await;
-            },
-            timeout,
-        )
-        .await,
-    );
+    const HALF_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n";
+    const HALF_BODY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"task\":";
+    let cut_short: [(&'static str, &[u8], Ending, Expect); 6] = [
+        ("headers that never finish", HALF_HEAD, Ending::Stall, timeout),
+        ("a body that stalls half-way", HALF_BODY, Ending::Stall, timeout),
+        ("connection reset mid-body", HALF_BODY, Ending::Reset, response_failed),
+        ("connection closed mid-body", HALF_BODY, Ending::Close, response_failed),
+        ("connection closed before any answer", b"", Ending::Close, request_failed),
+        ("connection reset before any answer", b"", Ending::Reset, request_failed),
+    ];
+    for (case, bytes, ending, expect) in cut_short {
+        rows.push(answered(case, bytes.to_vec(), ending, expect).await);
+    }
 
     rows.push(
         scripted(
@@ -259,89 +277,21 @@ async fn broken_connection_rows(rows: &mut Vec<Row>) {
                 conn.write_repeated(b"x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", None)
                     .await;
             },
-            transport(TransportKind::Request),
+            request_failed,
         )
         .await,
     );
 
-    rows.push(
-        answered("not HTTP at all", b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec(), transport(TransportKind::Request)).await,
-    );
-
-    rows.push(
-        scripted(
-            "a body that stalls half-way",
-            STALL_DEADLINE,
-            |mut conn| async move {
-                conn.read_request().await;
-                conn.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"task\":").await;
-                conn.stall().await;
-            },
-            timeout,
-        )
-        .await,
-    );
-
-    rows.push(
-        scripted(
-            "connection reset mid-body",
-            PROMPT_DEADLINE,
-            |mut conn| async move {
-                conn.read_request().await;
-                conn.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"task\":").await;
-                conn.reset();
-            },
-            transport(TransportKind::Response),
-        )
-        .await,
-    );
-
-    rows.push(
-        scripted(
-            "connection closed mid-body",
-            PROMPT_DEADLINE,
-            |mut conn| async move {
-                conn.read_request().await;
-                conn.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"task\":").await;
-            },
-            transport(TransportKind::Response),
-        )
-        .await,
-    );
-
-    rows.push(
-        scripted(
-            "connection closed before any answer",
-            PROMPT_DEADLINE,
-            |mut conn| async move {
-                conn.read_request().await;
-            },
-            transport(TransportKind::Request),
-        )
-        .await,
-    );
-
-    rows.push(
-        scripted(
-            "connection reset before any answer",
-            PROMPT_DEADLINE,
-            |mut conn| async move {
-                conn.read_request().await;
-                conn.reset();
-            },
-            transport(TransportKind::Request),
-        )
-        .await,
-    );
+    rows.push(answered_whole("not HTTP at all", b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec(), request_failed).await);
 }
 
 async fn protocol_rows(rows: &mut Vec<Row>) {
     // "Another host": another listener, named `localhost` rather than the
     // 127.0.0.1 the client was given.
-    let elsewhere = RawServer::answering(json_ok(r#"{"task":null}"#)).await;
+    let elsewhere = RawServer::answering(json_ok(r#"{"task":null}"#), Ending::Close).await;
     let location = format!("http://localhost:{}/api/daemon/runtimes/rt-1/tasks/claim", elsewhere.port());
     let redirect = response("302 Found", &[("location", &location)], b"");
-    let origin = RawServer::answering(redirect).await;
+    let origin = RawServer::answering(redirect, Ending::Close).await;
     let (mut row, _) =
         claim_case("302 redirect to another host", &origin.url(), PROMPT_DEADLINE, status_with_capped_body(302)).await;
     if elsewhere.accepted() != 0 {
@@ -351,30 +301,30 @@ async fn protocol_rows(rows: &mut Vec<Row>) {
     rows.push(row);
 
     let http10 = b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"task\":null}".to_vec();
-    rows.push(answered("HTTP/1.0 close-delimited body", http10, no_task).await);
+    rows.push(answered_whole("HTTP/1.0 close-delimited body", http10, no_task).await);
 
     let close_delimited = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{\"task\":null}".to_vec();
-    rows.push(answered("HTTP/1.1 close-delimited body", close_delimited, no_task).await);
+    rows.push(answered_whole("HTTP/1.1 close-delimited body", close_delimited, no_task).await);
 
     // The client never asks for gzip, so a compressed body is the server's
     // mistake: it must fail to decode, not pass as garbage.
     let gzipped =
         response("200 OK", &[("content-type", "application/json"), ("content-encoding", "gzip")], &GZIPPED_NULL_TASK);
-    let server = RawServer::answering(gzipped).await;
+    let server = RawServer::answering(gzipped, Ending::Close).await;
     let (mut row, _) = claim_case("Content-Encoding: gzip", &server.url(), PROMPT_DEADLINE, decode_error).await;
     if server.heads().iter().any(|head| head.to_ascii_lowercase().contains("accept-encoding")) {
         row.failure = Some("the client asked for an encoding".to_owned());
     }
     rows.push(row);
 
-    rows.push(answered(r#"{"task": null}"#, json_ok(r#"{"task": null}"#), no_task).await);
+    rows.push(answered_whole(r#"{"task": null}"#, json_ok(r#"{"task": null}"#), no_task).await);
 
     let nulls = r#"{"task":{"id":null,"agent_id":null,"runtime_id":null,"issue_id":null,"workspace_id":null,
         "status":null,"priority":null,"dispatched_at":null,"started_at":null,"completed_at":null,"result":null,
         "error":null,"created_at":null,"agent":null,"repos":null,"prior_session_id":null,"prior_work_dir":null,
         "unknown":{"deep":[null,{"x":null}]},"also_unknown":null},"extra":null}"#;
     let empty_task = |result: &Claimed| matches!(result, Ok(Some(task)) if task.record.id.as_str().is_empty() && task.agent.is_none() && task.repos.is_empty());
-    rows.push(answered("unknown fields and nulls everywhere", json_ok(nulls), empty_task).await);
+    rows.push(answered_whole("unknown fields and nulls everywhere", json_ok(nulls), empty_task).await);
 }
 
 /// 1000 claims at once on one client; the row reports the connections the

@@ -44,14 +44,20 @@ impl RawServer {
         Self { addr, seen, accept_loop }
     }
 
-    /// Reads one request, writes `bytes`, and closes the connection.
-    pub async fn answering(bytes: Vec<u8>) -> Self {
+    /// Reads one request, writes `bytes`, and ends the connection as
+    /// `ending` says.
+    pub async fn answering(bytes: Vec<u8>, ending: Ending) -> Self {
         let bytes = Arc::new(bytes);
         Self::start(move |mut conn| {
             let bytes = Arc::clone(&bytes);
             async move {
                 conn.read_request().await;
                 conn.write(&bytes).await;
+                match ending {
+                    Ending::Close => {}
+                    Ending::Reset => conn.reset(),
+                    Ending::Stall => conn.stall().await,
+                }
             }
         })
         .await
@@ -90,6 +96,17 @@ async fn accept_loop(listener: TcpListener, script: Script, seen: Arc<Seen>) {
         connections.spawn(script(Conn { stream, buffered: Vec::new(), seen: Arc::clone(&seen) }));
         while connections.try_join_next().is_some() {}
     }
+}
+
+/// How a connection ends after the scripted bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// An orderly close (FIN).
+    Close,
+    /// A TCP reset (RST).
+    Reset,
+    /// Open and silent until the server is dropped.
+    Stall,
 }
 
 /// One accepted connection, as a script sees it.
