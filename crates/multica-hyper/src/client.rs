@@ -112,8 +112,10 @@ impl HyperClient {
     }
 
     /// A handle with another whole-call deadline, sharing this client's pool
-    /// and token (for one slow call, or a short-lived heartbeat).
-    pub fn with_timeout(&self, timeout: Duration) -> Self {
+    /// and token (for one slow call, or a short-lived heartbeat). Named apart
+    /// from `DaemonApiExt::with_timeout`, which wraps any backend in a
+    /// `Timeout` layer and would otherwise win method resolution.
+    pub fn with_call_timeout(&self, timeout: Duration) -> Self {
         Self { timeout, ..self.clone() }
     }
 

@@ -95,7 +95,7 @@ async fn a_server_that_never_answers_times_out_within_the_deadline() {
     let server = TestServer::start(|_| Reply::Never).await;
     let timeout = Duration::from_millis(200);
     // The default client waits 30 s; the per-call handle overrides it.
-    let client = client_for(&server).with_timeout(timeout);
+    let client = client_for(&server).with_call_timeout(timeout);
     let started = Instant::now();
     let err = client.claim_task(&runtime()).await.unwrap_err();
     let elapsed = started.elapsed();

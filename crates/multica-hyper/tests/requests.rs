@@ -243,7 +243,7 @@ async fn base_path_prefix_and_user_agent_are_applied() {
 async fn debug_of_the_client_never_shows_the_token() {
     let client = HyperClient::builder("http://127.0.0.1:1").token("mdt_very_secret").build().unwrap();
     client.set_token(Some("mdt_other_secret".into())).unwrap();
-    let shown = format!("{client:?} {:?}", client.with_timeout(std::time::Duration::from_secs(1)));
+    let shown = format!("{client:?} {:?}", client.with_call_timeout(std::time::Duration::from_secs(1)));
     assert!(!shown.contains("secret"), "{shown}");
     assert!(shown.contains("127.0.0.1:1"), "{shown}");
 }

@@ -73,7 +73,7 @@ async fn a_retry_after_beyond_the_deadline_gives_up_at_once() {
         Reply::json(200, r#"{"status":"ok"}"#),
     ])
     .await;
-    let client = client(server.url()).with_timeout(Duration::from_secs(5));
+    let client = client(server.url()).with_call_timeout(Duration::from_secs(5));
     let started = Instant::now();
     let err = client.send_heartbeat(&runtime()).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));

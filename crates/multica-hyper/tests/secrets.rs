@@ -153,8 +153,7 @@ async fn debug_of_builder_and_client_never_shows_the_token() {
     assert_hidden("the builder's Debug", &format!("{builder:?} {builder:#?}"));
     let client = builder.build().unwrap();
     assert_hidden("the client's Debug", &format!("{client:?} {client:#?}"));
-    // `DaemonApiExt::with_timeout` (a layer) would shadow the inherent method.
-    let handle = HyperClient::with_timeout(&client, Duration::from_secs(1)).with_retry_policy(RetryPolicy::disabled());
+    let handle = client.with_call_timeout(Duration::from_secs(1)).with_retry_policy(RetryPolicy::disabled());
     assert_hidden("a handle's Debug", &format!("{handle:?}"));
     assert_hidden("a layered client's Debug", &format!("{:?}", handle.clone().with_tracing()));
     client.set_token(Some(format!("{TOKEN}-2"))).unwrap();
