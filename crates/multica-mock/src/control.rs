@@ -124,7 +124,10 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
                 millis: u64,
             }
             let advance = parse::<Advance>(body)?;
-            mock.advance_clock(Duration::from_secs(advance.seconds) + Duration::from_millis(advance.millis));
+            // Saturating: `+` on Durations panics on overflow, and the clock saturates anyway.
+            mock.advance_clock(
+                Duration::from_secs(advance.seconds).saturating_add(Duration::from_millis(advance.millis)),
+            );
             json!({ "now": mock.snapshot().now })
         }
         Route::ArmFault => {
