@@ -67,6 +67,12 @@ impl<T> Request<T> {
         self.wire.method()
     }
 
+    /// Takes the body out, for a transport that sends it by value without
+    /// copying it; the request still decodes the answer.
+    pub fn take_body(&mut self) -> Option<Vec<u8>> {
+        self.wire.body.take()
+    }
+
     /// The percent-encoded path.
     pub fn path(&self) -> &str {
         &self.wire.path

@@ -1,7 +1,9 @@
 //! Requests per second of `HyperClient` against an in-process loopback
 //! server, next to raw hyper sending the same pre-serialized bytes (the
-//! limit) and a plain reqwest client making the same calls (what a user
-//! would write instead). Prints a summary with the ratios at the end.
+//! limit), raw hyper doing the same serde_json work per call ("hyper+serde":
+//! what the transport itself costs beyond JSON) and a plain reqwest client
+//! making the same calls (what a user would write instead). Prints a summary
+//! with the ratios at the end.
 //!
 //! `cargo bench -p multica-hyper` (add `-- --quick` for a short run).
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -84,6 +86,18 @@ fn messages() -> Vec<TaskMessage> {
         .collect()
 }
 
+/// Request bodies serialized straight from borrowed data, as a careful
+/// hand-written client would (not through `serde_json::Value`).
+#[derive(serde::Serialize)]
+struct MessagesBody<'a> {
+    messages: &'a [TaskMessage],
+}
+
+#[derive(serde::Serialize)]
+struct HeartbeatBody<'a> {
+    runtime_id: &'a RuntimeId,
+}
+
 /// Connections the server accepted, all contenders together.
 static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -163,15 +177,30 @@ impl Raw {
         Self { client, requests }
     }
 
-    async fn call(&self, call: Call) {
+    /// One call. With `json`, the request body is serialized and the answer
+    /// decoded with serde_json on every call, as a hand-written hyper client
+    /// must; without, the pre-serialized bytes are sent and the answer dropped.
+    async fn call(&self, call: Call, json: Option<&Fixture>) {
         let (uri, body) = &self.requests[&call];
-        let request = http::Request::post(uri.clone())
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .unwrap();
+        let body = match (json, call) {
+            (Some(fixture), Call::Messages) => {
+                Bytes::from(serde_json::to_vec(&MessagesBody { messages: &fixture.messages }).unwrap())
+            }
+            (Some(fixture), Call::Heartbeat) => {
+                Bytes::from(serde_json::to_vec(&HeartbeatBody { runtime_id: &fixture.runtime }).unwrap())
+            }
+            _ => body.clone(),
+        };
+        let request =
+            http::Request::post(uri.clone()).header("content-type", "application/json").body(Full::new(body)).unwrap();
         let response = self.client.request(request).await.unwrap();
         assert!(response.status().is_success());
-        response.into_body().collect().await.unwrap();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        match (json, call) {
+            (Some(_), Call::Claim) => drop(serde_json::from_slice::<ClaimResponse>(&bytes).unwrap()),
+            (Some(_), Call::Heartbeat) => drop(serde_json::from_slice::<HeartbeatResponse>(&bytes).unwrap()),
+            _ => {}
+        }
         // As multica-hyper does: let hyper-util put the connection back in
         // the pool before the next request, or that request races it with a
         // fresh connect (measured: c=1 drops to a third).
@@ -188,11 +217,11 @@ async fn reqwest_call(client: &reqwest::Client, fixture: &Fixture, call: Call) {
         }
         Call::Messages => (
             format!("{}/api/daemon/tasks/{}/messages", fixture.base, fixture.task),
-            serde_json::to_vec(&json!({ "messages": &fixture.messages })).unwrap(),
+            serde_json::to_vec(&MessagesBody { messages: &fixture.messages }).unwrap(),
         ),
         Call::Heartbeat => (
             format!("{}/api/daemon/heartbeat", fixture.base),
-            serde_json::to_vec(&json!({ "runtime_id": &fixture.runtime })).unwrap(),
+            serde_json::to_vec(&HeartbeatBody { runtime_id: &fixture.runtime }).unwrap(),
         ),
     };
     let response = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
@@ -209,6 +238,7 @@ async fn reqwest_call(client: &reqwest::Client, fixture: &Fixture, call: Call) {
 enum Contender {
     Sdk(HyperClient),
     Raw(Arc<Raw>),
+    RawWithJson(Arc<Raw>),
     Reqwest(reqwest::Client),
 }
 
@@ -217,6 +247,7 @@ impl Contender {
         match self {
             Self::Sdk(_) => "multica-hyper",
             Self::Raw(_) => "raw hyper",
+            Self::RawWithJson(_) => "hyper+serde",
             Self::Reqwest(_) => "reqwest",
         }
     }
@@ -228,7 +259,8 @@ impl Contender {
                 Call::Messages => client.report_task_messages(&fixture.task, &fixture.messages).await.unwrap(),
                 Call::Heartbeat => drop(client.send_heartbeat(&fixture.runtime).await.unwrap()),
             },
-            Self::Raw(raw) => raw.call(call).await,
+            Self::Raw(raw) => raw.call(call, None).await,
+            Self::RawWithJson(raw) => raw.call(call, Some(fixture)).await,
             Self::Reqwest(client) => reqwest_call(client, fixture, call).await,
         }
     }
@@ -256,6 +288,7 @@ fn throughput(c: &mut Criterion) {
         [
             Contender::Sdk(HyperClient::builder(fixture.base.clone()).build().unwrap()),
             Contender::Raw(Arc::new(Raw::new(&fixture))),
+            Contender::RawWithJson(Arc::new(Raw::new(&fixture))),
             Contender::Reqwest(reqwest::Client::builder().no_proxy().build().unwrap()),
         ]
     };
@@ -307,21 +340,24 @@ fn print_summary() {
         tally.get(&key).map(|(calls, time)| *calls as f64 / time.as_secs_f64()).unwrap_or(f64::NAN)
     };
     println!(
-        "\n{:<30} {:>14} {:>14} {:>14} {:>9} {:>11}",
-        "call", "multica-hyper", "raw hyper", "reqwest", "vs raw", "vs reqwest"
+        "\n{:<26} {:>13} {:>13} {:>13} {:>13} {:>7} {:>11} {:>8}",
+        "call", "multica-hyper", "raw hyper", "hyper+serde", "reqwest", "vs raw", "vs h+serde", "vs reqw"
     );
     for call in [Call::Claim, Call::Messages, Call::Heartbeat] {
         for concurrency in [1usize, 32] {
             let sdk = rate((call, concurrency, "multica-hyper"));
             let raw = rate((call, concurrency, "raw hyper"));
+            let with_json = rate((call, concurrency, "hyper+serde"));
             let reqwest = rate((call, concurrency, "reqwest"));
             println!(
-                "{:<30} {:>10.0} r/s {:>10.0} r/s {:>10.0} r/s {:>8.2}x {:>10.2}x",
+                "{:<26} {:>9.0} r/s {:>9.0} r/s {:>9.0} r/s {:>9.0} r/s {:>6.2}x {:>10.2}x {:>7.2}x",
                 format!("{} c={concurrency}", call.name()),
                 sdk,
                 raw,
+                with_json,
                 reqwest,
                 sdk / raw,
+                sdk / with_json,
                 sdk / reqwest
             );
         }

@@ -138,11 +138,12 @@ impl HyperClient {
     /// Sends a built request, retrying as the policy allows until the
     /// deadline, and decodes the answer.
     async fn call<T>(&self, request: Result<Request<T>>) -> Result<T> {
-        let request = request?;
+        let mut request = request?;
+        // Moved, not copied: retries share it by reference count.
+        let body = request.take_body().map(Bytes::from).unwrap_or_default();
         let wire = request.wire();
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
-        let body = wire.body.as_deref().map(Bytes::copy_from_slice).unwrap_or_default();
         let started = Instant::now();
         let deadline = started + self.timeout;
         let mut attempt = 1;
@@ -175,22 +176,20 @@ impl HyperClient {
 
     async fn attempt(&self, uri: &http::Uri, body: &Bytes, name: CallName<'_>) -> Result<transport::Answer> {
         let shared = &*self.shared;
-        let mut builder = http::Request::builder()
-            .method(match name.method {
-                Method::Get => http::Method::GET,
-                Method::Post => http::Method::POST,
-            })
-            .uri(uri.clone())
-            .header(USER_AGENT, shared.settings.user_agent.clone());
+        let mut request = http::Request::new(Full::new(body.clone()));
+        *request.method_mut() = match name.method {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+        };
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(USER_AGENT, shared.settings.user_agent.clone());
         if name.method == Method::Post {
-            builder = builder.header(CONTENT_TYPE, APPLICATION_JSON.clone());
+            headers.insert(CONTENT_TYPE, APPLICATION_JSON.clone());
         }
         if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
-            builder = builder.header(AUTHORIZATION, token);
+            headers.insert(AUTHORIZATION, token);
         }
-        let request = builder
-            .body(Full::new(body.clone()))
-            .map_err(|err| Error::InvalidArgument(format!("{} {}: {err}", name.method, name.path)))?;
         let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
         transport::exchange(&pool, request, name, shared.settings.max_body_bytes).await
     }
