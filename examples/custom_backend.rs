@@ -5,13 +5,14 @@
 //! about the smallest transport there is. Everything protocol-specific
 //! (paths, percent-encoding, bodies, parsing answers into values or the
 //! server's errors) comes from `multica::request`, so a transport only moves
-//! bytes: a real one would add pooling, TLS and deadlines the same way.
+//! bytes: a real one would add pooling, TLS and deadlines the same way. One
+//! `send` function and one macro line make it a `DaemonApi`.
 
 use std::sync::Arc;
 
 use multica::conformance::{run_all, TESTS};
 use multica::mock::{serve, MockDaemon};
-use multica::request::{self, Request};
+use multica::request::Request;
 use multica::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -62,64 +63,9 @@ fn split_response(answer: &[u8]) -> Option<(u16, &[u8])> {
     Some((status, &answer[end_of_head + 4..]))
 }
 
-/// Every method is one line: build with `request::*`, send, parse.
-#[async_trait]
-impl DaemonApi for RawTcpBackend {
-    async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse> {
-        self.send(request::register(req)).await
-    }
-    async fn deregister(&self, runtime_ids: &[RuntimeId]) -> Result<()> {
-        self.send(request::deregister(runtime_ids)).await
-    }
-    async fn send_heartbeat(&self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse> {
-        self.send(request::send_heartbeat(runtime_id)).await
-    }
-    async fn claim_task(&self, runtime_id: &RuntimeId) -> Result<Option<Task>> {
-        self.send(request::claim_task(runtime_id)).await
-    }
-    async fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> Result<Vec<TaskRecord>> {
-        self.send(request::list_pending_tasks(runtime_id)).await
-    }
-    async fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> Result<()> {
-        self.send(request::report_usage(runtime_id, entries)).await
-    }
-    async fn report_ping_result(&self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) -> Result<()> {
-        self.send(request::report_ping_result(runtime_id, ping_id, result)).await
-    }
-    async fn get_task_status(&self, task_id: &TaskId) -> Result<TaskStatus> {
-        self.send(request::get_task_status(task_id)).await
-    }
-    async fn start_task(&self, task_id: &TaskId) -> Result<()> {
-        self.send(request::start_task(task_id)).await
-    }
-    async fn report_progress(&self, task_id: &TaskId, progress: &TaskProgress) -> Result<()> {
-        self.send(request::report_progress(task_id, progress)).await
-    }
-    async fn complete_task(&self, task_id: &TaskId, completion: &TaskCompletion) -> Result<()> {
-        self.send(request::complete_task(task_id, completion)).await
-    }
-    async fn fail_task(&self, task_id: &TaskId, error: &str) -> Result<()> {
-        self.send(request::fail_task(task_id, error)).await
-    }
-    async fn report_task_messages(&self, task_id: &TaskId, messages: &[TaskMessage]) -> Result<()> {
-        self.send(request::report_task_messages(task_id, messages)).await
-    }
-    async fn list_task_messages(&self, task_id: &TaskId) -> Result<Vec<StoredTaskMessage>> {
-        self.send(request::list_task_messages(task_id)).await
-    }
-    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
-        self.send(request::list_workspaces()).await
-    }
-    async fn create_pairing_session(&self, req: &PairingRequest) -> Result<PairingSession> {
-        self.send(request::create_pairing_session(req)).await
-    }
-    async fn get_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        self.send(request::get_pairing_session(token)).await
-    }
-    async fn claim_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        self.send(request::claim_pairing_session(token)).await
-    }
-}
+// The 18 methods of `DaemonApi`, each building its request with
+// `multica::request` and handing it to `send`.
+multica::impl_daemon_api!(RawTcpBackend, send);
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

@@ -44,6 +44,7 @@ mod route;
 mod serde_util;
 #[cfg(test)]
 mod test_double;
+mod via_requests;
 mod wire_enum;
 
 pub use api::DaemonApi;

@@ -4,17 +4,12 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
-use multica_api::request::{self, Request};
-use multica_api::{
-    DaemonApi, Error, HeartbeatResponse, Method, PairingRequest, PairingSession, PingId, PingResult, RegisterRequest,
-    RegisterResponse, Result, RuntimeId, StoredTaskMessage, Task, TaskCompletion, TaskId, TaskMessage, TaskProgress,
-    TaskRecord, TaskStatus, UsageEntry, Workspace,
-};
+use multica_api::request::Request;
+use multica_api::{Error, Method, Result};
 use tokio::time::Instant;
 
 use crate::builder::HyperClientBuilder;
@@ -22,7 +17,7 @@ use crate::transport::{self, CallName, Connector, Pool, PoolSettings};
 use crate::url::BaseUrl;
 use multica_api::layer::RetryPolicy;
 
-/// The production [`DaemonApi`] client: HTTP/1.1 and HTTP/2 over hyper,
+/// The production [`DaemonApi`](multica_api::DaemonApi) client: HTTP/1.1 and HTTP/2 over hyper,
 /// TLS by rustls, keep-alive pooling, deadlines, body caps and retries.
 ///
 /// Cloning is cheap and clones share the pool and the token. Create one per
@@ -219,78 +214,5 @@ impl fmt::Debug for HyperClient {
     }
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl DaemonApi for HyperClient {
-    async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse> {
-        self.call(request::register(request)).await
-    }
-
-    async fn deregister(&self, runtime_ids: &[RuntimeId]) -> Result<()> {
-        self.call(request::deregister(runtime_ids)).await
-    }
-
-    async fn send_heartbeat(&self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse> {
-        self.call(request::send_heartbeat(runtime_id)).await
-    }
-
-    async fn claim_task(&self, runtime_id: &RuntimeId) -> Result<Option<Task>> {
-        self.call(request::claim_task(runtime_id)).await
-    }
-
-    async fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> Result<Vec<TaskRecord>> {
-        self.call(request::list_pending_tasks(runtime_id)).await
-    }
-
-    async fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> Result<()> {
-        self.call(request::report_usage(runtime_id, entries)).await
-    }
-
-    async fn report_ping_result(&self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) -> Result<()> {
-        self.call(request::report_ping_result(runtime_id, ping_id, result)).await
-    }
-
-    async fn get_task_status(&self, task_id: &TaskId) -> Result<TaskStatus> {
-        self.call(request::get_task_status(task_id)).await
-    }
-
-    async fn start_task(&self, task_id: &TaskId) -> Result<()> {
-        self.call(request::start_task(task_id)).await
-    }
-
-    async fn report_progress(&self, task_id: &TaskId, progress: &TaskProgress) -> Result<()> {
-        self.call(request::report_progress(task_id, progress)).await
-    }
-
-    async fn complete_task(&self, task_id: &TaskId, completion: &TaskCompletion) -> Result<()> {
-        self.call(request::complete_task(task_id, completion)).await
-    }
-
-    async fn fail_task(&self, task_id: &TaskId, error: &str) -> Result<()> {
-        self.call(request::fail_task(task_id, error)).await
-    }
-
-    async fn report_task_messages(&self, task_id: &TaskId, messages: &[TaskMessage]) -> Result<()> {
-        self.call(request::report_task_messages(task_id, messages)).await
-    }
-
-    async fn list_task_messages(&self, task_id: &TaskId) -> Result<Vec<StoredTaskMessage>> {
-        self.call(request::list_task_messages(task_id)).await
-    }
-
-    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
-        self.call(request::list_workspaces()).await
-    }
-
-    async fn create_pairing_session(&self, request: &PairingRequest) -> Result<PairingSession> {
-        self.call(request::create_pairing_session(request)).await
-    }
-
-    async fn get_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        self.call(request::get_pairing_session(token)).await
-    }
-
-    async fn claim_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        self.call(request::claim_pairing_session(token)).await
-    }
-}
+// Every route: build with `multica_api::request`, send with `call`.
+multica_api::impl_daemon_api!(HyperClient, call);
