@@ -9,7 +9,12 @@
 //! - [`Error`], the Go client's `requestError` plus transport cases, with
 //!   classifiers such as [`Error::is_task_not_found`];
 //! - [`Endpoint`] (the route table), [`request`] (pure request building and
-//!   response parsing) and [`Call`] (a call as a value, for servers and logs).
+//!   response parsing) and [`Call`] (a call as a value, for servers and logs);
+//!   [`impl_daemon_api!`] turns a transport's one `send` function into a
+//!   `DaemonApi`;
+//! - helpers for every backend: the live-output [`reporter`], the [`layer`]s
+//!   (timeout, retry, tracing) stacked with [`DaemonApiExt`], and the
+//!   `conformance` suite (feature `conformance`) that proves a backend.
 //!
 //! Backends: `multica-hyper` (the production HTTP client) and `multica-mock`
 //! (a stateful fake of the server). Code written against `&dyn DaemonApi`
