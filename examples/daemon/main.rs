@@ -19,7 +19,8 @@ use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
 
 use daemon::{Daemon, DaemonConfig, Log};
 
-const USAGE: &str = "usage: daemon [--server URL --workspace ID [--token TOKEN]] [--concurrency N] [--once]";
+const USAGE: &str =
+    "usage: daemon [--server URL --workspace ID [--token TOKEN] [--daemon-id ID]] [--concurrency N] [--once]";
 
 /// Command-line options.
 #[derive(Debug, Default, PartialEq)]
@@ -27,6 +28,7 @@ struct Args {
     server: Option<String>,
     token: Option<String>,
     workspace: Option<String>,
+    daemon_id: Option<String>,
     concurrency: Option<usize>,
     once: bool,
 }
@@ -39,6 +41,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--server" => parsed.server = Some(value()?),
             "--token" => parsed.token = Some(value()?),
             "--workspace" => parsed.workspace = Some(value()?),
+            "--daemon-id" => parsed.daemon_id = Some(value()?),
             "--concurrency" => {
                 let text = value()?;
                 parsed.concurrency = Some(text.parse().map_err(|_| format!("--concurrency: not a number: {text}"))?);
@@ -115,7 +118,7 @@ async fn main() -> ExitCode {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "rust-daemon".into());
             let config = DaemonConfig {
                 workspace_id: workspace.as_str().into(),
-                daemon_id: format!("multica-rs-{host}").into(),
+                daemon_id: args.daemon_id.clone().unwrap_or_else(|| format!("multica-rs-{host}")).into(),
                 device_name: host,
                 concurrency: args.concurrency.unwrap_or(4),
                 poll_interval: Duration::from_secs(3),
@@ -176,8 +179,11 @@ mod tests {
     #[test]
     fn arguments_parse_and_pair() {
         assert_eq!(args(&[]), Ok(Args::default()));
-        let real = args(&["--server", "https://m.example", "--token", "t", "--workspace", "w", "--once"]).unwrap();
+        let real =
+            args(&["--server", "https://m.example", "--token", "t", "--workspace", "w", "--daemon-id", "d", "--once"])
+                .unwrap();
         assert_eq!(real.server.as_deref(), Some("https://m.example"));
+        assert_eq!(real.daemon_id.as_deref(), Some("d"));
         assert!(real.once);
         assert!(args(&["--server", "https://m.example"]).is_err());
         assert!(args(&["--concurrency", "x"]).is_err());
