@@ -69,10 +69,46 @@ macro_rules! wire_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                Ok(Option::<String>::deserialize(deserializer)?.map(Self::from).unwrap_or_default())
+                deserializer.deserialize_option($crate::wire_enum::WireEnumVisitor(std::marker::PhantomData))
             }
         }
     };
 }
 
 pub(crate) use wire_enum;
+
+/// Reads a wire enum from a JSON string or `null`, borrowing the string when
+/// it can: known values then cost no allocation (a message list has one per
+/// message).
+pub(crate) struct WireEnumVisitor<T>(pub(crate) std::marker::PhantomData<T>);
+
+impl<'de, T> serde::de::Visitor<'de> for WireEnumVisitor<T>
+where
+    T: Default + for<'a> From<&'a str> + From<String>,
+{
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a string or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        Ok(T::from(value))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<T, E> {
+        Ok(T::from(value))
+    }
+}

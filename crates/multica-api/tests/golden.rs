@@ -224,6 +224,12 @@ fn task_status_decodes_known_unknown_and_null() {
     assert_eq!(status(json!({"status": "paused"})), TaskStatus::Other("paused".into()));
     assert_eq!(status(json!({"status": null})), TaskStatus::Other(String::new()));
     assert_eq!(TaskStatus::Other("paused".into()).to_string(), "paused");
+    // An escape makes serde_json hand over a copied string, not a borrowed one.
+    let escaped =
+        request::get_task_status(&"t".into()).unwrap().decode_response(200, br#"{"status":"cancel\u006ced"}"#);
+    assert_eq!(escaped.unwrap(), TaskStatus::Cancelled);
+    let number = request::get_task_status(&"t".into()).unwrap().decode_response(200, br#"{"status":5}"#);
+    assert!(matches!(number, Err(Error::Decode { .. })), "{number:?}");
 }
 
 #[test]
