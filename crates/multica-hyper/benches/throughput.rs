@@ -11,19 +11,21 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use multica_api::{request, ClaimResponse, DaemonApi, HeartbeatResponse, MessageKind, RuntimeId, TaskId, TaskMessage};
+use multica_api::{request, ClaimResponse, DaemonApi, HeartbeatResponse, RuntimeId, TaskId, TaskMessage};
 use multica_hyper::HyperClient;
-use serde_json::json;
+
+mod fixtures;
+use fixtures::{claim_body, messages};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Call {
@@ -40,50 +42,6 @@ impl Call {
             Self::Heartbeat => "heartbeat",
         }
     }
-}
-
-/// A claimed task of about 2 KB, shaped like the server's.
-fn claim_body() -> Bytes {
-    let task = json!({"task": {
-        "id": "7f3c9a52-1e0b-4f61-9a7e-3d2b8c4e5f60", "agent_id": "a1b2c3d4-0000-4000-8000-000000000001",
-        "runtime_id": "rt-4c1d2e3f", "issue_id": "iss-6a7b8c9d", "workspace_id": "ws-1f2e3d4c",
-        "status": "dispatched", "priority": 2, "dispatched_at": "2026-03-30T12:00:00Z", "started_at": null,
-        "completed_at": null, "result": null, "error": null, "created_at": "2026-03-30T11:59:58Z",
-        "agent": {"id": "a1b2c3d4-0000-4000-8000-000000000001", "name": "Backend engineer",
-            "instructions": "You are a careful backend engineer. Read the issue, explore the repository, \
-                write tests first, keep changes small and explain them in the pull request. ".repeat(4),
-            "skills": [{"name": "go-testing", "content": "Use table-driven tests; run go test ./... before pushing. ".repeat(5),
-                "files": [{"path": "checklist.md", "content": "- tests pass\n- lint clean\n- docs updated\n".repeat(4)}]}]},
-        "repos": [{"url": "https://github.com/example/backend", "description": "The API server"}],
-        "prior_session_id": "sess-0a1b2c3d", "prior_work_dir": "/home/agent/work/backend"
-    }});
-    Bytes::from(serde_json::to_vec(&task).unwrap())
-}
-
-/// A batch of 50 live-output messages as the daemon sends them.
-fn messages() -> Vec<TaskMessage> {
-    (1..=50)
-        .map(|seq| match seq % 3 {
-            0 => TaskMessage {
-                seq,
-                kind: MessageKind::ToolUse,
-                tool: "bash".into(),
-                input: json!({"command": "go test ./internal/... -run TestClaim -count=1"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-                ..TaskMessage::default()
-            },
-            1 => TaskMessage {
-                seq,
-                kind: MessageKind::ToolResult,
-                tool: "bash".into(),
-                output: "ok  \texample.com/backend/internal/daemon\t0.412s\n".repeat(3),
-                ..TaskMessage::default()
-            },
-            _ => TaskMessage::text(seq, "Looking at the claim handler to see how the queue is ordered by priority."),
-        })
-        .collect()
 }
 
 /// Request bodies serialized straight from borrowed data, as a careful
@@ -266,12 +224,173 @@ impl Contender {
     }
 }
 
-/// Total calls and time per (call, concurrency, contender), for the summary.
-type Tally = BTreeMap<(Call, usize, &'static str), (u64, Duration)>;
+/// Makes calls from `concurrency` tasks until each has made `per_task`
+/// calls or `until` has passed, whichever comes first; returns the calls
+/// made and the time taken.
+async fn load(
+    contender: &Contender,
+    fixture: &Arc<Fixture>,
+    call: Call,
+    concurrency: usize,
+    per_task: u64,
+    until: Option<Instant>,
+) -> (u64, Duration) {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (contender, fixture) = (contender.clone(), Arc::clone(fixture));
+        tasks.spawn(async move {
+            let mut made = 0;
+            while made < per_task && until.is_none_or(|until| Instant::now() < until) {
+                contender.call(&fixture, call).await;
+                made += 1;
+            }
+            made
+        });
+    }
+    let mut made = 0;
+    while let Some(done) = tasks.join_next().await {
+        made += done.unwrap();
+    }
+    (made, started.elapsed())
+}
 
-static TALLY: Mutex<Tally> = Mutex::new(BTreeMap::new());
+const CALLS: [Call; 3] = [Call::Claim, Call::Messages, Call::Heartbeat];
+const CONCURRENCIES: [usize; 2] = [1, 32];
 
-fn throughput(c: &mut Criterion) {
+fn throughput(c: &mut Criterion, runtime: &tokio::runtime::Runtime, contenders: &[Contender], fixture: &Arc<Fixture>) {
+    for call in CALLS {
+        for concurrency in CONCURRENCIES {
+            let mut group = c.benchmark_group(format!("{}/c{concurrency}", call.name()));
+            group.throughput(Throughput::Elements(1));
+            group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+            for contender in contenders {
+                group.bench_function(contender.name(), |b| {
+                    b.to_async(runtime).iter_custom(|iters| async move {
+                        let per_task = iters.div_ceil(concurrency as u64);
+                        let (made, elapsed) = load(contender, fixture, call, concurrency, per_task, None).await;
+                        // Scaled to the calls criterion asked for.
+                        elapsed.mul_f64(iters as f64 / made as f64)
+                    });
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+/// Rounds of the head-to-head, and how long each contender runs per round.
+const ROUNDS: usize = 15;
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Requests per second of each contender in each round.
+type Rates = BTreeMap<&'static str, Vec<f64>>;
+
+/// CPU time the client runtime's worker thread spent per call, in µs, of
+/// each contender in each round.
+type CpuPerCall = BTreeMap<&'static str, Vec<f64>>;
+
+/// Nanoseconds the calling thread has run on a CPU (Linux; `None` elsewhere).
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// The CPU time of the client runtime's one worker thread, read on it.
+async fn worker_cpu_ns() -> Option<u64> {
+    tokio::spawn(async { thread_cpu_ns() }).await.unwrap()
+}
+
+/// Runs the contenders in turns of [`SLICE`], rotating who goes first, so
+/// that each round compares them under the same machine state. Criterion's
+/// groups run one contender for seconds before the next; on a shared 2-core
+/// machine their ratios drift by ±30 % from run to run, the per-round ratios
+/// here much less.
+fn head_to_head(
+    runtime: &tokio::runtime::Runtime,
+    contenders: &[Contender],
+    fixture: &Arc<Fixture>,
+    call: Call,
+    concurrency: usize,
+) -> (Rates, CpuPerCall) {
+    let (mut rates, mut cpu) = (Rates::new(), CpuPerCall::new());
+    runtime.block_on(async {
+        for round in 0..ROUNDS {
+            for turn in 0..contenders.len() {
+                let contender = &contenders[(round + turn) % contenders.len()];
+                let until = Instant::now() + SLICE;
+                let cpu_before = worker_cpu_ns().await;
+                let (made, elapsed) = load(contender, fixture, call, concurrency, u64::MAX, Some(until)).await;
+                let cpu_after = worker_cpu_ns().await;
+                rates.entry(contender.name()).or_default().push(made as f64 / elapsed.as_secs_f64());
+                if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+                    cpu.entry(contender.name()).or_default().push((after - before) as f64 / 1e3 / made as f64);
+                }
+            }
+        }
+    });
+    (rates, cpu)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The SDK's rate over a baseline's: median and range of the per-round ratios.
+fn ratio(rates: &Rates, baseline: &str) -> String {
+    let sdk = &rates["multica-hyper"];
+    let ratios: Vec<f64> = sdk.iter().zip(&rates[baseline]).map(|(sdk, base)| sdk / base).collect();
+    let (low, high) = ratios.iter().fold((f64::MAX, f64::MIN), |(low, high), r| (low.min(*r), high.max(*r)));
+    format!("{:.2}x ({low:.2}-{high:.2})", median(&ratios))
+}
+
+fn print_summary(runtime: &tokio::runtime::Runtime, contenders: &[Contender], fixture: &Arc<Fixture>) {
+    println!(
+        "\nhead to head: {ROUNDS} rounds of {} ms per contender; requests/s are medians, ratios are",
+        SLICE.as_millis()
+    );
+    println!("the median (and range) of the per-round ratios of multica-hyper to each baseline");
+    println!(
+        "{:<26} {:>10} {:>10} {:>11} {:>10} {:>17} {:>17} {:>17}",
+        "call", "multica", "raw hyper", "hyper+serde", "reqwest", "vs raw", "vs hyper+serde", "vs reqwest"
+    );
+    let mut cpu_rows = Vec::new();
+    for call in CALLS {
+        for concurrency in CONCURRENCIES {
+            let (rates, cpu) = head_to_head(runtime, contenders, fixture, call, concurrency);
+            let rate = |name: &str| median(&rates[name]);
+            let label = format!("{} c={concurrency}", call.name());
+            println!(
+                "{label:<26} {:>10.0} {:>10.0} {:>11.0} {:>10.0} {:>17} {:>17} {:>17}",
+                rate("multica-hyper"),
+                rate("raw hyper"),
+                rate("hyper+serde"),
+                rate("reqwest"),
+                ratio(&rates, "raw hyper"),
+                ratio(&rates, "hyper+serde"),
+                ratio(&rates, "reqwest"),
+            );
+            cpu_rows.push((label, cpu));
+        }
+    }
+    println!("\nclient CPU per call (µs, median over rounds): the client runtime's worker thread only");
+    println!("{:<26} {:>10} {:>10} {:>11} {:>10}", "call", "multica", "raw hyper", "hyper+serde", "reqwest");
+    for (label, cpu) in cpu_rows {
+        let per_call = |name: &str| cpu.get(name).map_or(f64::NAN, |values| median(values));
+        println!(
+            "{label:<26} {:>10.1} {:>10.1} {:>11.1} {:>10.1}",
+            per_call("multica-hyper"),
+            per_call("raw hyper"),
+            per_call("hyper+serde"),
+            per_call("reqwest")
+        );
+    }
+    println!("connections accepted by the server: {}", ACCEPTED.load(Ordering::Relaxed));
+}
+
+fn main() {
     // reqwest is built without a crypto provider; give rustls the same one
     // as multica-hyper's so it can build its (unused) TLS config.
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
@@ -292,83 +411,11 @@ fn throughput(c: &mut Criterion) {
             Contender::Reqwest(reqwest::Client::builder().no_proxy().build().unwrap()),
         ]
     };
-    for call in [Call::Claim, Call::Messages, Call::Heartbeat] {
-        for concurrency in [1usize, 32] {
-            let mut group = c.benchmark_group(format!("{}/c{concurrency}", call.name()));
-            group.throughput(Throughput::Elements(1));
-            group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
-            for contender in &contenders {
-                let name = contender.name();
-                group.bench_function(name, |b| {
-                    b.to_async(&runtime).iter_custom(|iters| {
-                        let (contender, fixture) = (contender.clone(), Arc::clone(&fixture));
-                        async move {
-                            let per_task = iters.div_ceil(concurrency as u64);
-                            let started = Instant::now();
-                            let mut tasks = tokio::task::JoinSet::new();
-                            for _ in 0..concurrency {
-                                let (contender, fixture) = (contender.clone(), Arc::clone(&fixture));
-                                tasks.spawn(async move {
-                                    for _ in 0..per_task {
-                                        contender.call(&fixture, call).await;
-                                    }
-                                });
-                            }
-                            while let Some(done) = tasks.join_next().await {
-                                done.unwrap();
-                            }
-                            let elapsed = started.elapsed();
-                            let made = per_task * concurrency as u64;
-                            let mut tally = TALLY.lock().unwrap();
-                            let entry = tally.entry((call, concurrency, name)).or_default();
-                            entry.0 += made;
-                            entry.1 += elapsed;
-                            // Scaled to the calls criterion asked for.
-                            elapsed.mul_f64(iters as f64 / made as f64)
-                        }
-                    });
-                });
-            }
-            group.finish();
-        }
+    let mut criterion = Criterion::default().configure_from_args();
+    throughput(&mut criterion, &runtime, &contenders, &fixture);
+    criterion.final_summary();
+    // Profiling runs (`--profile-time`) want one contender alone.
+    if !std::env::args().any(|arg| arg == "--profile-time") {
+        print_summary(&runtime, &contenders, &fixture);
     }
-}
-
-fn print_summary() {
-    let tally = TALLY.lock().unwrap();
-    let rate = |key: (Call, usize, &'static str)| {
-        tally.get(&key).map(|(calls, time)| *calls as f64 / time.as_secs_f64()).unwrap_or(f64::NAN)
-    };
-    println!(
-        "\n{:<26} {:>13} {:>13} {:>13} {:>13} {:>7} {:>11} {:>8}",
-        "call", "multica-hyper", "raw hyper", "hyper+serde", "reqwest", "vs raw", "vs h+serde", "vs reqw"
-    );
-    for call in [Call::Claim, Call::Messages, Call::Heartbeat] {
-        for concurrency in [1usize, 32] {
-            let sdk = rate((call, concurrency, "multica-hyper"));
-            let raw = rate((call, concurrency, "raw hyper"));
-            let with_json = rate((call, concurrency, "hyper+serde"));
-            let reqwest = rate((call, concurrency, "reqwest"));
-            println!(
-                "{:<26} {:>9.0} r/s {:>9.0} r/s {:>9.0} r/s {:>9.0} r/s {:>6.2}x {:>10.2}x {:>7.2}x",
-                format!("{} c={concurrency}", call.name()),
-                sdk,
-                raw,
-                with_json,
-                reqwest,
-                sdk / raw,
-                sdk / with_json,
-                sdk / reqwest
-            );
-        }
-    }
-    println!("connections accepted by the server: {}", ACCEPTED.load(Ordering::Relaxed));
-}
-
-criterion_group!(benches, throughput);
-
-fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-    print_summary();
 }
