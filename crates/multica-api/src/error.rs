@@ -116,8 +116,9 @@ pub enum Error {
     /// base URL); nothing was sent.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// A retry layer gave up; `last` is the final attempt's error, which the
-    /// classifiers look through.
+    /// A call was made more than once and none succeeded; `last` is the
+    /// final attempt's error, which the classifiers look through. A call
+    /// that failed on its only attempt returns that attempt's error.
     #[error("{last} (gave up after {attempts} attempts)")]
     RetriesExhausted {
         /// How many attempts were made.

@@ -139,11 +139,11 @@ impl HyperClient {
         let wire = request.wire();
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
-        let started = Instant::now();
-        let deadline = started + self.timeout;
-        let mut attempt = 1;
-        loop {
-            let outcome = match tokio::time::timeout_at(deadline, self.attempt(&uri, &body, name)).await {
+        let deadline = Instant::now() + self.timeout;
+        let (uri, body, request) = (&uri, &body, &request);
+        // The whole-call deadline bounds every attempt and every wait.
+        let one_attempt = move || async move {
+            match tokio::time::timeout_at(deadline, self.attempt(uri, body, name)).await {
                 Ok(Ok(answer)) => request
                     .decode_response(answer.status, &answer.body)
                     .map_err(|err| err.with_retry_after(answer.retry_after)),
@@ -151,22 +151,9 @@ impl HyperClient {
                 Err(_elapsed) => {
                     Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: self.timeout })
                 }
-            };
-            let err = match outcome {
-                Ok(value) => return Ok(value),
-                Err(err) => err,
-            };
-            if !self.retry.may_retry(wire.endpoint, &err) {
-                return Err(gave_up(attempt, err));
             }
-            // The whole-call deadline bounds the retries too: no wait that
-            // would end past it is started.
-            match self.retry.next_wait(attempt, &err, started.elapsed()) {
-                Some(wait) if Instant::now() + wait < deadline => tokio::time::sleep(wait).await,
-                _ => return Err(gave_up(attempt, err)),
-            }
-            attempt += 1;
-        }
+        };
+        self.retry.run(wire.endpoint, Some(deadline), one_attempt).await
     }
 
     async fn attempt(&self, uri: &http::Uri, body: &Bytes, name: CallName<'_>) -> Result<transport::Answer> {
@@ -187,16 +174,6 @@ impl HyperClient {
         }
         let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
         transport::exchange(&pool, request, name, shared.settings.max_body_bytes).await
-    }
-}
-
-/// The error to return once no attempt is left: says how many were made
-/// when there was more than one.
-fn gave_up(attempts: u32, last: Error) -> Error {
-    if attempts > 1 {
-        Error::RetriesExhausted { attempts, last: Box::new(last) }
-    } else {
-        last
     }
 }
 

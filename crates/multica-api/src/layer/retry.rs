@@ -52,7 +52,8 @@ pub const SAFE_TO_REPEAT: &[Endpoint] = &[
 /// value when `full_jitter` is off; it is never shorter than the server's
 /// `Retry-After`. Retrying stops after `max_attempts`, or when the next wait
 /// would end later than `budget` after the first attempt started; the error
-/// is then [`Error::RetriesExhausted`].
+/// is then [`Error::RetriesExhausted`] if a repeat was made (see
+/// [`RetryPolicy::run`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -159,6 +160,47 @@ impl RetryPolicy {
         let wait = drawn.max(err.retry_after().unwrap_or_default());
         (elapsed.saturating_add(wait) <= self.budget).then_some(wait)
     }
+
+    /// The SDK's one retry loop: runs `attempt` for a call of `endpoint`
+    /// until it succeeds, its error may not be retried
+    /// ([`RetryPolicy::may_retry`]) or no wait is left
+    /// ([`RetryPolicy::next_wait`]); no wait that would end after
+    /// `deadline` is started either. Once more than one attempt was made,
+    /// the error is [`Error::RetriesExhausted`] with the count, because a
+    /// repeat changes what the last error means (a 400 from complete after
+    /// a timed-out first attempt says the first one landed); after a single
+    /// attempt it is that attempt's error, unchanged.
+    ///
+    /// The [`Retry`] layer and transports with their own loop (the hyper
+    /// client) both run this.
+    pub async fn run<T, F, Fut>(&self, endpoint: Endpoint, deadline: Option<Instant>, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let started = Instant::now();
+        let mut attempts = 0;
+        let gave_up = |attempts, last| match attempts {
+            1 => last,
+            _ => Error::RetriesExhausted { attempts, last: Box::new(last) },
+        };
+        loop {
+            attempts += 1;
+            let err = match attempt().await {
+                Ok(answer) => return Ok(answer),
+                Err(err) => err,
+            };
+            if !self.may_retry(endpoint, &err) {
+                return Err(gave_up(attempts, err));
+            }
+            match self.next_wait(attempts, &err, started.elapsed()) {
+                Some(wait) if deadline.is_none_or(|deadline| Instant::now() + wait < deadline) => {
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(gave_up(attempts, err)),
+            }
+        }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -185,10 +227,10 @@ fn random_unit() -> f64 {
 }
 
 /// Repeats calls that failed transiently when a repeat is safe, as its
-/// [`RetryPolicy`] says; other errors are returned unchanged.
+/// [`RetryPolicy`] says; errors of calls made once are returned unchanged.
 ///
 /// Claim is never repeated once it may have reached the server (see
-/// [`SAFE_TO_REPEAT`] for every route). When retrying stops the error is
+/// [`SAFE_TO_REPEAT`] for every route). The error of a repeated call is
 /// [`Error::RetriesExhausted`] with the attempt count and the last error
 /// (the classifiers look through it). Dropping a call's future while it
 /// waits or runs stops it: no attempt is started in the background. Put a
@@ -237,23 +279,7 @@ impl<A> Retry<A> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let policy = self.policy_for(endpoint);
-        let started = Instant::now();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let err = match make_call().await {
-                Ok(answer) => return Ok(answer),
-                Err(err) => err,
-            };
-            if !policy.may_retry(endpoint, &err) {
-                return Err(err);
-            }
-            match policy.next_wait(attempts, &err, started.elapsed()) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(Error::RetriesExhausted { attempts, last: Box::new(err) }),
-            }
-        }
+        self.policy_for(endpoint).run(endpoint, None, make_call).await
     }
 }
 
@@ -378,6 +404,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_permanent_error_after_a_repeat_says_a_repeat_was_made() {
+        let complete = Endpoint::CompleteTask;
+        // The first attempt may have landed: the 400 of the second says so.
+        let not_running = Error::from_server_message(Method::Post, complete.template(), 400, "task is not running");
+        let (backend, _) = failing(complete, [unavailable(complete), not_running]);
+        let api = Retry::new(backend.clone(), RetryPolicy::go_daemon_schedule());
+
+        let err = api.complete_task(&TaskId::new("t-1"), &TaskCompletion::default()).await.unwrap_err();
+        assert!(matches!(&err, Error::RetriesExhausted { attempts: 2, last } if last.status() == Some(400)), "{err:?}");
+        assert_eq!(err.status(), Some(400), "classifiers look through it");
+        assert_eq!(backend.count(complete), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_budget_stops_retries_before_a_wait_would_exceed_it() {
         let (_, probe) = failing(Endpoint::CompleteTask, vec![unavailable(Endpoint::CompleteTask); 10]);
         let policy = RetryPolicy { budget: 10 * SECOND, ..RetryPolicy::go_daemon_schedule() };
@@ -413,7 +453,7 @@ mod tests {
         let origin = Instant::now();
 
         let err = api.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err();
-        assert!(matches!(err, Error::RetriesExhausted { attempts: 1, .. }));
+        assert!(matches!(err, Error::Status { status: 503, .. }), "one attempt: its own error, {err:?}");
         assert_eq!(err.retry_after(), Some(60 * SECOND), "the caller can still honour it");
         assert_eq!((backend.count(heartbeat), origin.elapsed()), (1, Duration::ZERO));
     }
