@@ -353,8 +353,11 @@ async fn concurrent_row(case: &'static str, h2c: bool) -> Row {
     let elapsed = started.elapsed();
     let connections = server.accepted();
     // HTTP/1.1 has one request in flight per connection, so at most one per
-    // call; HTTP/2 multiplexes every call on one.
-    let bound = if h2c { 1 } else { 1000 };
+    // call; HTTP/2 multiplexes every call on one. hyper-util's pool may open
+    // a second while the first is being put in the pool on another thread:
+    // a call then finds no connection and no connect under way, and starts
+    // one that is dropped once done (seen in 4 of 60 runs on a loaded machine).
+    let bound = if h2c { 2 } else { 1000 };
     let failure = if !failed.is_empty() {
         Some(format!("{} calls failed, first: {:?}", failed.len(), failed[0]))
     } else if connections > bound {

@@ -53,6 +53,10 @@ async fn concurrent_calls_open_at_most_one_connection_per_task() {
 async fn http2_prior_knowledge_multiplexes_one_connection() {
     let server = heartbeat_server().await;
     let client = HyperClient::builder(server.url()).http2_prior_knowledge(true).build().unwrap();
+    // One call first: when many calls race to open the first connection,
+    // hyper-util's pool may open a second on a multi-threaded runtime (seen
+    // in 3 of 70 runs on a loaded machine); once one is open, all share it.
+    client.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let client = client.clone();
