@@ -6,9 +6,10 @@ use std::time::Duration;
 use multica_api::Error;
 
 use crate::client::{token_header, HyperClient, Settings};
+use crate::connect::{self, BoundedConnect};
 #[cfg(feature = "tls")]
 use crate::tls::TlsRoots;
-use crate::transport::{self, HttpVersions, PoolSettings};
+use crate::transport::{HttpVersions, PoolSettings};
 use crate::url::{redacted, BaseUrl};
 use multica_api::layer::RetryPolicy;
 
@@ -94,8 +95,9 @@ impl HyperClientBuilder {
         self
     }
 
-    /// The deadline of opening a TCP connection (default
-    /// [`DEFAULT_CONNECT_TIMEOUT`]); `None` leaves it to the call's deadline.
+    /// The deadline of opening a connection — name lookup, TCP and the TLS
+    /// handshake together (default [`DEFAULT_CONNECT_TIMEOUT`]); `None`
+    /// leaves it to the call's deadline.
     /// A connection that times out never carried the request, so even a
     /// claim may be retried after it.
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -187,11 +189,11 @@ impl HyperClientBuilder {
             (false, true) => HttpVersions::Http1AndAlpnH2,
             (false, false) => HttpVersions::Http1Only,
         };
-        let http = transport::tcp_connector(self.connect_timeout);
+        let http = connect::tcp_connector();
         #[cfg(feature = "tls")]
-        let connector = self.roots.wrap(http, versions)?;
+        let connector = BoundedConnect::new(self.roots.wrap(http, versions)?, self.connect_timeout);
         #[cfg(not(feature = "tls"))]
-        let connector = http;
+        let connector = BoundedConnect::new(http, self.connect_timeout);
         let settings = Settings {
             base,
             user_agent,

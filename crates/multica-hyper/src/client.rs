@@ -13,7 +13,8 @@ use multica_api::{Error, Method, Result};
 use tokio::time::Instant;
 
 use crate::builder::HyperClientBuilder;
-use crate::transport::{self, CallName, Connector, Pool, PoolSettings};
+use crate::connect::Connector;
+use crate::transport::{self, CallName, Pool, PoolSettings};
 use crate::url::BaseUrl;
 use multica_api::layer::RetryPolicy;
 

@@ -34,6 +34,7 @@
 
 mod builder;
 mod client;
+mod connect;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;

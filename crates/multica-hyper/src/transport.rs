@@ -8,16 +8,10 @@ use http::header::{CONTENT_LENGTH, RETRY_AFTER};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use multica_api::{request, Error, Method, TransportKind, MAX_ERROR_BODY_BYTES};
 
-/// What opens connections: TCP, wrapped in rustls for `https://`.
-#[cfg(feature = "tls")]
-pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-/// What opens connections: plain TCP (built without the `tls` feature).
-#[cfg(not(feature = "tls"))]
-pub(crate) type Connector = HttpConnector;
+use crate::connect::Connector;
 
 /// The keep-alive connection pool and request dispatcher.
 pub(crate) type Pool = legacy::Client<Connector, Full<Bytes>>;
@@ -38,17 +32,6 @@ pub(crate) enum HttpVersions {
 pub(crate) struct PoolSettings {
     pub(crate) versions: HttpVersions,
     pub(crate) idle_timeout: Duration,
-}
-
-/// A TCP connector with Nagle off: with it on, small requests wait for
-/// delayed ACKs (HTTP/2 drops to ~1.5k requests/s).
-pub(crate) fn tcp_connector(connect_timeout: Option<Duration>) -> HttpConnector {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.set_connect_timeout(connect_timeout);
-    // The TLS wrapper hands `https://` URIs to this connector.
-    http.enforce_http(false);
-    http
 }
 
 /// A fresh pool with no connections, opening them through `connector`.

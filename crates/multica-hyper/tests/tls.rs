@@ -2,11 +2,15 @@
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)]
 
+mod raw;
 mod support;
+
+use std::time::{Duration, Instant};
 
 use http::Version;
 use multica_api::{DaemonApi, Error, RuntimeId, TransportKind};
 use multica_hyper::{HyperClient, RetryPolicy};
+use raw::RawServer;
 use support::{self_signed_tls, Reply, TestServer};
 
 async fn tls_server() -> (TestServer, Vec<u8>, String) {
@@ -54,4 +58,30 @@ async fn an_untrusted_certificate_fails_before_sending() {
 fn a_bad_root_certificate_is_an_error_at_build() {
     let err = HyperClient::builder("https://127.0.0.1:1").add_root_certificate_der(b"junk".to_vec()).build();
     assert!(matches!(err, Err(Error::InvalidArgument(_))));
+}
+
+/// A server that accepts TCP and then never answers the TLS handshake: the
+/// connect timeout ends the call, not the much longer call deadline, and as
+/// the request was never sent even a claim may be retried.
+#[tokio::test]
+async fn a_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
+    let server = RawServer::start(|conn| conn.stall()).await;
+    let url = format!("https://127.0.0.1:{}", server.port());
+    let connect_timeout = Duration::from_millis(200);
+    let builder = || HyperClient::builder(&url).connect_timeout(Some(connect_timeout)).timeout(Duration::from_secs(30));
+
+    let client = builder().retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let started = Instant::now();
+    let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
+    assert!(err.to_string().contains("connect timeout"), "{err}");
+    assert!(elapsed >= connect_timeout && elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(!err.may_have_reached_server());
+
+    let twice = RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() };
+    let client = builder().retry_policy(twice).build().unwrap();
+    let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
+    assert!(matches!(err, Error::RetriesExhausted { attempts: 2, .. }), "{err}");
+    assert_eq!(server.accepted(), 3, "the claim was tried again on a new connection");
 }
