@@ -65,7 +65,7 @@ pub enum Error {
         /// At most [`MAX_ERROR_BODY_BYTES`] of the body, cut on a UTF-8
         /// boundary and trimmed of white space.
         body: String,
-        /// The server's `Retry-After`, if it sent one in seconds.
+        /// The wait the server asked for with `Retry-After`, if it sent one (as seconds or an HTTP date).
         retry_after: Option<Duration>,
     },
     /// The connection failed before a complete answer arrived.

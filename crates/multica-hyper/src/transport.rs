@@ -1,7 +1,7 @@
 //! Moving bytes: the pooled hyper-util client, one exchange, body limits.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, RETRY_AFTER};
@@ -143,11 +143,15 @@ async fn read_error_body(mut body: Incoming) -> Bytes {
     Bytes::from(kept)
 }
 
-/// `Retry-After` in seconds; the HTTP-date form is ignored (the backoff
-/// then applies).
+/// `Retry-After` as a wait: seconds, or an HTTP date (a date already past
+/// is no wait). A value that is neither is ignored and the backoff applies.
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let seconds = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(seconds))
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
@@ -221,12 +225,20 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_only() {
-        let mut headers = http::HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(RETRY_AFTER, http::HeaderValue::from_static(" 7 "));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(RETRY_AFTER, http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&headers), None);
+    fn retry_after_reads_seconds_and_http_dates() {
+        let with = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(RETRY_AFTER, http::HeaderValue::try_from(value).unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(retry_after(&http::HeaderMap::new()), None);
+        assert_eq!(with(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "a past date: no wait");
+        let in_two_minutes = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let wait = with(&in_two_minutes).unwrap();
+        // HTTP dates have whole seconds.
+        assert!(wait > Duration::from_secs(118) && wait <= Duration::from_secs(120), "{wait:?}");
+        assert_eq!(with("soon"), None);
+        assert_eq!(with("-3"), None);
     }
 }
