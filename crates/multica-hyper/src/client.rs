@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
-use multica_api::request::Request;
+use multica_api::request::{Request, EMPTY_BODY};
 use multica_api::{Error, Method, Result};
 use tokio::time::Instant;
 
@@ -135,8 +135,13 @@ impl HyperClient {
     /// deadline, and decodes the answer.
     async fn call<T>(&self, request: Result<Request<T>>) -> Result<T> {
         let mut request = request?;
-        // Moved, not copied: retries share it by reference count.
-        let body = request.take_body().map(Bytes::from).unwrap_or_default();
+        // Moved, not copied: retries share it by reference count. The
+        // common `{}` needs no buffer at all.
+        let body = match request.take_body() {
+            Some(body) if body == EMPTY_BODY => Bytes::from_static(EMPTY_BODY),
+            Some(body) => Bytes::from(body),
+            None => Bytes::new(),
+        };
         let wire = request.wire();
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
