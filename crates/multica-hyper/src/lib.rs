@@ -10,7 +10,8 @@
 //! - TLS by rustls (feature `tls`, on by default) with the web PKI roots and
 //!   extra roots for self-hosted servers;
 //! - a whole-call deadline (30 s by default, like the Go client), a connect
-//!   timeout, a cap on success bodies and 4096 bytes read of error bodies;
+//!   timeout over TCP and the TLS handshake, a cap on success bodies and
+//!   4096 bytes read of error bodies;
 //! - retries of transient failures by [`RetryPolicy`]: only calls safe to
 //!   repeat, or any call that provably never reached the server (a claim
 //!   is never sent twice);
