@@ -2,10 +2,12 @@
 //! server, next to raw hyper sending the same pre-serialized bytes (the
 //! limit), raw hyper doing the same serde_json work per call ("hyper+serde":
 //! what the transport itself costs beyond JSON) and a plain reqwest client
-//! making the same calls (what a user would write instead). Prints a summary
-//! with the ratios at the end.
+//! making the same calls (what a user would write instead). After criterion's
+//! runs, a head-to-head of interleaved turns prints the ratios and the client
+//! thread's CPU time per call.
 //!
-//! `cargo bench -p multica-hyper` (add `-- --quick` for a short run).
+//! `cargo bench -p multica-hyper --bench throughput` (add `-- --quick` for a
+//! short run, or a filter that matches nothing for the head-to-head alone).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
