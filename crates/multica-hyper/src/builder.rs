@@ -189,7 +189,7 @@ impl HyperClientBuilder {
             (false, true) => HttpVersions::Http1AndAlpnH2,
             (false, false) => HttpVersions::Http1Only,
         };
-        let http = connect::tcp_connector();
+        let http = connect::tcp_connector(self.connect_timeout);
         #[cfg(feature = "tls")]
         let connector = BoundedConnect::new(self.roots.wrap(http, versions)?, self.connect_timeout);
         #[cfg(not(feature = "tls"))]

@@ -20,10 +20,13 @@ pub(crate) type Connector = BoundedConnect<hyper_rustls::HttpsConnector<HttpConn
 pub(crate) type Connector = BoundedConnect<HttpConnector>;
 
 /// A TCP connector with Nagle off: with it on, small requests wait for
-/// delayed ACKs (HTTP/2 drops to ~1.5k requests/s).
-pub(crate) fn tcp_connector() -> HttpConnector {
+/// delayed ACKs (HTTP/2 drops to ~1.5k requests/s). Its own timeout is
+/// shared among a host's addresses, so a dead first address leaves time to
+/// try the next; [`BoundedConnect`] bounds the whole connect on top.
+pub(crate) fn tcp_connector(connect_timeout: Option<Duration>) -> HttpConnector {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
+    http.set_connect_timeout(connect_timeout);
     // The TLS wrapper hands `https://` URIs to this connector.
     http.enforce_http(false);
     http
