@@ -43,13 +43,13 @@ mod error;
 mod ext;
 mod ids;
 pub mod layer;
+mod reply;
 pub mod reporter;
 pub mod request;
 mod route;
 mod serde_util;
 #[cfg(test)]
 mod test_double;
-mod via_requests;
 mod wire_enum;
 
 pub use api::DaemonApi;
@@ -58,6 +58,7 @@ pub use dto::*;
 pub use error::{error_body, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};
 pub use ext::DaemonApiExt;
 pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
+pub use reply::Reply;
 pub use route::{Endpoint, Method, RouteMismatch};
 
 /// Re-exported so implementors write `#[multica_api::async_trait]` without

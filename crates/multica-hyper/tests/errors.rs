@@ -5,12 +5,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use multica_api::{DaemonApi, Error, RuntimeId, TaskId, TaskProgress, TransportKind, MAX_ERROR_BODY_BYTES};
-use multica_hyper::{HyperClient, RetryPolicy};
+use multica_api::{DaemonApiExt, Error, RuntimeId, TaskId, TaskProgress, TransportKind, MAX_ERROR_BODY_BYTES};
+use multica_hyper::HyperClient;
 use support::{Reply, TestServer};
 
 fn client_for(server: &TestServer) -> HyperClient {
-    HyperClient::builder(server.url()).retry_policy(RetryPolicy::disabled()).build().unwrap()
+    HyperClient::builder(server.url()).build().unwrap()
 }
 
 fn runtime() -> RuntimeId {
@@ -153,7 +153,7 @@ async fn connection_refused_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let client = HyperClient::builder(url).retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let client = HyperClient::builder(url).build().unwrap();
     let err = client.claim_task(&runtime()).await.unwrap_err();
     assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
     assert!(err.is_transient());

@@ -3,7 +3,7 @@
 
 mod support;
 
-use multica_api::{DaemonApi, RuntimeId};
+use multica_api::{DaemonApiExt, RuntimeId};
 use multica_hyper::HyperClient;
 use support::{Reply, TestServer};
 
