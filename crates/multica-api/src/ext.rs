@@ -250,6 +250,51 @@ mod tests {
         assert_eq!(backend.count(Endpoint::SendHeartbeat), 2);
     }
 
+    /// A backend that answers every call with the same reply.
+    #[derive(Debug)]
+    struct Always(Reply);
+
+    #[async_trait::async_trait]
+    impl DaemonApi for Always {
+        async fn call(&self, _call: Call) -> Result<Reply> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_the_wrong_shape_is_a_typed_error_naming_the_route() {
+        let api: Arc<dyn DaemonApi> = Arc::new(Always(Reply::Done));
+        let err = api.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert!(matches!(err, Error::UnexpectedReply { endpoint: Endpoint::ClaimTask }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "POST /api/daemon/runtimes/{runtimeId}/tasks/claim: the backend answered with a reply of another route"
+        );
+        assert!(api.start_task(&crate::TaskId::new("t-1")).await.is_ok(), "Done is the answer of start");
+
+        let workspaces = Always(Reply::Workspaces(Vec::new()));
+        assert!(matches!(workspaces.start_task(&crate::TaskId::new("t-1")).await, Err(Error::UnexpectedReply { .. })));
+        assert_eq!(workspaces.list_workspaces().await.unwrap(), Vec::new());
+    }
+
+    #[tokio::test]
+    async fn typed_methods_send_the_call_of_their_route_with_their_arguments() {
+        let backend = ScriptedApi::new();
+        let api: &dyn DaemonApi = &backend;
+        let task = crate::TaskId::new("t-1");
+        api.fail_task(&task, "boom").await.unwrap();
+        api.report_task_messages(&task, &[]).await.unwrap();
+        assert_eq!(api.get_task_status(&task).await.unwrap(), crate::TaskStatus::Running);
+        assert_eq!(
+            backend.calls(),
+            [
+                Call::FailTask { task_id: task.clone(), error: "boom".into() },
+                Call::ReportTaskMessages { task_id: task.clone(), messages: Vec::new() },
+                Call::GetTaskStatus { task_id: task },
+            ]
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_retry_inside_a_timeout_is_cut_by_the_one_deadline() {
         let backend = ScriptedApi::new();

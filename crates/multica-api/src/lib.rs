@@ -4,14 +4,16 @@
 //! claims tasks, streams live agent output and reports results. This crate
 //! holds what every backend shares:
 //!
-//! - [`DaemonApi`], the trait with one async method per route;
+//! - [`DaemonApi`], the trait a backend implements: one method,
+//!   [`DaemonApi::call`], taking a [`Call`] and answering a [`Reply`];
+//! - [`DaemonApiExt`], what callers use: one typed async method per route
+//!   (`api.claim_task(&runtime).await`) on every backend, and layer stacking;
 //! - the typed bodies in [`dto`] and the ID newtypes;
 //! - [`Error`], the Go client's `requestError` plus transport cases, with
 //!   classifiers such as [`Error::is_task_not_found`];
 //! - [`Endpoint`] (the route table), [`request`] (pure request building and
-//!   response parsing) and [`Call`] (a call as a value, for servers and logs);
-//!   [`impl_daemon_api!`] turns a transport's one `send` function into a
-//!   `DaemonApi`;
+//!   response parsing) and [`Call`] (a call as a value: what a transport
+//!   sends with [`Call::to_request`], what a server decodes, what logs keep);
 //! - helpers for every backend: the live-output [`reporter`], the [`layer`]s
 //!   (timeout, retry, tracing) stacked with [`DaemonApiExt`], and the
 //!   `conformance` suite (feature `conformance`) that proves a backend.
@@ -33,6 +35,44 @@
 //!     r#"POST /api/daemon/tasks/t-1/fail returned 400: {"error":"fail task: no rows in result set"}"#);
 //! # Ok::<(), multica_api::Error>(())
 //! ```
+//!
+//! # Evolution policy
+//!
+//! The server grows; the SDK absorbs what it adds in minor releases, and
+//! code written against it keeps compiling:
+//!
+//! - **New response fields** are ignored by decoding until the SDK adds
+//!   them, so an older SDK reads a newer server. Answer types gain fields in
+//!   minor releases: build them with their constructors or
+//!   `..Default::default()`, never with a struct literal naming every field.
+//!   Request bodies the server reads leniently (absent = default), so a field
+//!   the SDK adds is sent as its default by code that does not set it.
+//! - **New enum values** are kept, not rejected: every wire enum
+//!   ([`TaskStatus`], [`MessageKind`]…) has an `Other(String)` variant that
+//!   holds a value this SDK does not know and sends it back unchanged. The
+//!   SDK's own enums ([`Error`], [`Call`], [`Reply`], [`Endpoint`],
+//!   [`TransportKind`]…) are `#[non_exhaustive]`: match them with a `_` arm.
+//! - **New routes** are a new [`Call`] variant, an [`Endpoint`] row, a
+//!   [`Reply`] variant when the answer has a new shape, and a typed method
+//!   on [`DaemonApiExt`]. [`DaemonApi`] itself names no route, so a new
+//!   route breaks no backend and no layer: layers pass every call through
+//!   by its [`Endpoint`]; a transport built on [`Call::to_request`] sends the
+//!   new route unchanged; a backend that matches on calls answers the ones
+//!   it does not know with [`Error::route_not_found`], which is exactly what
+//!   an older server answers (`404 page not found`), so callers detect a
+//!   missing route the same way on every backend
+//!   ([`Error::is_route_not_found`]) and can fall back.
+//! - **Configuration** types (the layers' [`RetryPolicy`](layer::RetryPolicy),
+//!   the [`reporter`]'s config) are `#[non_exhaustive]` with `Default` and
+//!   chainable `with_*` setters, so a new setting is never a breaking change;
+//!   the hyper client has a builder. Every token argument takes
+//!   `impl Into<String>`.
+//!
+//! Adding a route to the SDK is therefore one edit per place, each next to
+//! the same kind of code: the [`Call`] variant with its path parameters,
+//! request and decoding (`call.rs`, [`request`]), the [`Endpoint`] row, the
+//! [`Reply`] decoder of its shape, the typed method, and the fake's handling
+//! in `multica-mock`.
 
 mod api;
 mod call;

@@ -159,3 +159,19 @@ async fn connection_refused_is_a_connect_error() {
     assert!(err.is_transient());
     assert!(!err.may_have_reached_server());
 }
+
+#[tokio::test]
+async fn a_server_without_the_route_gives_the_same_error_as_every_backend() {
+    let server = TestServer::queue(vec![Reply::with_headers(
+        404,
+        "404 page not found\n",
+        &[("content-type", "text/plain; charset=utf-8")],
+    )])
+    .await;
+    let err = client_for(&server).list_pending_tasks(&runtime()).await.unwrap_err();
+    assert!(err.is_route_not_found() && !err.is_task_not_found(), "{err}");
+    let path = "/api/daemon/runtimes/rt-1/tasks/pending";
+    let built = Error::route_not_found(multica_api::Endpoint::ListPendingTasks, path);
+    assert_eq!(err.to_string(), built.to_string());
+    assert_eq!((err.status(), err.body()), (built.status(), built.body()));
+}

@@ -368,7 +368,7 @@ mod tests {
     use super::*;
     use crate::layer::test_support::{call_endpoint, Probe};
     use crate::test_double::{unavailable, Outcome, ScriptedApi};
-    use crate::{DaemonApiExt, Method, RuntimeId, TaskCompletion, TaskId, TransportKind};
+    use crate::{DaemonApi, DaemonApiExt, Method, RuntimeId, TaskCompletion, TaskId, TransportKind};
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -578,6 +578,45 @@ mod tests {
 
         assert_eq!(backend.count(Endpoint::CompleteTask), 2);
         assert_eq!(probe.running(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nested_retries_attempt_as_often_as_the_outer_policy_allows() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let (backend, _) = failing(heartbeat, vec![unavailable(heartbeat); 50]);
+        let inner: Arc<dyn DaemonApi> = Arc::new(Retry::new(backend.clone(), fixed(5, SECOND)));
+        let api = Retry::new(crate::layer::Timeout::new(inner, 60 * SECOND), fixed(3, SECOND));
+
+        let err = api.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert_eq!(backend.count(heartbeat), 3);
+        assert!(
+            matches!(&err, Error::RetriesExhausted { attempts: 3, last } if matches!(**last, Error::Status { .. }))
+        );
+        assert_eq!(err.to_string().matches("gave up after").count(), 1, "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_inner_retry_still_retries_calls_made_outside_any_loop() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let (backend, _) = failing(heartbeat, vec![unavailable(heartbeat); 2]);
+        let inner = Retry::new(backend.clone(), fixed(3, SECOND));
+        let outer = Retry::new(&inner, fixed(3, SECOND));
+
+        // A call through the outer layer, then one straight to the inner:
+        // the marker of the first loop does not outlive its call.
+        assert!(outer.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
+        assert_eq!(backend.count(heartbeat), 3);
+        backend.script(heartbeat, vec![Outcome::Fail(unavailable(heartbeat)); 2]);
+        assert!(inner.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
+        assert_eq!(backend.count(heartbeat), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn go_daemon_result_schedule_applies_to_complete_and_fail_only() {
+        let api = Retry::new(ScriptedApi::new(), RetryPolicy::default()).with_go_daemon_result_schedule();
+        assert_eq!(*api.policy_for(Endpoint::CompleteTask), RetryPolicy::go_daemon_schedule());
+        assert_eq!(*api.policy_for(Endpoint::FailTask), RetryPolicy::go_daemon_schedule());
+        assert_eq!(*api.policy_for(Endpoint::SendHeartbeat), RetryPolicy::default());
     }
 
     #[test]
