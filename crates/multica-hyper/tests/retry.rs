@@ -193,6 +193,14 @@ async fn every_stacking_attempts_a_call_as_often_as_one_policy_allows() {
             }),
         ),
         (
+            "README stack over a retrying client, default policies",
+            4,
+            Box::new(move |client| {
+                let inner: Arc<dyn DaemonApi> = Arc::new(client.with_retry(RetryPolicy::default()));
+                Arc::new(inner.with_timeout(timeout).with_retry(RetryPolicy::default()))
+            }),
+        ),
+        (
             "the outer policy decides",
             2,
             Box::new(|client| {

@@ -194,7 +194,7 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T>>,
     {
         let mut attempt = attempt;
-        if RETRY_LOOP_RUNNING.try_with(|()| ()).is_ok() {
+        if retry_loop_running() {
             return attempt().await;
         }
         RETRY_LOOP_RUNNING.scope((), self.run_outermost(endpoint, attempt)).await
@@ -226,6 +226,11 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// Whether this task is inside a retry loop's attempt.
+fn retry_loop_running() -> bool {
+    RETRY_LOOP_RUNNING.try_with(|()| ()).is_ok()
 }
 
 /// Chainable setters for the policy's fields.
@@ -351,8 +356,12 @@ impl<A> Retry<A> {
 
 impl<A: DaemonApi> Retry<A> {
     /// Each attempt sends its own copy of the call (a call is owned, and
-    /// the backend consumes it).
+    /// the backend consumes it); inside another retry loop the one attempt
+    /// sends the call itself.
     async fn around(&self, call: Call) -> Result<Reply> {
+        if retry_loop_running() {
+            return self.inner.call(call).await;
+        }
         let endpoint = call.endpoint();
         self.policy_for(endpoint).run(endpoint, || self.inner.call(call.clone())).await
     }
