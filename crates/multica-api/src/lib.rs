@@ -42,16 +42,21 @@
 //! code written against it keeps compiling:
 //!
 //! - **New response fields** are ignored by decoding until the SDK adds
-//!   them, so an older SDK reads a newer server. Answer types gain fields in
-//!   minor releases: build them with their constructors or
-//!   `..Default::default()`, never with a struct literal naming every field.
-//!   Request bodies the server reads leniently (absent = default), so a field
-//!   the SDK adds is sent as its default by code that does not set it.
+//!   them (no type denies unknown fields), so an older SDK reads a newer
+//!   server. The structs of [`dto`] gain fields in minor releases: build the
+//!   ones you send from `Default` (`..Default::default()`) or their
+//!   constructors, never with a literal naming every field. The server reads
+//!   request bodies leniently (absent means default), so a field the SDK
+//!   adds is sent as its default by code that does not set it.
+//!   (`#[non_exhaustive]` with constructors and `with_*` setters is where
+//!   these structs are going; config types have it already.)
 //! - **New enum values** are kept, not rejected: every wire enum
 //!   ([`TaskStatus`], [`MessageKind`]…) has an `Other(String)` variant that
 //!   holds a value this SDK does not know and sends it back unchanged. The
 //!   SDK's own enums ([`Error`], [`Call`], [`Reply`], [`Endpoint`],
 //!   [`TransportKind`]…) are `#[non_exhaustive]`: match them with a `_` arm.
+//!   A value promoted from `Other` to a named variant is a minor change too,
+//!   so match wire enums with a `_` arm as well.
 //! - **New routes** are a new [`Call`] variant, an [`Endpoint`] row, a
 //!   [`Reply`] variant when the answer has a new shape, and a typed method
 //!   on [`DaemonApiExt`]. [`DaemonApi`] itself names no route, so a new
@@ -65,8 +70,12 @@
 //! - **Configuration** types (the layers' [`RetryPolicy`](layer::RetryPolicy),
 //!   the [`reporter`]'s config) are `#[non_exhaustive]` with `Default` and
 //!   chainable `with_*` setters, so a new setting is never a breaking change;
-//!   the hyper client has a builder. Every token argument takes
-//!   `impl Into<String>`.
+//!   layers are configured the same way
+//!   ([`Timeout::with_endpoint_timeout`](layer::Timeout::with_endpoint_timeout),
+//!   [`Retry::with_endpoint_policy`](layer::Retry::with_endpoint_policy));
+//!   the hyper client, which checks its settings once, has a builder. Every
+//!   token a client or fake is given (`token`, `set_token`, `with_token`)
+//!   takes `impl Into<String>`.
 //!
 //! Adding a route to the SDK is therefore one edit per place, each next to
 //! the same kind of code: the [`Call`] variant with its path parameters,

@@ -297,6 +297,10 @@ fn random_unit() -> f64 {
 /// (however deep, through `Arc<dyn DaemonApi>` or other layers) makes one
 /// attempt per attempt of the outer one, so the outermost layer's policy
 /// alone decides, and [`Error::RetriesExhausted`] wraps the error once.
+/// The mark of a running loop is task-local: a custom layer that moves the
+/// inner call onto another task (`tokio::spawn`) hides it from retries
+/// further in, so such a layer belongs inside every `Retry` or nowhere
+/// near one.
 ///
 /// Claim is never repeated once it may have reached the server (see
 /// [`SAFE_TO_REPEAT`] for every route). The error of a repeated call is
