@@ -206,7 +206,7 @@ impl MockDaemon {
 
     /// Cancels a task (as reassigning or closing its issue does): a queued
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
-    /// which the daemon sees in [`multica_api::DaemonApi::get_task_status`]. Finished
+    /// which the daemon sees in [`multica_api::DaemonApiExt::get_task_status`]. Finished
     /// tasks are left as they are. Returns the task afterwards.
     pub fn cancel(&self, task_id: &multica_api::TaskId) -> Result<TaskRecord> {
         self.lock().cancel_task(task_id)
@@ -332,7 +332,7 @@ impl MockDaemon {
 }
 
 /// The in-process API runs each call as the HTTP server does
-/// ([`MockDaemon::run`], then the state's dispatch), with the failures a
+/// (the fault injection, then the state's dispatch), with the failures a
 /// client would build from the answer: IDs are checked as the hyper client
 /// checks them (nothing is sent for an empty ID), and a call the fake does
 /// not know answers as a server without the route.
