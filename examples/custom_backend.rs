@@ -6,7 +6,9 @@
 //! (paths, percent-encoding, bodies, parsing answers into values or the
 //! server's errors) comes from `multica::request`, so a transport only moves
 //! bytes: a real one would add pooling, TLS and deadlines the same way. One
-//! `send` function and one macro line make it a `DaemonApi`.
+//! `send` function and a three-line `DaemonApi::call` make it a backend; a
+//! route added to the SDK later reaches it through `Call::to_request` with no
+//! change here.
 
 use std::sync::Arc;
 
@@ -25,8 +27,7 @@ struct RawTcpBackend {
 
 impl RawTcpBackend {
     /// Sends one request and reads the answer through the request's own parser.
-    async fn send<T>(&self, request: Result<Request<T>>) -> Result<T> {
-        let request = request?;
+    async fn send<T>(&self, request: Request<T>) -> Result<T> {
         let wire = request.wire();
         let transport = |kind, source: std::io::Error| Error::Transport {
             method: wire.method(),
@@ -63,9 +64,13 @@ fn split_response(answer: &[u8]) -> Option<(u16, &[u8])> {
     Some((status, &answer[end_of_head + 4..]))
 }
 
-// The 18 methods of `DaemonApi`, each building its request with
-// `multica::request` and handing it to `send`.
-multica::impl_daemon_api!(RawTcpBackend, send);
+// Every route: the call's request from `multica::request`, sent by `send`.
+#[multica::async_trait]
+impl DaemonApi for RawTcpBackend {
+    async fn call(&self, call: Call) -> Result<Reply> {
+        self.send(call.to_request()?).await
+    }
+}
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

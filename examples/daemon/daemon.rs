@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use multica::reporter::{ReporterConfig, TaskMessageReporter};
 use multica::{
-    DaemonApi, DaemonId, Error, PingResult, PingStatus, RegisterRequest, RuntimeId, RuntimeSpec, Task, TaskCompletion,
-    TaskProgress, TaskStatus, WorkspaceId,
+    DaemonApi, DaemonApiExt, DaemonId, Error, PingResult, PingStatus, RegisterRequest, RuntimeId, RuntimeSpec, Task,
+    TaskCompletion, TaskProgress, TaskStatus, WorkspaceId,
 };
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;

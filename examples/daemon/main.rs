@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multica::hyper::HyperClient;
+use multica::layer::RetryPolicy;
 use multica::reporter::ReporterConfig;
-use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
+use multica::{DaemonApi, DaemonApiExt, RuntimeSpec, RuntimeStatus};
 
 use daemon::{Daemon, DaemonConfig, Log};
 
@@ -108,7 +109,9 @@ async fn main() -> ExitCode {
                 builder = builder.token(token.as_str());
             }
             let api: Arc<dyn DaemonApi> = match builder.build() {
-                Ok(client) => Arc::new(client),
+                // Retries in their one place: safe calls by default, results
+                // on the Go daemon's 4–64 s schedule.
+                Ok(client) => Arc::new(client.with_retry(RetryPolicy::default()).with_go_daemon_result_schedule()),
                 Err(err) => {
                     eprintln!("{err}");
                     return ExitCode::from(2);

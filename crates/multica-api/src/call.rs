@@ -8,43 +8,44 @@ use serde::de::DeserializeOwned;
 use crate::dto::{PairingRequest, PingResult, RegisterRequest, TaskCompletion, TaskMessage, TaskProgress, UsageEntry};
 use crate::error::Result;
 use crate::ids::{PingId, RuntimeId, TaskId};
-use crate::request::{self, EntriesBody, FailBody, HeartbeatBody, MessagesBody, RuntimeIdsBody, WireRequest};
+use crate::reply::Reply;
+use crate::request::{self, EntriesBody, FailBody, HeartbeatBody, MessagesBody, Request, RuntimeIdsBody, WireRequest};
 use crate::route::{Endpoint, RouteMismatch};
 
 /// One call of the daemon API with its arguments.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Call {
-    /// [`crate::DaemonApi::register`].
+    /// [`crate::DaemonApiExt::register`].
     Register(RegisterRequest),
-    /// [`crate::DaemonApi::deregister`].
+    /// [`crate::DaemonApiExt::deregister`].
     Deregister {
         /// Runtimes to take offline.
         runtime_ids: Vec<RuntimeId>,
     },
-    /// [`crate::DaemonApi::send_heartbeat`].
+    /// [`crate::DaemonApiExt::send_heartbeat`].
     SendHeartbeat {
         /// The runtime.
         runtime_id: RuntimeId,
     },
-    /// [`crate::DaemonApi::claim_task`].
+    /// [`crate::DaemonApiExt::claim_task`].
     ClaimTask {
         /// The runtime.
         runtime_id: RuntimeId,
     },
-    /// [`crate::DaemonApi::list_pending_tasks`].
+    /// [`crate::DaemonApiExt::list_pending_tasks`].
     ListPendingTasks {
         /// The runtime.
         runtime_id: RuntimeId,
     },
-    /// [`crate::DaemonApi::report_usage`].
+    /// [`crate::DaemonApiExt::report_usage`].
     ReportUsage {
         /// The runtime.
         runtime_id: RuntimeId,
         /// Usage rows.
         entries: Vec<UsageEntry>,
     },
-    /// [`crate::DaemonApi::report_ping_result`].
+    /// [`crate::DaemonApiExt::report_ping_result`].
     ReportPingResult {
         /// The runtime.
         runtime_id: RuntimeId,
@@ -53,59 +54,59 @@ pub enum Call {
         /// The answer.
         result: PingResult,
     },
-    /// [`crate::DaemonApi::get_task_status`].
+    /// [`crate::DaemonApiExt::get_task_status`].
     GetTaskStatus {
         /// The task.
         task_id: TaskId,
     },
-    /// [`crate::DaemonApi::start_task`].
+    /// [`crate::DaemonApiExt::start_task`].
     StartTask {
         /// The task.
         task_id: TaskId,
     },
-    /// [`crate::DaemonApi::report_progress`].
+    /// [`crate::DaemonApiExt::report_progress`].
     ReportProgress {
         /// The task.
         task_id: TaskId,
         /// Step and summary.
         progress: TaskProgress,
     },
-    /// [`crate::DaemonApi::complete_task`].
+    /// [`crate::DaemonApiExt::complete_task`].
     CompleteTask {
         /// The task.
         task_id: TaskId,
         /// Output and resume data.
         completion: TaskCompletion,
     },
-    /// [`crate::DaemonApi::fail_task`].
+    /// [`crate::DaemonApiExt::fail_task`].
     FailTask {
         /// The task.
         task_id: TaskId,
         /// Why it failed.
         error: String,
     },
-    /// [`crate::DaemonApi::report_task_messages`].
+    /// [`crate::DaemonApiExt::report_task_messages`].
     ReportTaskMessages {
         /// The task.
         task_id: TaskId,
         /// The batch.
         messages: Vec<TaskMessage>,
     },
-    /// [`crate::DaemonApi::list_task_messages`].
+    /// [`crate::DaemonApiExt::list_task_messages`].
     ListTaskMessages {
         /// The task.
         task_id: TaskId,
     },
-    /// [`crate::DaemonApi::list_workspaces`].
+    /// [`crate::DaemonApiExt::list_workspaces`].
     ListWorkspaces,
-    /// [`crate::DaemonApi::create_pairing_session`].
+    /// [`crate::DaemonApiExt::create_pairing_session`].
     CreatePairingSession(PairingRequest),
-    /// [`crate::DaemonApi::get_pairing_session`].
+    /// [`crate::DaemonApiExt::get_pairing_session`].
     GetPairingSession {
         /// The session's token.
         token: String,
     },
-    /// [`crate::DaemonApi::claim_pairing_session`].
+    /// [`crate::DaemonApiExt::claim_pairing_session`].
     ClaimPairingSession {
         /// The session's token.
         token: String,
@@ -150,32 +151,85 @@ impl Call {
         }
     }
 
+    /// The IDs and tokens this call puts in its path, in order.
+    pub fn path_params(&self) -> Vec<&str> {
+        match self {
+            Self::ClaimTask { runtime_id }
+            | Self::ListPendingTasks { runtime_id }
+            | Self::ReportUsage { runtime_id, .. } => {
+                vec![runtime_id.as_str()]
+            }
+            Self::ReportPingResult { runtime_id, ping_id, .. } => vec![runtime_id.as_str(), ping_id.as_str()],
+            Self::GetTaskStatus { task_id }
+            | Self::StartTask { task_id }
+            | Self::ReportProgress { task_id, .. }
+            | Self::CompleteTask { task_id, .. }
+            | Self::FailTask { task_id, .. }
+            | Self::ReportTaskMessages { task_id, .. }
+            | Self::ListTaskMessages { task_id } => vec![task_id.as_str()],
+            Self::GetPairingSession { token } | Self::ClaimPairingSession { token } => vec![token.as_str()],
+            Self::Register(_)
+            | Self::Deregister { .. }
+            | Self::SendHeartbeat { .. }
+            | Self::ListWorkspaces
+            | Self::CreatePairingSession(_) => Vec::new(),
+        }
+    }
+
+    /// The percent-encoded path this call is sent to;
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty ID.
+    pub fn path(&self) -> Result<String> {
+        self.endpoint().path(&self.path_params())
+    }
+
+    /// The request a transport sends for this call, reading the answer as
+    /// this route's [`Reply`]: a transport's whole
+    /// [`DaemonApi::call`](crate::DaemonApi::call) is sending these bytes
+    /// and handing the status and body to [`Request::decode_response`].
+    ///
+    /// ```
+    /// use multica_api::{Call, Reply, RuntimeId};
+    /// let request = Call::ClaimTask { runtime_id: RuntimeId::new("rt-1") }.to_request()?;
+    /// assert_eq!(request.path(), "/api/daemon/runtimes/rt-1/tasks/claim");
+    /// assert_eq!(request.decode_response(200, br#"{"task":null}"#)?, Reply::Claimed(None));
+    /// # Ok::<(), multica_api::Error>(())
+    /// ```
+    pub fn to_request(&self) -> Result<Request<Reply>> {
+        Ok(match self {
+            Self::Register(body) => request::register(body)?.into_reply_request(),
+            Self::Deregister { runtime_ids } => request::deregister(runtime_ids)?.into_reply_request(),
+            Self::SendHeartbeat { runtime_id } => request::send_heartbeat(runtime_id)?.into_reply_request(),
+            Self::ClaimTask { runtime_id } => request::claim_task(runtime_id)?.into_reply_request(),
+            Self::ListPendingTasks { runtime_id } => request::list_pending_tasks(runtime_id)?.into_reply_request(),
+            Self::ReportUsage { runtime_id, entries } => {
+                request::report_usage(runtime_id, entries)?.into_reply_request()
+            }
+            Self::ReportPingResult { runtime_id, ping_id, result } => {
+                request::report_ping_result(runtime_id, ping_id, result)?.into_reply_request()
+            }
+            Self::GetTaskStatus { task_id } => request::get_task_status(task_id)?.into_reply_request(),
+            Self::StartTask { task_id } => request::start_task(task_id)?.into_reply_request(),
+            Self::ReportProgress { task_id, progress } => {
+                request::report_progress(task_id, progress)?.into_reply_request()
+            }
+            Self::CompleteTask { task_id, completion } => {
+                request::complete_task(task_id, completion)?.into_reply_request()
+            }
+            Self::FailTask { task_id, error } => request::fail_task(task_id, error)?.into_reply_request(),
+            Self::ReportTaskMessages { task_id, messages } => {
+                request::report_task_messages(task_id, messages)?.into_reply_request()
+            }
+            Self::ListTaskMessages { task_id } => request::list_task_messages(task_id)?.into_reply_request(),
+            Self::ListWorkspaces => request::list_workspaces()?.into_reply_request(),
+            Self::CreatePairingSession(body) => request::create_pairing_session(body)?.into_reply_request(),
+            Self::GetPairingSession { token } => request::get_pairing_session(token)?.into_reply_request(),
+            Self::ClaimPairingSession { token } => request::claim_pairing_session(token)?.into_reply_request(),
+        })
+    }
+
     /// The request a client sends for this call (the inverse of [`Call::decode`]).
     pub fn to_wire(&self) -> Result<WireRequest> {
-        Ok(match self {
-            Self::Register(body) => request::register(body)?.into_wire(),
-            Self::Deregister { runtime_ids } => request::deregister(runtime_ids)?.into_wire(),
-            Self::SendHeartbeat { runtime_id } => request::send_heartbeat(runtime_id)?.into_wire(),
-            Self::ClaimTask { runtime_id } => request::claim_task(runtime_id)?.into_wire(),
-            Self::ListPendingTasks { runtime_id } => request::list_pending_tasks(runtime_id)?.into_wire(),
-            Self::ReportUsage { runtime_id, entries } => request::report_usage(runtime_id, entries)?.into_wire(),
-            Self::ReportPingResult { runtime_id, ping_id, result } => {
-                request::report_ping_result(runtime_id, ping_id, result)?.into_wire()
-            }
-            Self::GetTaskStatus { task_id } => request::get_task_status(task_id)?.into_wire(),
-            Self::StartTask { task_id } => request::start_task(task_id)?.into_wire(),
-            Self::ReportProgress { task_id, progress } => request::report_progress(task_id, progress)?.into_wire(),
-            Self::CompleteTask { task_id, completion } => request::complete_task(task_id, completion)?.into_wire(),
-            Self::FailTask { task_id, error } => request::fail_task(task_id, error)?.into_wire(),
-            Self::ReportTaskMessages { task_id, messages } => {
-                request::report_task_messages(task_id, messages)?.into_wire()
-            }
-            Self::ListTaskMessages { task_id } => request::list_task_messages(task_id)?.into_wire(),
-            Self::ListWorkspaces => request::list_workspaces()?.into_wire(),
-            Self::CreatePairingSession(body) => request::create_pairing_session(body)?.into_wire(),
-            Self::GetPairingSession { token } => request::get_pairing_session(token)?.into_wire(),
-            Self::ClaimPairingSession { token } => request::claim_pairing_session(token)?.into_wire(),
-        })
+        Ok(self.to_request()?.into_wire())
     }
 
     /// Decodes a request as the server does: the route from the method and

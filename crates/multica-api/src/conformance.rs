@@ -18,6 +18,7 @@ use crate::dto::{Repo, Runtime, TaskAgent, UsageEntry};
 use crate::error::Error;
 use crate::error::Result;
 use crate::ids::{AgentId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
+use crate::DaemonApiExt;
 
 /// A task to put in a runtime's queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::route::Method;
+use crate::route::{Endpoint, Method};
+
+/// Go's router answer to an unknown path (`http.NotFound`).
+const ROUTE_NOT_FOUND_BODY: &[u8] = b"404 page not found\n";
 
 /// Most bytes of an error response body kept, as the Go client reads
 /// (`io.LimitReader(resp.Body, 4096)`): enough for any `{"error":…}`, bounded
@@ -126,6 +129,13 @@ pub enum Error {
         /// The error of the last attempt.
         last: Box<Error>,
     },
+    /// A backend answered a call with a reply of another route's shape (a
+    /// bug in a custom backend or layer, never a server answer).
+    #[error("{} {}: the backend answered with a reply of another route", .endpoint.method(), .endpoint.template())]
+    UnexpectedReply {
+        /// The route called.
+        endpoint: Endpoint,
+    },
 }
 
 impl Error {
@@ -140,6 +150,28 @@ impl Error {
     /// errors are indistinguishable from the server's.
     pub fn from_server_message(method: Method, path: impl Into<String>, status: u16, message: &str) -> Self {
         Self::from_status(method, path, status, &error_body(message))
+    }
+
+    /// What a server without the route answers, as the hyper client reports
+    /// it: 404 with Go's router body `404 page not found`. Every backend
+    /// answers a [`Call`](crate::Call) it does not know with this, so an
+    /// unknown route looks the same everywhere ([`Error::is_route_not_found`]).
+    ///
+    /// ```
+    /// use multica_api::{Endpoint, Error};
+    /// let err = Error::route_not_found(Endpoint::ClaimTask, "/api/daemon/runtimes/rt-1/tasks/claim");
+    /// assert!(err.is_route_not_found() && !err.is_task_not_found());
+    /// assert_eq!(err.to_string(), "POST /api/daemon/runtimes/rt-1/tasks/claim returned 404: 404 page not found");
+    /// ```
+    pub fn route_not_found(endpoint: Endpoint, path: impl Into<String>) -> Self {
+        Self::from_status(endpoint.method(), path, 404, ROUTE_NOT_FOUND_BODY)
+    }
+
+    /// Whether the server (or backend) does not know the route: the 404 of
+    /// Go's router, whose body is `404 page not found` rather than a
+    /// handler's `{"error":…}`. An older server answers a newer route so.
+    pub fn is_route_not_found(&self) -> bool {
+        self.status() == Some(404) && self.body() == Some("404 page not found")
     }
 
     /// Whether this is a 404 whose body contains `workspace not found`

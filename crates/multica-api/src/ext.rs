@@ -1,14 +1,40 @@
-//! `DaemonApiExt`: stacking layers on any backend.
+//! `DaemonApiExt`: the typed calls and layer stacking, for every backend.
 
+use std::future::Future;
 use std::time::Duration;
 
+use crate::call::Call;
+use crate::dto::{
+    HeartbeatResponse, PairingRequest, PairingSession, PingResult, RegisterRequest, RegisterResponse,
+    StoredTaskMessage, Task, TaskCompletion, TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, Workspace,
+};
+use crate::error::{Error, Result};
+use crate::ids::{PingId, RuntimeId, TaskId};
 use crate::layer::{Retry, RetryPolicy, Timeout};
+use crate::reply::Reply;
 use crate::DaemonApi;
 
-/// Builder-style stacking of [layers](crate::layer) on any [`DaemonApi`]
-/// (implemented for every one, `Arc<dyn DaemonApi>` included). Each method
-/// wraps `self`, so the first call is the innermost layer: write the
-/// timeout before the retry, so each attempt gets its own deadline.
+/// What a caller uses: one typed method per route, and builder-style
+/// stacking of [layers](crate::layer). Implemented for every [`DaemonApi`]
+/// (`dyn DaemonApi` and `Arc<dyn DaemonApi>` included) and for nothing else,
+/// so the typed methods always mean exactly one [`DaemonApi::call`].
+///
+/// Each typed method builds the [`Call`] (cloning its arguments into it: a
+/// call is owned, so that layers can repeat it and logs can keep it), awaits
+/// [`DaemonApi::call`] and unwraps the [`Reply`]; a reply of another shape
+/// is [`Error::UnexpectedReply`]. Import this trait to call the API:
+///
+/// ```
+/// use multica_api::{DaemonApi, DaemonApiExt, Result, RuntimeId, Task};
+///
+/// async fn next_task(api: &dyn DaemonApi, runtime: &RuntimeId) -> Result<Option<Task>> {
+///     api.claim_task(runtime).await
+/// }
+/// ```
+///
+/// The stacking methods wrap `self`, so the first call is the innermost
+/// layer: write the timeout before the retry, so each attempt gets its own
+/// deadline.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -20,25 +46,182 @@ use crate::DaemonApi;
 ///     Arc::new(backend.with_timeout(Duration::from_secs(30)).with_retry(RetryPolicy::default()))
 /// }
 /// ```
-pub trait DaemonApiExt: DaemonApi + Sized {
+pub trait DaemonApiExt: DaemonApi {
+    /// Registers the daemon's runtimes in a workspace (upserted by workspace,
+    /// daemon and provider). Fails with 404 `workspace not found` and 400 for
+    /// a missing `daemon_id`, `workspace_id` or runtime.
+    fn register(&self, request: &RegisterRequest) -> impl Future<Output = Result<RegisterResponse>> + Send {
+        send(self, Call::Register(request.clone()), |reply| match reply {
+            Reply::Registered(answer) => Some(answer),
+            _ => None,
+        })
+    }
+
+    /// Marks runtimes offline; unknown IDs are skipped. 400 when empty.
+    fn deregister(&self, runtime_ids: &[RuntimeId]) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::Deregister { runtime_ids: runtime_ids.to_vec() }, done)
+    }
+
+    /// Marks a runtime online and hands out its oldest pending ping, once.
+    fn send_heartbeat(&self, runtime_id: &RuntimeId) -> impl Future<Output = Result<HeartbeatResponse>> + Send {
+        send(self, Call::SendHeartbeat { runtime_id: runtime_id.clone() }, |reply| match reply {
+            Reply::Heartbeat(answer) => Some(answer),
+            _ => None,
+        })
+    }
+
+    /// Takes the runtime's next queued task (highest priority, then oldest),
+    /// moving it to `dispatched`; `None` when nothing is queued or the
+    /// runtime is unknown. Never retried once it may have reached the server.
+    fn claim_task(&self, runtime_id: &RuntimeId) -> impl Future<Output = Result<Option<Task>>> + Send {
+        send(self, Call::ClaimTask { runtime_id: runtime_id.clone() }, |reply| match reply {
+            Reply::Claimed(task) => Some(task),
+            _ => None,
+        })
+    }
+
+    /// The runtime's tasks that are queued or dispatched.
+    fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> impl Future<Output = Result<Vec<TaskRecord>>> + Send {
+        send(self, Call::ListPendingTasks { runtime_id: runtime_id.clone() }, |reply| match reply {
+            Reply::PendingTasks(records) => Some(records),
+            _ => None,
+        })
+    }
+
+    /// Upserts token usage rows by (runtime, date, provider, model).
+    fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::ReportUsage { runtime_id: runtime_id.clone(), entries: entries.to_vec() }, done)
+    }
+
+    /// Answers a ping handed out by a heartbeat.
+    fn report_ping_result(
+        &self,
+        runtime_id: &RuntimeId,
+        ping_id: &PingId,
+        result: &PingResult,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let call =
+            Call::ReportPingResult { runtime_id: runtime_id.clone(), ping_id: ping_id.clone(), result: result.clone() };
+        send(self, call, done)
+    }
+
+    /// The task's current status (to notice a cancellation). 404 `task not found`.
+    fn get_task_status(&self, task_id: &TaskId) -> impl Future<Output = Result<TaskStatus>> + Send {
+        send(self, Call::GetTaskStatus { task_id: task_id.clone() }, |reply| match reply {
+            Reply::TaskStatus(status) => Some(status),
+            _ => None,
+        })
+    }
+
+    /// Moves a dispatched task to `running`; 400 otherwise.
+    fn start_task(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::StartTask { task_id: task_id.clone() }, done)
+    }
+
+    /// Reports step `step` of `total`.
+    fn report_progress(&self, task_id: &TaskId, progress: &TaskProgress) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::ReportProgress { task_id: task_id.clone(), progress: progress.clone() }, done)
+    }
+
+    /// Moves a running task to `completed` with its output; 400 otherwise.
+    fn complete_task(&self, task_id: &TaskId, completion: &TaskCompletion) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::CompleteTask { task_id: task_id.clone(), completion: completion.clone() }, done)
+    }
+
+    /// Moves a dispatched or running task to `failed`; 400 otherwise.
+    fn fail_task(&self, task_id: &TaskId, error: &str) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::FailTask { task_id: task_id.clone(), error: error.to_owned() }, done)
+    }
+
+    /// Stores a batch of live-output messages. 404 `task not found` for a
+    /// non-empty batch of an unknown task. The batch is copied into the
+    /// [`Call`] once (a call is owned); it is encoded once, by the transport.
+    fn report_task_messages(
+        &self,
+        task_id: &TaskId,
+        messages: &[TaskMessage],
+    ) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::ReportTaskMessages { task_id: task_id.clone(), messages: messages.to_vec() }, done)
+    }
+
+    /// The task's stored messages by `seq` ascending.
+    fn list_task_messages(&self, task_id: &TaskId) -> impl Future<Output = Result<Vec<StoredTaskMessage>>> + Send {
+        send(self, Call::ListTaskMessages { task_id: task_id.clone() }, |reply| match reply {
+            Reply::Messages(messages) => Some(messages),
+            _ => None,
+        })
+    }
+
+    /// The workspaces of the token's user (needs a token; 401 otherwise).
+    fn list_workspaces(&self) -> impl Future<Output = Result<Vec<Workspace>>> + Send {
+        send(self, Call::ListWorkspaces, |reply| match reply {
+            Reply::Workspaces(workspaces) => Some(workspaces),
+            _ => None,
+        })
+    }
+
+    /// Opens a pairing session for a user to approve.
+    fn create_pairing_session(&self, request: &PairingRequest) -> impl Future<Output = Result<PairingSession>> + Send {
+        send(self, Call::CreatePairingSession(request.clone()), pairing)
+    }
+
+    /// Reads a pairing session.
+    fn get_pairing_session(&self, token: &str) -> impl Future<Output = Result<PairingSession>> + Send {
+        send(self, Call::GetPairingSession { token: token.to_owned() }, pairing)
+    }
+
+    /// Claims an approved pairing session.
+    fn claim_pairing_session(&self, token: &str) -> impl Future<Output = Result<PairingSession>> + Send {
+        send(self, Call::ClaimPairingSession { token: token.to_owned() }, pairing)
+    }
+
     /// Gives each call at most `per_call` ([`Timeout`]).
-    fn with_timeout(self, per_call: Duration) -> Timeout<Self> {
+    fn with_timeout(self, per_call: Duration) -> Timeout<Self>
+    where
+        Self: Sized,
+    {
         Timeout::new(self, per_call)
     }
 
     /// Repeats transient failures of calls safe to repeat ([`Retry`]).
-    fn with_retry(self, policy: RetryPolicy) -> Retry<Self> {
+    fn with_retry(self, policy: RetryPolicy) -> Retry<Self>
+    where
+        Self: Sized,
+    {
         Retry::new(self, policy)
     }
 
     /// Opens one span per call ([`Tracing`](crate::layer::Tracing)).
     #[cfg(feature = "tracing")]
-    fn with_tracing(self) -> crate::layer::Tracing<Self> {
+    fn with_tracing(self) -> crate::layer::Tracing<Self>
+    where
+        Self: Sized,
+    {
         crate::layer::Tracing::new(self)
     }
 }
 
-impl<T: DaemonApi> DaemonApiExt for T {}
+impl<T: DaemonApi + ?Sized> DaemonApiExt for T {}
+
+/// Sends `call` and takes the answer out of the reply with `pick`.
+async fn send<A, T>(api: &A, call: Call, pick: fn(Reply) -> Option<T>) -> Result<T>
+where
+    A: DaemonApi + ?Sized,
+{
+    let endpoint = call.endpoint();
+    pick(api.call(call).await?).ok_or(Error::UnexpectedReply { endpoint })
+}
+
+fn done(reply: Reply) -> Option<()> {
+    matches!(reply, Reply::Done).then_some(())
+}
+
+fn pairing(reply: Reply) -> Option<PairingSession> {
+    match reply {
+        Reply::PairingSession(session) => Some(session),
+        _ => None,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -65,6 +248,51 @@ mod tests {
         // The hung first attempt timed out at 2 s, the retry after 1 s more succeeded.
         assert_eq!(origin.elapsed(), Duration::from_secs(3));
         assert_eq!(backend.count(Endpoint::SendHeartbeat), 2);
+    }
+
+    /// A backend that answers every call with the same reply.
+    #[derive(Debug)]
+    struct Always(Reply);
+
+    #[async_trait::async_trait]
+    impl DaemonApi for Always {
+        async fn call(&self, _call: Call) -> Result<Reply> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_the_wrong_shape_is_a_typed_error_naming_the_route() {
+        let api: Arc<dyn DaemonApi> = Arc::new(Always(Reply::Done));
+        let err = api.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert!(matches!(err, Error::UnexpectedReply { endpoint: Endpoint::ClaimTask }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "POST /api/daemon/runtimes/{runtimeId}/tasks/claim: the backend answered with a reply of another route"
+        );
+        assert!(api.start_task(&crate::TaskId::new("t-1")).await.is_ok(), "Done is the answer of start");
+
+        let workspaces = Always(Reply::Workspaces(Vec::new()));
+        assert!(matches!(workspaces.start_task(&crate::TaskId::new("t-1")).await, Err(Error::UnexpectedReply { .. })));
+        assert_eq!(workspaces.list_workspaces().await.unwrap(), Vec::new());
+    }
+
+    #[tokio::test]
+    async fn typed_methods_send_the_call_of_their_route_with_their_arguments() {
+        let backend = ScriptedApi::new();
+        let api: &dyn DaemonApi = &backend;
+        let task = crate::TaskId::new("t-1");
+        api.fail_task(&task, "boom").await.unwrap();
+        api.report_task_messages(&task, &[]).await.unwrap();
+        assert_eq!(api.get_task_status(&task).await.unwrap(), crate::TaskStatus::Running);
+        assert_eq!(
+            backend.calls(),
+            [
+                Call::FailTask { task_id: task.clone(), error: "boom".into() },
+                Call::ReportTaskMessages { task_id: task.clone(), messages: Vec::new() },
+                Call::GetTaskStatus { task_id: task },
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

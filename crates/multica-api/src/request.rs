@@ -15,6 +15,7 @@ use crate::dto::{
 };
 use crate::error::{Error, Result};
 use crate::ids::{PingId, RuntimeId, TaskId};
+use crate::reply::Reply;
 use crate::route::{Endpoint, Method};
 use crate::serde_util::null_as_default as nd;
 
@@ -52,6 +53,13 @@ impl<T> std::fmt::Debug for Request<T> {
 }
 
 impl<T> Request<T> {
+    /// The same request, read as a [`Reply`] of its route (what
+    /// [`Call::to_request`](crate::Call::to_request) hands to transports).
+    pub fn into_reply_request(self) -> Request<Reply> {
+        let decode = reply_decoder(self.wire.endpoint);
+        Request { wire: self.wire, decode }
+    }
+
     /// The bytes to send.
     pub fn wire(&self) -> &WireRequest {
         &self.wire
@@ -205,9 +213,7 @@ pub fn send_heartbeat(runtime_id: &RuntimeId) -> Result<Request<HeartbeatRespons
 
 /// `POST /api/daemon/runtimes/{runtimeId}/tasks/claim`.
 pub fn claim_task(runtime_id: &RuntimeId) -> Result<Request<Option<Task>>> {
-    build(Endpoint::ClaimTask, &[runtime_id.as_str()], None, |body| {
-        json::<ClaimResponse>(body).map(|answer| answer.task)
-    })
+    build(Endpoint::ClaimTask, &[runtime_id.as_str()], None, claimed)
 }
 
 /// `GET /api/daemon/runtimes/{runtimeId}/tasks/pending`.
@@ -227,9 +233,7 @@ pub fn report_ping_result(runtime_id: &RuntimeId, ping_id: &PingId, result: &Pin
 
 /// `GET /api/daemon/tasks/{taskId}/status`.
 pub fn get_task_status(task_id: &TaskId) -> Result<Request<TaskStatus>> {
-    build(Endpoint::GetTaskStatus, &[task_id.as_str()], None, |body| {
-        json::<TaskStatusResponse>(body).map(|answer| answer.status)
-    })
+    build(Endpoint::GetTaskStatus, &[task_id.as_str()], None, task_status)
 }
 
 /// `POST /api/daemon/tasks/{taskId}/start`.
@@ -284,6 +288,41 @@ pub fn get_pairing_session(token: &str) -> Result<Request<PairingSession>> {
 /// `POST /api/daemon/pairing-sessions/{token}/claim`.
 pub fn claim_pairing_session(token: &str) -> Result<Request<PairingSession>> {
     build(Endpoint::ClaimPairingSession, &[token], None, json)
+}
+
+/// The claim's answer: `{"task": …}` or `{"task": null}`.
+fn claimed(body: &[u8]) -> serde_json::Result<Option<Task>> {
+    json::<ClaimResponse>(body).map(|answer| answer.task)
+}
+
+/// The status route's answer: `{"status": …}`.
+fn task_status(body: &[u8]) -> serde_json::Result<TaskStatus> {
+    json::<TaskStatusResponse>(body).map(|answer| answer.status)
+}
+
+/// How a route's success body reads as a [`Reply`]: the same decoding as
+/// the route's function above, wrapped in the route's reply shape.
+fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
+    match endpoint {
+        Endpoint::Register => |body| json(body).map(Reply::Registered),
+        Endpoint::SendHeartbeat => |body| json(body).map(Reply::Heartbeat),
+        Endpoint::ClaimTask => |body| claimed(body).map(Reply::Claimed),
+        Endpoint::ListPendingTasks => |body| json_list(body).map(Reply::PendingTasks),
+        Endpoint::GetTaskStatus => |body| task_status(body).map(Reply::TaskStatus),
+        Endpoint::ListTaskMessages => |body| json_list(body).map(Reply::Messages),
+        Endpoint::ListWorkspaces => |body| json_list(body).map(Reply::Workspaces),
+        Endpoint::CreatePairingSession | Endpoint::GetPairingSession | Endpoint::ClaimPairingSession => {
+            |body| json(body).map(Reply::PairingSession)
+        }
+        Endpoint::Deregister
+        | Endpoint::ReportUsage
+        | Endpoint::ReportPingResult
+        | Endpoint::StartTask
+        | Endpoint::ReportProgress
+        | Endpoint::CompleteTask
+        | Endpoint::FailTask
+        | Endpoint::ReportTaskMessages => |body| ignore(body).map(|()| Reply::Done),
+    }
 }
 
 /// A JSON array, where `null` (a Go nil slice) reads as empty.

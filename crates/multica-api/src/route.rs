@@ -44,6 +44,7 @@ macro_rules! endpoints {
         /// One route of the daemon API: names a call in logs, fault
         /// injection and retry policies.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
         pub enum Endpoint {
             $( $(#[$meta])* $variant, )+
         }

@@ -10,8 +10,7 @@ use async_trait::async_trait;
 
 use crate::dto::*;
 use crate::error::{Error, Result};
-use crate::ids::{PingId, RuntimeId, TaskId};
-use crate::{Call, DaemonApi, Endpoint};
+use crate::{Call, DaemonApi, Endpoint, Reply};
 
 /// What one call does before answering.
 #[derive(Clone, Debug)]
@@ -80,60 +79,20 @@ pub(crate) fn unavailable(endpoint: Endpoint) -> Error {
 
 #[async_trait]
 impl DaemonApi for ScriptedApi {
-    async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse> {
-        self.answer(Call::Register(request.clone())).await.map(|()| RegisterResponse::default())
-    }
-    async fn deregister(&self, runtime_ids: &[RuntimeId]) -> Result<()> {
-        self.answer(Call::Deregister { runtime_ids: runtime_ids.to_vec() }).await
-    }
-    async fn send_heartbeat(&self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse> {
-        self.answer(Call::SendHeartbeat { runtime_id: runtime_id.clone() }).await.map(|()| HeartbeatResponse::default())
-    }
-    async fn claim_task(&self, runtime_id: &RuntimeId) -> Result<Option<Task>> {
-        self.answer(Call::ClaimTask { runtime_id: runtime_id.clone() }).await.map(|()| None)
-    }
-    async fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> Result<Vec<TaskRecord>> {
-        self.answer(Call::ListPendingTasks { runtime_id: runtime_id.clone() }).await.map(|()| Vec::new())
-    }
-    async fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> Result<()> {
-        self.answer(Call::ReportUsage { runtime_id: runtime_id.clone(), entries: entries.to_vec() }).await
-    }
-    async fn report_ping_result(&self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) -> Result<()> {
-        let call =
-            Call::ReportPingResult { runtime_id: runtime_id.clone(), ping_id: ping_id.clone(), result: result.clone() };
-        self.answer(call).await
-    }
-    async fn get_task_status(&self, task_id: &TaskId) -> Result<TaskStatus> {
-        self.answer(Call::GetTaskStatus { task_id: task_id.clone() }).await.map(|()| TaskStatus::Running)
-    }
-    async fn start_task(&self, task_id: &TaskId) -> Result<()> {
-        self.answer(Call::StartTask { task_id: task_id.clone() }).await
-    }
-    async fn report_progress(&self, task_id: &TaskId, progress: &TaskProgress) -> Result<()> {
-        self.answer(Call::ReportProgress { task_id: task_id.clone(), progress: progress.clone() }).await
-    }
-    async fn complete_task(&self, task_id: &TaskId, completion: &TaskCompletion) -> Result<()> {
-        self.answer(Call::CompleteTask { task_id: task_id.clone(), completion: completion.clone() }).await
-    }
-    async fn fail_task(&self, task_id: &TaskId, error: &str) -> Result<()> {
-        self.answer(Call::FailTask { task_id: task_id.clone(), error: error.to_owned() }).await
-    }
-    async fn report_task_messages(&self, task_id: &TaskId, messages: &[TaskMessage]) -> Result<()> {
-        self.answer(Call::ReportTaskMessages { task_id: task_id.clone(), messages: messages.to_vec() }).await
-    }
-    async fn list_task_messages(&self, task_id: &TaskId) -> Result<Vec<StoredTaskMessage>> {
-        self.answer(Call::ListTaskMessages { task_id: task_id.clone() }).await.map(|()| Vec::new())
-    }
-    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
-        self.answer(Call::ListWorkspaces).await.map(|()| Vec::new())
-    }
-    async fn create_pairing_session(&self, request: &PairingRequest) -> Result<PairingSession> {
-        self.answer(Call::CreatePairingSession(request.clone())).await.map(|()| PairingSession::default())
-    }
-    async fn get_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        self.answer(Call::GetPairingSession { token: token.to_owned() }).await.map(|()| PairingSession::default())
-    }
-    async fn claim_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        self.answer(Call::ClaimPairingSession { token: token.to_owned() }).await.map(|()| PairingSession::default())
+    async fn call(&self, call: Call) -> Result<Reply> {
+        let reply = match &call {
+            Call::Register(_) => Reply::Registered(RegisterResponse::default()),
+            Call::SendHeartbeat { .. } => Reply::Heartbeat(HeartbeatResponse::default()),
+            Call::ClaimTask { .. } => Reply::Claimed(None),
+            Call::ListPendingTasks { .. } => Reply::PendingTasks(Vec::new()),
+            Call::GetTaskStatus { .. } => Reply::TaskStatus(TaskStatus::Running),
+            Call::ListTaskMessages { .. } => Reply::Messages(Vec::new()),
+            Call::ListWorkspaces => Reply::Workspaces(Vec::new()),
+            Call::CreatePairingSession(_) | Call::GetPairingSession { .. } | Call::ClaimPairingSession { .. } => {
+                Reply::PairingSession(PairingSession::default())
+            }
+            _ => Reply::Done,
+        };
+        self.answer(call).await.map(|()| reply)
     }
 }

@@ -23,7 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use multica_api::{request, ClaimResponse, DaemonApi, HeartbeatResponse, RuntimeId, TaskId, TaskMessage};
+use multica_api::{request, ClaimResponse, DaemonApiExt, HeartbeatResponse, RuntimeId, TaskId, TaskMessage};
 use multica_hyper::HyperClient;
 
 mod fixtures;

@@ -11,7 +11,6 @@ use crate::connect::{self, BoundedConnect};
 use crate::tls::TlsRoots;
 use crate::transport::{HttpVersions, PoolSettings};
 use crate::url::{redacted, BaseUrl};
-use multica_api::layer::RetryPolicy;
 
 /// The whole-request deadline: the Go client's `http.Client{Timeout: 30s}`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,12 +33,11 @@ pub const DEFAULT_USER_AGENT: &str = concat!("multica-hyper/", env!("CARGO_PKG_V
 ///
 /// ```
 /// use std::time::Duration;
-/// use multica_hyper::{HyperClient, RetryPolicy};
+/// use multica_hyper::HyperClient;
 ///
 /// let client = HyperClient::builder("http://127.0.0.1:8080/")
 ///     .token("mdt_secret")
 ///     .timeout(Duration::from_secs(10))
-///     .retry_policy(RetryPolicy::disabled())
 ///     .build()?;
 /// assert!(!format!("{client:?}").contains("mdt_secret"));
 /// assert!(HyperClient::builder("localhost:8080").build().is_err());
@@ -54,7 +52,6 @@ pub struct HyperClientBuilder {
     connect_timeout: Option<Duration>,
     max_body_bytes: u64,
     user_agent: String,
-    retry: RetryPolicy,
     http2: bool,
     http2_prior_knowledge: bool,
     pool_idle_timeout: Duration,
@@ -71,7 +68,6 @@ impl HyperClientBuilder {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
-            retry: RetryPolicy::default(),
             http2: true,
             http2_prior_knowledge: false,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
@@ -88,8 +84,9 @@ impl HyperClientBuilder {
         self
     }
 
-    /// The deadline of a whole call: connecting, sending, the answer's body,
-    /// and any retries with their waits (default [`DEFAULT_TIMEOUT`]).
+    /// The deadline of a whole call: connecting, sending and the answer's
+    /// body (default [`DEFAULT_TIMEOUT`]). Under a
+    /// [`Retry`](multica_api::layer::Retry) layer it bounds each attempt.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -116,13 +113,6 @@ impl HyperClientBuilder {
     /// Replaces the `User-Agent` (default [`DEFAULT_USER_AGENT`]).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
-        self
-    }
-
-    /// How transient failures are retried (default [`RetryPolicy::default`];
-    /// [`RetryPolicy::disabled`] turns retries off).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
         self
     }
 
@@ -200,7 +190,7 @@ impl HyperClientBuilder {
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings { versions, idle_timeout: self.pool_idle_timeout },
         };
-        Ok(HyperClient::new(settings, connector, token, self.timeout, self.retry))
+        Ok(HyperClient::new(settings, connector, token, self.timeout))
     }
 }
 
@@ -214,7 +204,6 @@ impl fmt::Debug for HyperClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("user_agent", &self.user_agent)
-            .field("retry", &self.retry)
             .field("http2", &self.http2)
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("pool_idle_timeout", &self.pool_idle_timeout);

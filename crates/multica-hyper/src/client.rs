@@ -1,4 +1,4 @@
-//! The client: one pool, a replaceable token, the retry loop, `DaemonApi`.
+//! The client: one pool, a replaceable token, one attempt per call, `DaemonApi`.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -8,18 +8,21 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
-use multica_api::request::{Request, EMPTY_BODY};
-use multica_api::{Error, Method, Result};
-use tokio::time::Instant;
+use multica_api::request::EMPTY_BODY;
+use multica_api::{Call, DaemonApi, Error, Method, Reply, Result};
 
 use crate::builder::HyperClientBuilder;
 use crate::connect::Connector;
 use crate::transport::{self, CallName, Pool, PoolSettings};
 use crate::url::BaseUrl;
-use multica_api::layer::RetryPolicy;
 
 /// The production [`DaemonApi`](multica_api::DaemonApi) client: HTTP/1.1 and HTTP/2 over hyper,
-/// TLS by rustls, keep-alive pooling, deadlines, body caps and retries.
+/// TLS by rustls, keep-alive pooling, deadlines and body caps.
+///
+/// It sends each call once: retries are policy, configured in one place, the
+/// [`Retry`](multica_api::layer::Retry) layer
+/// (`client.with_retry(RetryPolicy::default())`), which works the same on
+/// every backend and never multiplies when stacked.
 ///
 /// Cloning is cheap and clones share the pool and the token. Create one per
 /// server with [`HyperClient::builder`] and share it.
@@ -27,7 +30,6 @@ use multica_api::layer::RetryPolicy;
 pub struct HyperClient {
     shared: Arc<Shared>,
     timeout: Duration,
-    retry: RetryPolicy,
 }
 
 /// What the clones of a client share.
@@ -68,26 +70,26 @@ impl HyperClient {
         HyperClientBuilder::new(base_url)
     }
 
-    pub(crate) fn new(
-        settings: Settings,
-        connector: Connector,
-        token: Option<HeaderValue>,
-        timeout: Duration,
-        retry: RetryPolicy,
-    ) -> Self {
+    pub(crate) fn new(settings: Settings, connector: Connector, token: Option<HeaderValue>, timeout: Duration) -> Self {
         let pool = RwLock::new(transport::new_pool(connector.clone(), settings.pool));
         let shared = Shared { settings, connector, pool, token: RwLock::new(token) };
-        Self { shared: Arc::new(shared), timeout, retry }
+        Self { shared: Arc::new(shared), timeout }
     }
 
     /// Replaces the bearer token for every clone of this client, from the
-    /// next request on; `None` or an empty token sends no `Authorization`.
-    /// A token that cannot be a header value is an
-    /// [`Error::InvalidArgument`] and leaves the current one in place.
-    pub fn set_token(&self, token: Option<String>) -> Result<()> {
-        let value = token_header(token.as_deref())?;
+    /// next request on; an empty token sends no `Authorization`, as
+    /// [`HyperClient::clear_token`]. A token that cannot be a header value
+    /// is an [`Error::InvalidArgument`] and leaves the current one in place.
+    /// Takes `impl Into<String>`, as every token argument of the SDK.
+    pub fn set_token(&self, token: impl Into<String>) -> Result<()> {
+        let value = token_header(Some(&token.into()))?;
         *self.shared.token.write().unwrap_or_else(PoisonError::into_inner) = value;
         Ok(())
+    }
+
+    /// Stops sending a token, for every clone of this client.
+    pub fn clear_token(&self) {
+        *self.shared.token.write().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Whether a token is set.
@@ -115,28 +117,16 @@ impl HyperClient {
         Self { timeout, ..self.clone() }
     }
 
-    /// A handle with another retry policy, sharing this client's pool and
-    /// token.
-    pub fn with_retry_policy(&self, retry: RetryPolicy) -> Self {
-        Self { retry, ..self.clone() }
-    }
-
     /// This handle's whole-call deadline.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
-    /// This handle's retry policy.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
-    }
-
-    /// Sends a built request, retrying as the policy allows until the
-    /// deadline, and decodes the answer.
-    async fn call<T>(&self, request: Result<Request<T>>) -> Result<T> {
-        let mut request = request?;
-        // Moved, not copied: retries share it by reference count. The
-        // common `{}` needs no buffer at all.
+    /// Sends a call once within the deadline and decodes the answer.
+    async fn send(&self, call: &Call) -> Result<Reply> {
+        let mut request = call.to_request()?;
+        // Moved, not copied, into a reference-counted buffer. The common
+        // `{}` needs no buffer at all.
         let body = match request.take_body() {
             Some(body) if body == EMPTY_BODY => Bytes::from_static(EMPTY_BODY),
             Some(body) => Bytes::from(body),
@@ -145,31 +135,25 @@ impl HyperClient {
         let wire = request.wire();
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
-        let deadline = Instant::now() + self.timeout;
-        let (uri, body, request) = (&uri, &body, &request);
-        // The whole-call deadline bounds every attempt and every wait.
-        let one_attempt = move || async move {
-            match tokio::time::timeout_at(deadline, self.attempt(uri, body, name)).await {
-                Ok(Ok(answer)) => request
-                    .decode_response(answer.status, &answer.body)
-                    .map_err(|err| err.with_retry_after(answer.retry_after)),
-                Ok(Err(err)) => Err(err),
-                Err(_elapsed) => {
-                    Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: self.timeout })
-                }
+        match tokio::time::timeout(self.timeout, self.exchange(uri, body, name)).await {
+            Ok(Ok(answer)) => request
+                .decode_response(answer.status, &answer.body)
+                .map_err(|err| err.with_retry_after(answer.retry_after)),
+            Ok(Err(err)) => Err(err),
+            Err(_elapsed) => {
+                Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: self.timeout })
             }
-        };
-        self.retry.run(wire.endpoint, Some(deadline), one_attempt).await
+        }
     }
 
-    async fn attempt(&self, uri: &http::Uri, body: &Bytes, name: CallName<'_>) -> Result<transport::Answer> {
+    async fn exchange(&self, uri: http::Uri, body: Bytes, name: CallName<'_>) -> Result<transport::Answer> {
         let shared = &*self.shared;
-        let mut request = http::Request::new(Full::new(body.clone()));
+        let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = match name.method {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
         };
-        *request.uri_mut() = uri.clone();
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         headers.insert(USER_AGENT, shared.settings.user_agent.clone());
         if name.method == Method::Post {
@@ -190,12 +174,19 @@ impl fmt::Debug for HyperClient {
             .field("base_url", &format_args!("{}", settings.base))
             .field("token", &self.has_token().then_some("<redacted>"))
             .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
             .field("max_body_bytes", &settings.max_body_bytes)
             .field("versions", &settings.pool.versions)
             .finish_non_exhaustive()
     }
 }
 
-// Every route: build with `multica_api::request`, send with `call`.
-multica_api::impl_daemon_api!(HyperClient, call);
+#[multica_api::async_trait]
+impl DaemonApi for HyperClient {
+    async fn call(&self, call: Call) -> Result<Reply> {
+        self.send(&call).await
+    }
+
+    fn drop_idle_connections(&self) {
+        HyperClient::drop_idle_connections(self);
+    }
+}

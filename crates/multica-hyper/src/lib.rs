@@ -12,19 +12,23 @@
 //! - a whole-call deadline (30 s by default, like the Go client), a connect
 //!   timeout over TCP and the TLS handshake, a cap on success bodies and
 //!   4096 bytes read of error bodies;
-//! - retries of transient failures by [`RetryPolicy`]: only calls safe to
-//!   repeat, or any call that provably never reached the server (a claim
-//!   is never sent twice);
+//! - failures told apart by where they happened
+//!   ([`TransportKind`](multica_api::TransportKind)), so the
+//!   [`Retry`](multica_api::layer::Retry) layer can repeat even a claim whose
+//!   connection never opened; the client itself sends each call once
+//!   (retries are configured in one place, that layer);
 //! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
 //!   when a token is set, no redirects followed, and a `Debug` that never
 //!   shows the token.
 //!
 //! ```no_run
-//! use multica_api::{DaemonApi, RuntimeId};
+//! use multica_api::layer::RetryPolicy;
+//! use multica_api::{DaemonApiExt, RuntimeId};
 //! use multica_hyper::HyperClient;
 //!
 //! # async fn run() -> Result<(), multica_api::Error> {
 //! let client = HyperClient::builder("https://multica.example.com").token("mdt_…").build()?;
+//! let client = client.with_retry(RetryPolicy::default());
 //! let runtime = RuntimeId::new("rt-1");
 //! client.send_heartbeat(&runtime).await?;
 //! if let Some(task) = client.claim_task(&runtime).await? {
@@ -46,5 +50,6 @@ pub use builder::{
     DEFAULT_USER_AGENT,
 };
 pub use client::HyperClient;
-/// How the client retries; the same policy type as the `Retry` layer's.
+/// The policy of the [`Retry`](multica_api::layer::Retry) layer, which is
+/// where retries of this client are configured.
 pub use multica_api::layer::RetryPolicy;

@@ -5,12 +5,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use multica_api::{DaemonApi, Error, RuntimeId, TaskId, TaskProgress, TransportKind, MAX_ERROR_BODY_BYTES};
-use multica_hyper::{HyperClient, RetryPolicy};
+use multica_api::{DaemonApiExt, Error, RuntimeId, TaskId, TaskProgress, TransportKind, MAX_ERROR_BODY_BYTES};
+use multica_hyper::HyperClient;
 use support::{Reply, TestServer};
 
 fn client_for(server: &TestServer) -> HyperClient {
-    HyperClient::builder(server.url()).retry_policy(RetryPolicy::disabled()).build().unwrap()
+    HyperClient::builder(server.url()).build().unwrap()
 }
 
 fn runtime() -> RuntimeId {
@@ -153,9 +153,25 @@ async fn connection_refused_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let client = HyperClient::builder(url).retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let client = HyperClient::builder(url).build().unwrap();
     let err = client.claim_task(&runtime()).await.unwrap_err();
     assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
     assert!(err.is_transient());
     assert!(!err.may_have_reached_server());
+}
+
+#[tokio::test]
+async fn a_server_without_the_route_gives_the_same_error_as_every_backend() {
+    let server = TestServer::queue(vec![Reply::with_headers(
+        404,
+        "404 page not found\n",
+        &[("content-type", "text/plain; charset=utf-8")],
+    )])
+    .await;
+    let err = client_for(&server).list_pending_tasks(&runtime()).await.unwrap_err();
+    assert!(err.is_route_not_found() && !err.is_task_not_found(), "{err}");
+    let path = "/api/daemon/runtimes/rt-1/tasks/pending";
+    let built = Error::route_not_found(multica_api::Endpoint::ListPendingTasks, path);
+    assert_eq!(err.to_string(), built.to_string());
+    assert_eq!((err.status(), err.body()), (built.status(), built.body()));
 }

@@ -9,8 +9,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use multica_api::{DaemonApi, Error, RuntimeId, Task, TransportKind, MAX_ERROR_BODY_BYTES};
-use multica_hyper::{HyperClient, RetryPolicy, DEFAULT_MAX_BODY_BYTES};
+use multica_api::{DaemonApiExt, Error, RuntimeId, Task, TransportKind, MAX_ERROR_BODY_BYTES};
+use multica_hyper::{HyperClient, DEFAULT_MAX_BODY_BYTES};
 use raw::{chunk, json_ok, response, Conn, Ending, RawServer};
 use support::{Reply, TestServer};
 
@@ -37,7 +37,7 @@ struct Row {
 }
 
 fn client(url: &str, deadline: Duration) -> HyperClient {
-    HyperClient::builder(url).token(TOKEN).retry_policy(RetryPolicy::disabled()).timeout(deadline).build().unwrap()
+    HyperClient::builder(url).token(TOKEN).timeout(deadline).build().unwrap()
 }
 
 /// A short description of a claim's result for the table.
@@ -334,7 +334,6 @@ async fn concurrent_row(case: &'static str, h2c: bool) -> Row {
     let client = HyperClient::builder(server.url())
         .token(TOKEN)
         .http2_prior_knowledge(h2c)
-        .retry_policy(RetryPolicy::disabled())
         .timeout(PROMPT_DEADLINE)
         .build()
         .unwrap();

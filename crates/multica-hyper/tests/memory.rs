@@ -7,8 +7,8 @@
 
 mod raw;
 
-use multica_api::{DaemonApi, Error, RuntimeId};
-use multica_hyper::{HyperClient, RetryPolicy};
+use multica_api::{DaemonApiExt, Error, RuntimeId};
+use multica_hyper::HyperClient;
 use raw::{chunk, RawServer};
 
 const MIB: u64 = 1024 * 1024;
@@ -52,8 +52,7 @@ async fn streaming_server(total: Option<u64>) -> RawServer {
 /// Claims against `server` with `cap` and returns the result and the peak
 /// RSS growth during the call.
 async fn peak_growth(server: &RawServer, cap: u64) -> (Result<Option<multica_api::Task>, Error>, u64) {
-    let client =
-        HyperClient::builder(server.url()).max_body_bytes(cap).retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let client = HyperClient::builder(server.url()).max_body_bytes(cap).build().unwrap();
     let before = start_peak();
     let result = client.claim_task(&RuntimeId::new("rt-1")).await;
     let growth = status_bytes("VmHWM:").saturating_sub(before);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use multica_api::{DaemonApi, RuntimeId};
+use multica_api::{DaemonApiExt, RuntimeId};
 use multica_hyper::HyperClient;
 use support::{Reply, TestServer};
 
@@ -84,4 +84,21 @@ async fn dropping_idle_connections_closes_them_and_reconnects() {
     client.send_heartbeat(&runtime).await.unwrap();
     client.send_heartbeat(&runtime).await.unwrap();
     assert_eq!(server.accepted(), 2);
+}
+
+#[tokio::test]
+async fn dropping_idle_connections_reaches_the_client_through_layers_and_dyn() {
+    let server = heartbeat_server().await;
+    let client = HyperClient::builder(server.url()).build().unwrap();
+    let inner: std::sync::Arc<dyn multica_api::DaemonApi> =
+        std::sync::Arc::new(client.with_timeout(std::time::Duration::from_secs(10)));
+    let api = inner.with_retry(multica_api::layer::RetryPolicy::default());
+    let runtime = RuntimeId::new("rt-1");
+    api.send_heartbeat(&runtime).await.unwrap();
+    api.send_heartbeat(&runtime).await.unwrap();
+    assert_eq!(server.accepted(), 1, "kept alive");
+
+    multica_api::DaemonApi::drop_idle_connections(&api);
+    api.send_heartbeat(&runtime).await.unwrap();
+    assert_eq!(server.accepted(), 2, "the next call connected afresh");
 }

@@ -4,10 +4,10 @@
 mod support;
 
 use multica_api::{
-    Call, DaemonApi, Endpoint, MessageKind, PairingRequest, PingId, PingResult, PingStatus, RegisterRequest, RuntimeId,
-    RuntimeSpec, TaskCompletion, TaskId, TaskMessage, TaskProgress, TaskStatus, UsageEntry,
+    Call, DaemonApi, DaemonApiExt, Endpoint, MessageKind, PairingRequest, PingId, PingResult, PingStatus,
+    RegisterRequest, RuntimeId, RuntimeSpec, TaskCompletion, TaskId, TaskMessage, TaskProgress, TaskStatus, UsageEntry,
 };
-use multica_hyper::{HyperClient, RetryPolicy, DEFAULT_USER_AGENT};
+use multica_hyper::{HyperClient, DEFAULT_USER_AGENT};
 use support::{Recorded, Reply, TestServer};
 
 /// A success answer shaped like the server's for each route.
@@ -35,7 +35,7 @@ fn server_answer(request: &Recorded) -> Reply {
 
 async fn server_and_client() -> (TestServer, HyperClient) {
     let server = TestServer::start(server_answer).await;
-    let client = HyperClient::builder(server.url()).retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let client = HyperClient::builder(server.url()).build().unwrap();
     (server, client)
 }
 
@@ -216,13 +216,13 @@ async fn bearer_token_is_sent_only_when_set_and_can_be_replaced() {
     let client = HyperClient::builder(server.url()).token("first").build().unwrap();
     let shared = client.clone();
     client.list_workspaces().await.unwrap();
-    shared.set_token(Some("second".into())).unwrap();
+    shared.set_token("second").unwrap();
     client.list_workspaces().await.unwrap();
-    shared.set_token(None).unwrap();
+    shared.clear_token();
     client.list_workspaces().await.unwrap();
-    shared.set_token(Some(String::new())).unwrap();
+    shared.set_token(String::new()).unwrap();
     client.list_workspaces().await.unwrap();
-    assert!(shared.set_token(Some("bad\ntoken".into())).is_err());
+    assert!(shared.set_token("bad\ntoken").is_err());
     let auth: Vec<Option<String>> =
         server.requests().iter().map(|r| r.header("authorization").map(str::to_owned)).collect();
     assert_eq!(auth, [Some("Bearer first".to_owned()), Some("Bearer second".to_owned()), None, None]);
@@ -242,7 +242,7 @@ async fn base_path_prefix_and_user_agent_are_applied() {
 #[tokio::test]
 async fn debug_of_the_client_never_shows_the_token() {
     let client = HyperClient::builder("http://127.0.0.1:1").token("mdt_very_secret").build().unwrap();
-    client.set_token(Some("mdt_other_secret".into())).unwrap();
+    client.set_token("mdt_other_secret").unwrap();
     let shown = format!("{client:?} {:?}", client.with_call_timeout(std::time::Duration::from_secs(1)));
     assert!(!shown.contains("secret"), "{shown}");
     assert!(shown.contains("127.0.0.1:1"), "{shown}");

@@ -73,7 +73,6 @@ fn client(url: &str, h2c: bool) -> HyperClient {
         .token(TOKEN)
         .http2_prior_knowledge(h2c)
         .timeout(Duration::from_millis(300))
-        .retry_policy(RetryPolicy { initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() })
         .build()
         .unwrap()
 }
@@ -139,7 +138,8 @@ async fn errors_of_every_kind_never_show_the_token() {
     let client = client(&server.url(), false);
     let mut errors = exercise(&client).await;
     errors.push(client.claim_task(&RuntimeId::new("")).await.unwrap_err());
-    let refused = HyperClient::builder(refused_url()).token(TOKEN).build().unwrap();
+    let retries = RetryPolicy::default().with_initial_backoff(Duration::from_millis(1));
+    let refused = HyperClient::builder(refused_url()).token(TOKEN).build().unwrap().with_retry(retries);
     errors.push(refused.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err());
     assert!(matches!(errors.last(), Some(Error::RetriesExhausted { .. })), "{:?}", errors.last());
     for err in &errors {
@@ -153,10 +153,10 @@ async fn debug_of_builder_and_client_never_shows_the_token() {
     assert_hidden("the builder's Debug", &format!("{builder:?} {builder:#?}"));
     let client = builder.build().unwrap();
     assert_hidden("the client's Debug", &format!("{client:?} {client:#?}"));
-    let handle = client.with_call_timeout(Duration::from_secs(1)).with_retry_policy(RetryPolicy::disabled());
+    let handle = client.with_call_timeout(Duration::from_secs(1));
     assert_hidden("a handle's Debug", &format!("{handle:?}"));
     assert_hidden("a layered client's Debug", &format!("{:?}", handle.clone().with_tracing()));
-    client.set_token(Some(format!("{TOKEN}-2"))).unwrap();
+    client.set_token(format!("{TOKEN}-2")).unwrap();
     assert_hidden("the client's Debug after set_token", &format!("{client:?}"));
     assert!(format!("{client:?}").contains("<redacted>"));
 }
@@ -166,7 +166,7 @@ fn refused_credentials_are_not_echoed_in_errors() {
     let bad_token = HyperClient::builder("http://127.0.0.1:1").token(format!("{TOKEN}\n")).build().unwrap_err();
     assert_error_hidden(&bad_token);
     let client = HyperClient::builder("http://127.0.0.1:1").build().unwrap();
-    assert_error_hidden(&client.set_token(Some(format!("{TOKEN}\r\n"))).unwrap_err());
+    assert_error_hidden(&client.set_token(format!("{TOKEN}\r\n")).unwrap_err());
     // A token pasted into the URL is refused without being repeated.
     for url in [format!("http://user:{TOKEN}@127.0.0.1:1/"), format!("http://127.0.0.1:1/?token={TOKEN}")] {
         let builder = HyperClient::builder(url);

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use http::Version;
-use multica_api::{DaemonApi, Error, RuntimeId, TransportKind};
+use multica_api::{DaemonApiExt, Error, RuntimeId, TransportKind};
 use multica_hyper::{HyperClient, RetryPolicy};
 use raw::RawServer;
 use support::{self_signed_tls, Reply, TestServer};
@@ -47,7 +47,7 @@ async fn pem_roots_work_too_and_http2_can_be_turned_off() {
 #[tokio::test]
 async fn an_untrusted_certificate_fails_before_sending() {
     let (server, _, _) = tls_server().await;
-    let client = HyperClient::builder(server.url()).retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let client = HyperClient::builder(server.url()).build().unwrap();
     let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
     assert!(matches!(err, Error::Transport { kind: TransportKind::Connect, .. }), "{err}");
     assert!(!err.may_have_reached_server());
@@ -70,7 +70,7 @@ async fn a_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
     let connect_timeout = Duration::from_millis(200);
     let builder = || HyperClient::builder(&url).connect_timeout(Some(connect_timeout)).timeout(Duration::from_secs(30));
 
-    let client = builder().retry_policy(RetryPolicy::disabled()).build().unwrap();
+    let client = builder().build().unwrap();
     let started = Instant::now();
     let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
     let elapsed = started.elapsed();
@@ -79,8 +79,8 @@ async fn a_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
     assert!(elapsed >= connect_timeout && elapsed < Duration::from_secs(5), "{elapsed:?}");
     assert!(!err.may_have_reached_server());
 
-    let twice = RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() };
-    let client = builder().retry_policy(twice).build().unwrap();
+    let twice = RetryPolicy::default().with_max_attempts(2).with_initial_backoff(Duration::from_millis(10));
+    let client = builder().build().unwrap().with_retry(twice);
     let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
     assert!(matches!(err, Error::RetriesExhausted { attempts: 2, .. }), "{err}");
     assert_eq!(server.accepted(), 3, "the claim was tried again on a new connection");

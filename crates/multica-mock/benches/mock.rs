@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::runtime::Runtime;
 
-use multica_api::{DaemonApi, IssueId, RuntimeId, TaskId, TaskMessage};
+use multica_api::{DaemonApiExt, IssueId, RuntimeId, TaskId, TaskMessage};
 use multica_mock::{serve, AgentSeed, MockDaemon, RuntimeSeed, TaskSeed, WorkspaceSeed};
 
 fn current_thread() -> Runtime {

@@ -7,9 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use multica_api::{
-    AgentId, Call, Endpoint, Error, HeartbeatResponse, PairingRequest, PairingSession, PingId, PingResult,
-    RegisterRequest, RegisterResponse, Result, Runtime, RuntimeId, StoredTaskMessage, Task, TaskCompletion,
-    TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, Workspace, WorkspaceId,
+    AgentId, Call, Endpoint, Error, PairingSession, PingId, Reply, Result, Runtime, RuntimeId, TaskMessage,
+    TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
 };
 
 use crate::clock::{Millis, DEFAULT_START_MILLIS};
@@ -17,7 +16,7 @@ use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
 use crate::log::DEFAULT_CALL_LOG_CAPACITY;
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-use crate::state::{Rejection, State};
+use crate::state::{Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 
 /// A stateful in-memory fake of the Multica server.
 ///
@@ -128,11 +127,17 @@ impl MockDaemon {
         MockDaemonBuilder::default()
     }
 
-    /// A handle on the same state that presents `token` (or none) to the
-    /// routes that check auth — to test what a daemon with a wrong or
-    /// missing token sees.
-    pub fn with_token(&self, token: Option<&str>) -> MockDaemon {
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: token.map(|t| Arc::from(format!("Bearer {t}"))) }
+    /// A handle on the same state that presents `token` to the routes that
+    /// check auth — to test what a daemon with a wrong token sees. Takes
+    /// `impl Into<String>`, as every token argument of the SDK.
+    pub fn with_token(&self, token: impl Into<String>) -> MockDaemon {
+        let authorization = Arc::from(format!("Bearer {}", token.into()));
+        MockDaemon { shared: Arc::clone(&self.shared), authorization: Some(authorization) }
+    }
+
+    /// A handle on the same state that presents no token.
+    pub fn without_token(&self) -> MockDaemon {
+        MockDaemon { shared: Arc::clone(&self.shared), authorization: None }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -171,29 +176,6 @@ impl MockDaemon {
         op(&mut self.lock()).map_err(Failure::Rejected)
     }
 
-    /// [`MockDaemon::run`] for the in-process API: IDs are checked as the
-    /// hyper client checks them (nothing is sent for an empty ID), and
-    /// failures become the errors a client would build from the answer.
-    async fn call<T>(
-        &self,
-        endpoint: Endpoint,
-        params: &[&str],
-        call: impl FnOnce() -> Call,
-        op: impl FnOnce(&mut State) -> std::result::Result<T, Rejection>,
-    ) -> Result<T> {
-        let path = || endpoint.path(params);
-        if params.iter().any(|p| p.is_empty()) {
-            path()?;
-        }
-        match self.run(endpoint, call, op).await {
-            Ok(value) => Ok(value),
-            Err(Failure::Injected(error)) => Err(retarget(error, endpoint.method(), &path()?)),
-            Err(Failure::Rejected(rejection)) => {
-                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, rejection.message))
-            }
-        }
-    }
-
     // ----- seeding ---------------------------------------------------------
 
     /// Loads a fixture (workspaces, agents, runtimes, tasks, in that order).
@@ -224,7 +206,7 @@ impl MockDaemon {
 
     /// Cancels a task (as reassigning or closing its issue does): a queued
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
-    /// which the daemon sees in [`multica_api::DaemonApi::get_task_status`]. Finished
+    /// which the daemon sees in [`multica_api::DaemonApiExt::get_task_status`]. Finished
     /// tasks are left as they are. Returns the task afterwards.
     pub fn cancel(&self, task_id: &multica_api::TaskId) -> Result<TaskRecord> {
         self.lock().cancel_task(task_id)
@@ -349,113 +331,48 @@ impl MockDaemon {
     }
 }
 
+/// The in-process API runs each call as the HTTP server does
+/// (the fault injection, then the state's dispatch), with the failures a
+/// client would build from the answer: IDs are checked as the hyper client
+/// checks them (nothing is sent for an empty ID), and a call the fake does
+/// not know answers as a server without the route.
 #[async_trait]
-#[deny(clippy::missing_trait_methods)]
 impl multica_api::DaemonApi for MockDaemon {
-    async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse> {
-        self.call(Endpoint::Register, &[], || Call::Register(request.clone()), |s| s.register(request)).await
-    }
-
-    async fn deregister(&self, runtime_ids: &[RuntimeId]) -> Result<()> {
-        let call = || Call::Deregister { runtime_ids: runtime_ids.to_vec() };
-        self.call(Endpoint::Deregister, &[], call, |s| s.deregister(runtime_ids)).await
-    }
-
-    async fn send_heartbeat(&self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse> {
-        let call = || Call::SendHeartbeat { runtime_id: runtime_id.clone() };
-        self.call(Endpoint::SendHeartbeat, &[], call, |s| s.heartbeat(runtime_id)).await
-    }
-
-    async fn claim_task(&self, runtime_id: &RuntimeId) -> Result<Option<Task>> {
-        let call = || Call::ClaimTask { runtime_id: runtime_id.clone() };
-        self.call(Endpoint::ClaimTask, &[runtime_id.as_str()], call, |s| Ok(s.claim(runtime_id))).await
-    }
-
-    async fn list_pending_tasks(&self, runtime_id: &RuntimeId) -> Result<Vec<TaskRecord>> {
-        let call = || Call::ListPendingTasks { runtime_id: runtime_id.clone() };
-        self.call(Endpoint::ListPendingTasks, &[runtime_id.as_str()], call, |s| Ok(s.pending(runtime_id))).await
-    }
-
-    async fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> Result<()> {
-        let call = || Call::ReportUsage { runtime_id: runtime_id.clone(), entries: entries.to_vec() };
-        self.call(Endpoint::ReportUsage, &[runtime_id.as_str()], call, |s| {
-            s.report_usage(runtime_id, entries);
-            Ok(())
-        })
-        .await
-    }
-
-    async fn report_ping_result(&self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) -> Result<()> {
-        let call = || Call::ReportPingResult {
-            runtime_id: runtime_id.clone(),
-            ping_id: ping_id.clone(),
-            result: result.clone(),
-        };
-        self.call(Endpoint::ReportPingResult, &[runtime_id.as_str(), ping_id.as_str()], call, |s| {
-            s.report_ping_result(runtime_id, ping_id, result);
-            Ok(())
-        })
-        .await
-    }
-
-    async fn get_task_status(&self, task_id: &multica_api::TaskId) -> Result<TaskStatus> {
-        let call = || Call::GetTaskStatus { task_id: task_id.clone() };
-        self.call(Endpoint::GetTaskStatus, &[task_id.as_str()], call, |s| s.task_status(task_id)).await
-    }
-
-    async fn start_task(&self, task_id: &multica_api::TaskId) -> Result<()> {
-        let call = || Call::StartTask { task_id: task_id.clone() };
-        self.call(Endpoint::StartTask, &[task_id.as_str()], call, |s| s.start(task_id).map(drop)).await
-    }
-
-    async fn report_progress(&self, task_id: &multica_api::TaskId, progress: &TaskProgress) -> Result<()> {
-        let call = || Call::ReportProgress { task_id: task_id.clone(), progress: progress.clone() };
-        self.call(Endpoint::ReportProgress, &[task_id.as_str()], call, |s| {
-            s.report_progress(task_id, progress);
-            Ok(())
-        })
-        .await
-    }
-
-    async fn complete_task(&self, task_id: &multica_api::TaskId, completion: &TaskCompletion) -> Result<()> {
-        let call = || Call::CompleteTask { task_id: task_id.clone(), completion: completion.clone() };
-        self.call(Endpoint::CompleteTask, &[task_id.as_str()], call, |s| s.complete(task_id, completion).map(drop))
-            .await
-    }
-
-    async fn fail_task(&self, task_id: &multica_api::TaskId, error: &str) -> Result<()> {
-        let call = || Call::FailTask { task_id: task_id.clone(), error: error.to_owned() };
-        self.call(Endpoint::FailTask, &[task_id.as_str()], call, |s| s.fail(task_id, error).map(drop)).await
-    }
-
-    async fn report_task_messages(&self, task_id: &multica_api::TaskId, messages: &[TaskMessage]) -> Result<()> {
-        let call = || Call::ReportTaskMessages { task_id: task_id.clone(), messages: messages.to_vec() };
-        self.call(Endpoint::ReportTaskMessages, &[task_id.as_str()], call, |s| s.report_messages(task_id, messages))
-            .await
-    }
-
-    async fn list_task_messages(&self, task_id: &multica_api::TaskId) -> Result<Vec<StoredTaskMessage>> {
-        let call = || Call::ListTaskMessages { task_id: task_id.clone() };
-        self.call(Endpoint::ListTaskMessages, &[task_id.as_str()], call, |s| Ok(s.list_messages(task_id))).await
-    }
-
-    async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+    async fn call(&self, call: Call) -> Result<Reply> {
+        let endpoint = call.endpoint();
+        let params = call.path_params();
+        let path = || endpoint.path(&params);
+        if params.iter().any(|p| p.is_empty()) {
+            path()?;
+        }
         let authorization = self.authorization.as_deref();
-        self.call(Endpoint::ListWorkspaces, &[], || Call::ListWorkspaces, |s| s.list_workspaces(authorization)).await
+        let outcome = self.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
+        match outcome {
+            Ok(reply) => Ok(api_reply(reply)),
+            Err(Failure::Injected(error)) => Err(retarget(error, endpoint.method(), &path()?)),
+            Err(Failure::Rejected(rejection)) if rejection.message == ROUTE_NOT_FOUND.message => {
+                Err(Error::route_not_found(endpoint, path()?))
+            }
+            Err(Failure::Rejected(rejection)) => {
+                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, rejection.message))
+            }
+        }
     }
+}
 
-    async fn create_pairing_session(&self, request: &PairingRequest) -> Result<PairingSession> {
-        let call = || Call::CreatePairingSession(request.clone());
-        self.call(Endpoint::CreatePairingSession, &[], call, |s| Ok(s.create_pairing(request))).await
-    }
-
-    async fn get_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        let call = || Call::GetPairingSession { token: token.to_owned() };
-        self.call(Endpoint::GetPairingSession, &[token], call, |s| s.get_pairing(token)).await
-    }
-
-    async fn claim_pairing_session(&self, token: &str) -> Result<PairingSession> {
-        let call = || Call::ClaimPairingSession { token: token.to_owned() };
-        self.call(Endpoint::ClaimPairingSession, &[token], call, |s| s.claim_pairing(token)).await
+/// The API's reply for the state's answer: the HTTP server sends the task
+/// record that start, complete and fail return, the API drops it as the Go
+/// client does.
+fn api_reply(reply: StateReply) -> Reply {
+    match reply {
+        StateReply::Register(answer) => Reply::Registered(answer),
+        StateReply::Ok | StateReply::Record(_) => Reply::Done,
+        StateReply::Heartbeat(answer) => Reply::Heartbeat(answer),
+        StateReply::Claim(task) => Reply::Claimed(task),
+        StateReply::Records(records) => Reply::PendingTasks(records),
+        StateReply::Status(status) => Reply::TaskStatus(status),
+        StateReply::Messages(messages) => Reply::Messages(messages),
+        StateReply::Workspaces(workspaces) => Reply::Workspaces(workspaces),
+        StateReply::Pairing(session) => Reply::PairingSession(session),
     }
 }

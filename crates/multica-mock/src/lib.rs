@@ -9,7 +9,7 @@
 //! `multica-mock-server` binary does it for clients in any language.
 //!
 //! ```
-//! use multica_api::{DaemonApi, RegisterRequest, RuntimeSpec, TaskCompletion, TaskStatus};
+//! use multica_api::{DaemonApi, DaemonApiExt, RegisterRequest, RuntimeSpec, TaskCompletion, TaskStatus};
 //! use multica_mock::{MockDaemon, Seed};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -66,7 +66,8 @@
 //!   configured ([`MockDaemonBuilder::token`]): no header gives 401
 //!   `missing authorization header`, anything but `Bearer <token>` gives 401
 //!   `invalid token`. In process, a handle presents the configured token;
-//!   [`MockDaemon::with_token`] makes one that presents another (or none).
+//!   [`MockDaemon::with_token`] makes one that presents another, and
+//!   [`MockDaemon::without_token`] one that presents none.
 //! - **Pairing**: create answers 201 with a pending session expiring 10
 //!   minutes later on the fake clock; [`MockDaemon::approve_pairing`] plays
 //!   the user; claim needs an approved session (400 `pairing session is not

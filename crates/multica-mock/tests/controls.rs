@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{assert_same_error, world};
 use multica_api::conformance::{Fixture, NewTask};
-use multica_api::{request, Call, DaemonApi, Endpoint, Error, Method, RuntimeId, TaskCompletion, TaskStatus};
+use multica_api::{request, Call, DaemonApiExt, Endpoint, Error, Method, RuntimeId, TaskCompletion, TaskStatus};
 use multica_mock::{MockDaemon, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 
 #[tokio::test]

@@ -5,8 +5,9 @@ mod common;
 
 use common::{assert_same_error, register_request, world, world_with};
 use multica_api::{
-    request, DaemonApi, Error, MessageKind, Method, PairingRequest, PairingStatus, PingResult, PingStatus, RuntimeId,
-    RuntimeSpec, RuntimeStatus, TaskCompletion, TaskId, TaskMessage, TaskProgress, TaskStatus, UsageEntry, WorkspaceId,
+    request, DaemonApiExt, Error, MessageKind, Method, PairingRequest, PairingStatus, PingResult, PingStatus,
+    RuntimeId, RuntimeSpec, RuntimeStatus, TaskCompletion, TaskId, TaskMessage, TaskProgress, TaskStatus, UsageEntry,
+    WorkspaceId,
 };
 use multica_mock::MockDaemon;
 
@@ -290,20 +291,20 @@ async fn usage_upserts_by_runtime_date_provider_model_and_skips_bad_dates() {
 async fn list_workspaces_needs_the_token_when_auth_is_on() {
     let open = world().await;
     assert_eq!(open.mock.list_workspaces().await.unwrap().len(), 1);
-    assert_eq!(open.mock.with_token(None).list_workspaces().await.unwrap().len(), 1, "auth off");
+    assert_eq!(open.mock.without_token().list_workspaces().await.unwrap().len(), 1, "auth off");
 
     let w = world_with(MockDaemon::builder().token("secret").build().unwrap()).await;
     let listed = w.mock.list_workspaces().await.unwrap();
     assert_eq!((listed[0].id.clone(), listed[0].repos.clone()), (w.workspace_id.clone(), vec![common::repo()]));
-    assert_eq!(w.mock.with_token(Some("secret")).list_workspaces().await.unwrap().len(), 1);
-    let err = w.mock.with_token(None).list_workspaces().await.unwrap_err();
+    assert_eq!(w.mock.with_token("secret").list_workspaces().await.unwrap().len(), 1);
+    let err = w.mock.without_token().list_workspaces().await.unwrap_err();
     assert!(err.is_unauthorized());
     let expected = request::list_workspaces()
         .unwrap()
         .decode_response(401, b"{\"error\":\"missing authorization header\"}\n")
         .unwrap_err();
     assert_same_error(&err, &expected);
-    let err = w.mock.with_token(Some("wrong")).list_workspaces().await.unwrap_err();
+    let err = w.mock.with_token("wrong").list_workspaces().await.unwrap_err();
     assert_eq!(err.server_message().as_deref(), Some("invalid token"));
     assert!(!format!("{:?}", w.mock).contains("secret"), "Debug never shows the token");
 }

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
 use common::{assert_same_error, world, world_with, World};
-use multica_api::{request, DaemonApi, Endpoint, Error, TaskId, TransportKind};
+use multica_api::{request, DaemonApiExt, Endpoint, Error, TaskId, TransportKind};
 use multica_mock::{serve, serve_with, MockDaemon, MockServer, ServerConfig};
 
 /// A raw HTTP client against one served fake.

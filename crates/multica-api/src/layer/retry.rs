@@ -11,6 +11,15 @@ use tokio::time::Instant;
 use super::impl_layer;
 use crate::error::{Error, Result};
 use crate::route::Endpoint;
+use crate::{Call, DaemonApi, Reply};
+
+tokio::task_local! {
+    /// Present while a retry loop runs the attempts of a call: a retry loop
+    /// started inside one (a `Retry` layer further in, or a transport's own
+    /// loop) runs its call once, so stacked retries never multiply and the
+    /// outermost policy alone decides how often a call is attempted.
+    static RETRY_LOOP_RUNNING: ();
+}
 
 /// The routes whose calls a repeat cannot harm, so [`Retry`] repeats them
 /// after any transient failure:
@@ -43,8 +52,10 @@ pub const SAFE_TO_REPEAT: &[Endpoint] = &[
     Endpoint::GetPairingSession,
 ];
 
-/// When and how often [`Retry`] repeats a call: plain data, with defaults in
-/// the associated constants.
+/// When and how often [`Retry`] repeats a call: plain data with defaults in
+/// the associated constants, set with the `with_*` setters (the same style
+/// as every config type of the SDK: `#[non_exhaustive]`, `Default`, public
+/// fields to read, chainable setters).
 ///
 /// The wait before the `n`-th repeat is drawn uniformly from zero to
 /// `min(max_backoff, initial_backoff * 2^(n-1))` ("full jitter", so that
@@ -53,13 +64,14 @@ pub const SAFE_TO_REPEAT: &[Endpoint] = &[
 /// `Retry-After`. Retrying stops after `max_attempts`, or when the next wait
 /// would end later than `budget` after the first attempt started; the error
 /// is then [`Error::RetriesExhausted`] if a repeat was made (see
-/// [`RetryPolicy::run`]).
+/// [`RetryPolicy::run`]). Calls of one route can follow another policy:
+/// [`Retry::with_endpoint_policy`].
 ///
 /// ```
 /// use std::time::Duration;
 /// use multica_api::layer::RetryPolicy;
 ///
-/// let patient = RetryPolicy { max_attempts: 8, budget: Duration::from_secs(120), ..RetryPolicy::default() };
+/// let patient = RetryPolicy::default().with_max_attempts(8).with_budget(Duration::from_secs(120));
 /// assert_eq!(patient.backoff(1), RetryPolicy::DEFAULT_INITIAL_BACKOFF);
 /// assert_eq!(patient.backoff(20), RetryPolicy::DEFAULT_MAX_BACKOFF);
 ///
@@ -68,6 +80,7 @@ pub const SAFE_TO_REPEAT: &[Endpoint] = &[
 /// assert_eq!(waits, [4, 8, 16, 32, 64]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts in all, the first included; `0` counts as `1` (no retry).
     pub max_attempts: u32,
@@ -164,16 +177,30 @@ impl RetryPolicy {
     /// The SDK's one retry loop: runs `attempt` for a call of `endpoint`
     /// until it succeeds, its error may not be retried
     /// ([`RetryPolicy::may_retry`]) or no wait is left
-    /// ([`RetryPolicy::next_wait`]); no wait that would end after
-    /// `deadline` is started either. Once more than one attempt was made,
+    /// ([`RetryPolicy::next_wait`]). Once more than one attempt was made,
     /// the error is [`Error::RetriesExhausted`] with the count, because a
     /// repeat changes what the last error means (a 400 from complete after
     /// a timed-out first attempt says the first one landed); after a single
     /// attempt it is that attempt's error, unchanged.
     ///
-    /// The [`Retry`] layer and transports with their own loop (the hyper
-    /// client) both run this.
-    pub async fn run<T, F, Fut>(&self, endpoint: Endpoint, deadline: Option<Instant>, mut attempt: F) -> Result<T>
+    /// Loops do not nest: run inside another run (a [`Retry`] layer inside
+    /// another, or under a transport's own loop), it makes one attempt and
+    /// returns its error unchanged, so a call is attempted at most as often
+    /// as the outermost policy allows and the error says `gave up after`
+    /// once.
+    pub async fn run<T, F, Fut>(&self, endpoint: Endpoint, attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = attempt;
+        if retry_loop_running() {
+            return attempt().await;
+        }
+        RETRY_LOOP_RUNNING.scope((), self.run_outermost(endpoint, attempt)).await
+    }
+
+    async fn run_outermost<T, F, Fut>(&self, endpoint: Endpoint, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -194,13 +221,48 @@ impl RetryPolicy {
                 return Err(gave_up(attempts, err));
             }
             match self.next_wait(attempts, &err, started.elapsed()) {
-                Some(wait) if deadline.is_none_or(|deadline| Instant::now() + wait < deadline) => {
-                    tokio::time::sleep(wait).await;
-                }
-                _ => return Err(gave_up(attempts, err)),
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(gave_up(attempts, err)),
             }
         }
     }
+}
+
+/// Whether this task is inside a retry loop's attempt.
+fn retry_loop_running() -> bool {
+    RETRY_LOOP_RUNNING.try_with(|()| ()).is_ok()
+}
+
+/// Chainable setters for the policy's fields.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $setter:ident => $field:ident: $ty:ty;)+) => {
+        impl RetryPolicy {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $setter(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )+
+        }
+    };
+}
+
+setters! {
+    /// Sets the attempts in all, the first included (`0` counts as `1`).
+    with_max_attempts => max_attempts: u32;
+    /// Sets the longest wait before the first repeat.
+    with_initial_backoff => initial_backoff: Duration;
+    /// Sets the cap on the doubling wait.
+    with_max_backoff => max_backoff: Duration;
+    /// Sets the time from the first attempt after which no repeat starts.
+    with_budget => budget: Duration;
+    /// Sets whether waits are drawn at random below the backoff.
+    with_full_jitter => full_jitter: bool;
+    /// Sets whether complete and fail are repeated even if the attempt may
+    /// have reached the server.
+    with_retry_complete_and_fail => retry_complete_and_fail: bool;
 }
 
 impl Default for RetryPolicy {
@@ -228,6 +290,17 @@ fn random_unit() -> f64 {
 
 /// Repeats calls that failed transiently when a repeat is safe, as its
 /// [`RetryPolicy`] says; errors of calls made once are returned unchanged.
+/// This layer is the one place where the SDK retries: transports (the
+/// hyper client included) make one attempt per call.
+///
+/// Stacking cannot multiply attempts: a `Retry` inside another `Retry`
+/// (however deep, through `Arc<dyn DaemonApi>` or other layers) makes one
+/// attempt per attempt of the outer one, so the outermost layer's policy
+/// alone decides, and [`Error::RetriesExhausted`] wraps the error once.
+/// The mark of a running loop is task-local: a custom layer that moves the
+/// inner call onto another task (`tokio::spawn`) hides it from retries
+/// further in, so such a layer belongs inside every `Retry` or nowhere
+/// near one.
 ///
 /// Claim is never repeated once it may have reached the server (see
 /// [`SAFE_TO_REPEAT`] for every route). The error of a repeated call is
@@ -245,7 +318,8 @@ fn random_unit() -> f64 {
 ///     backend
 ///         .with_timeout(Duration::from_secs(30))
 ///         .with_retry(RetryPolicy::default())
-///         // Results are precious: wait as long as the Go daemon does.
+///         // Results are precious: wait as long as the Go daemon does
+///         // (the same as `.with_go_daemon_result_schedule()`).
 ///         .with_endpoint_policy(Endpoint::CompleteTask, RetryPolicy::go_daemon_schedule())
 ///         .with_endpoint_policy(Endpoint::FailTask, RetryPolicy::go_daemon_schedule())
 /// }
@@ -269,17 +343,31 @@ impl<A> Retry<A> {
         self
     }
 
+    /// Retries complete and fail on the Go daemon's schedule
+    /// ([`RetryPolicy::go_daemon_schedule`]: 4, 8, 16, 32, 64 s, even when an
+    /// attempt may have reached the server), other routes by this layer's
+    /// policy: what the Go daemon does to report a task's result.
+    pub fn with_go_daemon_result_schedule(self) -> Self {
+        let go = RetryPolicy::go_daemon_schedule();
+        self.with_endpoint_policy(Endpoint::CompleteTask, go).with_endpoint_policy(Endpoint::FailTask, go)
+    }
+
     /// The policy for calls of `endpoint`.
     pub fn policy_for(&self, endpoint: Endpoint) -> &RetryPolicy {
         self.per_endpoint.get(&endpoint).unwrap_or(&self.policy)
     }
+}
 
-    async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        self.policy_for(endpoint).run(endpoint, None, make_call).await
+impl<A: DaemonApi> Retry<A> {
+    /// Each attempt sends its own copy of the call (a call is owned, and
+    /// the backend consumes it); inside another retry loop the one attempt
+    /// sends the call itself.
+    async fn around(&self, call: Call) -> Result<Reply> {
+        if retry_loop_running() {
+            return self.inner.call(call).await;
+        }
+        let endpoint = call.endpoint();
+        self.policy_for(endpoint).run(endpoint, || self.inner.call(call.clone())).await
     }
 }
 
@@ -293,7 +381,7 @@ mod tests {
     use super::*;
     use crate::layer::test_support::{call_endpoint, Probe};
     use crate::test_double::{unavailable, Outcome, ScriptedApi};
-    use crate::{DaemonApi, Method, RuntimeId, TaskCompletion, TaskId, TransportKind};
+    use crate::{DaemonApi, DaemonApiExt, Method, RuntimeId, TaskCompletion, TaskId, TransportKind};
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -303,7 +391,10 @@ mod tests {
 
     /// A policy without jitter, so waits are exact.
     fn fixed(max_attempts: u32, initial_backoff: Duration) -> RetryPolicy {
-        RetryPolicy { max_attempts, initial_backoff, full_jitter: false, ..RetryPolicy::default() }
+        RetryPolicy::default()
+            .with_max_attempts(max_attempts)
+            .with_initial_backoff(initial_backoff)
+            .with_full_jitter(false)
     }
 
     fn transport(endpoint: Endpoint, kind: TransportKind) -> Error {
@@ -500,6 +591,45 @@ mod tests {
 
         assert_eq!(backend.count(Endpoint::CompleteTask), 2);
         assert_eq!(probe.running(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nested_retries_attempt_as_often_as_the_outer_policy_allows() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let (backend, _) = failing(heartbeat, vec![unavailable(heartbeat); 50]);
+        let inner: Arc<dyn DaemonApi> = Arc::new(Retry::new(backend.clone(), fixed(5, SECOND)));
+        let api = Retry::new(crate::layer::Timeout::new(inner, 60 * SECOND), fixed(3, SECOND));
+
+        let err = api.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert_eq!(backend.count(heartbeat), 3);
+        assert!(
+            matches!(&err, Error::RetriesExhausted { attempts: 3, last } if matches!(**last, Error::Status { .. }))
+        );
+        assert_eq!(err.to_string().matches("gave up after").count(), 1, "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_inner_retry_still_retries_calls_made_outside_any_loop() {
+        let heartbeat = Endpoint::SendHeartbeat;
+        let (backend, _) = failing(heartbeat, vec![unavailable(heartbeat); 2]);
+        let inner = Retry::new(backend.clone(), fixed(3, SECOND));
+        let outer = Retry::new(&inner, fixed(3, SECOND));
+
+        // A call through the outer layer, then one straight to the inner:
+        // the marker of the first loop does not outlive its call.
+        assert!(outer.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
+        assert_eq!(backend.count(heartbeat), 3);
+        backend.script(heartbeat, vec![Outcome::Fail(unavailable(heartbeat)); 2]);
+        assert!(inner.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
+        assert_eq!(backend.count(heartbeat), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn go_daemon_result_schedule_applies_to_complete_and_fail_only() {
+        let api = Retry::new(ScriptedApi::new(), RetryPolicy::default()).with_go_daemon_result_schedule();
+        assert_eq!(*api.policy_for(Endpoint::CompleteTask), RetryPolicy::go_daemon_schedule());
+        assert_eq!(*api.policy_for(Endpoint::FailTask), RetryPolicy::go_daemon_schedule());
+        assert_eq!(*api.policy_for(Endpoint::SendHeartbeat), RetryPolicy::default());
     }
 
     #[test]

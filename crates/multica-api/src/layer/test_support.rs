@@ -2,7 +2,6 @@
 
 #![allow(dead_code)] // `impl_layer!` adds accessors the tests do not need.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
@@ -11,7 +10,7 @@ use super::impl_layer;
 use crate::dto::{PairingRequest, PingResult, RegisterRequest, TaskCompletion, TaskProgress};
 use crate::error::Result;
 use crate::ids::{PingId, RuntimeId, TaskId};
-use crate::{DaemonApi, Endpoint};
+use crate::{Call, DaemonApi, DaemonApiExt, Endpoint, Reply};
 
 /// IDs and tokens passed by [`call_endpoint`]: tests assert they never leak.
 pub(crate) const SECRET_ID: &str = "secret-task-id";
@@ -53,19 +52,18 @@ impl<A> Probe<A> {
         let log = self.log.lock().expect("probe lock");
         log.starts.iter().filter(|(e, _)| *e == endpoint).map(|(_, at)| at.duration_since(origin)).collect()
     }
+}
 
-    async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+impl<A: DaemonApi> Probe<A> {
+    async fn around(&self, call: Call) -> Result<Reply> {
+        let endpoint = call.endpoint();
         let running = {
             let mut log = self.log.lock().expect("probe lock");
             log.starts.push((endpoint, Instant::now()));
             log.running += 1;
             Running(Arc::clone(&self.log))
         };
-        let result = make_call().await;
+        let result = self.inner.call(call).await;
         drop(running);
         result
     }

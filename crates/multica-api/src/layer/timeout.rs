@@ -1,12 +1,12 @@
 //! The `Timeout` layer: a deadline per call.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use super::impl_layer;
 use crate::error::{Error, Result};
 use crate::route::Endpoint;
+use crate::{Call, DaemonApi, Reply};
 
 /// Gives every call a deadline; a call still running at its deadline is
 /// dropped (cancelling the inner request) and fails with [`Error::Timeout`].
@@ -52,15 +52,14 @@ impl<A> Timeout<A> {
     pub fn timeout_for(&self, endpoint: Endpoint) -> Duration {
         self.per_endpoint.get(&endpoint).copied().unwrap_or(self.default)
     }
+}
 
-    async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+impl<A: DaemonApi> Timeout<A> {
+    async fn around(&self, call: Call) -> Result<Reply> {
+        let endpoint = call.endpoint();
         let after = self.timeout_for(endpoint);
         // On expiry `timeout` drops the call's future, which cancels it.
-        tokio::time::timeout(after, make_call()).await.unwrap_or_else(|_elapsed| {
+        tokio::time::timeout(after, self.inner.call(call)).await.unwrap_or_else(|_elapsed| {
             Err(Error::Timeout { method: endpoint.method(), path: endpoint.template().to_owned(), after })
         })
     }
@@ -73,7 +72,7 @@ mod tests {
     use super::*;
     use crate::layer::test_support::{call_endpoint, Probe};
     use crate::test_double::{unavailable, Outcome, ScriptedApi};
-    use crate::{DaemonApi, RuntimeId};
+    use crate::{DaemonApiExt, RuntimeId};
     use tokio::time::Instant;
 
     const SECOND: Duration = Duration::from_secs(1);

@@ -1,7 +1,5 @@
 //! The `Tracing` layer: one span per call.
 
-use std::future::Future;
-
 use tokio::time::Instant;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
@@ -9,6 +7,7 @@ use tracing::Instrument;
 use super::impl_layer;
 use crate::error::{Error, Result};
 use crate::route::Endpoint;
+use crate::{Call, DaemonApi, Reply};
 
 /// Runs every call inside an INFO span named `daemon_api.call` with the
 /// fields:
@@ -43,12 +42,11 @@ impl<A> Tracing<A> {
     pub fn new(inner: A) -> Self {
         Self { inner }
     }
+}
 
-    async fn around<T, F, Fut>(&self, endpoint: Endpoint, make_call: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+impl<A: DaemonApi> Tracing<A> {
+    async fn around(&self, call: Call) -> Result<Reply> {
+        let endpoint = call.endpoint();
         let span = tracing::info_span!(
             "daemon_api.call",
             endpoint = endpoint.name(),
@@ -59,7 +57,7 @@ impl<A> Tracing<A> {
             error = Empty,
         );
         let started = Instant::now();
-        let result = make_call().instrument(span.clone()).await;
+        let result = self.inner.call(call).instrument(span.clone()).await;
         span.record("latency_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         if let Err(err) = &result {
             if let Some(status) = err.status() {

@@ -10,7 +10,7 @@ use super::buffer::Buffer;
 use super::ReporterConfig;
 use crate::error::Error;
 use crate::ids::TaskId;
-use crate::{DaemonApi, Endpoint};
+use crate::{DaemonApi, DaemonApiExt, Endpoint};
 
 /// What one flush did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

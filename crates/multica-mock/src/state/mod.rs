@@ -45,6 +45,9 @@ const fn reject(status: u16, message: &'static str) -> Rejection {
 }
 
 const TASK_NOT_FOUND: Rejection = reject(404, "task not found");
+/// A call the fake does not implement (a route newer than it): the
+/// in-process API answers it as Go's router answers an unknown path.
+pub(crate) const ROUTE_NOT_FOUND: Rejection = reject(404, "404 page not found");
 
 /// What a call answers on success (the HTTP body's shape).
 #[derive(Debug)]

@@ -43,7 +43,7 @@ impl State {
             Call::ClaimPairingSession { token } => Reply::Pairing(self.claim_pairing(token)?),
             // `Call` is non-exhaustive: a route added upstream and not yet
             // implemented here answers as an unknown route would.
-            _ => return Err(reject(404, "not found")),
+            _ => return Err(ROUTE_NOT_FOUND),
         })
     }
 

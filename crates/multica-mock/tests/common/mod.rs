@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)] // Each test file uses a different part.
 
 use multica_api::{
-    AgentId, DaemonApi, Error, IssueId, RegisterRequest, Repo, RuntimeId, RuntimeSpec, Skill, SkillFile, TaskId,
+    AgentId, DaemonApiExt, Error, IssueId, RegisterRequest, Repo, RuntimeId, RuntimeSpec, Skill, SkillFile, TaskId,
     WorkspaceId,
 };
 use multica_mock::{AgentSeed, MockDaemon, TaskSeed, WorkspaceSeed};
