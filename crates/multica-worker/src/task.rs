@@ -14,10 +14,11 @@ use crate::worker::Shared;
 /// Runs one claimed task to its end: start (a failed start fails the task),
 /// the agent with a status watch, then complete, fail or nothing (cancelled).
 pub(crate) async fn run(shared: Arc<Shared>, task: Task, cancel_all: watch::Receiver<Option<CancelReason>>) {
-    let task_id = task.record.id.clone();
+    #[cfg(feature = "tracing")]
+    let span = tracing::info_span!("task", task_id = %task.record.id);
     let work = supervise(&shared, task, cancel_all);
     #[cfg(feature = "tracing")]
-    let work = tracing::Instrument::instrument(work, tracing::info_span!("task", task_id = %task_id));
+    let work = tracing::Instrument::instrument(work, span);
     work.await;
 }
 
@@ -96,10 +97,7 @@ async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Rece
                 Some(AgentOutcome::Failed(reason)) => format!(": {reason}"),
                 _ => String::new(),
             };
-            AgentOutcome::Failed(format!(
-                "the daemon shut down and the task did not finish within the {} s grace period{detail}",
-                shared.config.shutdown_grace.as_secs()
-            ))
+            AgentOutcome::Failed(format!("the daemon shut down before the task finished{detail}"))
         }
         (None, Some(outcome)) => outcome,
         (None, None) => return,

@@ -182,9 +182,11 @@ impl Worker {
         let _ = stop_heartbeats.send(true);
         let _ = heartbeats.await;
         let runtime_ids: Vec<RuntimeId> = shared.runtimes().into_iter().map(|runtime| runtime.id).collect();
-        match shared.api.deregister(&runtime_ids).await {
-            Ok(()) => events.emit(WorkerEvent::Deregistered { runtimes: runtime_ids.len() }),
-            Err(error) => events.emit(WorkerEvent::DeregisterFailed { error }),
+        if !runtime_ids.is_empty() {
+            match shared.api.deregister(&runtime_ids).await {
+                Ok(()) => events.emit(WorkerEvent::Deregistered { runtimes: runtime_ids.len() }),
+                Err(error) => events.emit(WorkerEvent::DeregisterFailed { error }),
+            }
         }
         let summary = events.summary();
         match stop {
