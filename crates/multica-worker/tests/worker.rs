@@ -311,3 +311,65 @@ async fn pings_are_answered_with_pong_and_the_measured_duration() {
     let body = format!("{:?}", calls[0]);
     assert!(body.contains("pong") && body.contains("Completed"), "{body}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slot_freed_by_a_task_claims_again_at_once_not_at_the_next_poll() {
+    let mock = empty();
+    add_task(&mock);
+    add_task(&mock);
+    let (started, mut agent_started) = mpsc::unbounded_channel();
+    let agent = TimedAgent { started: Some(started), ..TimedAgent::new(Duration::from_secs(10)) };
+    let config = WorkerConfig { concurrency: 1, ..quick() };
+    let run = tokio::spawn(Worker::new(api(&mock), registration(), agent).config(config).run(std::future::pending()));
+    agent_started.recv().await.unwrap();
+    let first = Instant::now();
+    agent_started.recv().await.unwrap();
+    // The first task ran 10 s; the poll interval (3 s) added nothing.
+    assert!(first.elapsed() < Duration::from_millis(10_500), "{:?}", first.elapsed());
+    assert_eq!(run.await.unwrap().unwrap().completed, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn complete_is_retried_on_the_go_daemons_schedule() {
+    let mock = empty();
+    let task = add_task(&mock);
+    mock.fail_next_with_status(Endpoint::CompleteTask, 2, 503, "service unavailable");
+    let started = Instant::now();
+    let summary = Worker::new(api(&mock), registration(), TimedAgent::new(Duration::ZERO))
+        .config(quick())
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!((summary.completed, summary.errors), (1, 0));
+    assert_eq!(mock.calls_to(Endpoint::CompleteTask).len(), 3);
+    assert_eq!(mock.task_status(&task), Some(TaskStatus::Completed));
+    // 4 s, then 8 s.
+    assert!(started.elapsed() >= Duration::from_secs(12));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_reports_usage_of_its_runtime() {
+    struct Counting;
+    #[multica_api::async_trait]
+    impl Agent for Counting {
+        async fn run(&self, context: TaskContext) -> AgentOutcome {
+            let entry = multica_api::UsageEntry {
+                date: "2026-01-01".into(),
+                provider: "claude".into(),
+                model: "opus".into(),
+                input_tokens: 1200,
+                ..multica_api::UsageEntry::default()
+            };
+            context.report_usage(&[entry]).await;
+            AgentOutcome::completed("counted")
+        }
+    }
+    let mock = empty();
+    add_task(&mock);
+    let summary =
+        Worker::new(api(&mock), registration(), Counting).config(quick()).run(std::future::pending()).await.unwrap();
+    assert_eq!((summary.completed, summary.errors), (1, 0));
+    let usage = mock.usage_of(&RuntimeId::new(RUNTIME));
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].input_tokens, 1200);
+}
