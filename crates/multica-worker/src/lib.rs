@@ -12,6 +12,12 @@
 //! runtime the server forgot is registered again, a 401 stops the worker with
 //! [`WorkerError::Unauthorized`], other failures back off (capped, jittered).
 //!
+//! Written against server 3c93ebaf1c's routes. Later servers add a prepare
+//! lease, cancellation acknowledgements, task-scoped usage and a token per
+//! task; each has its place (the start of a task, the moment its agent is
+//! signalled, [`TaskContext::report_usage`], [`TaskContext::auth_token`])
+//! and joins the worker once the SDK has the routes.
+//!
 //! Everything that happens is a [`WorkerEvent`], for a CLI to print and a
 //! test to assert; the run ends with a [`Summary`]. [`CommandAgent`] runs a
 //! program per task.
