@@ -7,7 +7,9 @@ use std::time::Duration;
 use multica::mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, TaskSeed};
 use multica::{Error, RuntimeId, RuntimeStatus, TaskId, TaskStatus, WorkspaceId};
 
-use crate::agent::{short, BLOCKED_MARKER};
+use multica::worker::{short_id, Registration};
+
+use crate::agent::BLOCKED_MARKER;
 use crate::daemon::Log;
 
 /// IDs the demo refers to; they come from the fake's built-in seed.
@@ -19,6 +21,11 @@ const CODEX_RUNTIME: &str = "33333333-3333-4333-8333-333333333334";
 const BUILDER_AGENT: &str = "22222222-2222-4222-8222-222222222222";
 /// The seeded task the demo user cancels while it runs.
 pub const CANCELLED_TASK: &str = "44444444-4444-4444-8444-000000000003";
+
+/// What the demo daemon registers: a claude and a codex runtime.
+pub fn registration() -> Registration {
+    Registration::new(WORKSPACE, DAEMON, DEVICE, crate::runtimes())
+}
 
 /// The demo fake and what the demo user will do to it.
 pub struct Demo {
@@ -75,7 +82,7 @@ pub async fn cancel_when_running(mock: MockDaemon, log: Log) {
         match mock.task_status(&task) {
             Some(TaskStatus::Running) => {
                 if mock.cancel(&task).is_ok() {
-                    log.say(format!("(demo) the issue of task {} was closed: task cancelled", short(task.as_str())));
+                    log.say(format!("(demo) the issue of task {} was closed: task cancelled", short_id(task.as_str())));
                 }
                 return;
             }

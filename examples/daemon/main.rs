@@ -14,14 +14,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multica::hyper::HyperClient;
-use multica::layer::RetryPolicy;
 use multica::reporter::ReporterConfig;
-use multica::{DaemonApi, DaemonApiExt, RuntimeSpec, RuntimeStatus};
+use multica::worker::{short_id, Registration, WorkerConfig};
+use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
 
-use daemon::{Daemon, DaemonConfig, Log};
+use daemon::Log;
 
-const USAGE: &str =
-    "usage: daemon [--server URL --workspace ID [--token TOKEN] [--daemon-id ID]] [--concurrency N] [--once]";
+const USAGE: &str = "\
+usage: daemon [--server URL --workspace ID [--token TOKEN] [--daemon-id ID]] [--concurrency N] [--once]
+
+  (no --server)     run on the embedded fake server with demo data, exit when drained
+  --server URL      a Multica server (http:// or https://)
+  --workspace ID    the workspace to register in
+  --token TOKEN     the daemon's token
+  --daemon-id ID    the daemon's identity (default multica-rs-$HOSTNAME)
+  --concurrency N   tasks run at once (demo 2, server 4)
+  --once            exit when the queue is empty (default: run until Ctrl-C)
+  --help            show this help";
 
 /// Command-line options.
 #[derive(Debug, Default, PartialEq)]
@@ -32,6 +41,7 @@ struct Args {
     daemon_id: Option<String>,
     concurrency: Option<usize>,
     once: bool,
+    help: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -48,6 +58,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.concurrency = Some(text.parse().map_err(|_| format!("--concurrency: not a number: {text}"))?);
             }
             "--once" => parsed.once = true,
+            "--help" | "-h" => parsed.help = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -70,24 +81,28 @@ fn runtimes() -> Vec<RuntimeSpec> {
 }
 
 /// The demo's pace: everything done in a few seconds.
-fn demo_config() -> DaemonConfig {
-    DaemonConfig {
-        workspace_id: demo::WORKSPACE.into(),
-        daemon_id: demo::DAEMON.into(),
-        device_name: demo::DEVICE.into(),
-        runtimes: runtimes(),
+fn demo_config() -> WorkerConfig {
+    WorkerConfig {
         concurrency: 2,
         poll_interval: Duration::from_millis(200),
         heartbeat_interval: Duration::from_secs(1),
+        status_interval: Duration::from_millis(100),
         exit_when_idle: true,
-        agent_step: Duration::from_millis(200),
         reporter: ReporterConfig::default(),
+        ..WorkerConfig::default()
     }
 }
+
+/// Time the simulated agent takes per step.
+const AGENT_STEP: Duration = Duration::from_millis(200);
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) if args.help => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Ok(args) => args,
         Err(problem) => {
             eprintln!("{problem}\n{USAGE}");
@@ -109,9 +124,7 @@ async fn main() -> ExitCode {
                 builder = builder.token(token.as_str());
             }
             let api: Arc<dyn DaemonApi> = match builder.build() {
-                // Retries in their one place: safe calls by default, results
-                // on the Go daemon's 4–64 s schedule.
-                Ok(client) => Arc::new(client.with_retry(RetryPolicy::default()).with_go_daemon_result_schedule()),
+                Ok(client) => Arc::new(client),
                 Err(err) => {
                     eprintln!("{err}");
                     return ExitCode::from(2);
@@ -119,17 +132,14 @@ async fn main() -> ExitCode {
             };
             println!("multica daemon: server {server}, workspace {workspace}");
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "rust-daemon".into());
-            let config = DaemonConfig {
-                workspace_id: workspace.as_str().into(),
-                daemon_id: args.daemon_id.clone().unwrap_or_else(|| format!("multica-rs-{host}")).into(),
-                device_name: host,
+            let daemon_id = args.daemon_id.clone().unwrap_or_else(|| format!("multica-rs-{host}"));
+            let registration = Registration::new(workspace.as_str(), daemon_id, host, runtimes());
+            let config = WorkerConfig {
                 concurrency: args.concurrency.unwrap_or(4),
-                poll_interval: Duration::from_secs(3),
-                heartbeat_interval: Duration::from_secs(15),
                 exit_when_idle: args.once,
-                ..demo_config()
+                ..WorkerConfig::default()
             };
-            Daemon::new(api, config, log).run(shutdown).await
+            daemon::run(api, registration, config, AGENT_STEP, log, shutdown).await
         }
         _ => {
             let demo = match demo::build() {
@@ -143,23 +153,21 @@ async fn main() -> ExitCode {
             log.say(format!(
                 "(demo) 5 tasks queued on 2 runtimes; task {} runs on codex, the agent of task {} is blocked, \
                  and a user will cancel task {} while it runs",
-                agent::short(demo.codex_task.as_str()),
-                agent::short(demo.blocked_task.as_str()),
-                agent::short(demo::CANCELLED_TASK)
+                short_id(demo.codex_task.as_str()),
+                short_id(demo.blocked_task.as_str()),
+                short_id(demo::CANCELLED_TASK)
             ));
             let director = tokio::spawn(demo::cancel_when_running(demo.mock.clone(), log));
-            let config = DaemonConfig { concurrency: args.concurrency.unwrap_or(2), ..demo_config() };
-            let outcome = Daemon::new(Arc::new(demo.mock.clone()), config, log).run(shutdown).await;
+            let config = WorkerConfig { concurrency: args.concurrency.unwrap_or(2), ..demo_config() };
+            let api = Arc::new(demo.mock.clone());
+            let outcome = daemon::run(api, demo::registration(), config, AGENT_STEP, log, shutdown).await;
             director.abort();
             outcome
         }
     };
     match outcome {
         Ok(summary) => {
-            println!(
-                "done: {} completed, {} failed, {} cancelled, {} errors",
-                summary.completed, summary.failed, summary.cancelled, summary.errors
-            );
+            println!("done: {summary}");
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -192,19 +200,29 @@ mod tests {
         assert!(args(&["--concurrency", "x"]).is_err());
         assert!(args(&["--token"]).is_err());
         assert!(args(&["--bogus"]).is_err());
+        assert!(args(&["--help"]).unwrap().help);
     }
 
     /// The whole demo on the fake, on tokio's paused clock: every task ends
-    /// as the story says, messages stream with consecutive seqs, the ping
-    /// is answered and the runtimes are deregistered.
+    /// as the story says, messages stream with consecutive seqs, the
+    /// cancelled task stops mid-run, the ping is answered and the runtimes
+    /// are deregistered.
     #[tokio::test(start_paused = true)]
     async fn demo_drains_the_queue_as_scripted() {
         let demo = demo::build().unwrap();
         let mock = demo.mock.clone();
         let log = Log::new();
         let director = tokio::spawn(demo::cancel_when_running(mock.clone(), log));
-        let summary =
-            Daemon::new(Arc::new(mock.clone()), demo_config(), log).run(std::future::pending()).await.unwrap();
+        let summary = daemon::run(
+            Arc::new(mock.clone()),
+            demo::registration(),
+            demo_config(),
+            AGENT_STEP,
+            log,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
         director.await.unwrap();
 
         assert_eq!((summary.completed, summary.failed, summary.cancelled, summary.errors), (3, 1, 1, 0));
@@ -220,14 +238,25 @@ mod tests {
         let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
         assert_eq!(messages[0].kind, MessageKind::Text);
-        assert!(messages[0].content.starts_with("Reading issue 00000004 in a fresh session"), "{:?}", messages[0]);
+        assert!(messages[0].content.starts_with("Reading issue 5555…0004 in a fresh session"), "{:?}", messages[0]);
         assert!(messages.iter().any(|m| m.kind == MessageKind::ToolUse && m.tool == "Bash"));
+
+        // The cancelled task's agent stopped mid-run: it never got to the end.
+        let cancelled = mock.messages(&TaskId::new(demo::CANCELLED_TASK));
+        assert!(!cancelled.iter().any(|m| m.content.contains("All tests pass")), "{cancelled:?}");
+
+        // Every task's short ID is unique.
+        let mut ids: Vec<String> = mock.snapshot().tasks.iter().map(|t| short_id(t.record.id.as_str())).collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
 
         assert_eq!(mock.calls_to(Endpoint::ReportPingResult).len(), 1);
         assert_eq!(mock.calls_to(Endpoint::Deregister).len(), 1);
         let claude = mock.runtime_by_id(&RuntimeId::new("33333333-3333-4333-8333-333333333333")).unwrap();
         assert_eq!(claude.status, RuntimeStatus::Offline);
         // The cancelled task's result was dropped, not reported.
-        assert!(mock.calls_to(Endpoint::CompleteTask).len() == 3);
+        assert_eq!(mock.calls_to(Endpoint::CompleteTask).len(), 3);
     }
 }

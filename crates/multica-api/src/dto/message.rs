@@ -35,6 +35,21 @@ impl TaskMessage {
     pub fn text(seq: i64, content: impl Into<String>) -> Self {
         Self { seq, kind: MessageKind::Text, content: content.into(), ..Self::default() }
     }
+
+    /// A tool call with its arguments.
+    pub fn tool_use(seq: i64, tool: impl Into<String>, input: Map<String, Value>) -> Self {
+        Self { seq, kind: MessageKind::ToolUse, tool: tool.into(), input, ..Self::default() }
+    }
+
+    /// A tool's answer.
+    pub fn tool_result(seq: i64, tool: impl Into<String>, output: impl Into<String>) -> Self {
+        Self { seq, kind: MessageKind::ToolResult, tool: tool.into(), output: output.into(), ..Self::default() }
+    }
+
+    /// An error the agent reported.
+    pub fn error(seq: i64, content: impl Into<String>) -> Self {
+        Self { seq, kind: MessageKind::Error, content: content.into(), ..Self::default() }
+    }
 }
 
 /// A message as the server stores it (`GET /api/daemon/tasks/{taskId}/messages`).

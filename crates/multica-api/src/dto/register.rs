@@ -105,6 +105,14 @@ pub struct RegisterResponse {
     pub repos: Vec<Repo>,
 }
 
+impl RegisterResponse {
+    /// The registered runtime of `provider` (`claude`, `codex`…): the
+    /// server upserts one runtime per provider of a daemon.
+    pub fn runtime_of(&self, provider: &str) -> Option<&Runtime> {
+        self.runtimes.iter().find(|runtime| runtime.provider == provider)
+    }
+}
+
 /// A workspace, as listed by `GET /api/workspaces`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

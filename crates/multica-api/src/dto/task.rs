@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -290,4 +292,38 @@ pub struct PingResult {
     /// How long the ping took.
     #[serde(deserialize_with = "nd")]
     pub duration_ms: i64,
+}
+
+impl PingResult {
+    /// A ping the runtime answered with `output`, after `took`.
+    pub fn completed(output: impl Into<String>, took: Duration) -> Self {
+        Self {
+            status: super::PingStatus::Completed,
+            output: output.into(),
+            error: String::new(),
+            duration_ms: millis(took),
+        }
+    }
+
+    /// A ping the runtime could not answer, with why, after `took`.
+    pub fn failed(error: impl Into<String>, took: Duration) -> Self {
+        Self {
+            status: super::PingStatus::Failed,
+            output: String::new(),
+            error: error.into(),
+            duration_ms: millis(took),
+        }
+    }
+}
+
+/// Whole milliseconds, saturating (a duration past `i64::MAX` ms is not a ping's).
+fn millis(took: Duration) -> i64 {
+    i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl TaskProgress {
+    /// Step `step` of `total`, doing `summary`.
+    pub fn new(summary: impl Into<String>, step: i64, total: i64) -> Self {
+        Self { summary: summary.into(), step, total }
+    }
 }

@@ -77,6 +77,17 @@ impl Buffer {
         self.enqueue(message);
     }
 
+    /// Adds a whole text message that is not merged with the text around
+    /// it (a line of a command's output); its `seq` is replaced.
+    pub(super) fn push_whole_text(&mut self, content: String) {
+        if self.closed {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.close_text();
+        self.enqueue(TaskMessage::text(0, content));
+    }
+
     /// Closes the pending text run and returns a copy of everything waiting,
     /// marking it in flight; `None` when nothing waits.
     pub(super) fn start_batch(&mut self) -> Option<Vec<TaskMessage>> {

@@ -100,6 +100,12 @@ impl ReporterSink {
         }
     }
 
+    /// Adds one whole text message, never merged with the text before or
+    /// after it (one line of a command's output is one message).
+    pub fn text_message(&self, content: impl Into<String>) {
+        lock(&self.buffer).push_whole_text(content.into());
+    }
+
     /// Adds a tool call with its arguments.
     pub fn tool_use(&self, tool: impl Into<String>, input: Map<String, Value>) {
         self.push(TaskMessage { kind: MessageKind::ToolUse, tool: tool.into(), input, ..TaskMessage::default() });

@@ -1,0 +1,160 @@
+//! What runs a task: the [`Agent`] trait and the [`TaskContext`] it gets.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use multica_api::reporter::ReporterSink;
+use multica_api::{DaemonApi, DaemonApiExt, Runtime, Task, TaskCompletion, TaskProgress, UsageEntry};
+use tokio::sync::watch;
+
+use crate::event::{Events, WorkerEvent};
+
+/// Runs tasks (and answers pings) for a [`Worker`](crate::Worker).
+///
+/// Object-safe: the worker holds it as `Arc<dyn Agent>`.
+#[async_trait]
+pub trait Agent: Send + Sync + 'static {
+    /// Runs one task to its end. Streams live output through
+    /// [`TaskContext::messages`], and should stop soon after
+    /// [`TaskContext::cancelled`] resolves (the worker drops the future
+    /// after [`WorkerConfig::cancel_grace`](crate::WorkerConfig::cancel_grace)).
+    async fn run(&self, context: TaskContext) -> AgentOutcome;
+
+    /// Answers a ping of `runtime` (the server's liveness test of an agent
+    /// CLI): `Ok(output)` or `Err(why)`; the worker measures how long it
+    /// took. By default answers `pong` at once.
+    async fn ping(&self, runtime: &Runtime) -> Result<String, String> {
+        let _ = runtime;
+        Ok("pong".to_owned())
+    }
+}
+
+/// How an agent's run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentOutcome {
+    /// Done: the task completes with this.
+    Completed(TaskCompletion),
+    /// The task fails with this reason.
+    Failed(String),
+}
+
+impl AgentOutcome {
+    /// A completion with only an output.
+    pub fn completed(output: impl Into<String>) -> Self {
+        Self::Completed(TaskCompletion::with_output(output))
+    }
+
+    /// A failure with its reason.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self::Failed(reason.into())
+    }
+}
+
+/// Why an agent was told to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CancelReason {
+    /// The server cancelled the task (its issue was closed or reassigned);
+    /// nothing is reported for it.
+    Server,
+    /// The worker is shutting down and the grace period ran out; the task
+    /// fails unless the agent still completes it.
+    Shutdown,
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Server => "cancelled on the server",
+            Self::Shutdown => "the daemon is shutting down",
+        })
+    }
+}
+
+/// What an agent gets for one task: the task, live output, progress and
+/// usage reporting, and the cancellation signal.
+pub struct TaskContext {
+    pub(crate) task: Task,
+    pub(crate) messages: ReporterSink,
+    pub(crate) cancel: watch::Receiver<Option<CancelReason>>,
+    pub(crate) api: Arc<dyn DaemonApi>,
+    pub(crate) events: Arc<Events>,
+    pub(crate) auth_token: Option<String>,
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never shows the token.
+        f.debug_struct("TaskContext")
+            .field("task", &self.task.record.id)
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskContext {
+    /// The claimed task (the record, agent, repositories, prior session).
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The task's live output: add text, tool calls and results here; the
+    /// worker sends them in batches and finishes before the final call.
+    pub fn messages(&self) -> &ReporterSink {
+        &self.messages
+    }
+
+    /// The token scoped to this task, for the agent's own calls to the
+    /// server. Servers from after 3c93ebaf1c hand one out with each claim;
+    /// until the SDK reads it, this is `None`.
+    pub fn auth_token(&self) -> Option<&str> {
+        self.auth_token.as_deref()
+    }
+
+    /// Reports step `step` of `total`; a failure is a
+    /// [`WorkerEvent::ProgressFailed`], never fatal.
+    pub async fn progress(&self, summary: impl Into<String>, step: i64, total: i64) {
+        let progress = TaskProgress::new(summary, step, total);
+        let task_id = self.task.record.id.clone();
+        match self.api.report_progress(&task_id, &progress).await {
+            Ok(()) => self.events.emit(WorkerEvent::ProgressReported { task_id, progress }),
+            Err(error) => self.events.emit(WorkerEvent::ProgressFailed { task_id, error }),
+        }
+    }
+
+    /// Reports token usage of this task's runtime (upserted by runtime,
+    /// date, provider and model); a failure is a
+    /// [`WorkerEvent::UsageFailed`], never fatal.
+    pub async fn report_usage(&self, entries: &[UsageEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let task_id = self.task.record.id.clone();
+        // Server 3c93ebaf1c takes usage per runtime; later servers take it
+        // per task too, which is the call to make here once the SDK has it.
+        match self.api.report_usage(&self.task.record.runtime_id, entries).await {
+            Ok(()) => {}
+            Err(error) => self.events.emit(WorkerEvent::UsageFailed { task_id, error }),
+        }
+    }
+
+    /// Whether the agent was told to stop, and why.
+    pub fn is_cancelled(&self) -> Option<CancelReason> {
+        *self.cancel.borrow()
+    }
+
+    /// Resolves when the agent is told to stop (at once if it was); never
+    /// resolves if it is not. Cancel-safe: select on it beside the work.
+    pub async fn cancelled(&self) -> CancelReason {
+        let mut cancel = self.cancel.clone();
+        loop {
+            if let Some(reason) = *cancel.borrow_and_update() {
+                return reason;
+            }
+            if cancel.changed().await.is_err() {
+                // The worker let go of the task without a signal: none will come.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! What the worker registers and how often it does things.
+
+use std::time::Duration;
+
+use multica_api::layer::RetryPolicy;
+use multica_api::reporter::ReporterConfig;
+use multica_api::{DaemonId, RegisterRequest, RuntimeSpec, WorkspaceId};
+
+/// What the worker registers: the same request is sent again when the
+/// server has forgotten a runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The workspace to register in.
+    pub workspace_id: WorkspaceId,
+    /// The daemon's stable identity.
+    pub daemon_id: DaemonId,
+    /// The machine's name, shown to users.
+    pub device_name: String,
+    /// The runtimes offered (one per provider).
+    pub runtimes: Vec<RuntimeSpec>,
+}
+
+impl Registration {
+    /// A registration of `runtimes` for daemon `daemon_id` on `device_name`.
+    pub fn new(
+        workspace_id: impl Into<WorkspaceId>,
+        daemon_id: impl Into<DaemonId>,
+        device_name: impl Into<String>,
+        runtimes: Vec<RuntimeSpec>,
+    ) -> Self {
+        Self {
+            workspace_id: workspace_id.into(),
+            daemon_id: daemon_id.into(),
+            device_name: device_name.into(),
+            runtimes,
+        }
+    }
+
+    pub(crate) fn request(&self) -> RegisterRequest {
+        RegisterRequest {
+            workspace_id: self.workspace_id.clone(),
+            daemon_id: self.daemon_id.clone(),
+            device_name: self.device_name.clone(),
+            runtimes: self.runtimes.clone(),
+        }
+    }
+}
+
+/// How the worker paces itself; every default is one of the associated
+/// constants, most of them the Go daemon's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Tasks run at once, across runtimes; 0 counts as 1.
+    pub concurrency: usize,
+    /// Wait between claim rounds that found nothing.
+    pub poll_interval: Duration,
+    /// Wait between heartbeats of every runtime.
+    pub heartbeat_interval: Duration,
+    /// Wait between status checks of a running task (how soon a
+    /// cancellation reaches its agent).
+    pub status_interval: Duration,
+    /// How long running tasks may go on after shutdown is asked for.
+    pub shutdown_grace: Duration,
+    /// How long an agent may take to stop once it is signalled; past it the
+    /// agent's future is dropped.
+    pub cancel_grace: Duration,
+    /// The longest wait between calls that keep failing (claims, heartbeats).
+    pub max_backoff: Duration,
+    /// Heartbeat rounds failing in a row before `on_heartbeat_trouble` runs.
+    pub heartbeat_failures_before_reset: u32,
+    /// Retries of complete and fail.
+    pub result_retry: RetryPolicy,
+    /// The live-output reporter of each task.
+    pub reporter: ReporterConfig,
+    /// Stop (and deregister) once a claim round finds nothing and no task
+    /// runs: for a one-shot run.
+    pub exit_when_idle: bool,
+}
+
+impl WorkerConfig {
+    /// Four tasks at once: agents are heavy, and a laptop runs a few well.
+    pub const DEFAULT_CONCURRENCY: usize = 4;
+    /// The Go daemon's poll interval.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(3);
+    /// The Go daemon's heartbeat interval.
+    pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+    /// The Go daemon's status-watch interval.
+    pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(5);
+    /// The Go daemon's shutdown grace.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    /// Long enough for a process group to take SIGTERM, then SIGKILL.
+    pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(10);
+    /// A minute: a server that is down is asked about once a minute.
+    pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+    /// Two failed rounds: one can be a blip, two suggest a stale connection.
+    pub const DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET: u32 = 2;
+}
+
+impl Default for WorkerConfig {
+    /// The `DEFAULT_*` constants, the Go daemon's 4–64 s schedule for
+    /// results ([`RetryPolicy::go_daemon_schedule`]), the reporter's
+    /// defaults, and no exit when idle.
+    fn default() -> Self {
+        Self {
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            poll_interval: Self::DEFAULT_POLL_INTERVAL,
+            heartbeat_interval: Self::DEFAULT_HEARTBEAT_INTERVAL,
+            status_interval: Self::DEFAULT_STATUS_INTERVAL,
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+            cancel_grace: Self::DEFAULT_CANCEL_GRACE,
+            max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            heartbeat_failures_before_reset: Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET,
+            result_retry: RetryPolicy::go_daemon_schedule(),
+            reporter: ReporterConfig::default(),
+            exit_when_idle: false,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Heartbeats of every runtime, ping answers, and registering again when
+//! the server has forgotten a runtime.
+
+use std::sync::Arc;
+
+use multica_api::{DaemonApiExt, Error, PingId, PingResult, Runtime};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{self, Instant};
+
+use crate::backoff;
+use crate::event::WorkerEvent;
+use crate::worker::Shared;
+
+/// Heartbeats every runtime each interval (the first round at once) until
+/// `stopped`; a 401 is sent on `unauthorized` and ends the loop.
+pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>, unauthorized: mpsc::Sender<Error>) {
+    let config = &shared.config;
+    let mut failures = 0u32;
+    let mut pings = JoinSet::new();
+    loop {
+        while pings.try_join_next().is_some() {}
+        match round(&shared, &mut pings, failures + 1).await {
+            Ok(()) => failures = 0,
+            Err(Some(error)) => {
+                let _ = unauthorized.try_send(error);
+                break;
+            }
+            Err(None) => {
+                failures += 1;
+                if failures >= config.heartbeat_failures_before_reset {
+                    if let Some(reset) = &shared.on_heartbeat_trouble {
+                        reset();
+                        shared.events.emit(WorkerEvent::ConnectionsReset { in_a_row: failures });
+                    }
+                }
+            }
+        }
+        let wait = backoff::delay(config.heartbeat_interval, failures, config.max_backoff);
+        tokio::select! {
+            () = time::sleep(wait) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    pings.shutdown().await;
+}
+
+/// One heartbeat of each runtime (`in_a_row`: the failed rounds this one
+/// would make). `Err(Some(401))` stops the worker;
+/// `Err(None)` is a round with a failure (a runtime the server forgot
+/// counts until it is registered again).
+async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> Result<(), Option<Error>> {
+    let mut failed = false;
+    let mut gone = false;
+    for runtime in shared.runtimes() {
+        match shared.api.send_heartbeat(&runtime.id).await {
+            Ok(answer) => {
+                if let Some(ping) = answer.pending_ping {
+                    pings.spawn(answer_ping(Arc::clone(shared), runtime, ping.id));
+                }
+            }
+            Err(error) if error.is_unauthorized() => {
+                shared.events.emit(WorkerEvent::HeartbeatFailed {
+                    runtime_id: runtime.id,
+                    error: error.clone(),
+                    in_a_row,
+                });
+                return Err(Some(error));
+            }
+            Err(error) if error.is_runtime_not_found() => {
+                shared.events.emit(WorkerEvent::RuntimeGone { runtime_id: runtime.id });
+                gone = true;
+            }
+            Err(error) => {
+                shared.events.emit(WorkerEvent::HeartbeatFailed { runtime_id: runtime.id, error, in_a_row });
+                failed = true;
+            }
+        }
+    }
+    if gone {
+        match shared.register().await {
+            Ok(runtimes) => {
+                runtimes.into_iter().for_each(|runtime| shared.events.emit(WorkerEvent::ReRegistered { runtime }));
+            }
+            Err(error) if error.is_unauthorized() => return Err(Some(error)),
+            Err(error) => {
+                shared.events.emit(WorkerEvent::ReRegisterFailed { error });
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(None)
+    } else {
+        Ok(())
+    }
+}
+
+/// Hands a ping to the agent and reports what it answered and how long it took.
+async fn answer_ping(shared: Arc<Shared>, runtime: Runtime, ping_id: PingId) {
+    let started = Instant::now();
+    let answer = shared.agent.ping(&runtime).await;
+    let took = started.elapsed();
+    let result = match &answer {
+        Ok(output) => PingResult::completed(output.clone(), took),
+        Err(why) => PingResult::failed(why.clone(), took),
+    };
+    match shared.api.report_ping_result(&runtime.id, &ping_id, &result).await {
+        Ok(()) => {
+            shared.events.emit(WorkerEvent::PingAnswered { runtime_id: runtime.id, ping_id, ok: answer.is_ok(), took })
+        }
+        Err(error) => shared.events.emit(WorkerEvent::PingReportFailed { runtime_id: runtime.id, error }),
+    }
+}

@@ -1,0 +1,58 @@
+//! The Multica daemon loop as a library.
+//!
+//! A [`Worker`] is a whole daemon written only against
+//! [`DaemonApi`](multica_api::DaemonApi), so it runs on the hyper client, the
+//! fake or any layer stack: it registers, heartbeats every runtime and
+//! answers pings, claims round-robin while a slot is free, runs an
+//! [`Agent`] per task with live output, progress and a cancellation signal,
+//! watches each task's status so a cancellation reaches the agent, reports
+//! the result (with the Go daemon's retry schedule), and on shutdown stops
+//! claiming, gives running tasks a grace period, cancels and fails what is
+//! left and deregisters. It reacts to the server as the Go daemon does: a
+//! runtime the server forgot is registered again, a 401 stops the worker with
+//! [`WorkerError::Unauthorized`], other failures back off (capped, jittered).
+//!
+//! Written against server 3c93ebaf1c's routes. Later servers add a prepare
+//! lease, cancellation acknowledgements, task-scoped usage and a token per
+//! task; each has its place (the start of a task, the moment its agent is
+//! signalled, [`TaskContext::report_usage`], [`TaskContext::auth_token`])
+//! and joins the worker once the SDK has the routes.
+//!
+//! Everything that happens is a [`WorkerEvent`], for a CLI to print and a
+//! test to assert; the run ends with a [`Summary`]. [`CommandAgent`] runs a
+//! program per task.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use multica_api::{DaemonApi, RuntimeSpec};
+//! use multica_worker::{CommandAgent, Registration, Worker};
+//!
+//! async fn daemon(api: Arc<dyn DaemonApi>) -> Result<(), multica_worker::WorkerError> {
+//!     let registration = Registration::new("workspace-id", "my-daemon", "laptop", vec![RuntimeSpec {
+//!         provider: "claude".into(),
+//!         ..RuntimeSpec::default()
+//!     }]);
+//!     let agent = CommandAgent::new("sh").args(["-c", "echo working on $MULTICA_TASK_ID"]);
+//!     let summary = Worker::new(api, registration, agent)
+//!         .on_event(|event| println!("{event}"))
+//!         .run(async { let _ = tokio::signal::ctrl_c().await; })
+//!         .await?;
+//!     println!("done: {summary}");
+//!     Ok(())
+//! }
+//! ```
+
+mod agent;
+mod backoff;
+mod command;
+mod config;
+mod event;
+mod heartbeat;
+mod task;
+mod worker;
+
+pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};
+pub use command::CommandAgent;
+pub use config::{Registration, WorkerConfig};
+pub use event::{short_id, Summary, WorkerEvent};
+pub use worker::{Worker, WorkerError};

@@ -1,0 +1,144 @@
+//! One claimed task, from start to its final call.
+
+use std::sync::Arc;
+
+use multica_api::reporter::TaskMessageReporter;
+use multica_api::{DaemonApiExt, Endpoint, Task, TaskId, TaskStatus};
+use tokio::sync::watch;
+use tokio::time::{self, Instant};
+
+use crate::agent::{AgentOutcome, CancelReason, TaskContext};
+use crate::event::WorkerEvent;
+use crate::worker::Shared;
+
+/// Runs one claimed task to its end: start (a failed start fails the task),
+/// the agent with a status watch, then complete, fail or nothing (cancelled).
+pub(crate) async fn run(shared: Arc<Shared>, task: Task, cancel_all: watch::Receiver<Option<CancelReason>>) {
+    #[cfg(feature = "tracing")]
+    let span = tracing::info_span!("task", task_id = %task.record.id);
+    let work = supervise(&shared, task, cancel_all);
+    #[cfg(feature = "tracing")]
+    let work = tracing::Instrument::instrument(work, span);
+    work.await;
+}
+
+async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Receiver<Option<CancelReason>>) {
+    let api = &shared.api;
+    let events = &shared.events;
+    let task_id = task.record.id.clone();
+    // Later servers lease a claimed task while it prepares: extending that
+    // lease belongs here, before the start, once the SDK has the route.
+    if let Err(error) = api.start_task(&task_id).await {
+        let reason = format!("the daemon could not start the task: {error}");
+        events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error });
+        report(shared, &task_id, AgentOutcome::Failed(reason)).await;
+        return;
+    }
+    events.emit(WorkerEvent::Started { task_id: task_id.clone() });
+
+    let reporter = TaskMessageReporter::start(Arc::clone(api), task_id.clone(), shared.config.reporter.clone());
+    let (signal, cancel) = watch::channel(None);
+    let context = TaskContext {
+        task,
+        messages: reporter.sink(),
+        cancel,
+        api: Arc::clone(api),
+        events: Arc::clone(events),
+        // Later servers hand a task-scoped token out with the claim.
+        auth_token: None,
+    };
+    let agent = Arc::clone(&shared.agent);
+    let mut agent_run = agent.run(context);
+    let interval = shared.config.status_interval;
+    let mut next_check = Instant::now() + interval;
+    let mut cancelled: Option<(CancelReason, Instant)> = None;
+    let outcome = loop {
+        let give_up = cancelled.map(|(_, at)| at + shared.config.cancel_grace);
+        tokio::select! {
+            outcome = &mut agent_run => break Some(outcome),
+            () = time::sleep_until(next_check), if cancelled.is_none() => {
+                next_check = Instant::now() + interval;
+                match api.get_task_status(&task_id).await {
+                    Ok(TaskStatus::Cancelled) => cancelled = Some(stop(shared, &signal, &task_id, CancelReason::Server)),
+                    // The task is gone, so nobody will take its result.
+                    Err(error) if error.is_task_not_found() => {
+                        cancelled = Some(stop(shared, &signal, &task_id, CancelReason::Server));
+                    }
+                    Ok(_) => {}
+                    Err(error) => events.emit(WorkerEvent::StatusCheckFailed { task_id: task_id.clone(), error }),
+                }
+            }
+            Ok(()) = cancel_all.changed(), if cancelled.is_none() => {
+                if let Some(reason) = *cancel_all.borrow_and_update() {
+                    cancelled = Some(stop(shared, &signal, &task_id, reason));
+                }
+            }
+            () = time::sleep_until(give_up.unwrap_or_else(Instant::now)), if give_up.is_some() => {
+                events.emit(WorkerEvent::AgentAbandoned { task_id: task_id.clone() });
+                break None;
+            }
+        }
+    };
+    drop(agent_run);
+    let streamed = reporter.finish().await;
+    events.emit(WorkerEvent::Streamed { task_id: task_id.clone(), stats: streamed.stats });
+
+    let outcome = match (cancelled.map(|(reason, _)| reason), outcome) {
+        (Some(CancelReason::Server), _) => {
+            events.emit(WorkerEvent::Cancelled { task_id });
+            return;
+        }
+        // An agent that completed despite the shutdown signal keeps its result.
+        (Some(CancelReason::Shutdown), Some(AgentOutcome::Completed(completion))) => {
+            AgentOutcome::Completed(completion)
+        }
+        (Some(CancelReason::Shutdown), outcome) => {
+            let detail = match outcome {
+                Some(AgentOutcome::Failed(reason)) => format!(": {reason}"),
+                _ => String::new(),
+            };
+            AgentOutcome::Failed(format!("the daemon shut down before the task finished{detail}"))
+        }
+        (None, Some(outcome)) => outcome,
+        (None, None) => return,
+    };
+    // A cancellation may have come after the last check: its result would be refused.
+    if let Ok(TaskStatus::Cancelled) = api.get_task_status(&task_id).await {
+        events.emit(WorkerEvent::Cancelled { task_id });
+        return;
+    }
+    report(shared, &task_id, outcome).await;
+}
+
+/// Signals the agent to stop; returns the reason and when.
+fn stop(
+    shared: &Shared,
+    signal: &watch::Sender<Option<CancelReason>>,
+    task_id: &TaskId,
+    reason: CancelReason,
+) -> (CancelReason, Instant) {
+    signal.send_replace(Some(reason));
+    // Later servers want a cancellation acknowledged: that call belongs here.
+    shared.events.emit(WorkerEvent::CancelSignalled { task_id: task_id.clone(), reason });
+    (reason, Instant::now())
+}
+
+/// Completes or fails the task, on the configured retry schedule.
+async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome) {
+    let api = &shared.api;
+    let retry = &shared.config.result_retry;
+    let (sent, event) = match outcome {
+        AgentOutcome::Completed(completion) => {
+            let sent = retry.run(Endpoint::CompleteTask, || api.complete_task(task_id, &completion)).await;
+            (sent, WorkerEvent::Completed { task_id: task_id.clone() })
+        }
+        AgentOutcome::Failed(reason) => {
+            let sent = retry.run(Endpoint::FailTask, || api.fail_task(task_id, &reason)).await;
+            (sent, WorkerEvent::Failed { task_id: task_id.clone(), reason })
+        }
+    };
+    match sent {
+        Ok(()) => shared.events.emit(event),
+        Err(error) => shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error }),
+    }
+}

@@ -1,0 +1,294 @@
+//! The [`Worker`]: registration, the claim loop and shutdown.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use multica_api::{DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::{self, Instant};
+
+use crate::agent::{Agent, CancelReason};
+use crate::backoff;
+use crate::config::{Registration, WorkerConfig};
+use crate::event::{EventFn, Events, Summary, WorkerEvent};
+use crate::{heartbeat, task};
+
+/// Why a worker stopped without finishing its run normally.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The first registration failed (no workspace, bad request, server
+    /// down); nothing else was done.
+    #[error("registration failed: {0}")]
+    Registration(#[source] Error),
+    /// The server refused the token (401): the worker stopped claiming,
+    /// ended its tasks and tried to deregister.
+    #[error("the server refused the token (401); check or renew it: {error}")]
+    Unauthorized {
+        /// The server's answer.
+        #[source]
+        error: Error,
+        /// What the run did before.
+        summary: Summary,
+    },
+}
+
+/// Called when heartbeats keep failing, to drop idle connections.
+pub(crate) type ResetFn = Arc<dyn Fn() + Send + Sync>;
+
+/// What the worker's parts share.
+pub(crate) struct Shared {
+    pub(crate) api: Arc<dyn DaemonApi>,
+    pub(crate) agent: Arc<dyn Agent>,
+    pub(crate) config: WorkerConfig,
+    pub(crate) registration: Registration,
+    pub(crate) events: Arc<Events>,
+    pub(crate) runtimes: Mutex<Vec<Runtime>>,
+    pub(crate) on_heartbeat_trouble: Option<ResetFn>,
+}
+
+impl Shared {
+    pub(crate) fn runtimes(&self) -> Vec<Runtime> {
+        self.runtimes.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Registers (again), replacing the runtimes the loops use.
+    pub(crate) async fn register(&self) -> Result<Vec<Runtime>, Error> {
+        let registered = self.api.register(&self.registration.request()).await?;
+        *self.runtimes.lock().unwrap_or_else(PoisonError::into_inner) = registered.runtimes.clone();
+        Ok(registered.runtimes)
+    }
+}
+
+/// A whole daemon over any [`DaemonApi`]; see the [crate docs](crate).
+pub struct Worker {
+    api: Arc<dyn DaemonApi>,
+    registration: Registration,
+    agent: Arc<dyn Agent>,
+    config: WorkerConfig,
+    on_event: Option<EventFn>,
+    on_heartbeat_trouble: Option<ResetFn>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("api", &self.api)
+            .field("registration", &self.registration)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the claim loop ended.
+enum Stop {
+    Shutdown,
+    Idle,
+    Unauthorized(Error),
+}
+
+impl Worker {
+    /// A worker that registers `registration` through `api` and runs
+    /// `agent` per task, with [`WorkerConfig::default`].
+    pub fn new(api: Arc<dyn DaemonApi>, registration: Registration, agent: impl Agent) -> Self {
+        Self::with_shared_agent(api, registration, Arc::new(agent))
+    }
+
+    /// [`Worker::new`] with an agent already shared.
+    pub fn with_shared_agent(api: Arc<dyn DaemonApi>, registration: Registration, agent: Arc<dyn Agent>) -> Self {
+        Self { api, registration, agent, config: WorkerConfig::default(), on_event: None, on_heartbeat_trouble: None }
+    }
+
+    /// Replaces the configuration.
+    pub fn config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Calls `on_event` for every [`WorkerEvent`], from the worker's tasks
+    /// (keep it quick: print, count, send on a channel).
+    pub fn on_event(mut self, on_event: impl Fn(&WorkerEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(on_event));
+        self
+    }
+
+    /// Calls `reset` when heartbeats have failed
+    /// [`WorkerConfig::heartbeat_failures_before_reset`] rounds in a row
+    /// (and each failed round after): give it the backend's way to drop
+    /// idle connections, so a stale socket cannot delay recovery.
+    pub fn on_heartbeat_trouble(mut self, reset: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_heartbeat_trouble = Some(Arc::new(reset));
+        self
+    }
+
+    /// Runs the daemon until `shutdown` resolves (or, with
+    /// [`WorkerConfig::exit_when_idle`], the queues are empty), then ends
+    /// the running tasks and deregisters. Fails when the first
+    /// registration fails or the server refuses the token.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<Summary, WorkerError> {
+        let events = Arc::new(Events::new(self.on_event));
+        let shared = Arc::new(Shared {
+            api: self.api,
+            agent: self.agent,
+            config: self.config,
+            registration: self.registration,
+            events: Arc::clone(&events),
+            runtimes: Mutex::new(Vec::new()),
+            on_heartbeat_trouble: self.on_heartbeat_trouble,
+        });
+        match shared.register().await {
+            Ok(runtimes) => runtimes.into_iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime })),
+            Err(error) if error.is_unauthorized() => {
+                events.emit(WorkerEvent::Unauthorized { error: error.clone() });
+                return Err(WorkerError::Unauthorized { error, summary: events.summary() });
+            }
+            Err(error) => return Err(WorkerError::Registration(error)),
+        }
+
+        let (unauthorized, mut refused) = mpsc::channel(1);
+        let (stop_heartbeats, heartbeats_stopped) = watch::channel(false);
+        let heartbeats = tokio::spawn(heartbeat::run(Arc::clone(&shared), heartbeats_stopped, unauthorized));
+        let (cancel_all, cancel_signal) = watch::channel(None);
+        let mut tasks = JoinSet::new();
+
+        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, shutdown, &mut refused).await;
+        let grace = match &stop {
+            Stop::Unauthorized(error) => {
+                events.emit(WorkerEvent::Unauthorized { error: error.clone() });
+                std::time::Duration::ZERO
+            }
+            Stop::Idle => {
+                events.emit(WorkerEvent::Idle);
+                shared.config.shutdown_grace
+            }
+            Stop::Shutdown => {
+                events.emit(WorkerEvent::ShuttingDown { running: tasks.len(), grace: shared.config.shutdown_grace });
+                shared.config.shutdown_grace
+            }
+        };
+        let deadline = Instant::now() + grace;
+        while !tasks.is_empty() {
+            match time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
+                    // Each task ends itself within the cancel grace once signalled.
+                    let _ = cancel_all.send(Some(CancelReason::Shutdown));
+                    while tasks.join_next().await.is_some() {}
+                }
+            }
+        }
+
+        let _ = stop_heartbeats.send(true);
+        let _ = heartbeats.await;
+        let runtime_ids: Vec<RuntimeId> = shared.runtimes().into_iter().map(|runtime| runtime.id).collect();
+        if !runtime_ids.is_empty() {
+            match shared.api.deregister(&runtime_ids).await {
+                Ok(()) => events.emit(WorkerEvent::Deregistered { runtimes: runtime_ids.len() }),
+                Err(error) => events.emit(WorkerEvent::DeregisterFailed { error }),
+            }
+        }
+        let summary = events.summary();
+        match stop {
+            Stop::Unauthorized(error) => Err(WorkerError::Unauthorized { error, summary }),
+            Stop::Shutdown | Stop::Idle => Ok(summary),
+        }
+    }
+}
+
+/// What a claim round found.
+enum Round {
+    Claimed(Box<Task>),
+    Empty,
+    Failed(Error),
+}
+
+/// Claims while a slot is free until shutdown, idleness (one-shot) or 401.
+async fn claim_loop(
+    shared: &Arc<Shared>,
+    tasks: &mut JoinSet<()>,
+    cancel_signal: &watch::Receiver<Option<CancelReason>>,
+    shutdown: impl Future<Output = ()>,
+    refused: &mut mpsc::Receiver<Error>,
+) -> Stop {
+    let config = &shared.config;
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut next_runtime = 0;
+    let mut failures = 0u32;
+    tokio::pin!(shutdown);
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => return Stop::Shutdown,
+            Some(error) = refused.recv() => return Stop::Unauthorized(error),
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return Stop::Shutdown,
+            },
+            // A task ending frees a slot; reap it so `is_empty` stays true.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let wait = match claim_round(shared, &mut next_runtime).await {
+            Round::Claimed(task) => {
+                failures = 0;
+                let (shared, cancel_signal) = (Arc::clone(shared), cancel_signal.clone());
+                tasks.spawn(async move {
+                    task::run(shared, *task, cancel_signal).await;
+                    drop(slot);
+                });
+                continue;
+            }
+            Round::Empty if config.exit_when_idle && tasks.is_empty() => return Stop::Idle,
+            Round::Empty => {
+                failures = 0;
+                config.poll_interval
+            }
+            Round::Failed(error) if error.is_unauthorized() => return Stop::Unauthorized(error),
+            Round::Failed(_) => {
+                failures += 1;
+                backoff::delay(config.poll_interval, failures, config.max_backoff)
+            }
+        };
+        drop(slot);
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Stop::Shutdown,
+            Some(error) = refused.recv() => return Stop::Unauthorized(error),
+            // A task ended: its slot may find more work at once.
+            Some(_) = tasks.join_next(), if failures == 0 && !tasks.is_empty() => {}
+            () = time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Tries each runtime once, starting after the one served last.
+async fn claim_round(shared: &Shared, next_runtime: &mut usize) -> Round {
+    let runtimes = shared.runtimes();
+    let mut failure = None;
+    for offset in 0..runtimes.len() {
+        let index = (*next_runtime + offset) % runtimes.len();
+        let runtime_id = &runtimes[index].id;
+        match shared.api.claim_task(runtime_id).await {
+            Ok(Some(task)) => {
+                *next_runtime = index + 1;
+                shared.events.emit(WorkerEvent::Claimed {
+                    task_id: task.record.id.clone(),
+                    runtime_id: runtime_id.clone(),
+                    agent: task.agent.as_ref().map(|agent| agent.name.clone()).unwrap_or_default(),
+                    priority: task.record.priority,
+                });
+                return Round::Claimed(Box::new(task));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                shared.events.emit(WorkerEvent::ClaimFailed { runtime_id: runtime_id.clone(), error: error.clone() });
+                if error.is_unauthorized() {
+                    return Round::Failed(error);
+                }
+                failure = Some(error);
+            }
+        }
+    }
+    failure.map_or(Round::Empty, Round::Failed)
+}
