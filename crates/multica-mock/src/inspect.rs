@@ -37,6 +37,8 @@ pub struct Snapshot {
 pub struct AgentState {
     /// The agent's ID.
     pub id: AgentId,
+    /// How many of its tasks may be dispatched or running at once.
+    pub max_concurrent_tasks: u32,
     /// Its workspace.
     pub workspace_id: WorkspaceId,
     /// Display name.

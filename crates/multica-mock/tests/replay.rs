@@ -24,7 +24,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the fake does not match yet (119 of 188)"]
 async fn fake_answers_as_the_real_server_3c93ebaf1c() {
     let transcript = Transcript::load(&format!("{FIXTURES}/transcript-public.json"));
     let seed = Seed::from_json(&std::fs::read_to_string(format!("{FIXTURES}/seed.json")).unwrap()).unwrap();

@@ -65,7 +65,7 @@ struct Var {
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
-    /// Lower-case header name → values joined by `, `.
+    /// Lower-case header name → its last value.
     pub headers: BTreeMap<String, String>,
     /// The body as text (lossy for non-UTF-8).
     pub body: String,
@@ -272,17 +272,14 @@ impl Replayer {
         let request = builder.body(Full::new(Bytes::from(body))).unwrap();
         let response = self.client.request(request).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
-        let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in response.headers() {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|joined| {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                })
-                .or_insert(value);
-        }
+        // A recording keeps one value per header name, the last one sent
+        // (chi writes one `Allow` line per method): the fake's answer is read
+        // the same way.
+        let headers: BTreeMap<String, String> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         Answer { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
     }
