@@ -20,9 +20,10 @@ use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
 use crate::state::{Rejection, Reply};
 
-/// The largest request body accepted by default (8 MiB, far above any real
-/// message batch); larger ones get 413.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+/// The largest request body accepted by default: no cap, as the server has
+/// none (a 9 MiB message batch is stored). Set [`ServerConfig::max_body_bytes`]
+/// to refuse larger bodies with 413.
+pub const DEFAULT_MAX_BODY_BYTES: usize = usize::MAX;
 
 /// Connections the kernel queues before the accept loop takes them. The
 /// usual 128 drops the SYNs of a larger burst of clients connecting at once,

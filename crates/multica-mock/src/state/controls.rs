@@ -318,6 +318,15 @@ impl State {
                 })
                 .collect(),
             pairing_sessions,
+            issues: {
+                let mut issues: Vec<IssueSeed> = self
+                    .issues
+                    .iter()
+                    .map(|(id, status)| IssueSeed { id: id.clone(), status: status.clone() })
+                    .collect();
+                issues.sort_by(|a, b| a.id.cmp(&b.id));
+                issues
+            },
             call_count: self.calls.total(),
         }
     }
