@@ -23,6 +23,10 @@ use crate::MockDaemon;
 /// routes on the raw path and hands out its segments undecoded. The result
 /// is written so that decoding each segment gives what chi sees.
 pub(crate) fn routing_path(raw: &str) -> Cow<'_, str> {
+    // Without escapes the raw and decoded paths are the same.
+    if !raw.contains('%') {
+        return Cow::Borrowed(raw);
+    }
     let canonical = match percent_decode_str(raw).decode_utf8() {
         Ok(decoded) => go_escape_path(&decoded) == raw,
         Err(_) => false,
@@ -163,6 +167,11 @@ impl Cors {
             .map(|list| list.split(',').map(str::trim).filter(|h| !h.is_empty()).map(canonical_header).collect())
             .unwrap_or_default();
         Cors { origin: text(ORIGIN.as_str()).filter(|o| !o.is_empty()), preflight_method, preflight_headers }
+    }
+
+    /// Whether answering needs the frontend URL (the allowed origin).
+    pub(crate) fn needs_frontend_url(&self) -> bool {
+        self.origin.is_some() || self.preflight_method.is_some()
     }
 
     fn origin_allowed(&self, frontend_url: &str) -> Option<&str> {

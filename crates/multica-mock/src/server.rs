@@ -165,7 +165,8 @@ pub(crate) async fn handle(
     if let Some(control_path) = path.strip_prefix("/_mock/") {
         return Ok(crate::control::handle(&mock, method.as_str(), control_path, &body));
     }
-    let frontend_url = mock.lock().frontend_url.clone();
+    // Most requests carry no Origin: no need to look the frontend URL up.
+    let frontend_url = if cors.needs_frontend_url() { mock.lock().frontend_url.clone() } else { String::new() };
     if let Some(preflight) = cors.preflight(&frontend_url) {
         return Ok(preflight);
     }
