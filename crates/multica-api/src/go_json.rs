@@ -9,7 +9,9 @@
 //!   leaves the field as it was;
 //! - a JSON array (or any non-object) where a struct is expected is an error
 //!   (serde's derive would read an array as the fields in order);
-//! - invalid UTF-8 inside strings becomes U+FFFD instead of an error.
+//! - invalid UTF-8 inside strings becomes U+FFFD (one per bad byte), and so
+//!   does a `\\uD800`-style escape of a lone UTF-16 surrogate, instead of
+//!   an error.
 //!
 //! [`from_body`] parses the first value into an order-keeping tree and lets
 //! the target type deserialize from it through a [`serde::Deserializer`]
@@ -55,13 +57,89 @@ pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Erro
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, GoJsonError> {
-    let text = String::from_utf8_lossy(body);
+    let utf8 = lossy_utf8(body);
+    let text = replace_lone_surrogates(&utf8);
     let first = serde_json::Deserializer::from_str(&text)
         .into_iter::<GoValue>()
         .next()
         .ok_or_else(|| GoJsonError("EOF".to_owned()))?
         .map_err(|e| GoJsonError(e.to_string()))?;
     T::deserialize(&first)
+}
+
+/// The body as text, each byte of an invalid UTF-8 sequence replaced by
+/// U+FFFD as Go's decoder does (outside strings such bytes are an error
+/// either way).
+fn lossy_utf8(mut bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(rest) => {
+                out.push_str(rest);
+                return std::borrow::Cow::Owned(out);
+            }
+            Err(err) => {
+                let (valid, after) = bytes.split_at(err.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = err.error_len().unwrap_or(after.len());
+                out.extend(std::iter::repeat_n('\u{fffd}', bad));
+                bytes = &after[bad..];
+            }
+        }
+    }
+}
+
+/// Rewrites `\\uXXXX` escapes of UTF-16 surrogates that are not part of a
+/// valid pair as `\\ufffd` (serde_json refuses them; Go decodes U+FFFD).
+fn replace_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let surrogate_at = |at: usize| -> Option<u32> {
+        let hex = text.get(at + 2..at + 6)?;
+        let unit = u32::from_str_radix(hex, 16).ok()?;
+        (text.get(at..at + 2) == Some("\\u") && (0xD800..0xE000).contains(&unit)).then_some(unit)
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        if !in_string {
+            in_string = c == '"';
+            out.push(c);
+            at += c.len_utf8();
+            continue;
+        }
+        match c {
+            '"' => in_string = false,
+            '\\' => match surrogate_at(at) {
+                Some(0xD800..=0xDBFF) if surrogate_at(at + 6).is_some_and(|low| low >= 0xDC00) => {
+                    out.push_str(&text[at..at + 12]);
+                    at += 12;
+                    continue;
+                }
+                Some(_) => {
+                    out.push_str("\\ufffd");
+                    at += 6;
+                    continue;
+                }
+                None => {
+                    // Any other escape: copy it whole so `\\\\u…` stays text.
+                    let escaped = text[at + 1..].chars().next().map_or(0, char::len_utf8);
+                    out.push_str(&text[at..at + 1 + escaped]);
+                    at += 1 + escaped;
+                    continue;
+                }
+            },
+            _ => {}
+        }
+        out.push(c);
+        at += c.len_utf8();
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A JSON value that keeps object keys in document order (duplicates too).
@@ -310,5 +388,17 @@ mod tests {
         assert_eq!(request.device_name, "café");
         let request: RegisterRequest = from_body(b"{\"device_name\":\"a\xffb\"}").unwrap();
         assert_eq!(request.device_name, "a\u{fffd}b");
+        let request: RegisterRequest = from_body(b"{\"device_name\":\"a\xe2\x82b\xff\xfe\"}").unwrap();
+        assert_eq!(request.device_name, "a\u{fffd}\u{fffd}b\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_become_replacement_characters() {
+        let name = |body: &str| register(body).unwrap().device_name;
+        assert_eq!(name(r#"{"device_name":"a\ud800b"}"#), "a\u{fffd}b");
+        assert_eq!(name(r#"{"device_name":"\udc00\ud83d"}"#), "\u{fffd}\u{fffd}");
+        assert_eq!(name(r#"{"device_name":"\ud83d\ude00"}"#), "\u{1f600}");
+        assert_eq!(name(r#"{"device_name":"\\ud800"}"#), "\\ud800", "an escaped backslash is text");
+        assert_eq!(name(r#"{"device_name":"\u00e9\n"}"#), "\u{e9}\n");
     }
 }
