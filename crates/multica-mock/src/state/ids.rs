@@ -40,19 +40,33 @@ pub(crate) fn canonical<T>(id: &T) -> T
 where
     T: AsRef<str> + Clone + From<String>,
 {
+    if is_canonical(id.as_ref()) {
+        return id.clone();
+    }
     match parse_uuid(id.as_ref()) {
         Some(uuid) if uuid != id.as_ref() => T::from(uuid),
         _ => id.clone(),
     }
 }
 
+/// Already `8-4-4-4-12` lower case (the hot path: every ID the fake hands out).
+fn is_canonical(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_uuid;
+    use super::{is_canonical, parse_uuid};
 
     #[test]
     fn parses_as_postgresql_does() {
         let canonical = Some("aad20d7d-996a-4258-ae5d-7b8a725ace3c".to_owned());
+        assert!(is_canonical("aad20d7d-996a-4258-ae5d-7b8a725ace3c"));
+        assert!(!is_canonical("AAD20D7D-996A-4258-AE5D-7B8A725ACE3C"));
         for same in [
             "aad20d7d-996a-4258-ae5d-7b8a725ace3c",
             "AAD20D7D-996A-4258-AE5D-7B8A725ACE3C",
