@@ -279,6 +279,7 @@ impl Call {
     }
 }
 
+/// Reads a body as the server's Go decoder does (see [`crate::go_json`]).
 fn body_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, CallDecodeError> {
-    serde_json::from_slice(body).map_err(|err| CallDecodeError::InvalidBody(Arc::new(err)))
+    crate::go_json::from_body(body).map_err(|err| CallDecodeError::InvalidBody(Arc::new(err)))
 }

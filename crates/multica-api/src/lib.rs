@@ -90,6 +90,7 @@ pub mod conformance;
 pub mod dto;
 mod error;
 mod ext;
+pub mod go_json;
 mod ids;
 pub mod layer;
 mod reply;

@@ -258,10 +258,11 @@ fn complete_sends_optional_keys_only_when_set() {
         branch_name: "fix/x".into(),
         session_id: "s".into(),
         work_dir: "/w".into(),
+        pr_url: "https://example.com/pr/1".into(),
     };
     assert_eq!(
         body(request::complete_task(&"t".into(), &full)),
-        json!({"output": "done", "branch_name": "fix/x", "session_id": "s", "work_dir": "/w"})
+        json!({"output": "done", "branch_name": "fix/x", "pr_url": "https://example.com/pr/1", "session_id": "s", "work_dir": "/w"})
     );
 }
 

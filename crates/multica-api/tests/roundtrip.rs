@@ -160,7 +160,7 @@ fn call() -> impl Strategy<Value = Call> {
         (id(), text(), text(), text(), text()).prop_map(|(id, output, branch_name, session_id, work_dir)| {
             Call::CompleteTask {
                 task_id: id.into(),
-                completion: TaskCompletion { output, branch_name, session_id, work_dir },
+                completion: TaskCompletion { output, branch_name, session_id, work_dir, pr_url: String::new() },
             }
         }),
         (id(), text()).prop_map(|(id, error)| Call::FailTask { task_id: id.into(), error }),

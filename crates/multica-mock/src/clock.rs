@@ -21,22 +21,13 @@ impl Millis {
         Millis(self.0.saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)))
     }
 
-    /// RFC 3339 in UTC with the fraction trimmed as Go's `RFC3339Nano` does:
-    /// `2026-01-01T00:00:00Z`, `2026-01-01T00:00:00.25Z`.
+    /// RFC 3339 in UTC to the second, as the server writes every timestamp
+    /// (Go's `time.RFC3339`; the fraction is dropped): `2026-01-01T00:00:00Z`.
     pub(crate) fn rfc3339(self) -> String {
         let secs = self.0 / 1000;
-        let millis = self.0 % 1000;
         let (year, month, day) = civil_from_days((secs / 86_400) as i64);
         let rem = secs % 86_400;
-        let mut out =
-            format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60);
-        if millis != 0 {
-            let fraction = format!("{millis:03}");
-            out.push('.');
-            out.push_str(fraction.trim_end_matches('0'));
-        }
-        out.push('Z');
-        out
+        format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
     }
 }
 
@@ -88,7 +79,8 @@ mod tests {
     fn formats_rfc3339_like_go() {
         assert_eq!(Millis(DEFAULT_START_MILLIS).rfc3339(), "2026-01-01T00:00:00Z");
         assert_eq!(Millis(0).rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(Millis(951_782_400_000 + 3_723_250).rfc3339(), "2000-02-29T01:02:03.25Z");
+        // The server writes seconds only (every recorded timestamp is whole).
+        assert_eq!(Millis(951_782_400_000 + 3_723_250).rfc3339(), "2000-02-29T01:02:03Z");
         let later = Millis(DEFAULT_START_MILLIS).after(Duration::from_secs(600));
         assert_eq!(later.rfc3339(), "2026-01-01T00:10:00Z");
     }

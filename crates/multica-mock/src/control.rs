@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use multica_api::{Call, Endpoint, Error, RouteMismatch, TaskId, TransportKind, WorkspaceId};
+use multica_api::{Call, Endpoint, Error, IssueId, RouteMismatch, TaskId, TransportKind, WorkspaceId};
 
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::server::{error_response, json_response, method_not_allowed, not_found, HttpResponse};
@@ -57,6 +57,7 @@ enum Route {
     Runtimes,
     Tasks,
     CancelTask,
+    IssueStatus,
     CreatePing,
     ApprovePairing,
     AdvanceClock,
@@ -76,6 +77,7 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
         ["runtimes"] => &[("POST", Route::Runtimes)],
         ["tasks"] => &[("POST", Route::Tasks)],
         ["tasks", id, "cancel"] if !id.is_empty() => &[("POST", Route::CancelTask)],
+        ["issues", id] if !id.is_empty() => &[("POST", Route::IssueStatus)],
         ["runtimes", id, "pings"] if !id.is_empty() => &[("POST", Route::CreatePing)],
         ["pairing-sessions", token, "approve"] if !token.is_empty() => &[("POST", Route::ApprovePairing)],
         ["clock", "advance"] => &[("POST", Route::AdvanceClock)],
@@ -107,6 +109,17 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
         }
         Route::CancelTask => to_value(mock.cancel(&TaskId::new(param))?)?,
         Route::CreatePing => json!({ "id": mock.request_ping(&param.into())? }),
+        Route::IssueStatus => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct IssueStatus {
+                status: String,
+            }
+            let issue = parse::<IssueStatus>(body)?;
+            let issue_id = IssueId::new(param);
+            mock.set_issue_status(&issue_id, &issue.status)?;
+            json!({ "id": issue_id, "status": mock.issue_status(&issue_id) })
+        }
         Route::ApprovePairing => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use multica_api::{
-    AgentId, Call, Endpoint, Error, PairingSession, PingId, Reply, Result, Runtime, RuntimeId, TaskMessage,
+    AgentId, Call, Endpoint, Error, IssueId, PairingSession, PingId, Reply, Result, Runtime, RuntimeId, TaskMessage,
     TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
 };
 
@@ -53,6 +53,7 @@ pub struct MockDaemonBuilder {
     call_log_capacity: Option<usize>,
     start_millis: Option<u64>,
     seed: Option<Seed>,
+    frontend_url: Option<String>,
 }
 
 impl MockDaemonBuilder {
@@ -84,14 +85,25 @@ impl MockDaemonBuilder {
         self
     }
 
+    /// The server's frontend URL (default [`crate::DEFAULT_FRONTEND_URL`]):
+    /// pairing sessions link to `<url>/pair/local?token=…`, and it is the
+    /// one origin the HTTP server's CORS policy allows.
+    pub fn frontend_url(mut self, url: impl Into<String>) -> Self {
+        self.frontend_url = Some(url.into());
+        self
+    }
+
     /// Builds the fake; fails when the seed is inconsistent (a duplicate ID,
     /// an unknown workspace or runtime).
     pub fn build(self) -> Result<MockDaemon> {
-        let state = State::new(
+        let mut state = State::new(
             Millis(self.start_millis.unwrap_or(DEFAULT_START_MILLIS)),
             self.token.as_deref(),
             self.call_log_capacity.unwrap_or(DEFAULT_CALL_LOG_CAPACITY),
         );
+        if let Some(url) = self.frontend_url {
+            state.frontend_url = url;
+        }
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
             authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
@@ -212,6 +224,18 @@ impl MockDaemon {
         self.lock().cancel_task(task_id)
     }
 
+    /// Sets an issue's status (`done`, `cancelled`, `todo`…). The next claim
+    /// that meets a task of a `done` or `cancelled` issue cancels all of
+    /// that issue's tasks.
+    pub fn set_issue_status(&self, issue_id: &IssueId, status: &str) -> Result<()> {
+        self.lock().set_issue_status(issue_id, status)
+    }
+
+    /// An issue's status, when one was seeded or set.
+    pub fn issue_status(&self, issue_id: &IssueId) -> Option<String> {
+        self.lock().issue_status(issue_id)
+    }
+
     /// Asks a runtime to answer a ping: its next heartbeat hands it out (once).
     pub fn request_ping(&self, runtime_id: &RuntimeId) -> Result<PingId> {
         self.lock().create_ping(runtime_id)
@@ -222,7 +246,8 @@ impl MockDaemon {
         self.lock().approve_pairing(token, workspace_id)
     }
 
-    /// Moves the fake clock forward (it never moves by itself).
+    /// Moves the fake clock forward (it never moves by itself), running the
+    /// server's sweeper at every 30 s tick passed: see the crate docs.
     pub fn advance_clock(&self, by: Duration) {
         self.lock().advance_clock(by);
     }

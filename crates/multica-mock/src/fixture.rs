@@ -22,6 +22,7 @@ impl Fixture for MockDaemon {
             name: agent.name.clone(),
             instructions: agent.instructions.clone(),
             skills: agent.skills.clone(),
+            max_concurrent_tasks: None,
         })
     }
 

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::seed::IssueSeed;
+
 use multica_api::{
     AgentId, PairingSession, PingId, PingResult, Runtime, RuntimeId, Skill, TaskMessage, TaskProgress, TaskRecord,
     UsageEntry, Workspace, WorkspaceId,
@@ -27,6 +29,8 @@ pub struct Snapshot {
     pub pings: Vec<PingState>,
     /// Pairing sessions, in creation order.
     pub pairing_sessions: Vec<PairingSession>,
+    /// Issues whose status was seeded or set, by ID.
+    pub issues: Vec<IssueSeed>,
     /// Calls received since the start (including those no longer in the
     /// bounded call log).
     pub call_count: u64,
@@ -37,6 +41,8 @@ pub struct Snapshot {
 pub struct AgentState {
     /// The agent's ID.
     pub id: AgentId,
+    /// How many of its tasks may be dispatched or running at once.
+    pub max_concurrent_tasks: u32,
     /// Its workspace.
     pub workspace_id: WorkspaceId,
     /// Display name.

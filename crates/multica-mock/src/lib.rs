@@ -43,36 +43,85 @@
 //!
 //! # Semantics worth knowing
 //!
-//! - **IDs** are generated from a counter as UUID-looking strings
+//! Every rule below is the real server's (commit 3c93ebaf1c), checked by
+//! replaying its recorded answers (`tests/replay.rs`).
+//!
+//! - **IDs** are generated from a counter as UUIDs
 //!   (`00000000-0000-4000-8000-000000000001`…): runs are deterministic.
+//!   IDs are read as the database reads a `uuid`: upper case, `{…}` and the
+//!   32-digit form without hyphens name the same row, and answers show the
+//!   canonical lower-case form. A string that is not a UUID names no row
+//!   (unless a fixture gave a row that very non-UUID ID), so it is "not
+//!   found" wherever the server says so: 404 `task not found` for a task's
+//!   status or messages, 400 `… no rows in result set` for start, complete
+//!   and fail, 404 `workspace not found` at registration, 500 `heartbeat
+//!   failed`, an empty pending list, a `null` claim. Ping IDs and pairing
+//!   tokens are 32 lowercase hex digits.
 //! - **Time** is a fake clock starting at 2026-01-01T00:00:00Z that moves
 //!   only when a test calls [`MockDaemon::advance_clock`] (or
-//!   `POST /_mock/clock/advance`). Timestamps are RFC 3339 in UTC.
+//!   `POST /_mock/clock/advance`). Timestamps are RFC 3339 in UTC, to the
+//!   second, as the server writes them.
+//! - **Input strings are trimmed** of surrounding white space before they
+//!   are validated and stored (register, heartbeat, pairing): `"   "` is a
+//!   missing `daemon_id`, `" <workspace id> "` is that workspace.
 //! - **Runtimes** are upserted by (workspace, daemon, provider). An empty
 //!   provider becomes `unknown`; an empty name becomes the provider, or
 //!   `provider (device_name)` when a device name was sent. Status is
-//!   `online` unless `offline` is sent. `device_info` is the device name and
-//!   `metadata` is `{"version": …}`.
-//! - **Claims** take the runtime's queued task with the highest priority,
-//!   oldest first among equals, in O(log n). The task comes with its agent
-//!   (when the agent exists), the workspace's repos, and `prior_session_id`
-//!   / `prior_work_dir` from the newest completion of the same agent and
-//!   issue that reported a session ID.
-//! - **Completion** stores `{"output": …}` as the task's `result`.
+//!   `online` unless `offline` is sent. `device_info` is
+//!   `"<device_name> · <version>"`, just the version without a device name,
+//!   just the device name without a version; `metadata` is `{"version": …}`.
+//! - **Claims** follow the server's walk: the runtime's queued and
+//!   dispatched tasks by priority (highest first), then age. A task whose
+//!   issue is `done` or `cancelled` cancels every task of that issue and is
+//!   skipped. For each agent met the first time, that agent's own next
+//!   queued task (on any runtime) is dispatched if the agent has room — its
+//!   dispatched plus running tasks below its `max_concurrent_tasks`
+//!   ([`DEFAULT_MAX_CONCURRENT_TASKS`] = 6 unless seeded) — and handed out
+//!   if it is on this runtime. *Server quirk, reproduced:* when that task is
+//!   on another runtime it is dispatched all the same, nobody receives it
+//!   (that runtime's own claims skip dispatched tasks), and the walk goes on.
+//!   The task comes with its agent (when the agent exists), the workspace's
+//!   repos, and `prior_session_id` / `prior_work_dir` from the newest
+//!   completion of the same agent and issue that reported a session ID.
+//!   Issues are open unless seeded or set ([`MockDaemon::set_issue_status`],
+//!   `POST /_mock/issues/{issueId}`).
+//! - **The sweeper** runs every 30 s of fake time, counted from the clock's
+//!   start; advancing the clock runs every sweep it passes, in order. A
+//!   runtime whose last heartbeat is more than 45 s old goes `offline` and
+//!   its dispatched and running tasks fail with `runtime went offline`
+//!   (queued ones wait); a task dispatched for more than 300 s, or running
+//!   for more than 9,000 s, fails with `task timed out`. A seeded runtime
+//!   that no daemon has seen yet is never swept.
+//! - **Task records** answered by start, complete, fail and the pending list
+//!   carry `"workspace_id": ""` (the server's query does not fill it; the
+//!   claim's does). **Completion** stores `result` as
+//!   `{"output", "pr_url", "session_id", "work_dir"}`, every key present
+//!   (empty strings for what was not sent).
+//! - **Messages** are listed by `seq`; `seq` is a 32-bit column, so a larger
+//!   value is stored and listed as its low 32 bits (two's complement).
 //! - **Usage** rows are upserted by (runtime, date, provider, model): a
 //!   later report replaces the counts. Rows with a date that is not a real
 //!   `YYYY-MM-DD` day, or for an unknown runtime, are dropped (answer ok).
-//! - **Auth** covers `GET /api/workspaces` only, and only when a token is
-//!   configured ([`MockDaemonBuilder::token`]): no header gives 401
-//!   `missing authorization header`, anything but `Bearer <token>` gives 401
-//!   `invalid token`. In process, a handle presents the configured token;
-//!   [`MockDaemon::with_token`] makes one that presents another, and
+//! - **Auth** covers the user routes (`/api/workspaces`, approving a
+//!   pairing) only, and only when a token is configured
+//!   ([`MockDaemonBuilder::token`]): no header gives 401 `missing
+//!   authorization header`, a value that is not `Bearer <non-empty>` 401
+//!   `invalid authorization format`, another token 401 `invalid token`. In
+//!   process, a handle presents the configured token;
+//!   [`MockDaemon::with_token`] makes one that presents another and
 //!   [`MockDaemon::without_token`] one that presents none.
-//! - **Pairing**: create answers 201 with a pending session expiring 10
-//!   minutes later on the fake clock; [`MockDaemon::approve_pairing`] plays
-//!   the user; claim needs an approved session (400 `pairing session is not
-//!   approved`, 400 `pairing session expired`); unknown tokens get 404
-//!   `pairing session not found`. `link_url` is omitted.
+//! - **Pairing**: create needs `daemon_id`, `device_name`, `runtime_name`
+//!   and `runtime_type` (400 `<field> is required`) and answers 201 with a
+//!   pending session expiring 10 minutes later on the fake clock, whose
+//!   `link_url` is `<frontend URL>/pair/local?token=<token>`
+//!   ([`MockDaemonBuilder::frontend_url`], default [`DEFAULT_FRONTEND_URL`]).
+//!   A user approves with `POST /api/daemon/pairing-sessions/{token}/approve`
+//!   and `{"workspace_id": …}` (authenticated like `/api/workspaces`), or a
+//!   test with [`MockDaemon::approve_pairing`]. Claim needs an approved
+//!   session (400 `pairing session is not approved`); claiming a claimed
+//!   session answers it again (200). A pending session past `expires_at`
+//!   reads `expired` and cannot be claimed; an approved one stays
+//!   claimable. Unknown tokens get 404 `pairing session not found`.
 //! - **Faults** ([`MockDaemon::fail_next`], [`MockDaemon::delay_next`])
 //!   apply to the next N calls of one [`multica_api::Endpoint`]. A delay
 //!   happens before the call takes effect.
@@ -82,14 +131,38 @@
 //!
 //! # Over HTTP
 //!
-//! [`serve`] answers exactly the wire contract of SPEC §2: JSON bodies
-//! ending in a newline (as Go's `json.Encoder` writes them) with
-//! `Content-Type: application/json`; errors as `{"error":"…"}`; the auth
-//! middleware's 401 with `Content-Type: text/plain`. A body that is not the
-//! expected JSON gets 400 `invalid request body`; an unknown path 404
-//! (`404 page not found`, as Go's router); a known path with another method
-//! 405; a body above the cap ([`DEFAULT_MAX_BODY_BYTES`]) 413 `request body
-//! too large`. Query strings are ignored. HTTP/1.1 and HTTP/2 (h2c).
+//! [`serve`] answers the wire contract as the server's router (chi) and
+//! handlers do:
+//!
+//! - JSON bodies end in a newline (Go's `json.Encoder`) with
+//!   `Content-Type: application/json`; errors are `{"error":"…"}`.
+//! - Request bodies are read as Go's `encoding/json` decoder reads them into
+//!   a struct ([`multica_api::go_json`]): only the first JSON value counts
+//!   (trailing bytes are ignored), `null` is an empty object, keys match
+//!   ignoring case, a repeated key takes its last value, and an array (or
+//!   any non-object) where an object belongs is 400 `invalid request body`,
+//!   as is a value of the wrong type, an integer written as `2.0`, an empty
+//!   or malformed body. Routes without a body (claim, start, pairing claim)
+//!   ignore whatever is sent. There is no size cap by default, as on the
+//!   server ([`ServerConfig::max_body_bytes`] sets one: 413 `request body too
+//!   large`).
+//! - Routing: an unknown path is 404 `404 page not found` and a 401 from the
+//!   auth middleware is its JSON, both `text/plain; charset=utf-8` with
+//!   `X-Content-Type-Options: nosniff`; a known path with another method
+//!   (including `HEAD` and `OPTIONS` without CORS) is 405 with one `Allow`
+//!   header per accepted method. Paths are case-sensitive and trailing or
+//!   doubled slashes do not match, except `/api/workspaces/`. An empty ID
+//!   inside a path is routed (`/api/daemon/tasks//status` is 404 `task not
+//!   found`); a path with escapes Go would not write (`%2F`, `%2D`) is routed
+//!   raw, its IDs undecoded. Under `/api/workspaces` the auth check runs
+//!   before routing. `GET /health` answers `{"status":"ok"}` (no newline).
+//!   Query strings are ignored.
+//! - CORS: every answer has `Vary: Origin`; the one allowed origin is the
+//!   frontend URL, which gets `Access-Control-Allow-Origin` and
+//!   `Access-Control-Allow-Credentials: true`; a preflight (`OPTIONS` with
+//!   `Access-Control-Request-Method`) answers 200 with the allowed method
+//!   and `Access-Control-Max-Age: 300`.
+//! - HTTP/1.1 and HTTP/2 (h2c).
 //!
 //! ## Control routes
 //!
@@ -104,6 +177,7 @@
 //! | `POST /_mock/runtimes` | one seed runtime | `{"id":…}` |
 //! | `POST /_mock/tasks` | one seed task (enqueue) | the task record |
 //! | `POST /_mock/tasks/{taskId}/cancel` | — | the task record |
+//! | `POST /_mock/issues/{issueId}` | `{"status":"done"}` (or any status) | `{"id":…,"status":…}` |
 //! | `POST /_mock/runtimes/{runtimeId}/pings` | — | `{"id":…}` |
 //! | `POST /_mock/pairing-sessions/{token}/approve` | `{"workspace_id":…}` | the session |
 //! | `POST /_mock/clock/advance` | `{"seconds":N}` or `{"millis":N}` | `{"now":…}` |
@@ -118,16 +192,18 @@
 //!
 //! # Seed format
 //!
-//! A JSON object with four optional lists, applied in this order; IDs are
+//! A JSON object with five optional lists, applied in this order; IDs are
 //! optional (generated when absent) and unknown fields are refused:
 //!
 //! - `workspaces`: `{id?, name, slug?, description?, context?, issue_prefix?, repos: [{url, description}]}`
-//! - `agents`: `{id?, workspace_id, name, instructions, skills: [{name, content, files?: [{path, content}]}]}`
+//! - `agents`: `{id?, workspace_id, name, instructions, skills: [{name, content, files?: [{path, content}]}], max_concurrent_tasks?}`
 //! - `runtimes`: `{id?, workspace_id, daemon_id?, name?, provider?, version?, status?, device_name?}`
 //!   — with a `daemon_id`, that daemon's registration with the same provider
 //!   updates this runtime and keeps its ID.
 //! - `tasks`: `{id?, runtime_id, agent_id, issue_id, priority?}` — queued;
 //!   among equal priorities, listed order is claim order.
+//! - `issues`: `{id, status}` — e.g. `done` or `cancelled`; issues not
+//!   listed are open.
 //!
 //! The built-in demo ([`Seed::demo`]) is this crate's `examples/seed.json`:
 //!
@@ -142,6 +218,7 @@ mod faults;
 mod fixture;
 mod inspect;
 mod log;
+mod router;
 mod seed;
 mod server;
 mod state;
@@ -151,6 +228,7 @@ pub use clock::DEFAULT_START_MILLIS;
 pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::DEFAULT_CALL_LOG_CAPACITY;
-pub use seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 pub use server::{serve, serve_with, MockServer, ServerConfig, DEFAULT_MAX_BODY_BYTES};
+pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use multica_api::{AgentId, DaemonId, IssueId, Repo, RuntimeId, RuntimeStatus, Skill, TaskId, WorkspaceId};
 
-/// A whole fixture: workspaces, then agents, runtimes and tasks, applied in
-/// that order so later items can refer to earlier ones.
+/// A whole fixture: workspaces, then agents, runtimes, tasks and issue
+/// statuses, applied in that order so later items can refer to earlier ones.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Seed {
@@ -22,6 +22,8 @@ pub struct Seed {
     pub runtimes: Vec<RuntimeSeed>,
     /// Queued tasks; within one runtime, listed order is creation order.
     pub tasks: Vec<TaskSeed>,
+    /// Issue statuses (an issue not listed is open).
+    pub issues: Vec<IssueSeed>,
 }
 
 impl Seed {
@@ -78,6 +80,9 @@ pub struct AgentSeed {
     pub instructions: String,
     /// Skills, with their files.
     pub skills: Vec<Skill>,
+    /// How many of its tasks may be dispatched or running at once; default
+    /// [`crate::DEFAULT_MAX_CONCURRENT_TASKS`].
+    pub max_concurrent_tasks: Option<u32>,
 }
 
 /// A runtime to create, as a registration would.
@@ -118,6 +123,17 @@ pub struct TaskSeed {
     pub issue_id: IssueId,
     /// Higher is claimed first; equal priorities go in creation order.
     pub priority: i64,
+}
+
+/// An issue's status. Tasks work on issues; a claim that meets a task of a
+/// `done` or `cancelled` issue cancels all of that issue's tasks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssueSeed {
+    /// The issue (the `issue_id` of its tasks).
+    pub id: IssueId,
+    /// `todo`, `in_progress`, `done`, `cancelled`… (free text, as the server's column).
+    pub status: String,
 }
 
 #[cfg(test)]

@@ -14,14 +14,16 @@ use serde::Serialize;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use multica_api::{Call, CallDecodeError, Error, OkResponse, RouteMismatch, TaskStatusResponse};
+use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMismatch, TaskStatusResponse};
 
 use crate::daemon::{Failure, MockDaemon};
-use crate::state::Reply;
+use crate::router::{self as routing, Cors, Special};
+use crate::state::{Rejection, Reply};
 
-/// The largest request body accepted by default (8 MiB, far above any real
-/// message batch); larger ones get 413.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+/// The largest request body accepted by default: no cap, as the server has
+/// none (a 9 MiB message batch is stored). Set [`ServerConfig::max_body_bytes`]
+/// to refuse larger bodies with 413.
+pub const DEFAULT_MAX_BODY_BYTES: usize = usize::MAX;
 
 /// Connections the kernel queues before the accept loop takes them. The
 /// usual 128 drops the SYNs of a larger burst of clients connecting at once,
@@ -146,6 +148,7 @@ pub(crate) async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let cors = Cors::of(method.as_str(), request.headers());
     // A declared length above the cap is refused before reading any of it:
     // the client may send it slowly, never, or only after `100 Continue`.
     if request.body().size_hint().lower() > u64::try_from(max_body_bytes).unwrap_or(u64::MAX) {
@@ -162,19 +165,67 @@ pub(crate) async fn handle(
     if let Some(control_path) = path.strip_prefix("/_mock/") {
         return Ok(crate::control::handle(&mock, method.as_str(), control_path, &body));
     }
-    let call = match Call::decode(method.as_str(), &path, &body) {
+    // Most requests carry no Origin: no need to look the frontend URL up.
+    let frontend_url = if cors.needs_frontend_url() { mock.lock().frontend_url.clone() } else { String::new() };
+    if let Some(preflight) = cors.preflight(&frontend_url) {
+        return Ok(preflight);
+    }
+    let mut response = answer(mock, method.as_str(), &path, authorization.as_deref(), &body).await?;
+    cors.decorate(&mut response, &frontend_url);
+    Ok(response)
+}
+
+/// The answer of the server's router and handlers to one request.
+async fn answer(
+    mock: MockDaemon,
+    method: &str,
+    raw_path: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Result<HttpResponse, CloseConnection> {
+    let mut path = routing::routing_path(raw_path);
+    match routing::special(&path) {
+        Some(Special::Health) => return Ok(routing::health(method)),
+        Some(Special::ApprovePairing(token)) => {
+            return Ok(match routing::approve_pairing(&mock, method, &token, authorization, body) {
+                Ok(response) => response,
+                Err(rejection) => rejection_response(rejection),
+            })
+        }
+        Some(Special::Workspaces { list }) => {
+            // The auth middleware wraps everything under /api/workspaces.
+            if let Err(rejection) = mock.lock().authorize(authorization) {
+                return Ok(rejection_response(rejection));
+            }
+            if !list {
+                return Ok(not_found());
+            }
+            path = std::borrow::Cow::Borrowed(Endpoint::ListWorkspaces.template());
+        }
+        None => {}
+    }
+    let call = match Call::decode(method, &path, body) {
         Ok(call) => call,
         Err(CallDecodeError::Route(RouteMismatch::NotFound)) => return Ok(not_found()),
-        Err(CallDecodeError::Route(RouteMismatch::MethodNotAllowed)) => return Ok(method_not_allowed()),
+        Err(CallDecodeError::Route(RouteMismatch::MethodNotAllowed)) => {
+            return Ok(routing::method_not_allowed(&routing::allowed_methods(&path)))
+        }
         Err(_) => return Ok(error_response(400, "invalid request body")),
     };
     let endpoint = call.endpoint();
-    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, authorization.as_deref())).await;
+    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
     match outcome {
         Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply)),
-        Err(Failure::Rejected(rejection)) if rejection.from_auth => Ok(auth_error_response(rejection.message)),
-        Err(Failure::Rejected(rejection)) => Ok(error_response(rejection.status, rejection.message)),
+        Err(Failure::Rejected(rejection)) => Ok(rejection_response(rejection)),
         Err(Failure::Injected(error)) => injected_response(&error),
+    }
+}
+
+fn rejection_response(rejection: Rejection) -> HttpResponse {
+    if rejection.from_auth {
+        auth_error_response(rejection.message)
+    } else {
+        error_response(rejection.status, rejection.message)
     }
 }
 
@@ -232,16 +283,24 @@ pub(crate) fn error_response(status: u16, message: &str) -> HttpResponse {
     json_response(status, multica_api::error_body(message))
 }
 
-/// The auth middleware's 401: the same JSON, but labelled `text/plain`.
+/// The auth middleware's 401: the same JSON, written with Go's
+/// `http.Error` (plain text, `nosniff`).
 fn auth_error_response(message: &str) -> HttpResponse {
     let mut body = multica_api::error_body(message);
     body.push(b'\n');
-    response(401, "text/plain", body)
+    plain_text_error(401, body)
 }
 
 /// Go's router answer to an unknown path.
 pub(crate) fn not_found() -> HttpResponse {
-    response(404, "text/plain; charset=utf-8", b"404 page not found\n".to_vec())
+    plain_text_error(404, b"404 page not found\n".to_vec())
+}
+
+/// What Go's `http.Error` writes.
+fn plain_text_error(status: u16, body: Vec<u8>) -> HttpResponse {
+    let mut response = response(status, "text/plain; charset=utf-8", body);
+    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Go's router answer to a known path with another method: no body.

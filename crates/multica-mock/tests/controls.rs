@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{assert_same_error, world};
 use multica_api::conformance::{Fixture, NewTask};
 use multica_api::{request, Call, DaemonApiExt, Endpoint, Error, Method, RuntimeId, TaskCompletion, TaskStatus};
-use multica_mock::{MockDaemon, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use multica_mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 
 #[tokio::test]
 async fn call_log_records_every_call_with_its_arguments_in_order() {
@@ -103,7 +103,28 @@ async fn delays_wait_on_tokios_clock_before_the_call_takes_effect() {
 async fn concurrent_claims_hand_each_task_out_exactly_once() {
     let w = world().await;
     const TASKS: usize = 2_000;
-    let queued: HashSet<_> = (0..TASKS).map(|i| w.enqueue(&format!("issue-{i}"), (i % 7) as i64)).collect();
+    // An agent with room for every task: by default an agent holds at most 6.
+    let agent_id = w
+        .mock
+        .add_agent(AgentSeed {
+            workspace_id: w.workspace_id.clone(),
+            name: "Many".into(),
+            max_concurrent_tasks: Some(TASKS as u32),
+            ..AgentSeed::default()
+        })
+        .unwrap();
+    let queued: HashSet<_> = (0..TASKS)
+        .map(|i| {
+            let seed = TaskSeed {
+                id: None,
+                runtime_id: w.runtime_id.clone(),
+                agent_id: agent_id.clone(),
+                issue_id: format!("issue-{i}").into(),
+                priority: (i % 7) as i64,
+            };
+            w.mock.add_task(seed).unwrap()
+        })
+        .collect();
     let mock = Arc::new(w.mock.clone());
     let claimers: Vec<_> = (0..32)
         .map(|_| {
@@ -205,7 +226,7 @@ async fn ids_and_timestamps_are_deterministic() {
     assert_eq!(runtime.created_at, "2026-01-01T00:00:00Z");
     a.mock.advance_clock(Duration::from_millis(1500));
     a.mock.send_heartbeat(&a.runtime_id).await.unwrap();
-    assert_eq!(a.mock.runtime_by_id(&a.runtime_id).unwrap().last_seen_at.as_deref(), Some("2026-01-01T00:00:01.5Z"));
+    assert_eq!(a.mock.runtime_by_id(&a.runtime_id).unwrap().last_seen_at.as_deref(), Some("2026-01-01T00:00:01Z"));
 }
 
 #[tokio::test]

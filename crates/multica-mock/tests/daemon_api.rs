@@ -185,7 +185,8 @@ async fn status_machine_answers_the_servers_400s() {
     w.mock.complete_task(&id, &done).await.unwrap();
     let record = w.mock.task(&id).unwrap();
     assert_eq!(record.status, TaskStatus::Completed);
-    assert_eq!(record.result, Some(serde_json::json!({"output": "x"})));
+    // The server stores every key of its result, empty when not sent (recorded: E54).
+    assert_eq!(record.result, Some(serde_json::json!({"output": "x", "pr_url": "", "session_id": "", "work_dir": ""})));
     assert!(record.started_at.is_some() && record.completed_at.is_some());
     assert_eq!(w.mock.fail_task(&id, "late").await.unwrap_err().status(), Some(400));
 
@@ -312,7 +313,13 @@ async fn list_workspaces_needs_the_token_when_auth_is_on() {
 #[tokio::test]
 async fn pairing_sessions_go_pending_approved_claimed() {
     let w = world().await;
-    let request = PairingRequest { daemon_id: "d1".into(), runtime_type: "claude".into(), ..Default::default() };
+    let request = PairingRequest {
+        daemon_id: "d1".into(),
+        device_name: "host".into(),
+        runtime_name: "Claude".into(),
+        runtime_type: "claude".into(),
+        ..Default::default()
+    };
     let created = w.mock.create_pairing_session(&request).await.unwrap();
     assert_eq!(created.status, PairingStatus::Pending);
     assert_eq!(

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use common::{assert_same_error, world, world_with, World};
 use multica_api::{request, DaemonApiExt, Endpoint, Error, TaskId, TransportKind};
-use multica_mock::{serve, serve_with, MockDaemon, MockServer, ServerConfig};
+use multica_mock::{serve, serve_with, AgentSeed, MockDaemon, MockServer, ServerConfig, TaskSeed};
 
 /// A raw HTTP client against one served fake.
 struct Raw {
@@ -203,7 +203,8 @@ async fn claim_and_task_lifecycle_over_http() {
         )
         .await
         .json();
-    assert_eq!((&done["status"], &done["result"]), (&json!("completed"), &json!({"output": "out"})));
+    let result = json!({"output": "out", "pr_url": "", "session_id": "s1", "work_dir": "/w"});
+    assert_eq!((&done["status"], &done["result"]), (&json!("completed"), &result));
 
     let low_base = format!("/api/daemon/tasks/{}", low.as_str());
     raw.post(&format!("{low_base}/fail"), json!({"error": "e"}))
@@ -276,7 +277,7 @@ async fn list_workspaces_auth_over_http() {
     let raw = Raw::start(w.mock.clone()).await;
     let missing = raw.send("GET", "/api/workspaces", None, None).await;
     assert_eq!((missing.status, missing.text()), (401, "{\"error\":\"missing authorization header\"}\n"));
-    assert_eq!(missing.content_type(), "text/plain");
+    assert_eq!(missing.content_type(), "text/plain; charset=utf-8");
     let wrong = raw.send("GET", "/api/workspaces", None, Some("nope")).await;
     assert_eq!((wrong.status, wrong.text()), (401, "{\"error\":\"invalid token\"}\n"));
     let listed = raw.send("GET", "/api/workspaces", None, Some("secret")).await.json();
@@ -291,7 +292,8 @@ async fn list_workspaces_auth_over_http() {
 #[tokio::test]
 async fn pairing_over_http() {
     let (w, raw) = served().await;
-    let created = raw.post("/api/daemon/pairing-sessions", json!({"daemon_id": "d", "runtime_type": "claude"})).await;
+    let request = json!({"daemon_id": "d", "device_name": "h", "runtime_name": "Claude", "runtime_type": "claude"});
+    let created = raw.post("/api/daemon/pairing-sessions", request).await;
     assert_eq!(created.status, 201);
     let session = created.json();
     assert_eq!((&session["status"], &session["workspace_id"]), (&json!("pending"), &Value::Null));
@@ -474,8 +476,26 @@ async fn shutdown_stops_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_over_http_hand_each_task_out_once() {
     let (w, raw) = served().await;
-    let queued: std::collections::HashSet<String> =
-        (0..300).map(|i| w.enqueue(&format!("i{i}"), i % 3).into_string()).collect();
+    // An agent with room for every task: by default an agent holds at most 6.
+    let agent = AgentSeed {
+        workspace_id: w.workspace_id.clone(),
+        name: "Many".into(),
+        max_concurrent_tasks: Some(300),
+        ..AgentSeed::default()
+    };
+    let agent_id = w.mock.add_agent(agent).unwrap();
+    let queued: std::collections::HashSet<String> = (0..300)
+        .map(|i| {
+            let seed = TaskSeed {
+                id: None,
+                runtime_id: w.runtime_id.clone(),
+                agent_id: agent_id.clone(),
+                issue_id: format!("i{i}").into(),
+                priority: i % 3,
+            };
+            w.mock.add_task(seed).unwrap().into_string()
+        })
+        .collect();
     let raw = std::sync::Arc::new(raw);
     let claim = format!("/api/daemon/runtimes/{}/tasks/claim", w.runtime_id);
     let claimers: Vec<_> = (0..16)

@@ -261,6 +261,9 @@ pub struct TaskCompletion {
     /// Branch the agent pushed (ignored by server 3c93ebaf1c, sent as Go does).
     #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
     pub branch_name: String,
+    /// URL of the pull request the agent opened (stored in the task's result).
+    #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
+    pub pr_url: String,
     /// Agent session to resume in a later task.
     #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
     pub session_id: String,

@@ -11,11 +11,15 @@ use std::process::ExitCode;
 use multica_mock::{serve_with, MockDaemon, Seed, ServerConfig};
 
 const USAGE: &str = "\
-usage: multica-mock-server [--port N] [--token T] [--seed FILE | --seed-demo]
+usage: multica-mock-server [--port N] [--token T] [--frontend-url URL] [--seed FILE | --seed-demo]
 
   --port N      listen on 127.0.0.1:N (default: a free port)
   --token T     turn auth on: GET /api/workspaces needs `Authorization: Bearer T`
-  --seed FILE   load a JSON fixture (workspaces, agents, runtimes, tasks)
+  --frontend-url URL
+                pairing links point to URL/pair/local?token=…, and CORS allows
+                that origin (default http://localhost:3000)
+  --seed FILE   load a JSON fixture (workspaces, agents with their
+                max_concurrent_tasks, runtimes, tasks, issue statuses)
   --seed-demo   load the built-in demo fixture
   --help        show this help
 
@@ -26,6 +30,7 @@ Prints the base URL (http://127.0.0.1:PORT) on the first line of stdout.";
 struct Options {
     port: u16,
     token: Option<String>,
+    frontend_url: Option<String>,
     seed_file: Option<String>,
     seed_demo: bool,
     help: bool,
@@ -47,6 +52,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
             }
             "--token" => options.token = Some(value()?).filter(|t| !t.is_empty()),
             "--seed" => options.seed_file = Some(value()?),
+            "--frontend-url" => options.frontend_url = Some(value()?),
             "--seed-demo" => options.seed_demo = true,
             "--help" | "-h" => options.help = true,
             other => return Err(format!("unknown argument {other:?}")),
@@ -73,6 +79,9 @@ async fn run(options: Options) -> Result<(), String> {
     let mut builder = MockDaemon::builder();
     if let Some(token) = &options.token {
         builder = builder.token(token.clone());
+    }
+    if let Some(url) = &options.frontend_url {
+        builder = builder.frontend_url(url.clone());
     }
     if let Some(seed) = load_seed(&options)? {
         builder = builder.seed(seed);
@@ -148,6 +157,8 @@ mod tests {
             Options { port: 8080, token: Some("abc".into()), seed_file: Some("f.json".into()), ..Options::default() }
         );
         assert!(parse(&["--seed-demo"]).expect("valid").seed_demo);
+        let url = parse(&["--frontend-url=https://app.example"]).expect("valid").frontend_url;
+        assert_eq!(url.as_deref(), Some("https://app.example"));
         assert_eq!(parse(&[]).expect("valid"), Options::default());
     }
 

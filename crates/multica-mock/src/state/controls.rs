@@ -29,6 +29,9 @@ impl State {
         for task in &seed.tasks {
             self.add_task(task)?;
         }
+        for issue in &seed.issues {
+            self.set_issue_status(&issue.id, &issue.status)?;
+        }
         Ok(())
     }
 
@@ -38,7 +41,7 @@ impl State {
             Some(id) if self.workspace(id).is_some() => {
                 return Err(control_error(format!("workspace \"{id}\" already exists")))
             }
-            Some(id) => id.clone(),
+            Some(id) => canonical(id),
             None => self.new_id().into(),
         };
         let slug = seed.slug.clone().unwrap_or_else(|| slug_of(&seed.name));
@@ -62,8 +65,9 @@ impl State {
     }
 
     pub(crate) fn add_agent(&mut self, seed: &AgentSeed) -> Result<AgentId, Error> {
-        self.require_workspace(&seed.workspace_id)?;
-        let id = match &seed.id {
+        let workspace_id = canonical(&seed.workspace_id);
+        self.require_workspace(&workspace_id)?;
+        let id = match seed.id.as_ref().map(canonical).as_ref() {
             Some(id) if id.as_str().is_empty() => return Err(control_error("empty agent id".into())),
             Some(id) if self.agents.iter().any(|a| &a.id == id) => {
                 return Err(control_error(format!("agent \"{id}\" already exists")))
@@ -73,7 +77,8 @@ impl State {
         };
         self.agents.push(AgentState {
             id: id.clone(),
-            workspace_id: seed.workspace_id.clone(),
+            workspace_id,
+            max_concurrent_tasks: seed.max_concurrent_tasks.unwrap_or(DEFAULT_MAX_CONCURRENT_TASKS),
             name: seed.name.clone(),
             instructions: seed.instructions.clone(),
             skills: seed.skills.clone(),
@@ -82,6 +87,11 @@ impl State {
     }
 
     pub(crate) fn add_runtime(&mut self, seed: &RuntimeSeed) -> Result<RuntimeId, Error> {
+        let seed = &RuntimeSeed {
+            id: seed.id.as_ref().map(canonical),
+            workspace_id: canonical(&seed.workspace_id),
+            ..seed.clone()
+        };
         self.require_workspace(&seed.workspace_id)?;
         match &seed.id {
             Some(id) if id.as_str().is_empty() => return Err(control_error("empty runtime id".into())),
@@ -115,6 +125,13 @@ impl State {
     }
 
     pub(crate) fn add_task(&mut self, seed: &TaskSeed) -> Result<multica_api::TaskId, Error> {
+        let seed = &TaskSeed {
+            id: seed.id.as_ref().map(canonical),
+            runtime_id: canonical(&seed.runtime_id),
+            agent_id: canonical(&seed.agent_id),
+            issue_id: canonical(&seed.issue_id),
+            priority: seed.priority,
+        };
         let Some(runtime) = self.runtimes.get(&seed.runtime_id) else {
             return Err(control_error(format!("unknown runtime \"{}\"", seed.runtime_id)));
         };
@@ -148,9 +165,9 @@ impl State {
             progress: None,
             messages: Vec::new(),
         };
-        self.queues.entry(seed.runtime_id.clone()).or_default().insert(row.queue_key(), id.clone());
         self.tasks.insert(id.clone(), row);
         self.task_order.push(id.clone());
+        self.index_task(&id);
         Ok(id)
     }
 
@@ -158,27 +175,42 @@ impl State {
     /// cancellation when an issue is reassigned or closed); a finished task
     /// is left as it is.
     pub(crate) fn cancel_task(&mut self, task_id: &multica_api::TaskId) -> Result<TaskRecord, Error> {
-        let now = self.now;
-        let Some(row) = self.tasks.get_mut(task_id) else {
+        let task_id = &canonical(task_id);
+        let Some(row) = self.tasks.get(task_id) else {
             return Err(control_error(format!("unknown task \"{task_id}\"")));
         };
-        if row.status == TaskStatus::Queued {
-            if let Some(queue) = self.queues.get_mut(&row.runtime_id) {
-                queue.remove(&row.queue_key());
-            }
-        }
         if matches!(row.status, TaskStatus::Queued | TaskStatus::Dispatched | TaskStatus::Running) {
-            row.status = TaskStatus::Cancelled;
-            row.completed = Some(now);
+            self.set_task_status(task_id, TaskStatus::Cancelled);
         }
-        Ok(row.record())
+        self.task(task_id).ok_or_else(|| control_error(format!("unknown task \"{task_id}\"")))
+    }
+
+    /// Sets an issue's status (`todo`, `in_progress`, `done`, `cancelled`…).
+    /// A claim that meets a task of a `done` or `cancelled` issue cancels
+    /// all of that issue's tasks.
+    pub(crate) fn set_issue_status(&mut self, issue_id: &IssueId, status: &str) -> Result<(), Error> {
+        let issue_id = canonical(issue_id);
+        if issue_id.as_str().is_empty() {
+            return Err(control_error("empty issue id".into()));
+        }
+        if status.trim().is_empty() {
+            return Err(control_error("empty issue status".into()));
+        }
+        self.issues.insert(issue_id, status.trim().to_owned());
+        Ok(())
+    }
+
+    /// An issue's status, when one was set.
+    pub(crate) fn issue_status(&self, issue_id: &IssueId) -> Option<String> {
+        self.issues.get(&canonical(issue_id)).cloned()
     }
 
     pub(crate) fn create_ping(&mut self, runtime_id: &RuntimeId) -> Result<PingId, Error> {
+        let runtime_id = &canonical(runtime_id);
         if !self.runtimes.contains_key(runtime_id) {
             return Err(control_error(format!("unknown runtime \"{runtime_id}\"")));
         }
-        let id: PingId = self.new_id().into();
+        let id: PingId = self.new_hex_id().into();
         if let Some(row) = self.runtimes.get_mut(runtime_id) {
             row.pending_pings.push_back(id.clone());
         }
@@ -189,6 +221,7 @@ impl State {
     }
 
     pub(crate) fn approve_pairing(&mut self, token: &str, workspace_id: &WorkspaceId) -> Result<PairingSession, Error> {
+        let workspace_id = &canonical(workspace_id);
         self.require_workspace(workspace_id)?;
         let now = self.now;
         let session =
@@ -206,31 +239,33 @@ impl State {
     // ----- inspection ------------------------------------------------------
 
     pub(crate) fn task(&self, task_id: &multica_api::TaskId) -> Option<TaskRecord> {
-        self.tasks.get(task_id).map(TaskRow::record)
+        self.tasks.get(&canonical(task_id)).map(TaskRow::record)
     }
 
     pub(crate) fn progress(&self, task_id: &multica_api::TaskId) -> Option<TaskProgress> {
-        self.tasks.get(task_id).and_then(|t| t.progress.clone())
+        self.tasks.get(&canonical(task_id)).and_then(|t| t.progress.clone())
     }
 
     pub(crate) fn runtime(&self, runtime_id: &RuntimeId) -> Option<Runtime> {
-        self.runtimes.get(runtime_id).map(RuntimeRow::to_runtime)
+        self.runtimes.get(&canonical(runtime_id)).map(RuntimeRow::to_runtime)
     }
 
     pub(crate) fn heartbeats(&self, runtime_id: &RuntimeId) -> u64 {
-        self.runtimes.get(runtime_id).map_or(0, |r| r.heartbeats)
+        self.runtimes.get(&canonical(runtime_id)).map_or(0, |r| r.heartbeats)
     }
 
     pub(crate) fn usage_of(&self, runtime_id: &RuntimeId) -> Vec<UsageEntry> {
-        self.usage.iter().filter(|(key, _)| &key.0 == runtime_id).map(|(_, entry)| entry.clone()).collect()
+        let runtime_id = canonical(runtime_id);
+        self.usage.iter().filter(|(key, _)| key.0 == runtime_id).map(|(_, entry)| entry.clone()).collect()
     }
 
     pub(crate) fn repos_of(&self, workspace_id: &WorkspaceId) -> Option<Vec<Repo>> {
-        self.workspace(workspace_id).map(|w| w.workspace.repos.clone())
+        self.workspace(&canonical(workspace_id)).map(|w| w.workspace.repos.clone())
     }
 
     pub(crate) fn agent(&self, agent_id: &AgentId) -> Option<AgentState> {
-        self.agents.iter().find(|a| &a.id == agent_id).cloned()
+        let agent_id = canonical(agent_id);
+        self.agents.iter().find(|a| a.id == agent_id).cloned()
     }
 
     pub(crate) fn snapshot(&mut self) -> Snapshot {
@@ -283,6 +318,15 @@ impl State {
                 })
                 .collect(),
             pairing_sessions,
+            issues: {
+                let mut issues: Vec<IssueSeed> = self
+                    .issues
+                    .iter()
+                    .map(|(id, status)| IssueSeed { id: id.clone(), status: status.clone() })
+                    .collect();
+                issues.sort_by(|a, b| a.id.cmp(&b.id));
+                issues
+            },
             call_count: self.calls.total(),
         }
     }

@@ -8,7 +8,7 @@
 //! [`multica_api::Error`] / the same bytes.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde_json::{json, Map, Value};
 
@@ -23,13 +23,22 @@ use crate::clock::{is_valid_date, Millis};
 use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
-use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 
 mod controls;
+mod ids;
 mod routes;
+mod scheduler;
+
+pub(crate) use ids::canonical;
+pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
 
 /// How long a pairing session stays open, as the server's default.
 const PAIRING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Where pairing links point unless configured: the server's default
+/// frontend URL (also the one origin its CORS policy allows).
+pub const DEFAULT_FRONTEND_URL: &str = "http://localhost:3000";
 
 /// A handler's refusal: the status and the `error` message of its body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +156,12 @@ impl TaskRow {
         }
     }
 
+    /// The row as the server's `UPDATE … RETURNING` and pending queries
+    /// return it: their query does not fill `workspace_id` (the claim's does).
+    fn record_unjoined(&self) -> TaskRecord {
+        TaskRecord { workspace_id: WorkspaceId::default(), ..self.record() }
+    }
+
     fn queue_key(&self) -> QueueKey {
         (Reverse(self.priority), self.seq)
     }
@@ -193,7 +208,19 @@ pub(crate) struct State {
     runtime_by_owner: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
     tasks: HashMap<multica_api::TaskId, TaskRow>,
     task_order: Vec<multica_api::TaskId>,
+    /// Per runtime, its queued and dispatched tasks in claim order: what a
+    /// claim walks and the pending list shows.
     queues: HashMap<RuntimeId, BTreeMap<QueueKey, multica_api::TaskId>>,
+    /// Per agent, its queued tasks across all runtimes, in claim order.
+    agent_queues: HashMap<AgentId, BTreeMap<QueueKey, multica_api::TaskId>>,
+    /// Per agent, how many of its tasks are dispatched or running.
+    agent_busy: HashMap<AgentId, u32>,
+    /// Issue statuses (an issue not listed is open).
+    issues: HashMap<IssueId, String>,
+    /// The last sweep's time: the sweeper runs every 30 s of fake time.
+    last_sweep: Millis,
+    /// Base of pairing links (`<frontend>/pair/local?token=…`) and the origin CORS allows.
+    pub(crate) frontend_url: String,
     /// Session and work dir of the last completed task per (agent, issue).
     last_sessions: HashMap<(AgentId, IssueId), (String, String)>,
     usage: BTreeMap<(RuntimeId, String, String, String), UsageEntry>,
@@ -224,6 +251,11 @@ impl State {
             tasks: HashMap::new(),
             task_order: Vec::new(),
             queues: HashMap::new(),
+            agent_queues: HashMap::new(),
+            agent_busy: HashMap::new(),
+            issues: HashMap::new(),
+            last_sweep: start,
+            frontend_url: DEFAULT_FRONTEND_URL.to_owned(),
             last_sessions: HashMap::new(),
             usage: BTreeMap::new(),
             pings: HashMap::new(),
@@ -239,8 +271,18 @@ impl State {
         format!("00000000-0000-4000-8000-{:012x}", self.next_id)
     }
 
-    pub(crate) fn advance_clock(&mut self, by: std::time::Duration) {
-        self.now = self.now.after(by);
+    /// 32 lowercase hex digits, as the server's ping IDs and pairing
+    /// tokens: deterministic, but not all zeros.
+    fn new_hex_id(&mut self) -> String {
+        self.next_id += 1;
+        let mix = |mut z: u64| {
+            // splitmix64
+            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        format!("{:016x}{:016x}", mix(self.next_id), mix(!self.next_id))
     }
 }
 

@@ -38,7 +38,7 @@ impl State {
             }
             Call::ListTaskMessages { task_id } => Reply::Messages(self.list_messages(task_id)),
             Call::ListWorkspaces => Reply::Workspaces(self.list_workspaces(authorization)?),
-            Call::CreatePairingSession(request) => Reply::Pairing(self.create_pairing(request)),
+            Call::CreatePairingSession(request) => Reply::Pairing(self.create_pairing(request)?),
             Call::GetPairingSession { token } => Reply::Pairing(self.get_pairing(token)?),
             Call::ClaimPairingSession { token } => Reply::Pairing(self.claim_pairing(token)?),
             // `Call` is non-exhaustive: a route added upstream and not yet
@@ -50,16 +50,21 @@ impl State {
     // ----- daemon routes ---------------------------------------------------
 
     pub(crate) fn register(&mut self, request: &RegisterRequest) -> Result<RegisterResponse, Rejection> {
-        if request.daemon_id.as_str().is_empty() {
+        // The server trims every input string before it validates.
+        let daemon_id = DaemonId::new(request.daemon_id.as_str().trim());
+        let workspace_id = WorkspaceId::new(request.workspace_id.as_str().trim());
+        let device_name = request.device_name.trim();
+        if daemon_id.as_str().is_empty() {
             return Err(reject(400, "daemon_id is required"));
         }
-        if request.workspace_id.as_str().is_empty() {
+        if workspace_id.as_str().is_empty() {
             return Err(reject(400, "workspace_id is required"));
         }
         if request.runtimes.is_empty() {
             return Err(reject(400, "at least one runtime is required"));
         }
-        let repos = match self.workspace(&request.workspace_id) {
+        let workspace_id = canonical(&workspace_id);
+        let repos = match self.workspace(&workspace_id) {
             Some(row) => row.workspace.repos.clone(),
             None => return Err(reject(404, "workspace not found")),
         };
@@ -67,13 +72,13 @@ impl State {
             .runtimes
             .iter()
             .map(|spec| {
-                let id = self.upsert_runtime(
-                    None,
-                    &request.workspace_id,
-                    Some(&request.daemon_id),
-                    spec,
-                    &request.device_name,
-                );
+                let spec = RuntimeSpec {
+                    name: spec.name.trim().to_owned(),
+                    provider: spec.provider.trim().to_owned(),
+                    version: spec.version.trim().to_owned(),
+                    status: spec.status.clone(),
+                };
+                let id = self.upsert_runtime(None, &workspace_id, Some(&daemon_id), &spec, device_name);
                 self.runtimes.get(&id).map(RuntimeRow::to_runtime).unwrap_or_default()
             })
             .collect();
@@ -99,13 +104,14 @@ impl State {
         let status = if spec.status == RuntimeStatus::Offline { RuntimeStatus::Offline } else { RuntimeStatus::Online };
         let mut metadata = Map::new();
         metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
+        let device_info = device_info(device_name, &spec.version);
         let now = self.now;
         let owner = daemon_id.map(|daemon| (workspace_id.clone(), daemon.clone(), provider.clone()));
         let existing = owner.as_ref().and_then(|key| self.runtime_by_owner.get(key)).cloned();
         if let Some(row) = existing.as_ref().and_then(|id| self.runtimes.get_mut(id)) {
             row.name = name;
             row.status = status;
-            row.device_info = device_name.to_owned();
+            row.device_info = device_info;
             row.metadata = metadata;
             row.last_seen = Some(now);
             row.updated = now;
@@ -119,7 +125,7 @@ impl State {
             name,
             provider,
             status,
-            device_info: device_name.to_owned(),
+            device_info,
             metadata,
             last_seen: Some(now),
             created: now,
@@ -141,7 +147,7 @@ impl State {
         }
         let now = self.now;
         for id in runtime_ids {
-            if let Some(row) = self.runtimes.get_mut(id) {
+            if let Some(row) = self.runtimes.get_mut(&canonical(id)) {
                 row.status = RuntimeStatus::Offline;
                 row.updated = now;
             }
@@ -150,11 +156,12 @@ impl State {
     }
 
     pub(crate) fn heartbeat(&mut self, runtime_id: &RuntimeId) -> Result<HeartbeatResponse, Rejection> {
+        let runtime_id = RuntimeId::new(runtime_id.as_str().trim());
         if runtime_id.as_str().is_empty() {
             return Err(reject(400, "runtime_id is required"));
         }
         let now = self.now;
-        let Some(row) = self.runtimes.get_mut(runtime_id) else {
+        let Some(row) = self.runtimes.get_mut(&canonical(&runtime_id)) else {
             return Err(reject(500, "heartbeat failed"));
         };
         if row.status != RuntimeStatus::Online {
@@ -170,43 +177,18 @@ impl State {
         Ok(HeartbeatResponse { status: "ok".to_owned(), pending_ping: pending_ping.map(|id| PendingPing { id }) })
     }
 
-    pub(crate) fn claim(&mut self, runtime_id: &RuntimeId) -> Option<Task> {
-        let (_, task_id) = self.queues.get_mut(runtime_id)?.pop_first()?;
-        let now = self.now;
-        let row = self.tasks.get_mut(&task_id)?;
-        row.status = TaskStatus::Dispatched;
-        row.dispatched = Some(now);
-        let agent = self.agents.iter().find(|a| a.id == row.agent_id).map(|a| TaskAgent {
-            id: a.id.clone(),
-            name: a.name.clone(),
-            instructions: a.instructions.clone(),
-            skills: a.skills.clone(),
-        });
-        let repos = self
-            .workspaces
-            .iter()
-            .find(|w| w.workspace.id == row.workspace_id)
-            .map(|w| w.workspace.repos.clone())
-            .unwrap_or_default();
-        let (prior_session_id, prior_work_dir) =
-            self.last_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())).cloned().unwrap_or_default();
-        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir })
-    }
-
+    /// The runtime's queued and dispatched tasks in claim order.
     pub(crate) fn pending(&self, runtime_id: &RuntimeId) -> Vec<TaskRecord> {
-        let mut rows: Vec<&TaskRow> = self
-            .task_order
-            .iter()
-            .filter_map(|id| self.tasks.get(id))
-            .filter(|t| &t.runtime_id == runtime_id && matches!(t.status, TaskStatus::Queued | TaskStatus::Dispatched))
-            .collect();
-        rows.sort_by_key(|t| t.queue_key());
-        rows.into_iter().map(TaskRow::record).collect()
+        self.queues
+            .get(&canonical(runtime_id))
+            .map(|queue| queue.values().filter_map(|id| self.tasks.get(id)).map(TaskRow::record_unjoined).collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn report_usage(&mut self, runtime_id: &RuntimeId, entries: &[UsageEntry]) {
         // Rows of an unknown runtime break the foreign key and are dropped;
         // the server answers ok either way.
+        let runtime_id = &canonical(runtime_id);
         if !self.runtimes.contains_key(runtime_id) {
             return;
         }
@@ -217,39 +199,45 @@ impl State {
     }
 
     pub(crate) fn report_ping_result(&mut self, runtime_id: &RuntimeId, ping_id: &PingId, result: &PingResult) {
-        if let Some(ping) = self.pings.get_mut(ping_id).filter(|p| &p.runtime_id == runtime_id) {
+        let runtime_id = canonical(runtime_id);
+        if let Some(ping) = self.pings.get_mut(ping_id).filter(|p| p.runtime_id == runtime_id) {
             ping.result = Some(result.clone());
         }
     }
 
     pub(crate) fn task_status(&self, task_id: &multica_api::TaskId) -> Result<TaskStatus, Rejection> {
-        self.tasks.get(task_id).map(|t| t.status.clone()).ok_or(TASK_NOT_FOUND)
+        self.tasks.get(&canonical(task_id)).map(|t| t.status.clone()).ok_or(TASK_NOT_FOUND)
     }
 
     /// The server's `UPDATE … WHERE id = $1 AND status IN (…) RETURNING *`:
     /// a wrong state and an unknown ID both match no row.
+    /// The answer is the updated row as that query returns it (no `workspace_id`).
     fn transition(
         &mut self,
         task_id: &multica_api::TaskId,
         from: &[TaskStatus],
+        to: TaskStatus,
         no_rows: &'static str,
-        apply: impl FnOnce(&mut TaskRow, Millis),
+        apply: impl FnOnce(&mut TaskRow),
     ) -> Result<TaskRecord, Rejection> {
-        let now = self.now;
-        match self.tasks.get_mut(task_id) {
-            Some(row) if from.contains(&row.status) => {
-                apply(row, now);
-                Ok(row.record())
-            }
-            _ => Err(reject(400, no_rows)),
+        let task_id = canonical(task_id);
+        if !self.tasks.get(&task_id).is_some_and(|row| from.contains(&row.status)) {
+            return Err(reject(400, no_rows));
         }
+        self.set_task_status(&task_id, to);
+        let row = self.tasks.get_mut(&task_id).ok_or(reject(400, no_rows))?;
+        apply(row);
+        Ok(row.record_unjoined())
     }
 
     pub(crate) fn start(&mut self, task_id: &multica_api::TaskId) -> Result<TaskRecord, Rejection> {
-        self.transition(task_id, &[TaskStatus::Dispatched], "start task: no rows in result set", |row, now| {
-            row.status = TaskStatus::Running;
-            row.started = Some(now);
-        })
+        self.transition(
+            task_id,
+            &[TaskStatus::Dispatched],
+            TaskStatus::Running,
+            "start task: no rows in result set",
+            |_| {},
+        )
     }
 
     pub(crate) fn complete(
@@ -257,14 +245,23 @@ impl State {
         task_id: &multica_api::TaskId,
         completion: &TaskCompletion,
     ) -> Result<TaskRecord, Rejection> {
-        let record =
-            self.transition(task_id, &[TaskStatus::Running], "complete task: no rows in result set", |row, now| {
-                row.status = TaskStatus::Completed;
-                row.completed = Some(now);
-                row.result = Some(json!({ "output": completion.output }));
+        let record = self.transition(
+            task_id,
+            &[TaskStatus::Running],
+            TaskStatus::Completed,
+            "complete task: no rows in result set",
+            |row| {
+                // Every key present, as the server marshals its result struct.
+                row.result = Some(json!({
+                    "output": completion.output,
+                    "pr_url": completion.pr_url,
+                    "session_id": completion.session_id,
+                    "work_dir": completion.work_dir,
+                }));
                 row.session_id = completion.session_id.clone();
                 row.work_dir = completion.work_dir.clone();
-            })?;
+            },
+        )?;
         // The server resumes from the newest completed task that has a session.
         if !completion.session_id.is_empty() {
             self.last_sessions.insert(
@@ -279,17 +276,14 @@ impl State {
         self.transition(
             task_id,
             &[TaskStatus::Dispatched, TaskStatus::Running],
+            TaskStatus::Failed,
             "fail task: no rows in result set",
-            |row, now| {
-                row.status = TaskStatus::Failed;
-                row.completed = Some(now);
-                row.error = Some(error.to_owned());
-            },
+            |row| row.error = Some(error.to_owned()),
         )
     }
 
     pub(crate) fn report_progress(&mut self, task_id: &multica_api::TaskId, progress: &TaskProgress) {
-        if let Some(row) = self.tasks.get_mut(task_id) {
+        if let Some(row) = self.tasks.get_mut(&canonical(task_id)) {
             row.progress = Some(progress.clone());
         }
     }
@@ -302,14 +296,15 @@ impl State {
         if messages.is_empty() {
             return Ok(());
         }
-        let row = self.tasks.get_mut(task_id).ok_or(TASK_NOT_FOUND)?;
-        row.messages.extend_from_slice(messages);
+        let row = self.tasks.get_mut(&canonical(task_id)).ok_or(TASK_NOT_FOUND)?;
+        // `seq` is a 32-bit column: a larger value is stored as its low 32 bits.
+        row.messages.extend(messages.iter().map(|m| TaskMessage { seq: i64::from(m.seq as i32), ..m.clone() }));
         Ok(())
     }
 
     pub(crate) fn list_messages(&self, task_id: &multica_api::TaskId) -> Vec<StoredTaskMessage> {
         self.tasks
-            .get(task_id)
+            .get(&canonical(task_id))
             .map(|row| {
                 row.sorted_messages()
                     .into_iter()
@@ -319,34 +314,57 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// The auth middleware of `/api/workspaces`: no header → `missing
-    /// authorization header`; anything but `Bearer <token>` → `invalid token`.
-    pub(crate) fn list_workspaces(&self, authorization: Option<&str>) -> Result<Vec<Workspace>, Rejection> {
-        if let Some(expected) = &self.expected_authorization {
-            match authorization {
-                None | Some("") => {
-                    return Err(Rejection { from_auth: true, ..reject(401, "missing authorization header") })
-                }
-                Some(given) if given != expected => {
-                    return Err(Rejection { from_auth: true, ..reject(401, "invalid token") })
-                }
-                Some(_) => {}
-            }
+    /// The user auth middleware (`/api/workspaces`, approving a pairing):
+    /// no header → `missing authorization header`; not `Bearer <something>`
+    /// → `invalid authorization format`; another token → `invalid token`.
+    /// The value is trimmed first, as Go's HTTP server reads headers.
+    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<(), Rejection> {
+        let Some(expected) = &self.expected_authorization else { return Ok(()) };
+        let auth_error = |message| Err(Rejection { from_auth: true, ..reject(401, message) });
+        let given = authorization.map(str::trim).unwrap_or_default();
+        if given.is_empty() {
+            return auth_error("missing authorization header");
         }
+        match given.strip_prefix("Bearer ") {
+            Some(token) if !token.is_empty() => {}
+            _ => return auth_error("invalid authorization format"),
+        }
+        if given != expected {
+            return auth_error("invalid token");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn list_workspaces(&self, authorization: Option<&str>) -> Result<Vec<Workspace>, Rejection> {
+        self.authorize(authorization)?;
         Ok(self.workspaces.iter().map(|w| w.workspace.clone()).collect())
     }
 
-    pub(crate) fn create_pairing(&mut self, request: &PairingRequest) -> PairingSession {
-        let token = self.new_id();
+    pub(crate) fn create_pairing(&mut self, request: &PairingRequest) -> Result<PairingSession, Rejection> {
+        let daemon_id = request.daemon_id.as_str().trim();
+        let device_name = request.device_name.trim();
+        let runtime_name = request.runtime_name.trim();
+        let runtime_type = request.runtime_type.trim();
+        for (value, missing) in [
+            (daemon_id, "daemon_id is required"),
+            (device_name, "device_name is required"),
+            (runtime_name, "runtime_name is required"),
+            (runtime_type, "runtime_type is required"),
+        ] {
+            if value.is_empty() {
+                return Err(reject(400, missing));
+            }
+        }
+        let token = self.new_hex_id();
         let now = self.now;
         let expires = now.after(PAIRING_TTL);
         let session = PairingSession {
             token: token.clone(),
-            daemon_id: request.daemon_id.clone(),
-            device_name: request.device_name.clone(),
-            runtime_name: request.runtime_name.clone(),
-            runtime_type: request.runtime_type.clone(),
-            runtime_version: request.runtime_version.clone(),
+            daemon_id: daemon_id.into(),
+            device_name: device_name.to_owned(),
+            runtime_name: runtime_name.to_owned(),
+            runtime_type: runtime_type.to_owned(),
+            runtime_version: request.runtime_version.trim().to_owned(),
             workspace_id: None,
             status: PairingStatus::Pending,
             approved_at: None,
@@ -354,18 +372,19 @@ impl State {
             expires_at: expires.rfc3339(),
             created_at: now.rfc3339(),
             updated_at: now.rfc3339(),
-            link_url: None,
+            link_url: Some(format!("{}/pair/local?token={token}", self.frontend_url.trim_end_matches('/'))),
         };
         self.pairings.insert(token.clone(), PairingRow { session: session.clone(), expires });
         self.pairing_order.push(token);
-        session
+        Ok(session)
     }
 
-    /// The session, marked expired once the clock passes its expiry (unless claimed).
+    /// The session; a pending one past its expiry reads `expired` (an
+    /// approved one stays approved, and claimable).
     pub(super) fn pairing_mut(&mut self, token: &str) -> Result<&mut PairingSession, Rejection> {
         let now = self.now;
         let row = self.pairings.get_mut(token).ok_or(reject(404, "pairing session not found"))?;
-        if now > row.expires && row.session.status != PairingStatus::Claimed {
+        if now > row.expires && row.session.status == PairingStatus::Pending {
             row.session.status = PairingStatus::Expired;
         }
         Ok(&mut row.session)
@@ -375,6 +394,7 @@ impl State {
         self.pairing_mut(token).map(|s| s.clone())
     }
 
+    /// Claims an approved session; claiming a claimed one answers it again.
     pub(crate) fn claim_pairing(&mut self, token: &str) -> Result<PairingSession, Rejection> {
         let now = self.now;
         let session = self.pairing_mut(token)?;
@@ -385,8 +405,48 @@ impl State {
                 session.updated_at = now.rfc3339();
                 Ok(session.clone())
             }
-            PairingStatus::Expired => Err(reject(400, "pairing session expired")),
+            PairingStatus::Claimed => Ok(session.clone()),
             _ => Err(reject(400, "pairing session is not approved")),
         }
+    }
+
+    /// The user route `POST /api/daemon/pairing-sessions/{token}/approve`
+    /// (after [`State::authorize`]): binds a pending session to a workspace.
+    pub(crate) fn approve_pairing_route(
+        &mut self,
+        token: &str,
+        workspace_id: &WorkspaceId,
+    ) -> Result<PairingSession, Rejection> {
+        let workspace_id = WorkspaceId::new(workspace_id.as_str().trim());
+        if workspace_id.as_str().is_empty() {
+            return Err(reject(400, "workspace_id is required"));
+        }
+        let workspace_id = canonical(&workspace_id);
+        if self.workspace(&workspace_id).is_none() {
+            return Err(reject(404, "workspace not found"));
+        }
+        let now = self.now;
+        let session = self.pairing_mut(token)?;
+        match session.status {
+            PairingStatus::Pending => {
+                session.status = PairingStatus::Approved;
+                session.workspace_id = Some(workspace_id);
+                session.approved_at = Some(now.rfc3339());
+                session.updated_at = now.rfc3339();
+                Ok(session.clone())
+            }
+            PairingStatus::Expired => Err(reject(400, "pairing session expired")),
+            _ => Err(reject(400, "pairing session is not pending")),
+        }
+    }
+}
+
+/// A runtime's `device_info`: `"<device name> · <version>"`, or whichever
+/// of the two is not empty.
+fn device_info(device_name: &str, version: &str) -> String {
+    match (device_name.is_empty(), version.is_empty()) {
+        (false, false) => format!("{device_name} · {version}"),
+        (false, true) => device_name.to_owned(),
+        (true, _) => version.to_owned(),
     }
 }
