@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::builder::HyperClientBuilder;
 use crate::connect::Connector;
-use crate::transport::{self, CallName, Pool, PoolSettings};
+use crate::transport::{self, CallName, Deadline, Pool, PoolSettings};
 use crate::url::BaseUrl;
 use multica_api::layer::RetryPolicy;
 
@@ -146,10 +146,11 @@ impl HyperClient {
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
         let deadline = Instant::now() + self.timeout;
+        let exchange_deadline = Deadline { at: deadline, after: self.timeout };
         let (uri, body, request) = (&uri, &body, &request);
         // The whole-call deadline bounds every attempt and every wait.
         let one_attempt = move || async move {
-            match tokio::time::timeout_at(deadline, self.attempt(uri, body, name)).await {
+            match tokio::time::timeout_at(deadline, self.attempt(uri, body, name, exchange_deadline)).await {
                 Ok(Ok(answer)) => request
                     .decode_response(answer.status, &answer.body)
                     .map_err(|err| err.with_retry_after(answer.retry_after)),
@@ -162,7 +163,13 @@ impl HyperClient {
         self.retry.run(wire.endpoint, Some(deadline), one_attempt).await
     }
 
-    async fn attempt(&self, uri: &http::Uri, body: &Bytes, name: CallName<'_>) -> Result<transport::Answer> {
+    async fn attempt(
+        &self,
+        uri: &http::Uri,
+        body: &Bytes,
+        name: CallName<'_>,
+        deadline: Deadline,
+    ) -> Result<transport::Answer> {
         let shared = &*self.shared;
         let mut request = http::Request::new(Full::new(body.clone()));
         *request.method_mut() = match name.method {
@@ -179,7 +186,7 @@ impl HyperClient {
             headers.insert(AUTHORIZATION, token);
         }
         let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
-        transport::exchange(&pool, request, name, shared.settings.max_body_bytes).await
+        transport::exchange(pool, request, name, shared.settings.max_body_bytes, deadline).await
     }
 }
 
