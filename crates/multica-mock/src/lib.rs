@@ -151,5 +151,8 @@ pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::DEFAULT_CALL_LOG_CAPACITY;
 pub use seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-pub use server::{serve, serve_with, MockServer, ServerConfig, DEFAULT_MAX_BODY_BYTES};
+pub use server::{
+    serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
+};
 pub use stream::serve_stream;
