@@ -89,6 +89,9 @@
 //! (`404 page not found`, as Go's router); a known path with another method
 //! 405; a body above the cap ([`DEFAULT_MAX_BODY_BYTES`]) 413 `request body
 //! too large`. Query strings are ignored. HTTP/1.1 and HTTP/2 (h2c).
+//! Clients cannot lock the server up by holding connections: slow heads,
+//! silent and idle connections are closed and a cap on open connections
+//! sheds the longest-waiting one for a new client ([`ConnectionLimits`]).
 //!
 //! ## Control routes
 //!
