@@ -134,7 +134,13 @@ impl Failure {
     fn into_error(self, name: CallName<'_>) -> Error {
         match self {
             Self::Request(err) => {
-                let kind = if err.is_connect() { TransportKind::Connect } else { TransportKind::Request };
+                let kind = if err.is_connect() {
+                    TransportKind::Connect
+                } else if refused_unprocessed(&err) {
+                    TransportKind::Refused
+                } else {
+                    TransportKind::Request
+                };
                 name.transport_error(kind, err)
             }
             Self::Body(err) => name.transport_error(TransportKind::Response, err),
@@ -142,6 +148,22 @@ impl Failure {
             Self::TooLarge(limit) => name.body_too_large(limit),
         }
     }
+}
+
+/// Whether the server refused the request before processing any of it: an
+/// HTTP/2 `REFUSED_STREAM` (RFC 9113 §8.7), or the server's `GOAWAY`, which
+/// h2 reports on a stream only when the stream came after the last one the
+/// server processed or was never sent (§6.8); streams the server may have
+/// processed fail otherwise (a broken pipe).
+fn refused_unprocessed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote() && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        cause = err.source();
+    }
+    false
 }
 
 async fn run_exchange(pool: Arc<Pool>, request: http::Request<Full<Bytes>>, max_body: u64) -> Result<Answer, Failure> {
