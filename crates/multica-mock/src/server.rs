@@ -112,14 +112,20 @@ pub async fn serve_with(mock: MockDaemon, config: ServerConfig) -> io::Result<Mo
 async fn accept_loop(listener: TcpListener, mock: MockDaemon, max_body_bytes: usize, limits: ConnectionLimits) {
     // Owned here so that aborting this task aborts every connection too.
     let mut connections = limits::Connections::new(limits);
+    let room = connections.room();
     loop {
+        // At the cap with every connection busy, new clients wait in the
+        // listen backlog until a request is answered or a connection ends.
+        connections.admit_parked(&mock, max_body_bytes);
+        let may_accept = connections.may_accept();
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if may_accept => match accepted {
                 Ok((stream, _)) => connections.admit(stream, mock.clone(), max_body_bytes),
                 // Out of file descriptors and the like: wait instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             },
             () = connections.reap() => {}
+            () = room.notified(), if !may_accept => {}
         }
     }
 }

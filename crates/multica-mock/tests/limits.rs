@@ -216,3 +216,48 @@ async fn at_the_connection_cap_the_longest_waiting_connection_makes_room_for_a_n
     println!("cap {CAP}: {HELD} held connections, {} shed, a new client served", shed.len() + 1);
     holders.abort_all();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_with_every_connection_busy_a_new_client_waits_its_turn() {
+    const CAP: usize = 2;
+    let server = server(Duration::from_secs(60), Duration::from_secs(60), CAP).await;
+    // CAP connections each in the middle of a request body: busy, not idle.
+    // `100 Continue` comes when the server starts reading the body: the
+    // request is then in flight.
+    let head = b"POST /api/daemon/heartbeat HTTP/1.1\r\nhost: x\r\ncontent-length: 20\r\nexpect: 100-continue\r\n\r\n";
+    let mut busy = Vec::new();
+    for _ in 0..CAP {
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        stream.write_all(head).await.unwrap();
+        let mut interim = Vec::new();
+        let mut buf = [0u8; 256];
+        while !interim.ends_with(b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before 100 Continue");
+            interim.extend_from_slice(&buf[..n]);
+        }
+        assert!(interim.starts_with(b"HTTP/1.1 100 Continue"), "{:?}", String::from_utf8_lossy(&interim));
+        stream.write_all(b"0123456789").await.unwrap();
+        busy.push(stream);
+    }
+    let mut newcomer = TcpStream::connect(server.addr()).await.unwrap();
+    newcomer.write_all(b"GET /nope HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    // Neither refused nor served while every connection is busy.
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), newcomer.read(&mut byte)).await;
+    assert!(early.is_err(), "the new client was answered or closed at the cap: {early:?}");
+    // One busy request ends (its body completes): the new client is served.
+    busy[0].write_all(b"0123456789").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(SLACK, async {
+        let mut buf = [0u8; 1024];
+        while !answer.ends_with(b"404 page not found\n") {
+            let n = newcomer.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("served once a connection was free");
+    assert!(answer.starts_with(b"HTTP/1.1 404"), "{:?}", String::from_utf8_lossy(&answer));
+}

@@ -56,8 +56,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// `max_connections` are open, a newly accepted connection closes the
 /// open one with no request in flight that has waited longest (a silent or
 /// slow client, or the longest-idle keep-alive connection), so that a new
-/// client is always served; only when every open connection has a request
-/// in flight is the new one refused (closed at once).
+/// client is served; only while every open connection has a request in
+/// flight do new connections wait in the listen backlog, until one of
+/// those requests is answered or its connection closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Default [`DEFAULT_HEADER_READ_TIMEOUT`].
@@ -84,21 +85,59 @@ pub(super) struct Connections {
     limits: ConnectionLimits,
     tasks: JoinSet<()>,
     open: HashMap<Id, (Arc<Watch>, AbortHandle)>,
+    /// Woken when a connection's last request in flight is answered.
+    room: Arc<Notify>,
+    /// A connection accepted at the cap just as every open one took a
+    /// request: it is served as soon as there is room.
+    parked: Option<TcpStream>,
 }
 
 impl Connections {
     pub(super) fn new(limits: ConnectionLimits) -> Self {
-        Self { limits, tasks: JoinSet::new(), open: HashMap::new() }
+        Self { limits, tasks: JoinSet::new(), open: HashMap::new(), room: Arc::new(Notify::new()), parked: None }
     }
 
-    /// Serves a newly accepted connection, first making room for it.
+    /// Whether a new connection can be accepted now: none is parked, and
+    /// there is room for one.
+    pub(super) fn may_accept(&self) -> bool {
+        self.parked.is_none() && self.has_room()
+    }
+
+    /// Whether a new connection can be served now: the cap is not reached,
+    /// or an open connection has no request in flight and can make room.
+    fn has_room(&self) -> bool {
+        self.open.len() < self.cap() || self.open.values().any(|(watch, _)| watch.waiting_since().is_some())
+    }
+
+    /// Serves the parked connection if there is room for it now.
+    pub(super) fn admit_parked(&mut self, mock: &MockDaemon, max_body_bytes: usize) {
+        if self.parked.is_some() && self.has_room() {
+            if let Some(stream) = self.parked.take() {
+                self.admit(stream, mock.clone(), max_body_bytes);
+            }
+        }
+    }
+
+    /// Woken when [`Connections::has_room`] may have turned true without a
+    /// connection ending.
+    pub(super) fn room(&self) -> Arc<Notify> {
+        Arc::clone(&self.room)
+    }
+
+    fn cap(&self) -> usize {
+        self.limits.max_connections.max(1)
+    }
+
+    /// Serves a newly accepted connection, first making room for it. Should
+    /// every open connection have taken a request since
+    /// [`Connections::may_accept`] said yes, it is parked until one is
+    /// answered.
     pub(super) fn admit(&mut self, stream: TcpStream, mock: MockDaemon, max_body_bytes: usize) {
-        if self.open.len() >= self.limits.max_connections.max(1) && !self.shed_longest_waiting() {
-            // Every connection has a request in flight: this one must wait
-            // for a later try.
+        if self.open.len() >= self.cap() && !self.shed_longest_waiting() {
+            self.parked = Some(stream);
             return;
         }
-        let watch = Arc::new(Watch::new());
+        let watch = Arc::new(Watch::new(Arc::clone(&self.room)));
         let task = self.tasks.spawn(serve(stream, mock, max_body_bytes, self.limits, Arc::clone(&watch)));
         self.open.insert(task.id(), (watch, task));
     }
@@ -125,11 +164,13 @@ impl Connections {
             .iter()
             .filter_map(|(id, (watch, _))| watch.waiting_since().map(|since| (since, *id)))
             .min_by_key(|(since, _)| *since);
-        let Some((_, id)) = oldest else { return false };
-        if let Some((_, task)) = self.open.remove(&id) {
-            task.abort();
+        match oldest.and_then(|(_, id)| self.open.remove(&id)) {
+            Some((_, task)) => {
+                task.abort();
+                true
+            }
+            None => false,
         }
-        true
     }
 }
 
@@ -215,13 +256,15 @@ struct Watch {
     http2: AtomicBool,
     /// Woken when the deadline may have moved earlier or become due.
     changed: Notify,
+    /// The server's, woken when this connection can make room.
+    room: Arc<Notify>,
 }
 
 /// A time that has not happened, in [`Watch`]'s microsecond fields.
 const NEVER: u64 = u64::MAX;
 
 impl Watch {
-    fn new() -> Self {
+    fn new(room: Arc<Notify>) -> Self {
         Self {
             accepted: Instant::now(),
             in_flight: AtomicUsize::new(0),
@@ -229,6 +272,7 @@ impl Watch {
             head_started: AtomicU64::new(NEVER),
             http2: AtomicBool::new(false),
             changed: Notify::new(),
+            room,
         }
     }
 
@@ -302,6 +346,7 @@ impl Drop for InFlight {
         watch.idle_since.store(watch.now(), Ordering::SeqCst);
         if watch.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             watch.changed.notify_one();
+            watch.room.notify_one();
         }
     }
 }
