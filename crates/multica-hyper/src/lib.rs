@@ -15,6 +15,10 @@
 //! - retries of transient failures by [`RetryPolicy`]: only calls safe to
 //!   repeat, or any call that provably never reached the server (a claim
 //!   is never sent twice);
+//! - a call dropped by its caller (a timeout, a `select!`) lets its exchange
+//!   finish in the background within the call's deadline, so giving up never
+//!   resets an HTTP/2 stream and never fails the other calls sharing its
+//!   connection;
 //! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
 //!   when a token is set, no redirects followed, and a `Debug` that never
 //!   shows the token.
