@@ -35,6 +35,10 @@ pub enum TransportKind {
     Request,
     /// Reading the answer's body failed: the server acted on the request.
     Response,
+    /// The server refused the request before processing any of it (an
+    /// HTTP/2 `REFUSED_STREAM`, or a `GOAWAY` that left the request out):
+    /// like [`TransportKind::Connect`], any call is safe to retry.
+    Refused,
 }
 
 impl fmt::Display for TransportKind {
@@ -43,6 +47,7 @@ impl fmt::Display for TransportKind {
             Self::Connect => "connect",
             Self::Request => "request",
             Self::Response => "response body",
+            Self::Refused => "refused request",
         })
     }
 }
@@ -237,11 +242,15 @@ impl Error {
         matches!(self.last_attempt(), Self::Timeout { .. })
     }
 
-    /// Whether the server may have received the request: false only when the
-    /// connection was never made or nothing was sent. A call that changes
-    /// state (claim) may be retried only when this is false.
+    /// Whether the server may have acted on the request: false only when the
+    /// connection was never made, nothing was sent, or the server refused
+    /// the request unprocessed. A call that changes state (claim) may be
+    /// retried only when this is false.
     pub fn may_have_reached_server(&self) -> bool {
-        !matches!(self.last_attempt(), Self::Transport { kind: TransportKind::Connect, .. } | Self::InvalidArgument(_))
+        !matches!(
+            self.last_attempt(),
+            Self::Transport { kind: TransportKind::Connect | TransportKind::Refused, .. } | Self::InvalidArgument(_)
+        )
     }
 
     /// The HTTP status, for [`Error::Status`].

@@ -13,7 +13,7 @@ use multica_api::{Call, DaemonApi, Error, Method, Reply, Result};
 
 use crate::builder::HyperClientBuilder;
 use crate::connect::Connector;
-use crate::transport::{self, CallName, Pool, PoolSettings};
+use crate::transport::{self, CallName, Deadline, Pool, PoolSettings};
 use crate::url::BaseUrl;
 
 /// The production [`DaemonApi`](multica_api::DaemonApi) client: HTTP/1.1 and HTTP/2 over hyper,
@@ -135,7 +135,8 @@ impl HyperClient {
         let wire = request.wire();
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
-        match tokio::time::timeout(self.timeout, self.exchange(uri, body, name)).await {
+        let deadline = Deadline { at: tokio::time::Instant::now() + self.timeout, after: self.timeout };
+        match tokio::time::timeout(self.timeout, self.exchange(uri, body, name, deadline)).await {
             Ok(Ok(answer)) => request
                 .decode_response(answer.status, &answer.body)
                 .map_err(|err| err.with_retry_after(answer.retry_after)),
@@ -146,7 +147,13 @@ impl HyperClient {
         }
     }
 
-    async fn exchange(&self, uri: http::Uri, body: Bytes, name: CallName<'_>) -> Result<transport::Answer> {
+    async fn exchange(
+        &self,
+        uri: http::Uri,
+        body: Bytes,
+        name: CallName<'_>,
+        deadline: Deadline,
+    ) -> Result<transport::Answer> {
         let shared = &*self.shared;
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = match name.method {
@@ -163,7 +170,7 @@ impl HyperClient {
             headers.insert(AUTHORIZATION, token);
         }
         let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
-        transport::exchange(&pool, request, name, shared.settings.max_body_bytes).await
+        transport::exchange(pool, request, name, shared.settings.max_body_bytes, deadline).await
     }
 }
 

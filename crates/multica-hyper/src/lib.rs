@@ -17,6 +17,10 @@
 //!   [`Retry`](multica_api::layer::Retry) layer can repeat even a claim whose
 //!   connection never opened; the client itself sends each call once
 //!   (retries are configured in one place, that layer);
+//! - a call dropped by its caller (a timeout, a `select!`) lets its exchange
+//!   finish in the background within the call's deadline, so giving up never
+//!   resets an HTTP/2 stream and never fails the other calls sharing its
+//!   connection;
 //! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
 //!   when a token is set, no redirects followed, and a `Debug` that never
 //!   shows the token.

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, RETRY_AFTER};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -74,18 +76,98 @@ impl CallName<'_> {
     }
 }
 
+/// When a call gives up: its whole-call deadline and, for the error, the
+/// timeout it came from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) after: Duration,
+}
+
 /// Sends one request and reads its answer: a success body up to
 /// `max_body` bytes, an error body up to [`MAX_ERROR_BODY_BYTES`].
+///
+/// The exchange runs on a task of its own, bounded by `deadline`. A caller
+/// that gives up (a timeout of its own, a `select!` that took another
+/// branch) drops only its wait: the exchange still completes in the
+/// background and its answer is discarded. Dropping the exchange itself
+/// would reset its HTTP/2 stream, and a storm of resets makes the server
+/// (`too_many_resets`) or h2 itself (`too_many_internal_resets`) close the
+/// whole connection — failing every other call on it, calls that may have
+/// reached the server and so are not retried. The cost is one task spawn
+/// per exchange; an abandoned exchange holds its connection slot and at
+/// most `max_body` bytes until it ends, never past the deadline, and a
+/// runtime shutting down drops it.
 pub(crate) async fn exchange(
-    pool: &Pool,
+    pool: Arc<Pool>,
     request: http::Request<Full<Bytes>>,
     name: CallName<'_>,
     max_body: u64,
+    deadline: Deadline,
 ) -> Result<Answer, Error> {
-    let response = pool.request(request).await.map_err(|err| {
-        let kind = if err.is_connect() { TransportKind::Connect } else { TransportKind::Request };
-        name.transport_error(kind, err)
-    })?;
+    let run = tokio::time::timeout_at(deadline.at, run_exchange(pool, request, max_body));
+    match tokio::spawn(run).await {
+        Ok(Ok(Ok(answer))) => Ok(answer),
+        Ok(Ok(Err(failure))) => Err(failure.into_error(name)),
+        Ok(Err(_elapsed)) => {
+            Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: deadline.after })
+        }
+        // A panic in the exchange is a bug in a dependency: keep its message.
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_cancelled) => Err(name.transport_error(TransportKind::Request, RuntimeShutDown)),
+    }
+}
+
+/// Why an exchange failed, before it is named after its call.
+enum Failure {
+    /// No complete answer head arrived.
+    Request(legacy::Error),
+    /// The body broke after the head.
+    Body(hyper::Error),
+    /// The body broke with an error that is not hyper's.
+    OtherBody(String),
+    /// The success body was larger than allowed.
+    TooLarge(u64),
+}
+
+impl Failure {
+    fn into_error(self, name: CallName<'_>) -> Error {
+        match self {
+            Self::Request(err) => {
+                let kind = if err.is_connect() {
+                    TransportKind::Connect
+                } else if refused_unprocessed(&err) {
+                    TransportKind::Refused
+                } else {
+                    TransportKind::Request
+                };
+                name.transport_error(kind, err)
+            }
+            Self::Body(err) => name.transport_error(TransportKind::Response, err),
+            Self::OtherBody(message) => name.transport_error(TransportKind::Response, BodyError(message)),
+            Self::TooLarge(limit) => name.body_too_large(limit),
+        }
+    }
+}
+
+/// Whether the server refused the request before processing any of it: an
+/// HTTP/2 `REFUSED_STREAM` (RFC 9113 §8.7), or the server's `GOAWAY`, which
+/// h2 reports on a stream only when the stream came after the last one the
+/// server processed or was never sent (§6.8); streams the server may have
+/// processed fail otherwise (a broken pipe).
+fn refused_unprocessed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote() && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        cause = err.source();
+    }
+    false
+}
+
+async fn run_exchange(pool: Arc<Pool>, request: http::Request<Full<Bytes>>, max_body: u64) -> Result<Answer, Failure> {
+    let response = pool.request(request).await.map_err(Failure::Request)?;
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let declared_length = content_length(response.headers());
@@ -93,9 +175,9 @@ pub(crate) async fn exchange(
     let body = response.into_body();
     let body = if request::is_success(status) {
         if declared_length.is_some_and(|length| length > max_body) {
-            return Err(name.body_too_large(max_body));
+            return Err(Failure::TooLarge(max_body));
         }
-        let body = read_limited(body, name, max_body).await?;
+        let body = read_limited(body, max_body).await?;
         // hyper-util puts an HTTP/1 connection back in the pool from another
         // task once the body is done; yielding lets that task run first, so
         // the caller's next request finds the connection idle instead of
@@ -110,14 +192,14 @@ pub(crate) async fn exchange(
     Ok(Answer { status, body, retry_after })
 }
 
-async fn read_limited(body: Incoming, name: CallName<'_>, max_body: u64) -> Result<Bytes, Error> {
+async fn read_limited(body: Incoming, max_body: u64) -> Result<Bytes, Failure> {
     let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(name.body_too_large(max_body)),
+        Err(err) if err.is::<LengthLimitError>() => Err(Failure::TooLarge(max_body)),
         Err(err) => Err(match err.downcast::<hyper::Error>() {
-            Ok(err) => name.transport_error(TransportKind::Response, *err),
-            Err(other) => name.transport_error(TransportKind::Response, BodyError(other.to_string())),
+            Ok(err) => Failure::Body(*err),
+            Err(other) => Failure::OtherBody(other.to_string()),
         }),
     }
 }
@@ -183,6 +265,18 @@ impl std::error::Error for WithCauses {
         self.0.source()
     }
 }
+
+/// The runtime shut down while the exchange ran.
+#[derive(Debug)]
+struct RuntimeShutDown;
+
+impl std::fmt::Display for RuntimeShutDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the runtime shut down before the exchange ended")
+    }
+}
+
+impl std::error::Error for RuntimeShutDown {}
 
 /// A body error that is not hyper's own.
 #[derive(Debug)]

@@ -163,6 +163,9 @@
 //!   `Access-Control-Request-Method`) answers 200 with the allowed method
 //!   and `Access-Control-Max-Age: 300`.
 //! - HTTP/1.1 and HTTP/2 (h2c).
+//! - Clients cannot lock the server up by holding connections: slow heads,
+//!   silent and idle connections are closed and a cap on open connections
+//!   sheds the longest-waiting one for a new client ([`ConnectionLimits`]).
 //!
 //! ## Control routes
 //!
@@ -229,6 +232,9 @@ pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::DEFAULT_CALL_LOG_CAPACITY;
 pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-pub use server::{serve, serve_with, MockServer, ServerConfig, DEFAULT_MAX_BODY_BYTES};
+pub use server::{
+    serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
+};
 pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;

@@ -11,14 +11,18 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
 
 use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMismatch, TaskStatusResponse};
 
 use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
 use crate::state::{Rejection, Reply};
+
+mod limits;
+
+pub use limits::{ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
 /// The largest request body accepted by default: no cap, as the server has
 /// none (a 9 MiB message batch is stored). Set [`ServerConfig::max_body_bytes`]
@@ -37,11 +41,17 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Request bodies above this many bytes get 413.
     pub max_body_bytes: usize,
+    /// Timeouts for slow and idle connections, and the cap on open ones.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), max_body_bytes: DEFAULT_MAX_BODY_BYTES }
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            limits: ConnectionLimits::default(),
+        }
     }
 }
 
@@ -97,31 +107,29 @@ pub async fn serve_with(mock: MockDaemon, config: ServerConfig) -> io::Result<Mo
     socket.bind(config.addr)?;
     let listener = socket.listen(LISTEN_BACKLOG)?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(accept_loop(listener, mock, config.max_body_bytes));
+    let task = tokio::spawn(accept_loop(listener, mock, config.max_body_bytes, config.limits));
     Ok(MockServer { addr, base_url: format!("http://{addr}"), task: Some(task) })
 }
 
-async fn accept_loop(listener: TcpListener, mock: MockDaemon, max_body_bytes: usize) {
+async fn accept_loop(listener: TcpListener, mock: MockDaemon, max_body_bytes: usize, limits: ConnectionLimits) {
     // Owned here so that aborting this task aborts every connection too.
-    let mut connections = JoinSet::new();
+    let mut connections = limits::Connections::new(limits);
+    let room = connections.room();
     loop {
+        // At the cap with every connection busy, new clients wait in the
+        // listen backlog until a request is answered or a connection ends.
+        connections.admit_parked(&mock, max_body_bytes);
+        let may_accept = connections.may_accept();
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, mock.clone(), max_body_bytes));
-                }
+            accepted = listener.accept(), if may_accept => match accepted {
+                Ok((stream, _)) => connections.admit(stream, mock.clone(), max_body_bytes),
                 // Out of file descriptors and the like: wait instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = connections.reap() => {}
+            () = room.notified(), if !may_accept => {}
         }
     }
-}
-
-async fn serve_connection(stream: TcpStream, mock: MockDaemon, max_body_bytes: usize) {
-    // Latency over throughput: small JSON answers must not wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    crate::stream::serve_stream(mock, stream, max_body_bytes).await;
 }
 
 /// Returned by the service to drop the connection without an answer: how an

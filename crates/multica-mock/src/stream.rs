@@ -38,9 +38,14 @@ where
     let service = service_fn(move |request| crate::server::handle(mock.clone(), request, max_body_bytes));
     // A connection ending badly (client gone, injected transport fault) is
     // that connection's business only.
+    let _ = http_builder().serve_connection(TokioIo::new(io), service).await;
+}
+
+/// The HTTP/1.1 and h2c server settings every connection is served with.
+pub(crate) fn http_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client may end its side once the request is sent, as Go's server
     // allows: that is no reason to drop the answer.
     builder.http1().half_close(true);
-    let _ = builder.serve_connection(TokioIo::new(io), service).await;
+    builder
 }

@@ -47,6 +47,8 @@ pub enum Reply {
     Respond(Response<BoxBody<Bytes, Infallible>>),
     /// Never answers (the connection stays open).
     Never,
+    /// Answers after a wait, as a server doing some work.
+    After(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -167,16 +169,25 @@ impl TestServer {
 
     /// Waits (up to 5 s) until at least `count` connections were closed.
     pub async fn wait_closed(&self, count: usize) {
+        self.wait_until(|| self.closed() >= count).await;
+    }
+
+    /// Waits (up to 5 s) until at least `count` requests arrived.
+    pub async fn wait_requests(&self, count: usize) {
+        self.wait_until(|| self.counters.requests.lock().unwrap().len() >= count).await;
+    }
+
+    async fn wait_until(&self, done: impl Fn() -> bool) {
         let wait = async {
             loop {
                 let changed = self.counters.changed.notified();
-                if self.closed() >= count {
+                if done() {
                     return;
                 }
                 changed.await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(5), wait).await.expect("connections closed in time");
+        tokio::time::timeout(Duration::from_secs(5), wait).await.expect("the server got there in time");
     }
 }
 
@@ -236,9 +247,17 @@ async fn answer(
         version: parts.version,
     };
     counters.requests.lock().unwrap().push(recorded.clone());
-    match handler(&recorded) {
-        Reply::Respond(response) => Ok(response),
-        Reply::Never => std::future::pending().await,
+    counters.changed.notify_waiters();
+    let mut reply = handler(&recorded);
+    loop {
+        match reply {
+            Reply::Respond(response) => return Ok(response),
+            Reply::Never => std::future::pending().await,
+            Reply::After(wait, then) => {
+                tokio::time::sleep(wait).await;
+                reply = *then;
+            }
+        }
     }
 }
 

@@ -7,21 +7,25 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use multica_mock::{serve_with, MockDaemon, Seed, ServerConfig};
+use multica_mock::{serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig};
 
 const USAGE: &str = "\
 usage: multica-mock-server [--port N] [--token T] [--frontend-url URL] [--seed FILE | --seed-demo]
+                           [--header-timeout SECS] [--idle-timeout SECS] [--max-connections N]
 
-  --port N      listen on 127.0.0.1:N (default: a free port)
-  --token T     turn auth on: GET /api/workspaces needs `Authorization: Bearer T`
-  --frontend-url URL
-                pairing links point to URL/pair/local?token=…, and CORS allows
-                that origin (default http://localhost:3000)
-  --seed FILE   load a JSON fixture (workspaces, agents with their
-                max_concurrent_tasks, runtimes, tasks, issue statuses)
-  --seed-demo   load the built-in demo fixture
-  --help        show this help
+  --port N               listen on 127.0.0.1:N (default: a free port)
+  --token T              turn auth on: GET /api/workspaces needs `Authorization: Bearer T`
+  --frontend-url URL     pairing links point to URL/pair/local?token=…, and CORS allows
+                         that origin (default http://localhost:3000)
+  --seed FILE            load a JSON fixture (workspaces, agents with their
+                         max_concurrent_tasks, runtimes, tasks, issue statuses)
+  --seed-demo            load the built-in demo fixture
+  --header-timeout SECS  close a connection whose request head takes longer (default 10)
+  --idle-timeout SECS    close a connection idle this long after its last answer (default 120)
+  --max-connections N    keep at most N open; a new one sheds the longest-waiting (default 512)
+  --help                 show this help
 
 Prints the base URL (http://127.0.0.1:PORT) on the first line of stdout.";
 
@@ -33,7 +37,17 @@ struct Options {
     frontend_url: Option<String>,
     seed_file: Option<String>,
     seed_demo: bool,
+    limits: ConnectionLimits,
     help: bool,
+}
+
+/// Seconds, possibly fractional, above zero.
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{flag}: {text:?} is not a number of seconds above zero"))
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -54,6 +68,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
             "--seed" => options.seed_file = Some(value()?),
             "--frontend-url" => options.frontend_url = Some(value()?),
             "--seed-demo" => options.seed_demo = true,
+            "--header-timeout" => options.limits.header_read_timeout = seconds(&flag, &value()?)?,
+            "--idle-timeout" => options.limits.idle_timeout = seconds(&flag, &value()?)?,
+            "--max-connections" => {
+                let text = value()?;
+                options.limits.max_connections = text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--max-connections: {text:?} is not a count above zero"))?;
+            }
             "--help" | "-h" => options.help = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -87,8 +111,11 @@ async fn run(options: Options) -> Result<(), String> {
         builder = builder.seed(seed);
     }
     let mock = builder.build().map_err(|err| format!("cannot load the seed: {err}"))?;
-    let config =
-        ServerConfig { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)), ..ServerConfig::default() };
+    let config = ServerConfig {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)),
+        limits: options.limits,
+        ..ServerConfig::default()
+    };
     let server = serve_with(mock, config).await.map_err(|err| format!("cannot listen: {err}"))?;
     // The first line is the contract with whoever started us: the URL alone.
     println!("{}", server.base_url());
@@ -160,6 +187,16 @@ mod tests {
         let url = parse(&["--frontend-url=https://app.example"]).expect("valid").frontend_url;
         assert_eq!(url.as_deref(), Some("https://app.example"));
         assert_eq!(parse(&[]).expect("valid"), Options::default());
+        let limits =
+            parse(&["--header-timeout", "0.25", "--idle-timeout=90", "--max-connections", "64"]).expect("valid").limits;
+        assert_eq!(
+            limits,
+            ConnectionLimits {
+                header_read_timeout: Duration::from_millis(250),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: 64
+            }
+        );
     }
 
     #[test]
@@ -167,6 +204,10 @@ mod tests {
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "99999"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--header-timeout", "0"]).is_err());
+        assert!(parse(&["--idle-timeout", "soon"]).is_err());
+        assert!(parse(&["--idle-timeout", "-1"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
         assert!(parse(&["--seed", "a", "--seed-demo"]).is_err());
     }
 
