@@ -108,7 +108,7 @@ impl Daemon {
         let _ = heartbeats.await;
         match self.api.deregister(&runtime_ids).await {
             Ok(()) => self.log.say(format!("deregistered {} runtime(s)", runtime_ids.len())),
-            Err(err) => self.log.say(format!("deregister failed: {err}")),
+            Err(err) => self.log.say(format!("deregister failed: {}", err.display_chain())),
         }
         Ok(summary)
     }
@@ -195,7 +195,7 @@ impl Daemon {
                     return Some(task);
                 }
                 Ok(None) => {}
-                Err(err) => self.log.say(format!("claim failed: {err}")),
+                Err(err) => self.log.say(format!("claim failed: {}", err.display_chain())),
             }
         }
         None
@@ -223,7 +223,7 @@ impl Worker {
         let id = task.record.id.clone();
         let name = short(id.as_str()).to_owned();
         if let Err(err) = self.api.start_task(&id).await {
-            self.log.say(format!("task {name}: start failed: {err}"));
+            self.log.say(format!("task {name}: start failed: {}", err.display_chain()));
             return TaskEnd::Error;
         }
         self.progress(&task, "Running agent", 1).await;
@@ -244,7 +244,7 @@ impl Worker {
             }
             Ok(_) => {}
             // A failed check is not a cancellation: report the result anyway.
-            Err(err) => self.log.say(format!("task {name}: status check failed: {err}")),
+            Err(err) => self.log.say(format!("task {name}: status check failed: {}", err.display_chain())),
         }
 
         let (reported, what, end) = match outcome {
@@ -262,7 +262,7 @@ impl Worker {
                 end
             }
             Err(err) => {
-                self.log.say(format!("task {name}: reporting the result failed: {err}"));
+                self.log.say(format!("task {name}: reporting the result failed: {}", err.display_chain()));
                 TaskEnd::Error
             }
         }
@@ -272,7 +272,11 @@ impl Worker {
         let progress = TaskProgress { summary: summary.into(), step, total: 2 };
         match self.api.report_progress(&task.record.id, &progress).await {
             Ok(()) => self.log.say(format!("task {}: progress {step}/2 {summary}", short(task.record.id.as_str()))),
-            Err(err) => self.log.say(format!("task {}: progress failed: {err}", short(task.record.id.as_str()))),
+            Err(err) => self.log.say(format!(
+                "task {}: progress failed: {}",
+                short(task.record.id.as_str()),
+                err.display_chain()
+            )),
         }
     }
 }
@@ -309,14 +313,14 @@ async fn heartbeat_loop(
                                 short(ping.id.as_str()),
                                 short(runtime_id.as_str())
                             )),
-                            Err(err) => log.say(format!("ping result failed: {err}")),
+                            Err(err) => log.say(format!("ping result failed: {}", err.display_chain())),
                         }
                     }
                 }
                 Err(err) if err.is_runtime_not_found() => {
                     log.say(format!("runtime {} is unknown to the server: re-register", short(runtime_id.as_str())))
                 }
-                Err(err) => log.say(format!("heartbeat failed: {err}")),
+                Err(err) => log.say(format!("heartbeat failed: {}", err.display_chain())),
             }
         }
     }
