@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, PROXY_AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
 use multica_api::request::{Request, EMPTY_BODY};
@@ -46,6 +46,10 @@ pub(crate) struct Settings {
     pub(crate) user_agent: HeaderValue,
     pub(crate) max_body_bytes: u64,
     pub(crate) pool: PoolSettings,
+    /// The proxy's address (without credentials), when one is used.
+    pub(crate) proxy: Option<String>,
+    /// Sent with each request to a forwarding (plain http) proxy.
+    pub(crate) proxy_authorization: Option<HeaderValue>,
 }
 
 /// The `Authorization` value for a token; none for no or an empty token.
@@ -126,6 +130,12 @@ impl HyperClient {
         self.timeout
     }
 
+    /// The address of the proxy requests go through (credentials left
+    /// out), or `None` for direct connections.
+    pub fn proxy(&self) -> Option<&str> {
+        self.shared.settings.proxy.as_deref()
+    }
+
     /// This handle's retry policy.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.retry
@@ -175,6 +185,9 @@ impl HyperClient {
         if name.method == Method::Post {
             headers.insert(CONTENT_TYPE, APPLICATION_JSON.clone());
         }
+        if let Some(proxy_authorization) = &shared.settings.proxy_authorization {
+            headers.insert(PROXY_AUTHORIZATION, proxy_authorization.clone());
+        }
         if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
             headers.insert(AUTHORIZATION, token);
         }
@@ -193,6 +206,7 @@ impl fmt::Debug for HyperClient {
             .field("retry", &self.retry)
             .field("max_body_bytes", &settings.max_body_bytes)
             .field("versions", &settings.pool.versions)
+            .field("proxy", &settings.proxy)
             .finish_non_exhaustive()
     }
 }

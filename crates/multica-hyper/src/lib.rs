@@ -15,6 +15,9 @@
 //! - retries of transient failures by [`RetryPolicy`]: only calls safe to
 //!   repeat, or any call that provably never reached the server (a claim
 //!   is never sent twice);
+//! - HTTP proxies as Go's default transport has them (`HTTPS_PROXY`,
+//!   `HTTP_PROXY`, `NO_PROXY`), or as set by [`HyperClientBuilder::proxy`]:
+//!   `CONNECT` tunnels for `https://`, absolute-form requests for `http://`;
 //! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
 //!   when a token is set, no redirects followed, and a `Debug` that never
 //!   shows the token.
@@ -36,6 +39,7 @@
 mod builder;
 mod client;
 mod connect;
+mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -48,3 +52,4 @@ pub use builder::{
 pub use client::HyperClient;
 /// How the client retries; the same policy type as the `Retry` layer's.
 pub use multica_api::layer::RetryPolicy;
+pub use proxy::Proxy;
