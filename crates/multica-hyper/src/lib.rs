@@ -18,6 +18,8 @@
 //! - HTTP proxies as Go's default transport has them (`HTTPS_PROXY`,
 //!   `HTTP_PROXY`, `NO_PROXY`), or as set by [`HyperClientBuilder::proxy`]:
 //!   `CONNECT` tunnels for `https://`, absolute-form requests for `http://`;
+//! - [`HyperClient::from_env`]: configuration from `MULTICA_SERVER_URL`,
+//!   `MULTICA_TOKEN` and timeouts, as a daemon is configured;
 //! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
 //!   when a token is set, no redirects followed, and a `Debug` that never
 //!   shows the token.
@@ -39,6 +41,7 @@
 mod builder;
 mod client;
 mod connect;
+mod env;
 mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
@@ -50,6 +53,7 @@ pub use builder::{
     DEFAULT_USER_AGENT,
 };
 pub use client::HyperClient;
+pub use env::{CONNECT_TIMEOUT_VAR, DEFAULT_SERVER_URL, SERVER_URL_VAR, TIMEOUT_VAR, TOKEN_VAR};
 /// How the client retries; the same policy type as the `Retry` layer's.
 pub use multica_api::layer::RetryPolicy;
 pub use proxy::Proxy;
