@@ -54,7 +54,7 @@ impl HyperClientBuilder {
     /// use multica_hyper::HyperClientBuilder;
     ///
     /// let client = HyperClientBuilder::from_env_vars([
-    ///     ("MULTICA_SERVER_URL", "wss://multica.example.com/ws"),
+    ///     ("MULTICA_SERVER_URL", "ws://multica.example.com/ws"),
     ///     ("MULTICA_TOKEN", "mdt_secret"),
     ///     ("MULTICA_HTTP_TIMEOUT", "1m30s"),
     /// ])?

@@ -31,10 +31,10 @@ use crate::url::{redacted, BaseUrl};
 /// // Everything through one proxy, except hosts of the internal domain.
 /// let proxy = Proxy::all("http://user:s3cret@proxy.internal:3128").no_proxy(".corp.example");
 /// assert!(!format!("{proxy:?}").contains("s3cret"));
-/// let client = HyperClient::builder("https://multica.example.com").proxy(proxy).build()?;
+/// let client = HyperClient::builder("http://multica.example.com").proxy(proxy).build()?;
 /// assert_eq!(client.proxy(), Some("http://proxy.internal:3128/"));
 ///
-/// let direct = HyperClient::builder("https://multica.corp.example")
+/// let direct = HyperClient::builder("http://multica.corp.example")
 ///     .proxy(Proxy::all("http://proxy.internal:3128").no_proxy(".corp.example"))
 ///     .build()?;
 /// assert_eq!(direct.proxy(), None);
@@ -118,8 +118,8 @@ impl Proxy {
     /// ```
     /// use multica_hyper::{HyperClient, Proxy};
     ///
-    /// let env = [("HTTPS_PROXY", "proxy.internal:3128"), ("NO_PROXY", "localhost,.corp.example")];
-    /// let client = HyperClient::builder("https://multica.example.com")
+    /// let env = [("HTTP_PROXY", "proxy.internal:3128"), ("NO_PROXY", "localhost,.corp.example")];
+    /// let client = HyperClient::builder("http://multica.example.com")
     ///     .proxy(Proxy::from_env_vars(env))
     ///     .build()?;
     /// assert_eq!(client.proxy(), Some("http://proxy.internal:3128/"));

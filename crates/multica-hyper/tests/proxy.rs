@@ -395,12 +395,12 @@ async fn the_env_constructor_takes_its_proxy_from_the_same_environment() {
 
 #[test]
 fn bad_proxy_settings_fail_the_build_naming_the_variable() {
-    let err = HyperClient::builder("https://multica.example")
-        .proxy(Proxy::from_env_vars([("HTTPS_PROXY", "socks5://u:secret@p:1080")]))
+    let err = HyperClient::builder("http://multica.example")
+        .proxy(Proxy::from_env_vars([("HTTP_PROXY", "socks5://u:secret@p:1080")]))
         .build()
         .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, Error::InvalidArgument(_)) && text.contains("HTTPS_PROXY"), "{text}");
+    assert!(matches!(err, Error::InvalidArgument(_)) && text.contains("HTTP_PROXY"), "{text}");
     assert!(!text.contains("secret"), "{text}");
     let h2c = HyperClient::builder("http://multica.example")
         .proxy(Proxy::all("http://p:1"))
