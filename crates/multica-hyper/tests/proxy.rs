@@ -352,6 +352,13 @@ async fn a_proxy_that_is_down_is_a_connect_error_naming_it() {
     assert_eq!(err.transport_kind(), Some(TransportKind::Connect), "{}", chain(&err));
     assert!(chain(&err).contains(&format!("through the proxy at {dead}/")), "{}", chain(&err));
     assert!(RetryPolicy::default().may_retry(Endpoint::ClaimTask, &err));
+    let mut messages = vec![err.to_string()];
+    let mut cause = std::error::Error::source(&err);
+    while let Some(next) = cause {
+        assert!(messages.iter().all(|outer| !outer.contains(&next.to_string())), "{messages:?} repeat {next}");
+        messages.push(next.to_string());
+        cause = next.source();
+    }
     assert_eq!(server.requests().len(), 0);
 }
 
