@@ -58,6 +58,11 @@ impl fmt::Display for TransportKind {
 /// exactly: its `Display` is `"{METHOD} {path} returned {status}: {body}"`.
 /// Use the classifiers ([`Error::is_task_not_found`], [`Error::is_transient`]…)
 /// rather than matching bodies yourself.
+///
+/// As the Rust API guidelines ask, a variant with a cause leaves the cause's
+/// text out of its own message and exposes it by
+/// [`source()`](std::error::Error::source): walk the chain (or print
+/// [`Error::display_chain`]) to see every level once.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -77,7 +82,7 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// The connection failed before a complete answer arrived.
-    #[error("{method} {path}: {kind} failed: {source}")]
+    #[error("{method} {path}: {kind} failed")]
     Transport {
         /// Method of the request.
         method: Method,
@@ -100,7 +105,7 @@ pub enum Error {
         after: Duration,
     },
     /// A success answer was not the JSON this call expects.
-    #[error("{method} {path}: cannot decode the response: {source}")]
+    #[error("{method} {path}: cannot decode the response")]
     Decode {
         /// Method of the request.
         method: Method,
@@ -125,13 +130,15 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// A call was made more than once and none succeeded; `last` is the
-    /// final attempt's error, which the classifiers look through. A call
-    /// that failed on its only attempt returns that attempt's error.
-    #[error("{last} (gave up after {attempts} attempts)")]
+    /// final attempt's error (also its [`source()`](std::error::Error::source)),
+    /// which the classifiers look through. A call that failed on its only
+    /// attempt returns that attempt's error.
+    #[error("gave up after {attempts} attempts")]
     RetriesExhausted {
         /// How many attempts were made.
         attempts: u32,
         /// The error of the last attempt.
+        #[source]
         last: Box<Error>,
     },
     /// A backend answered a call with a reply of another route's shape (a
@@ -242,6 +249,99 @@ impl Error {
         matches!(self.last_attempt(), Self::Timeout { .. })
     }
 
+    /// Whether the task is no longer (or not yet, or not at all) in the
+    /// state the action needs: the server's 400 whose message ends in
+    /// `no rows in result set` (`start task: …`, `complete task: …`,
+    /// `fail task: …`, and later servers' lease and wait actions). A start
+    /// of a task already started, cancelled or finished, a completion of a
+    /// task never started: the daemon should drop the task, not retry.
+    /// Server 3c93ebaf1c answers an unknown task ID the same way.
+    ///
+    /// ```
+    /// use multica_api::{Error, Method};
+    /// let err = Error::from_status(Method::Post, "/api/daemon/tasks/t-1/start", 400,
+    ///     b"{\"error\":\"start task: no rows in result set\"}\n");
+    /// assert!(err.is_task_state_conflict());
+    /// assert!(!err.is_transient());
+    /// let other = Error::from_status(Method::Post, "/api/daemon/tasks/t-1/start", 400,
+    ///     br#"{"error":"invalid task_id"}"#);
+    /// assert!(!other.is_task_state_conflict());
+    /// ```
+    pub fn is_task_state_conflict(&self) -> bool {
+        self.status() == Some(400) && self.server_message().is_some_and(|message| message.trim_end().ends_with(NO_ROWS))
+    }
+
+    /// Whether a success answer was not the JSON the call expects
+    /// ([`Error::Decode`]): the server acted on the request.
+    ///
+    /// ```
+    /// use multica_api::{Error, Method};
+    /// let bad = serde_json::from_str::<u8>("x").unwrap_err();
+    /// let err = Error::Decode { method: Method::Get, path: "/api/x".into(), source: bad.into() };
+    /// assert!(err.is_decode() && !err.is_transient());
+    /// ```
+    pub fn is_decode(&self) -> bool {
+        matches!(self.last_attempt(), Self::Decode { .. })
+    }
+
+    /// Whether a success answer was larger than the client's cap
+    /// ([`Error::BodyTooLarge`]): the server acted on the request.
+    ///
+    /// ```
+    /// use multica_api::{Error, Method};
+    /// let err = Error::BodyTooLarge { method: Method::Post, path: "/api/x".into(), limit: 1024 };
+    /// assert!(err.is_body_too_large() && !err.is_transient());
+    /// ```
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self.last_attempt(), Self::BodyTooLarge { .. })
+    }
+
+    /// Whether the connection failed before a complete answer arrived
+    /// ([`Error::Transport`]; [`Error::transport_kind`] tells at which step).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use multica_api::{Error, Method, TransportKind};
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let err = Error::Transport {
+    ///     method: Method::Post,
+    ///     path: "/api/daemon/heartbeat".into(),
+    ///     kind: TransportKind::Connect,
+    ///     source: Arc::new(refused),
+    /// };
+    /// assert!(err.is_transport() && err.is_transient());
+    /// assert_eq!(err.transport_kind(), Some(TransportKind::Connect));
+    /// assert!(!err.may_have_reached_server());
+    /// ```
+    pub fn is_transport(&self) -> bool {
+        matches!(self.last_attempt(), Self::Transport { .. })
+    }
+
+    /// At which step a transport failure happened, for [`Error::Transport`].
+    pub fn transport_kind(&self) -> Option<TransportKind> {
+        match self.last_attempt() {
+            Self::Transport { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The error and each of its causes, joined by `: ` — for a log line
+    /// (`Display` shows only this level, as the Rust convention has it).
+    ///
+    /// ```
+    /// use multica_api::{Error, Method};
+    /// let busy = Error::from_status(Method::Post, "/api/daemon/heartbeat", 503, b"busy");
+    /// let err = Error::RetriesExhausted { attempts: 3, last: Box::new(busy) };
+    /// assert_eq!(err.to_string(), "gave up after 3 attempts");
+    /// assert_eq!(
+    ///     err.display_chain().to_string(),
+    ///     "gave up after 3 attempts: POST /api/daemon/heartbeat returned 503: busy"
+    /// );
+    /// ```
+    pub fn display_chain(&self) -> DisplayChain<'_> {
+        DisplayChain(self)
+    }
+
     /// Whether the server may have acted on the request: false only when the
     /// connection was never made, nothing was sent, or the server refused
     /// the request unprocessed. A call that changes state (claim) may be
@@ -339,6 +439,26 @@ impl Error {
 
     fn body_contains(&self, needle: &str) -> bool {
         self.body().is_some_and(|body| body.to_lowercase().contains(needle))
+    }
+}
+
+/// The end of the message the server sends when a task action finds no
+/// task in the state it needs (pgx's `ErrNoRows` text).
+const NO_ROWS: &str = "no rows in result set";
+
+/// An [`Error`] with its causes, joined by `: ` (see [`Error::display_chain`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DisplayChain<'a>(&'a Error);
+
+impl fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = StdError::source(self.0);
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
     }
 }
 
@@ -482,6 +602,76 @@ mod tests {
         assert!(err.is_transient());
         assert_eq!(err.status(), Some(503));
         assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
-        assert_eq!(err.to_string(), "POST /api/daemon/register returned 503: busy (gave up after 3 attempts)");
+        assert_eq!(err.to_string(), "gave up after 3 attempts");
+        let last = StdError::source(&err).expect("the last attempt is the source");
+        assert_eq!(last.to_string(), "POST /api/daemon/register returned 503: busy");
+    }
+
+    /// Every message of `err`'s source chain, outermost first.
+    fn chain(err: &Error) -> Vec<String> {
+        let mut messages = vec![err.to_string()];
+        let mut cause = StdError::source(err);
+        while let Some(next) = cause {
+            messages.push(next.to_string());
+            cause = next.source();
+        }
+        messages
+    }
+
+    #[test]
+    fn walking_the_source_chain_never_repeats_a_message() {
+        let refused = Error::Transport {
+            method: Method::Post,
+            path: "/api/x".into(),
+            kind: TransportKind::Connect,
+            source: Arc::new(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused")),
+        };
+        let decode = Error::Decode {
+            method: Method::Get,
+            path: "/api/y".into(),
+            source: Arc::new(serde_json::from_str::<u8>("[").expect_err("not a number")),
+        };
+        for err in [
+            refused.clone(),
+            decode,
+            Error::RetriesExhausted { attempts: 2, last: Box::new(refused) },
+            Error::RetriesExhausted { attempts: 3, last: Box::new(status(503, "busy")) },
+        ] {
+            let messages = chain(&err);
+            assert!(messages.len() >= 2, "{messages:?}");
+            for (at, outer) in messages.iter().enumerate() {
+                for inner in &messages[at + 1..] {
+                    assert!(!outer.contains(inner.as_str()), "{outer:?} repeats {inner:?}");
+                }
+            }
+            assert_eq!(err.display_chain().to_string(), messages.join(": "));
+        }
+    }
+
+    #[test]
+    fn task_state_conflicts_are_the_no_rows_400s() {
+        for message in [
+            "start task: no rows in result set",
+            "complete task: no rows in result set",
+            "fail task: no rows in result set",
+            "extend task prepare lease: no rows in result set",
+        ] {
+            let err = Error::from_server_message(Method::Post, "/api/daemon/tasks/t/x", 400, message);
+            assert!(err.is_task_state_conflict(), "{message}");
+            let wrapped = Error::RetriesExhausted { attempts: 2, last: Box::new(err) };
+            assert!(wrapped.is_task_state_conflict(), "{message}");
+        }
+        let not_400 = Error::from_server_message(Method::Post, "/x", 500, "start task: no rows in result set");
+        assert!(!not_400.is_task_state_conflict());
+        assert!(!status(400, r#"{"error":"invalid task_id"}"#).is_task_state_conflict());
+        assert!(!status(404, r#"{"error":"task not found"}"#).is_task_state_conflict());
+    }
+
+    #[test]
+    fn kind_classifiers() {
+        let too_large = Error::BodyTooLarge { method: Method::Post, path: "/x".into(), limit: 1 };
+        assert!(too_large.is_body_too_large() && !too_large.is_decode() && !too_large.is_transport());
+        assert_eq!(too_large.transport_kind(), None);
+        assert!(!status(500, "").is_transport() && !status(500, "").is_body_too_large());
     }
 }

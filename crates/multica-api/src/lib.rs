@@ -105,7 +105,7 @@ mod wire_enum;
 pub use api::DaemonApi;
 pub use call::{Call, CallDecodeError};
 pub use dto::*;
-pub use error::{error_body, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};
+pub use error::{error_body, DisplayChain, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};
 pub use ext::DaemonApiExt;
 pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
 pub use reply::Reply;

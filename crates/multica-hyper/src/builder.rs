@@ -6,7 +6,8 @@ use std::time::Duration;
 use multica_api::Error;
 
 use crate::client::{token_header, HyperClient, Settings};
-use crate::connect::{self, BoundedConnect};
+use crate::connect::{self, BoundedConnect, Route};
+use crate::proxy::Proxy;
 #[cfg(feature = "tls")]
 use crate::tls::TlsRoots;
 use crate::transport::{HttpVersions, PoolSettings};
@@ -55,6 +56,7 @@ pub struct HyperClientBuilder {
     http2: bool,
     http2_prior_knowledge: bool,
     pool_idle_timeout: Duration,
+    proxy: Proxy,
     #[cfg(feature = "tls")]
     roots: TlsRoots,
 }
@@ -71,6 +73,7 @@ impl HyperClientBuilder {
             http2: true,
             http2_prior_knowledge: false,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            proxy: Proxy::default(),
             #[cfg(feature = "tls")]
             roots: TlsRoots::default(),
         }
@@ -137,6 +140,20 @@ impl HyperClientBuilder {
         self
     }
 
+    /// Which proxy to go through (default [`Proxy::from_env`]: the
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` variables, as the Go
+    /// client). [`HyperClient::proxy`] tells the one in use.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Connects directly, whatever the environment says: the same as
+    /// `.proxy(Proxy::none())`.
+    pub fn no_proxy(self) -> Self {
+        self.proxy(Proxy::none())
+    }
+
     /// Also trusts this DER-encoded root certificate (a self-hosted
     /// server's CA).
     #[cfg(feature = "tls")]
@@ -179,16 +196,28 @@ impl HyperClientBuilder {
             (false, true) => HttpVersions::Http1AndAlpnH2,
             (false, false) => HttpVersions::Http1Only,
         };
-        let http = connect::tcp_connector(self.connect_timeout);
+        let proxy = self.proxy.route(&base)?;
+        if proxy.is_some() && versions == HttpVersions::Http2PriorKnowledge && !base.is_https() {
+            return Err(Error::InvalidArgument(
+                "HTTP/2 prior knowledge cannot go through an HTTP proxy; set no proxy or turn it off".into(),
+            ));
+        }
+        let route = Route::new(connect::tcp_connector(self.connect_timeout), proxy.as_ref(), base.is_https());
         #[cfg(feature = "tls")]
-        let connector = BoundedConnect::new(self.roots.wrap(http, versions)?, self.connect_timeout);
+        let connector = BoundedConnect::new(self.roots.wrap(route, versions)?, self.connect_timeout);
         #[cfg(not(feature = "tls"))]
-        let connector = BoundedConnect::new(http, self.connect_timeout);
+        let connector = BoundedConnect::new(route, self.connect_timeout);
+        // Plain http sends the credentials with each request; a tunnel
+        // sends them once, with its CONNECT.
+        let proxy_authorization =
+            proxy.as_ref().filter(|_| !base.is_https()).and_then(|route| route.authorization.clone());
         let settings = Settings {
             base,
             user_agent,
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings { versions, idle_timeout: self.pool_idle_timeout },
+            proxy: proxy.map(|route| route.uri.to_string()),
+            proxy_authorization,
         };
         Ok(HyperClient::new(settings, connector, token, self.timeout))
     }
@@ -206,7 +235,8 @@ impl fmt::Debug for HyperClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("http2", &self.http2)
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
-            .field("pool_idle_timeout", &self.pool_idle_timeout);
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("proxy", &self.proxy);
         #[cfg(feature = "tls")]
         debug
             .field("extra_roots", &(self.roots.der.len() + self.roots.pem.len()))

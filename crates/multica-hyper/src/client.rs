@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, PROXY_AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
 use multica_api::request::EMPTY_BODY;
@@ -48,6 +48,10 @@ pub(crate) struct Settings {
     pub(crate) user_agent: HeaderValue,
     pub(crate) max_body_bytes: u64,
     pub(crate) pool: PoolSettings,
+    /// The proxy's address (without credentials), when one is used.
+    pub(crate) proxy: Option<String>,
+    /// Sent with each request to a forwarding (plain http) proxy.
+    pub(crate) proxy_authorization: Option<HeaderValue>,
 }
 
 /// The `Authorization` value for a token; none for no or an empty token.
@@ -122,6 +126,12 @@ impl HyperClient {
         self.timeout
     }
 
+    /// The address of the proxy requests go through (credentials left
+    /// out), or `None` for direct connections.
+    pub fn proxy(&self) -> Option<&str> {
+        self.shared.settings.proxy.as_deref()
+    }
+
     /// Sends a call once within the deadline and decodes the answer.
     async fn send(&self, call: &Call) -> Result<Reply> {
         let mut request = call.to_request()?;
@@ -166,6 +176,9 @@ impl HyperClient {
         if name.method == Method::Post {
             headers.insert(CONTENT_TYPE, APPLICATION_JSON.clone());
         }
+        if let Some(proxy_authorization) = &shared.settings.proxy_authorization {
+            headers.insert(PROXY_AUTHORIZATION, proxy_authorization.clone());
+        }
         if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
             headers.insert(AUTHORIZATION, token);
         }
@@ -183,6 +196,7 @@ impl fmt::Debug for HyperClient {
             .field("timeout", &self.timeout)
             .field("max_body_bytes", &settings.max_body_bytes)
             .field("versions", &settings.pool.versions)
+            .field("proxy", &settings.proxy)
             .finish_non_exhaustive()
     }
 }

@@ -21,6 +21,11 @@
 //!   finish in the background within the call's deadline, so giving up never
 //!   resets an HTTP/2 stream and never fails the other calls sharing its
 //!   connection;
+//! - HTTP proxies as Go's default transport has them (`HTTPS_PROXY`,
+//!   `HTTP_PROXY`, `NO_PROXY`), or as set by [`HyperClientBuilder::proxy`]:
+//!   `CONNECT` tunnels for `https://`, absolute-form requests for `http://`;
+//! - [`HyperClient::from_env`]: configuration from `MULTICA_SERVER_URL`,
+//!   `MULTICA_TOKEN` and timeouts, as a daemon is configured;
 //! - IDs percent-encoded as one path segment, `Authorization: Bearer` only
 //!   when a token is set, no redirects followed, and a `Debug` that never
 //!   shows the token.
@@ -44,6 +49,8 @@
 mod builder;
 mod client;
 mod connect;
+mod env;
+mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -54,6 +61,8 @@ pub use builder::{
     DEFAULT_USER_AGENT,
 };
 pub use client::HyperClient;
+pub use env::{CONNECT_TIMEOUT_VAR, DEFAULT_SERVER_URL, SERVER_URL_VAR, TIMEOUT_VAR, TOKEN_VAR};
 /// The policy of the [`Retry`](multica_api::layer::Retry) layer, which is
 /// where retries of this client are configured.
 pub use multica_api::layer::RetryPolicy;
+pub use proxy::Proxy;

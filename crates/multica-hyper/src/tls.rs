@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
 use multica_api::Error;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -69,11 +68,7 @@ impl TlsRoots {
 
     /// Wraps the TCP connector so `https://` goes through rustls (and
     /// `http://` stays plain), offering the HTTP versions by ALPN.
-    pub(crate) fn wrap(
-        &self,
-        http: HttpConnector,
-        versions: HttpVersions,
-    ) -> Result<HttpsConnector<HttpConnector>, Error> {
+    pub(crate) fn wrap<C>(&self, http: C, versions: HttpVersions) -> Result<HttpsConnector<C>, Error> {
         let builder = HttpsConnectorBuilder::new().with_tls_config(self.client_config()?).https_or_http();
         Ok(match versions {
             HttpVersions::Http1Only => builder.enable_http1().wrap_connector(http),

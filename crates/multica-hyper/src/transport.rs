@@ -67,8 +67,7 @@ impl CallName<'_> {
         kind: TransportKind,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Error {
-        let source = Arc::new(WithCauses(Box::new(source)));
-        Error::Transport { method: self.method, path: self.path.to_owned(), kind, source }
+        Error::Transport { method: self.method, path: self.path.to_owned(), kind, source: Arc::new(source) }
     }
 
     fn body_too_large(self, limit: u64) -> Error {
@@ -240,32 +239,6 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// A transport failure shown with its causes. hyper-util's own message
-/// (`client error (SendRequest)`) says little; its cause (`connection closed
-/// before message completed`) is what a reader of the error needs.
-#[derive(Debug)]
-struct WithCauses(Box<dyn std::error::Error + Send + Sync>);
-
-impl std::fmt::Display for WithCauses {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(err) = cause {
-            write!(f, ": {err}")?;
-            cause = err.source();
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for WithCauses {
-    // The wrapped error's own text is already in the Display; chain walkers
-    // continue with its causes.
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
-
 /// The runtime shut down while the exchange ran.
 #[derive(Debug)]
 struct RuntimeShutDown;
@@ -295,11 +268,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transport_errors_show_their_causes() {
+    fn transport_errors_keep_their_causes_as_sources() {
         let root = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
-        let outer = std::io::Error::other(Outer(root));
-        let err = CallName { method: Method::Post, path: "/api/x" }.transport_error(TransportKind::Request, outer);
-        assert_eq!(err.to_string(), "POST /api/x: request failed: client error: connection reset by peer");
+        let err =
+            CallName { method: Method::Post, path: "/api/x" }.transport_error(TransportKind::Request, Outer(root));
+        assert_eq!(err.to_string(), "POST /api/x: request failed");
+        assert_eq!(
+            err.display_chain().to_string(),
+            "POST /api/x: request failed: client error: connection reset by peer"
+        );
     }
 
     /// An error whose message leaves its cause out, as hyper-util's does.

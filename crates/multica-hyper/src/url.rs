@@ -39,7 +39,6 @@ impl BaseUrl {
     }
 
     /// Whether requests go over TLS.
-    #[cfg(any(test, not(feature = "tls")))]
     pub(crate) fn is_https(&self) -> bool {
         self.scheme == Scheme::HTTPS
     }

@@ -175,3 +175,49 @@ async fn a_server_without_the_route_gives_the_same_error_as_every_backend() {
     assert_eq!(err.to_string(), built.to_string());
     assert_eq!((err.status(), err.body()), (built.status(), built.body()));
 }
+
+/// Every message of `err`'s source chain, outermost first.
+fn chain(err: &Error) -> Vec<String> {
+    let mut messages = vec![err.to_string()];
+    let mut cause = std::error::Error::source(err);
+    while let Some(next) = cause {
+        messages.push(next.to_string());
+        cause = next.source();
+    }
+    messages
+}
+
+fn assert_no_message_repeats(err: &Error) {
+    let messages = chain(err);
+    for (at, outer) in messages.iter().enumerate() {
+        for inner in &messages[at + 1..] {
+            assert!(!outer.contains(inner.as_str()), "{outer:?} repeats its cause {inner:?} in {messages:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn real_errors_show_each_cause_once_and_retries_keep_the_last_as_source() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let quick = multica_api::layer::RetryPolicy::default()
+        .with_max_attempts(2)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(1));
+    let client = HyperClient::builder(refused_url).build().unwrap().with_retry(quick);
+    let err = client.send_heartbeat(&runtime()).await.unwrap_err();
+    assert!(matches!(err, Error::RetriesExhausted { attempts: 2, .. }), "{err:?}");
+    assert_eq!(err.to_string(), "gave up after 2 attempts");
+    let messages = chain(&err);
+    assert_eq!(messages[1], "POST /api/daemon/heartbeat: connect failed", "{messages:?}");
+    assert!(messages.len() >= 4, "down to the OS error: {messages:?}");
+    assert!(err.is_transport() && err.transport_kind() == Some(TransportKind::Connect));
+    assert_no_message_repeats(&err);
+
+    let server = TestServer::queue(vec![Reply::json(200, "{not json")]).await;
+    let decode = client_for(&server).send_heartbeat(&runtime()).await.unwrap_err();
+    assert!(decode.is_decode() && !decode.is_transport(), "{decode:?}");
+    assert_eq!(chain(&decode).len(), 2);
+    assert_no_message_repeats(&decode);
+}

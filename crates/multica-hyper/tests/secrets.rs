@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use multica_api::{DaemonApi, DaemonApiExt, Error, RuntimeId, TaskId};
-use multica_hyper::{HyperClient, RetryPolicy};
+use multica_hyper::{HyperClient, Proxy, RetryPolicy};
 use support::{Reply, TestServer};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -173,4 +173,63 @@ fn refused_credentials_are_not_echoed_in_errors() {
         assert_hidden("the builder's Debug", &format!("{builder:?}"));
         assert_error_hidden(&builder.build().unwrap_err());
     }
+}
+
+/// A proxy URL with the token as its password (the secret of this file).
+fn proxy_url(host: &str) -> String {
+    format!("http://daemon:{TOKEN}@{host}")
+}
+
+#[tokio::test]
+async fn proxy_credentials_never_show() {
+    // Through a proxy that is down, over http and https (tunnel), retried.
+    let dead = refused_url().replace("http://", "");
+    let bases: &[&str] =
+        if cfg!(feature = "tls") { &["http://127.0.0.1:1", "https://127.0.0.1:1"] } else { &["http://127.0.0.1:1"] };
+    for base in bases {
+        let builder = HyperClient::builder(*base).proxy(Proxy::all(proxy_url(&dead)));
+        assert_hidden("the builder's Debug", &format!("{builder:?} {builder:#?}"));
+        let client = builder.build().unwrap();
+        assert_hidden("the client's Debug", &format!("{client:?} {client:#?}"));
+        assert_hidden("the client's proxy", client.proxy().unwrap());
+        let retried = client.clone().with_retry(RetryPolicy::default().with_initial_backoff(Duration::from_millis(1)));
+        let err = retried.send_heartbeat(&RuntimeId::new("rt-1")).await.unwrap_err();
+        assert!(err.display_chain().to_string().contains("through the proxy"), "{}", err.display_chain());
+        assert_error_hidden(&err);
+    }
+    // Proxies read from an environment, and refused ones.
+    let from_env = Proxy::from_env_vars([("HTTPS_PROXY", proxy_url("p:1")), ("HTTP_PROXY", proxy_url("p:2"))]);
+    assert_hidden("an environment proxy's Debug", &format!("{from_env:?} {from_env:#?}"));
+    for refused in [format!("socks5://u:{TOKEN}@p:1"), format!("https://u:{TOKEN}@p:1"), format!("http://u:{TOKEN}@")] {
+        let proxy = Proxy::from_env_vars([("HTTPS_PROXY", refused.clone())]);
+        assert_hidden("a refused proxy's Debug", &format!("{proxy:?}"));
+        assert_error_hidden(&HyperClient::builder("https://multica.example").proxy(proxy).build().unwrap_err());
+        assert_error_hidden(
+            &HyperClient::builder("https://multica.example").proxy(Proxy::all(refused)).build().unwrap_err(),
+        );
+    }
+}
+
+#[test]
+fn the_env_constructor_never_shows_the_token() {
+    let bad = multica_hyper::HyperClientBuilder::from_env_vars([
+        ("MULTICA_SERVER_URL", "http://127.0.0.1:1".to_owned()),
+        ("MULTICA_TOKEN", format!("{TOKEN}\u{7f}")),
+    ])
+    .unwrap_err();
+    assert!(bad.to_string().contains("MULTICA_TOKEN"), "{bad}");
+    assert_error_hidden(&bad);
+    let in_url = multica_hyper::HyperClientBuilder::from_env_vars([(
+        "MULTICA_SERVER_URL",
+        format!("https://daemon:{TOKEN}@multica.example/ws"),
+    )])
+    .unwrap_err();
+    assert_error_hidden(&in_url);
+    let builder = multica_hyper::HyperClientBuilder::from_env_vars([
+        ("MULTICA_SERVER_URL", "http://127.0.0.1:1".to_owned()),
+        ("MULTICA_TOKEN", TOKEN.to_owned()),
+        ("HTTP_PROXY", proxy_url("p:3")),
+    ])
+    .unwrap();
+    assert_hidden("an env builder's Debug", &format!("{builder:?}"));
 }

@@ -71,10 +71,10 @@ impl<A: DaemonApi> Tracing<A> {
 
 impl_layer!(Tracing);
 
-/// The error's text with its request path (which holds the call's IDs)
-/// replaced by the route's template.
+/// The error's text and its causes' with its request path (which holds the
+/// call's IDs) replaced by the route's template.
 fn redacted(err: &Error, endpoint: Endpoint) -> String {
-    let text = err.to_string();
+    let text = err.display_chain().to_string();
     match err.path() {
         Some(path) if !path.is_empty() => text.replace(path, endpoint.template()),
         _ => text,
