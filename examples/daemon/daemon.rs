@@ -119,6 +119,7 @@ impl Daemon {
             daemon_id: self.config.daemon_id.clone(),
             device_name: self.config.device_name.clone(),
             runtimes: self.config.runtimes.clone(),
+            ..Default::default()
         };
         let registered = match self.api.register(&request).await {
             Ok(registered) => registered,

@@ -64,6 +64,7 @@ fn runtimes() -> Vec<RuntimeSpec> {
             provider: provider.into(),
             version: "1.0.0".into(),
             status: RuntimeStatus::Online,
+            ..Default::default()
         })
         .collect()
 }

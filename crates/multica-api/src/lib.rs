@@ -58,6 +58,7 @@ pub use dto::*;
 pub use error::{error_body, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};
 pub use ext::DaemonApiExt;
 pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
+pub use ids::{CommentId, ProfileId, RuntimeRequestId, UserId};
 pub use route::{Endpoint, Method, RouteMismatch};
 
 /// Re-exported so implementors write `#[multica_api::async_trait]` without

@@ -10,19 +10,39 @@
 //! Timestamps stay RFC 3339 strings: the SDK passes them through and does not
 //! pull in a date library for values it never computes with.
 
+mod claim;
 mod enums;
+mod lifecycle;
 mod message;
 mod pairing;
 mod register;
+mod runtime_request;
+mod secret;
+mod skill_bundle;
 mod task;
 mod usage;
+mod workspace;
 
-pub use enums::{MessageKind, PairingStatus, PingStatus, RuntimeStatus, TaskStatus};
+pub use claim::{AttributionActor, AttributionEvidence, SiblingRun, SkillRef, SkillRefFile, TaskAttribution};
+pub use enums::{
+    FailureReason, MessageKind, PairingStatus, PingStatus, RuntimeStatus, SkillSource, TaskKind, TaskStatus,
+};
+pub use lifecycle::{
+    BatchClaimRequest, BatchClaimResponse, CancelAck, DeregisterRequest, LocalDirectoryWait, OrphanRecovery,
+    SessionPin, TaskFailure,
+};
 pub use message::{StoredTaskMessage, TaskMessage};
 pub use pairing::{PairingRequest, PairingSession};
-pub use register::{RegisterRequest, RegisterResponse, Repo, Runtime, RuntimeSpec, Workspace};
+pub use register::{FailedProfile, RegisterRequest, RegisterResponse, Repo, Runtime, RuntimeSpec, Workspace};
+pub use runtime_request::{
+    HeartbeatRequest, LocalSkill, LocalSkillsResult, ModelListResult, PendingRuntimeRequest, PendingSkillImport,
+    PendingUpdate, RuntimeModel, SkillImportResult, UpdateResult,
+};
+pub use secret::SecretToken;
+pub use skill_bundle::{SkillBundle, SkillBundleFile, SkillBundleRef, SkillBundleRequest, SkillBundleResponse};
 pub use task::{
     ClaimResponse, HeartbeatResponse, OkResponse, PendingPing, PingResult, Skill, SkillFile, Task, TaskAgent,
     TaskCompletion, TaskProgress, TaskRecord, TaskStatusResponse,
 };
-pub use usage::UsageEntry;
+pub use usage::{TaskUsage, TaskUsageReport, UsageEntry};
+pub use workspace::{DaemonWorkspace, WorkspaceRepos};

@@ -98,6 +98,7 @@ impl RuntimeRow {
             last_seen_at: self.last_seen.map(Millis::rfc3339),
             created_at: self.created.rfc3339(),
             updated_at: self.updated.rfc3339(),
+            ..Default::default()
         }
     }
 }
@@ -141,6 +142,7 @@ impl TaskRow {
             result: self.result.clone(),
             error: self.error.clone(),
             created_at: self.created.rfc3339(),
+            ..Default::default()
         }
     }
 

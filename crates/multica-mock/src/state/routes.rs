@@ -77,7 +77,7 @@ impl State {
                 self.runtimes.get(&id).map(RuntimeRow::to_runtime).unwrap_or_default()
             })
             .collect();
-        Ok(RegisterResponse { runtimes, repos })
+        Ok(RegisterResponse { runtimes, repos, ..Default::default() })
     }
 
     /// Creates or updates the runtime of (workspace, daemon, provider), with
@@ -167,7 +167,11 @@ impl State {
         if let Some(ping) = pending_ping.as_ref().and_then(|id| self.pings.get_mut(id)) {
             ping.sent = true;
         }
-        Ok(HeartbeatResponse { status: "ok".to_owned(), pending_ping: pending_ping.map(|id| PendingPing { id }) })
+        Ok(HeartbeatResponse {
+            status: "ok".to_owned(),
+            pending_ping: pending_ping.map(|id| PendingPing { id }),
+            ..Default::default()
+        })
     }
 
     pub(crate) fn claim(&mut self, runtime_id: &RuntimeId) -> Option<Task> {
@@ -181,6 +185,7 @@ impl State {
             name: a.name.clone(),
             instructions: a.instructions.clone(),
             skills: a.skills.clone(),
+            ..Default::default()
         });
         let repos = self
             .workspaces
@@ -190,7 +195,7 @@ impl State {
             .unwrap_or_default();
         let (prior_session_id, prior_work_dir) =
             self.last_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())).cloned().unwrap_or_default();
-        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir })
+        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir, ..Default::default() })
     }
 
     pub(crate) fn pending(&self, runtime_id: &RuntimeId) -> Vec<TaskRecord> {
@@ -313,7 +318,7 @@ impl State {
             .map(|row| {
                 row.sorted_messages()
                     .into_iter()
-                    .map(|message| StoredTaskMessage { task_id: row.id.clone(), message })
+                    .map(|message| StoredTaskMessage { task_id: row.id.clone(), message, ..Default::default() })
                     .collect()
             })
             .unwrap_or_default()
