@@ -120,10 +120,10 @@ pub struct SkillFile {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Skill {
-    /// HEAD 1cc46b2697: the workspace skill's UUID, `""` for a skill built
-    /// into the server (and always empty from 3c93ebaf1c).
-    #[serde(deserialize_with = "nd", skip_serializing_if = "is_empty_str")]
-    pub id: String,
+    /// HEAD 1cc46b2697: the workspace skill's UUID, `Some("")` for a skill
+    /// built into the server. `None` from 3c93ebaf1c, which sends no ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Skill name.
     #[serde(deserialize_with = "nd")]
     pub name: String,
