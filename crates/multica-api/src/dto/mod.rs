@@ -7,9 +7,18 @@
 //! byte-compatible with the Go client: optional fields that are empty are
 //! omitted exactly where Go's `omitempty` omits them.
 //!
+//! Two server versions share these types: 3c93ebaf1c and HEAD 1cc46b2697.
+//! Each field HEAD added says so in its docs. A field HEAD always sends and
+//! 3c93ebaf1c never does is an `Option` (`None`: the server did not send it);
+//! a field HEAD sends only when set is empty when absent. Both are omitted
+//! when encoded empty, so a value without them encodes exactly as for
+//! 3c93ebaf1c: request bodies stay byte-identical to the Go client's, and
+//! answers keep their 3c93ebaf1c shape.
+//!
 //! Timestamps stay RFC 3339 strings: the SDK passes them through and does not
 //! pull in a date library for values it never computes with.
 
+mod capability;
 mod claim;
 mod enums;
 mod lifecycle;
@@ -23,6 +32,9 @@ mod task;
 mod usage;
 mod workspace;
 
+pub use capability::{
+    ClientCapability, CAPABILITIES_HEADER, CLIENT_OS_HEADER, CLIENT_PLATFORM_HEADER, CLIENT_VERSION_HEADER,
+};
 pub use claim::{AttributionActor, AttributionEvidence, SiblingRun, SkillRef, SkillRefFile, TaskAttribution};
 pub use enums::{
     FailureReason, MessageKind, PairingStatus, PingStatus, RuntimeStatus, SkillSource, TaskKind, TaskStatus,
