@@ -611,4 +611,20 @@ fn new_answer_types_decode_the_contract_shapes() {
         "workspace_id": "ws", "repos": [{"url": "u", "description": "d"}], "repos_version": "v", "settings": {}}))
     .unwrap();
     assert_eq!(repos.repos[0].url, "u");
+    let profiles: RuntimeProfiles =
+        serde_json::from_value(json!({"runtime_profiles": [{"id": "p", "name": "mine"}], "workspace_id": "ws"}))
+            .unwrap();
+    assert_eq!(profiles.runtime_profiles[0]["name"], "mine");
+    let task: TaskGcCheck =
+        serde_json::from_value(json!({"status": "completed", "completed_at": "0001-01-01T00:00:00Z"})).unwrap();
+    assert_eq!(task.status, TaskStatus::Completed);
+    let issues: IssueGcCheckResponse = serde_json::from_value(json!({"issues": [
+        {"id": "i1", "found": true, "status": "done", "updated_at": "2026-11-29T16:35:05.985789Z"},
+        {"id": "i2", "found": false}]}))
+    .unwrap();
+    assert!(issues.issues[0].found && !issues.issues[1].found);
+    assert_eq!(issues.issues[0].status, "done");
+    assert_eq!(bytes(&IssueGcCheckRequest { issue_ids: vec!["i1".into()] }), r#"{"issue_ids":["i1"]}"#);
+    let chat: GcCheck = serde_json::from_value(json!({"status": "archived", "updated_at": "t"})).unwrap();
+    assert_eq!(chat.updated_at, "t");
 }

@@ -21,6 +21,7 @@
 mod capability;
 mod claim;
 mod enums;
+mod gc;
 mod lifecycle;
 mod message;
 mod pairing;
@@ -39,6 +40,7 @@ pub use claim::{AttributionActor, AttributionEvidence, SiblingRun, SkillRef, Ski
 pub use enums::{
     FailureReason, MessageKind, PairingStatus, PingStatus, RuntimeStatus, SkillSource, TaskKind, TaskStatus,
 };
+pub use gc::{AutopilotRunGcCheck, GcCheck, IssueGcCheckRequest, IssueGcCheckResponse, IssueGcStatus, TaskGcCheck};
 pub use lifecycle::{
     BatchClaimRequest, BatchClaimResponse, CancelAck, DeregisterRequest, LocalDirectoryWait, OrphanRecovery,
     SessionPin, TaskFailure,
@@ -57,4 +59,4 @@ pub use task::{
     TaskCompletion, TaskProgress, TaskRecord, TaskStatusResponse,
 };
 pub use usage::{TaskUsage, TaskUsageReport, UsageEntry};
-pub use workspace::{DaemonWorkspace, WorkspaceRepos};
+pub use workspace::{DaemonWorkspace, RuntimeProfiles, WorkspaceRepos};

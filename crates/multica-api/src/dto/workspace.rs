@@ -39,3 +39,19 @@ pub struct WorkspaceRepos {
     #[serde(deserialize_with = "nd")]
     pub settings: Map<String, Value>,
 }
+
+/// Answer of `GET /api/daemon/workspaces/{wid}/runtime-profiles` (HEAD
+/// 1cc46b2697): the workspace's custom runtime profiles, which a daemon may
+/// start as runtimes (registering them with
+/// [`RuntimeSpec::profile_id`](super::RuntimeSpec::profile_id)).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuntimeProfiles {
+    /// The profiles, as JSON objects (their shape was not recorded: passed
+    /// through).
+    #[serde(deserialize_with = "nd")]
+    pub runtime_profiles: Vec<Map<String, Value>>,
+    /// The workspace.
+    #[serde(deserialize_with = "nd")]
+    pub workspace_id: WorkspaceId,
+}
