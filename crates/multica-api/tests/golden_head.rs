@@ -628,3 +628,25 @@ fn new_answer_types_decode_the_contract_shapes() {
     let chat: GcCheck = serde_json::from_value(json!({"status": "archived", "updated_at": "t"})).unwrap();
     assert_eq!(chat.updated_at, "t");
 }
+
+#[test]
+fn answers_of_3c93ebaf1c_decode_with_head_fields_unset_and_encode_back_exactly() {
+    // Recorded from server 3c93ebaf1c (`real-server/transcript-public.json`, D5 and E32).
+    let claim = r#"{"task":{"id":"aad20d7d-996a-4258-ae5d-7b8a725ace3c","agent_id":"9e3acd62-ffe9-40de-b7bb-c265d8eb5c84","runtime_id":"4d56ec02-624c-408f-abc0-42388ef3cb5b","issue_id":"b3094ed3-5463-46be-a686-00b4a49e7869","workspace_id":"1d6df46c-f03a-4a39-ac20-61410bdd73ae","status":"dispatched","priority":4,"dispatched_at":"2026-11-29T16:05:15Z","started_at":null,"completed_at":null,"result":null,"error":null,"agent":{"id":"9e3acd62-ffe9-40de-b7bb-c265d8eb5c84","name":"Builder","instructions":"Fix the issue, run the tests, open a pull request.","skills":[{"name":"rust-testing-diff","content":"Run `cargo test` before you finish.","files":[{"path":"checklist.md","content":"- fmt\n- clippy\n- test\n"}]}]},"repos":[{"url":"https://github.com/example/demo.git","description":"The demo application"}],"created_at":"2026-11-29T16:00:39Z"}}"#;
+    let failed = r#"{"id":"27de079a-a668-47b4-8e41-7e024f02df8b","agent_id":"9e3acd62-ffe9-40de-b7bb-c265d8eb5c84","runtime_id":"4d56ec02-624c-408f-abc0-42388ef3cb5b","issue_id":"e787a231-ac02-4ebf-94bd-d9c9cb9923ad","workspace_id":"","status":"failed","priority":3,"dispatched_at":"2026-11-29T16:05:15Z","started_at":null,"completed_at":"2026-11-29T16:05:15Z","result":null,"error":"agent crashed","created_at":"2026-11-29T16:00:39Z"}"#;
+
+    let decoded: ClaimResponse = serde_json::from_str(claim).unwrap();
+    let task = decoded.task.as_ref().unwrap();
+    assert_eq!((task.record.attempt, task.record.max_attempts, &task.record.kind), (None, None, &None));
+    assert_eq!(task.auth_token, None);
+    assert!(!task.leader_role_resolved && task.thread_name.is_empty());
+    let agent = task.agent.as_ref().unwrap();
+    assert_eq!(agent.skills[0].id, None);
+    assert!(agent.skill_refs.is_empty());
+    assert_eq!(serde_json::to_value(&decoded).unwrap(), serde_json::from_str::<Value>(claim).unwrap());
+
+    let row: TaskRecord = serde_json::from_str(failed).unwrap();
+    assert_eq!(row.failure_reason, FailureReason::default());
+    assert_eq!(row.delivered_comment_ids, None);
+    assert_eq!(serde_json::to_value(&row).unwrap(), serde_json::from_str::<Value>(failed).unwrap());
+}
