@@ -76,6 +76,7 @@ fn runtimes() -> Vec<RuntimeSpec> {
             provider: provider.into(),
             version: "1.0.0".into(),
             status: RuntimeStatus::Online,
+            ..Default::default()
         })
         .collect()
 }

@@ -139,6 +139,7 @@ fn runtime_spec(provider: &str) -> RuntimeSpec {
         provider: provider.into(),
         version: "1.0.0".into(),
         status: RuntimeStatus::Online,
+        ..Default::default()
     }
 }
 
@@ -148,7 +149,7 @@ async fn setup(api: &dyn DaemonApi, fixture: &dyn Fixture) -> Env {
     let agent = TaskAgent {
         name: "Coder".into(),
         instructions: "Fix the issue.".into(),
-        skills: vec![Skill { name: "git".into(), content: "# git".into(), files: Vec::new() }],
+        skills: vec![Skill { name: "git".into(), content: "# git".into(), files: Vec::new(), ..Default::default() }],
         ..TaskAgent::default()
     };
     let agent_id = ok(fixture.create_agent(&workspace_id, &agent).await, "create agent");
@@ -158,6 +159,7 @@ async fn setup(api: &dyn DaemonApi, fixture: &dyn Fixture) -> Env {
         daemon_id: daemon_id.as_str().into(),
         device_name: "devbox".into(),
         runtimes: vec![runtime_spec("claude")],
+        ..Default::default()
     };
     let response = ok(api.register(&request).await, "register");
     assert_eq!(response.runtimes.len(), 1, "register answers one runtime per runtime sent");
@@ -197,6 +199,7 @@ pub async fn register_names_runtimes_like_the_server(api: &dyn DaemonApi, fixtur
             RuntimeSpec { name: "Mine".into(), ..runtime_spec("claude") },
             RuntimeSpec { status: RuntimeStatus::Offline, ..runtime_spec("") },
         ],
+        ..Default::default()
     };
     let runtimes = ok(api.register(&request).await, "register").runtimes;
     assert_eq!(runtimes.len(), 3);
@@ -220,6 +223,7 @@ pub async fn register_is_an_upsert_by_workspace_daemon_and_provider(api: &dyn Da
         daemon_id: env.daemon_id.as_str().into(),
         device_name: "devbox".into(),
         runtimes: vec![runtime_spec("claude"), runtime_spec("codex")],
+        ..Default::default()
     };
     let runtimes = ok(api.register(&request).await, "register again").runtimes;
     assert_eq!(runtimes[0].id, env.runtime_id, "same provider keeps its runtime");
@@ -234,6 +238,7 @@ pub async fn register_rejects_missing_fields(api: &dyn DaemonApi, fixture: &dyn 
         daemon_id: "d".into(),
         device_name: "devbox".into(),
         runtimes: vec![runtime_spec("claude")],
+        ..Default::default()
     };
     let cases = [
         (RegisterRequest { daemon_id: "".into(), ..good.clone() }, 400, "daemon_id is required"),
@@ -257,6 +262,7 @@ pub async fn register_returns_workspace_repos(api: &dyn DaemonApi, fixture: &dyn
         daemon_id: env.daemon_id.as_str().into(),
         device_name: "devbox".into(),
         runtimes: vec![runtime_spec("claude")],
+        ..Default::default()
     };
     let repos = ok(api.register(&request).await, "register").repos;
     assert_eq!(repos, vec![Repo { url: "https://git.example/app.git".into(), description: "the app".into() }]);

@@ -102,3 +102,25 @@ id_type!(
     /// The stable identity a daemon registers under (chosen by the daemon).
     DaemonId
 );
+id_type!(
+    /// A user of the server (a UUID string): the owner of a runtime, the
+    /// person a task is attributed to. Server HEAD 1cc46b2697 sends it;
+    /// 3c93ebaf1c does not.
+    UserId
+);
+id_type!(
+    /// A comment on an issue (a UUID string), as listed in a task's
+    /// `delivered_comment_ids` at server HEAD 1cc46b2697.
+    CommentId
+);
+id_type!(
+    /// A custom runtime profile of a workspace (a UUID string), named in a
+    /// registration at server HEAD 1cc46b2697 (3c93ebaf1c has no profiles).
+    ProfileId
+);
+id_type!(
+    /// A request a user made of a runtime at server HEAD 1cc46b2697 (model
+    /// list, local skills, a skill import, an update), handed to the daemon
+    /// by a heartbeat: 32 lower-case hex digits, not a UUID.
+    RuntimeRequestId
+);

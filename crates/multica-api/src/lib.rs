@@ -108,6 +108,7 @@ pub use dto::*;
 pub use error::{error_body, DisplayChain, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};
 pub use ext::DaemonApiExt;
 pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
+pub use ids::{CommentId, ProfileId, RuntimeRequestId, UserId};
 pub use reply::Reply;
 pub use route::{Endpoint, Method, RouteMismatch};
 

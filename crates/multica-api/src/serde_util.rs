@@ -16,3 +16,13 @@ where
 pub(crate) fn is_empty_str(value: &str) -> bool {
     value.is_empty()
 }
+
+/// `skip_serializing_if` predicate for Go's `omitempty` on booleans.
+pub(crate) fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// `skip_serializing_if` predicate for Go's `omitempty` on integers.
+pub(crate) fn is_zero(value: &i64) -> bool {
+    *value == 0
+}

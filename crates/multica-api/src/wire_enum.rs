@@ -28,6 +28,12 @@ macro_rules! wire_enum {
                     Self::Other(value) => value,
                 }
             }
+
+            /// Whether this is the empty value (`Other("")`): the field was
+            /// absent or `null`, and encodes as omitted where Go omits it.
+            pub fn is_empty(&self) -> bool {
+                matches!(self, Self::Other(value) if value.is_empty())
+            }
         }
 
         impl Default for $name {

@@ -76,7 +76,9 @@ fn register_request_encodes_as_go() {
             provider: "claude".into(),
             version: "1.0.3".into(),
             status: RuntimeStatus::Online,
+            ..Default::default()
         }],
+        ..Default::default()
     };
     assert_eq!(
         body(request::register(&request)),
@@ -259,6 +261,7 @@ fn complete_sends_optional_keys_only_when_set() {
         session_id: "s".into(),
         work_dir: "/w".into(),
         pr_url: "https://example.com/pr/1".into(),
+        ..Default::default()
     };
     assert_eq!(
         body(request::complete_task(&"t".into(), &full)),

@@ -74,6 +74,7 @@ fn record() -> impl Strategy<Value = TaskRecord> {
                 result,
                 error,
                 created_at: created,
+                ..Default::default()
             }
         },
     )
@@ -84,12 +85,14 @@ fn task() -> impl Strategy<Value = Task> {
         name,
         content,
         files: files.into_iter().map(|(path, content)| SkillFile { path, content }).collect(),
+        ..Default::default()
     });
     let agent = (id(), text(), text(), vec(skill, 0..2)).prop_map(|(id, name, instructions, skills)| TaskAgent {
         id: id.into(),
         name,
         instructions,
         skills,
+        ..Default::default()
     });
     let repo = (text(), text()).prop_map(|(url, description)| Repo { url, description });
     (record(), proptest::option::of(agent), vec(repo, 0..2), text(), text()).prop_map(
@@ -99,6 +102,7 @@ fn task() -> impl Strategy<Value = Task> {
             repos,
             prior_session_id,
             prior_work_dir,
+            ..Default::default()
         },
     )
 }
@@ -135,8 +139,10 @@ fn call() -> impl Strategy<Value = Call> {
                         provider,
                         version,
                         status: status.into(),
+                        ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
             })
         }),
         vec(id(), 0..3).prop_map(|ids| Call::Deregister { runtime_ids: ids.into_iter().map(Into::into).collect() }),
@@ -160,7 +166,7 @@ fn call() -> impl Strategy<Value = Call> {
         (id(), text(), text(), text(), text()).prop_map(|(id, output, branch_name, session_id, work_dir)| {
             Call::CompleteTask {
                 task_id: id.into(),
-                completion: TaskCompletion { output, branch_name, session_id, work_dir, pr_url: String::new() },
+                completion: TaskCompletion { output, branch_name, session_id, work_dir, ..Default::default() },
             }
         }),
         (id(), text()).prop_map(|(id, error)| Call::FailTask { task_id: id.into(), error }),

@@ -48,6 +48,7 @@ fn every_call() -> Vec<Call> {
         daemon_id: "d-1".into(),
         device_name: "laptop".into(),
         runtimes: vec![RuntimeSpec { name: "Claude".into(), provider: "claude".into(), ..RuntimeSpec::default() }],
+        ..Default::default()
     };
     let usage = UsageEntry {
         date: "2026-03-30".into(),

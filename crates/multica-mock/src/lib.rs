@@ -20,6 +20,7 @@
 //!         daemon_id: "demo-daemon".into(),
 //!         device_name: "demo-host".into(),
 //!         runtimes: vec![RuntimeSpec { provider: "claude".into(), ..RuntimeSpec::default() }],
+//!         ..RegisterRequest::default()
 //!     })
 //!     .await?;
 //! // Same workspace, daemon and provider: the seeded runtime, updated.

@@ -42,6 +42,7 @@ impl Registration {
             daemon_id: self.daemon_id.clone(),
             device_name: self.device_name.clone(),
             runtimes: self.runtimes.clone(),
+            ..Default::default()
         }
     }
 }

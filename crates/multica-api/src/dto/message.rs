@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::MessageKind;
-use crate::ids::TaskId;
+use crate::ids::{IssueId, TaskId};
 use crate::serde_util::{is_empty_str, null_as_default as nd};
 
 /// One live-output message of an agent, as reported in batches. Empty
@@ -59,7 +59,15 @@ pub struct StoredTaskMessage {
     /// The task it belongs to.
     #[serde(deserialize_with = "nd")]
     pub task_id: TaskId,
+    /// HEAD 1cc46b2697: the task's issue (`""` for a task without one).
+    /// `None` from 3c93ebaf1c, which does not send it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_id: Option<IssueId>,
     /// The message; its fields sit at the top level of the JSON object.
     #[serde(flatten)]
     pub message: TaskMessage,
+    /// HEAD 1cc46b2697: when the server stored it (RFC 3339 with fractional
+    /// seconds). `None` from 3c93ebaf1c.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
 }

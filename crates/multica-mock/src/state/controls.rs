@@ -114,6 +114,7 @@ impl State {
             provider: seed.provider.clone(),
             version: seed.version.clone(),
             status: seed.status.clone(),
+            ..Default::default()
         };
         let id =
             self.upsert_runtime(seed.id.clone(), &seed.workspace_id, seed.daemon_id.as_ref(), &spec, &seed.device_name);

@@ -77,12 +77,13 @@ impl State {
                     provider: spec.provider.trim().to_owned(),
                     version: spec.version.trim().to_owned(),
                     status: spec.status.clone(),
+                    ..Default::default()
                 };
                 let id = self.upsert_runtime(None, &workspace_id, Some(&daemon_id), &spec, device_name);
                 self.runtimes.get(&id).map(RuntimeRow::to_runtime).unwrap_or_default()
             })
             .collect();
-        Ok(RegisterResponse { runtimes, repos })
+        Ok(RegisterResponse { runtimes, repos, ..Default::default() })
     }
 
     /// Creates or updates the runtime of (workspace, daemon, provider), with
@@ -174,7 +175,11 @@ impl State {
         if let Some(ping) = pending_ping.as_ref().and_then(|id| self.pings.get_mut(id)) {
             ping.sent = true;
         }
-        Ok(HeartbeatResponse { status: "ok".to_owned(), pending_ping: pending_ping.map(|id| PendingPing { id }) })
+        Ok(HeartbeatResponse {
+            status: "ok".to_owned(),
+            pending_ping: pending_ping.map(|id| PendingPing { id }),
+            ..Default::default()
+        })
     }
 
     /// The runtime's queued and dispatched tasks in claim order.
@@ -308,7 +313,7 @@ impl State {
             .map(|row| {
                 row.sorted_messages()
                     .into_iter()
-                    .map(|message| StoredTaskMessage { task_id: row.id.clone(), message })
+                    .map(|message| StoredTaskMessage { task_id: row.id.clone(), message, ..Default::default() })
                     .collect()
             })
             .unwrap_or_default()

@@ -177,6 +177,7 @@ impl State {
             name: a.name.clone(),
             instructions: a.instructions.clone(),
             skills: a.skills.clone(),
+            ..Default::default()
         });
         let repos = self
             .workspaces
@@ -186,7 +187,7 @@ impl State {
             .unwrap_or_default();
         let (prior_session_id, prior_work_dir) =
             self.last_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())).cloned().unwrap_or_default();
-        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir })
+        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir, ..Default::default() })
     }
 
     // ----- the sweeper -----------------------------------------------------

@@ -25,6 +25,7 @@ pub fn skill() -> Skill {
         name: "testing".into(),
         content: "run the tests".into(),
         files: vec![SkillFile { path: "a.md".into(), content: "A".into() }],
+        ..Default::default()
     }
 }
 
@@ -61,6 +62,7 @@ pub fn register_request(workspace_id: &WorkspaceId, daemon: &str, provider: &str
             version: "1.2".into(),
             ..Default::default()
         }],
+        ..Default::default()
     }
 }
 
