@@ -287,4 +287,6 @@ impl TaskMessageReporter {
 }
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
