@@ -19,9 +19,16 @@ pub const MAX_TOOL_OUTPUT_BYTES: usize = 8192;
 /// default interval, minutes of a busy agent's output.
 pub const DEFAULT_MAX_BUFFERED_MESSAGES: usize = 10_000;
 
-/// Most bytes of message text kept waiting (content, output, tool names and
-/// tool input as JSON): bounds memory when messages are large.
+/// Most bytes of message text held at any moment (content, output, tool
+/// names and tool input as JSON; waiting, in flight, or text not yet closed
+/// into a message): bounds memory whatever the agent writes.
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most bytes of message text in one `ReportTaskMessages` call (a single
+/// larger message goes alone); also the largest message kept, longer text
+/// runs becoming several messages. Bounds the request body a backend builds
+/// from a batch, and what one lost answer puts in doubt.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// How long `finish` may take to send what is left: two send budgets, so one
 /// slow or failed attempt still leaves room for another.
@@ -54,8 +61,11 @@ pub struct ReporterConfig {
     pub max_tool_output_bytes: usize,
     /// Most messages kept waiting ([`DEFAULT_MAX_BUFFERED_MESSAGES`]).
     pub max_buffered_messages: usize,
-    /// Most bytes of messages kept waiting ([`DEFAULT_MAX_BUFFERED_BYTES`]).
+    /// Most bytes of messages held ([`DEFAULT_MAX_BUFFERED_BYTES`]).
     pub max_buffered_bytes: usize,
+    /// Most bytes of messages per call, and the largest message
+    /// ([`DEFAULT_MAX_BATCH_BYTES`]); at least 1.
+    pub max_batch_bytes: usize,
     /// How long finishing may take ([`DEFAULT_FINISH_TIMEOUT`]).
     pub finish_timeout: Duration,
 }
@@ -68,6 +78,7 @@ impl Default for ReporterConfig {
             max_tool_output_bytes: MAX_TOOL_OUTPUT_BYTES,
             max_buffered_messages: DEFAULT_MAX_BUFFERED_MESSAGES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
         }
     }
@@ -97,8 +108,10 @@ setters! {
     with_max_tool_output_bytes => max_tool_output_bytes: usize;
     /// Sets the most messages kept waiting.
     with_max_buffered_messages => max_buffered_messages: usize;
-    /// Sets the most bytes of messages kept waiting.
+    /// Sets the most bytes of messages held.
     with_max_buffered_bytes => max_buffered_bytes: usize;
+    /// Sets the most bytes of messages per call (and per message).
+    with_max_batch_bytes => max_batch_bytes: usize;
     /// Sets how long finishing may take.
     with_finish_timeout => finish_timeout: Duration;
 }

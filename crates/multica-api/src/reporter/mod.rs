@@ -10,17 +10,38 @@
 //!   before a tool call stays before it, then joins the next batch;
 //! - tool output is cut to 8192 bytes on a character boundary
 //!   ([`truncate_utf8`]);
-//! - each batch is one `ReportTaskMessages` call with a 5 s budget; a
-//!   failure is logged (with the `tracing` feature), counted and never fatal.
+//! - each call has a 5 s budget; a failure is logged (with the `tracing`
+//!   feature), counted and never fatal.
 //!
-//! Unlike the Go daemon, which drops a batch it failed to send, a batch that
-//! failed for a reason that may pass (transport, timeout, 5xx, 408, 429,
-//! 401) is kept and sent again, in order and with its numbers, before newer
-//! messages. Only past a memory bound ([`ReporterConfig::max_buffered_messages`],
-//! [`ReporterConfig::max_buffered_bytes`]) are the oldest messages dropped,
-//! and counted ([`ReporterStats::dropped`]); a dropped message leaves a gap
-//! in `seq`. A batch the server refuses outright (404 `task not found`,
-//! 400) is dropped and counted, since sending it again cannot succeed.
+//! Unlike the Go daemon, which drops a batch it failed to send, the reporter
+//! delivers each message **exactly once as the server sees it**:
+//!
+//! - a batch that never reached the server (connection refused) or that the
+//!   server refused for now (401, 408, 429) is sent again as is, first;
+//! - a batch whose outcome is unknown (timeout, connection lost after
+//!   sending, 5xx: the server may have stored it, since it keeps every batch
+//!   it receives) is never sent blindly again: the next flush first lists
+//!   what the server holds of the task from the batch's first `seq` on, and
+//!   sends only the messages it lacks, in `seq` order
+//!   ([`ReporterStats::reconciled`], [`ReporterStats::resent`]). While the
+//!   listing fails for a reason that may pass, the batch waits;
+//! - a batch the server refuses outright (404 `task not found`, 400) is
+//!   dropped and counted, since sending it again cannot succeed; so are
+//!   messages of unknown outcome when the server refuses to list them.
+//!
+//! Memory is bounded in bytes ([`ReporterConfig::max_buffered_bytes`], and in
+//! messages by [`ReporterConfig::max_buffered_messages`]): the bound covers
+//! every byte of message text held, waiting, in flight, or text not yet
+//! closed into a message. Past it the **oldest** messages are dropped first
+//! (`seq` order of the rest is kept; a dropped message leaves a gap in
+//! `seq`); when nothing older can go (the batch in flight fills the bound),
+//! the new text or message is dropped instead. A message or text run is at
+//! most [`ReporterConfig::max_batch_bytes`]: longer text becomes several
+//! messages, a longer error or output is cut. Cut tool output keeps a copy of
+//! its head only, releasing the caller's allocation. Every drop is counted
+//! in messages and bytes ([`ReporterStats::dropped`],
+//! [`ReporterStats::dropped_bytes`]), so that at every moment the bytes the
+//! agent produced are `sent_bytes + buffered_bytes + dropped_bytes`.
 
 mod buffer;
 mod config;
@@ -36,8 +57,8 @@ use tokio::time::{self, Instant};
 
 use self::buffer::Buffer;
 pub use self::config::{
-    ReporterConfig, DEFAULT_FINISH_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BUFFERED_BYTES,
-    DEFAULT_MAX_BUFFERED_MESSAGES, DEFAULT_SEND_TIMEOUT, MAX_TOOL_OUTPUT_BYTES,
+    ReporterConfig, DEFAULT_FINISH_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_MESSAGES, DEFAULT_SEND_TIMEOUT, MAX_TOOL_OUTPUT_BYTES,
 };
 use self::flusher::{lock, Flusher};
 pub use self::utf8::truncate_utf8;
@@ -46,23 +67,49 @@ use crate::error::Error;
 use crate::ids::TaskId;
 use crate::DaemonApi;
 
-/// Counters of a reporter, readable while it runs.
+/// Counters of a reporter, readable while it runs and true at every moment.
+///
+/// Bytes are bytes of message text (content, output, tool name, tool input
+/// as JSON), as the memory bound counts them: the agent's bytes so far are
+/// always `sent_bytes + buffered_bytes + dropped_bytes`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReporterStats {
-    /// Messages the server accepted.
+    /// Messages the server holds: accepted, or found stored by a
+    /// reconciliation.
     pub messages_sent: u64,
+    /// Bytes of the messages the server holds.
+    pub sent_bytes: u64,
     /// Successful `ReportTaskMessages` calls.
     pub batches_sent: u64,
     /// Failed `ReportTaskMessages` calls (including timeouts).
     pub failed_sends: u64,
-    /// Messages that will never be sent: beyond the memory bound, refused
-    /// by the server, unsent when finishing ran out of time, or pushed
-    /// after finishing began.
+    /// Messages whose send had an unknown outcome that a reconciliation
+    /// found stored: each would have been stored twice by a blind resend.
+    pub reconciled: u64,
+    /// Messages whose send had an unknown outcome that a reconciliation
+    /// found missing, hence sent again.
+    pub resent: u64,
+    /// Failed listings of the server's messages for a reconciliation
+    /// (including timeouts).
+    pub failed_listings: u64,
+    /// Messages that will never be sent: beyond the memory bound, larger
+    /// than the bound, refused by the server, of unknown outcome that the
+    /// server refused to list, unsent when finishing ran out of time, or
+    /// pushed after finishing began. Text deltas dropped past the bound
+    /// count in `dropped_bytes` only.
     pub dropped: u64,
-    /// Messages numbered and waiting to be sent (text not yet closed into a
-    /// message is not counted).
+    /// Bytes that will never be sent: those of `dropped` messages, text
+    /// deltas dropped past the bound, and text cut from messages (tool
+    /// output past [`ReporterConfig::max_tool_output_bytes`], a message
+    /// past [`ReporterConfig::max_batch_bytes`]).
+    pub dropped_bytes: u64,
+    /// Messages numbered and not yet sent, the batch in flight included
+    /// (text not yet closed into a message is not a message yet).
     pub buffered: usize,
+    /// Bytes held: the `buffered` messages and the text not yet closed into
+    /// a message; never more than [`ReporterConfig::max_buffered_bytes`].
+    pub buffered_bytes: usize,
     /// The `seq` of the last message numbered so far (0 before the first).
     pub last_seq: i64,
 }
@@ -71,7 +118,7 @@ pub struct ReporterStats {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ReportSummary {
-    /// The final counters; `buffered` is 0.
+    /// The final counters; `buffered` and `buffered_bytes` are 0.
     pub stats: ReporterStats,
     /// The error of the last failed send, if any failed.
     pub last_error: Option<Error>,
@@ -93,17 +140,16 @@ impl ReporterSink {
         lock(&self.buffer).push(message);
     }
 
-    /// Adds a delta of the agent's text.
+    /// Adds a delta of the agent's text; only what the bound keeps of it is
+    /// copied.
     pub fn text(&self, delta: &str) {
-        if !delta.is_empty() {
-            self.push(TaskMessage { kind: MessageKind::Text, content: delta.to_owned(), ..TaskMessage::default() });
-        }
+        lock(&self.buffer).push_text(delta);
     }
 
     /// Adds one whole text message, never merged with the text before or
     /// after it (one line of a command's output is one message).
-    pub fn text_message(&self, content: impl Into<String>) {
-        lock(&self.buffer).push_whole_text(content.into());
+    pub fn text_message(&self, content: impl AsRef<str>) {
+        lock(&self.buffer).push_whole_text(content.as_ref());
     }
 
     /// Adds a tool call with its arguments.
@@ -246,5 +292,7 @@ impl TaskMessageReporter {
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

@@ -408,3 +408,32 @@ async fn a_failed_send_is_logged_as_a_warning() {
     assert!(text.contains("reporting task messages failed") && text.contains("task_id=t-1"), "{text}");
     assert!(text.contains("kept=true") && text.contains("503"), "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_a_failure_that_may_have_stored_the_batch_is_reconciled_first() {
+    let connect = Error::Transport {
+        method: Method::Post,
+        path: "/api/daemon/tasks/t-1/messages".into(),
+        kind: crate::TransportKind::Connect,
+        source: Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+    };
+    let busy = Error::from_server_message(Method::Post, "/api/daemon/tasks/t-1/messages", 429, "slow down");
+    // (failure, whether the next flush lists the stored messages first)
+    let cases = [(connect, false), (busy, false), (unavailable(Endpoint::ReportTaskMessages), true)];
+    for (error, reconciles) in cases {
+        let api = ScriptedApi::new();
+        api.script(Endpoint::ReportTaskMessages, [Outcome::Fail(error.clone())]);
+        let reporter = start(&api, ReporterConfig::default());
+        reporter.error("e");
+        let summary = reporter.finish().await;
+        let endpoints: Vec<Endpoint> = api.calls().iter().map(Call::endpoint).collect();
+        let expected = if reconciles {
+            vec![Endpoint::ReportTaskMessages, Endpoint::ListTaskMessages, Endpoint::ReportTaskMessages]
+        } else {
+            vec![Endpoint::ReportTaskMessages, Endpoint::ReportTaskMessages]
+        };
+        assert_eq!(endpoints, expected, "after {error}");
+        // The scripted server lists nothing: the message was missing.
+        assert_eq!((summary.stats.messages_sent, summary.stats.resent), (1, u64::from(reconciles)), "after {error}");
+    }
+}

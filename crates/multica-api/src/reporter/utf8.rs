@@ -22,12 +22,6 @@ pub fn truncate_utf8(text: &str, max_bytes: usize) -> &str {
     text.get(..end).unwrap_or_default()
 }
 
-/// Cuts `text` in place to [`truncate_utf8`]'s prefix.
-pub(super) fn truncate_string_utf8(text: &mut String, max_bytes: usize) {
-    let keep = truncate_utf8(text, max_bytes).len();
-    text.truncate(keep);
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -58,13 +52,6 @@ mod tests {
     fn only_multibyte_text_can_become_empty() {
         assert_eq!(truncate_utf8("😀😀", 3), "");
         assert_eq!(truncate_utf8("😀😀", 7), "😀");
-    }
-
-    #[test]
-    fn in_place_cut_matches_the_borrowed_one() {
-        let mut text = String::from("ab€cd");
-        truncate_string_utf8(&mut text, 4);
-        assert_eq!(text, "ab");
     }
 
     proptest! {
