@@ -102,10 +102,8 @@ async fn through_a_proxy_resetting_12_percent_of_exchanges_every_message_is_stor
     let mock = MockDaemon::builder().seed(Seed::demo()).build().unwrap();
     let server = serve(mock.clone()).await.unwrap();
     let proxy = ChaosProxy::start(server.addr(), 7).await;
-    let client = HyperClient::builder(format!("http://{}", proxy.addr))
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    let client =
+        HyperClient::builder(format!("http://{}", proxy.addr)).timeout(Duration::from_secs(2)).build().unwrap();
     let config = ReporterConfig::default()
         .with_flush_interval(Duration::from_millis(10))
         .with_finish_timeout(Duration::from_secs(120));

@@ -42,8 +42,11 @@ fn progress_and_each_message_kind() {
 #[test]
 fn the_registered_runtime_of_a_provider() {
     let runtime = |id: &str, provider: &str| Runtime { id: id.into(), provider: provider.into(), ..Runtime::default() };
-    let registered =
-        RegisterResponse { runtimes: vec![runtime("r1", "claude"), runtime("r2", "codex")], repos: vec![], ..Default::default() };
+    let registered = RegisterResponse {
+        runtimes: vec![runtime("r1", "claude"), runtime("r2", "codex")],
+        repos: vec![],
+        ..Default::default()
+    };
     assert_eq!(registered.runtime_of("codex").unwrap().id.as_str(), "r2");
     assert!(registered.runtime_of("gemini").is_none());
 }

@@ -204,11 +204,7 @@ async fn cancelled_calls_never_fail_their_neighbours_over_h2c() {
 async fn an_abandoned_exchange_ends_at_its_deadline() {
     const DEADLINE: Duration = Duration::from_millis(1_500);
     let server = TestServer::start(|_| Reply::Never).await;
-    let client = HyperClient::builder(server.url())
-        .http2(false)
-        .timeout(DEADLINE)
-        .build()
-        .unwrap();
+    let client = HyperClient::builder(server.url()).http2(false).timeout(DEADLINE).build().unwrap();
     let started = tokio::time::Instant::now();
     let runtime = RuntimeId::new("rt-1");
     let mut call = Box::pin(client.claim_task(&runtime));

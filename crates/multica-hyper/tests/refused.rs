@@ -88,7 +88,8 @@ async fn refuse(mut stream: TcpStream, refusal: Refusal, requests: Arc<AtomicUsi
 }
 
 async fn claim(url: &str, retry: RetryPolicy) -> Error {
-    let client = HyperClient::builder(url).http2_prior_knowledge(true).timeout(Duration::from_secs(10)).build().unwrap();
+    let client =
+        HyperClient::builder(url).http2_prior_knowledge(true).timeout(Duration::from_secs(10)).build().unwrap();
     client.with_retry(retry).claim_task(&RuntimeId::new("rt-1")).await.unwrap_err()
 }
 

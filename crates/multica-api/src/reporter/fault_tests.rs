@@ -105,7 +105,11 @@ impl FaultyServer {
                     let mut listed: Vec<StoredTaskMessage> = state
                         .stored
                         .iter()
-                        .map(|message| StoredTaskMessage { task_id: task_id.clone(), message: message.clone(), ..Default::default() })
+                        .map(|message| StoredTaskMessage {
+                            task_id: task_id.clone(),
+                            message: message.clone(),
+                            ..Default::default()
+                        })
                         .collect();
                     listed.sort_by_key(|stored| stored.message.seq);
                     serde_json::to_vec(&listed).unwrap()
