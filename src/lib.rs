@@ -1,16 +1,15 @@
-//! Rust SDK for the Multica daemon API.
-//!
-//! Re-exports the four crates: [`api`] (trait, DTOs, errors), [`hyper`] (the
-//! production client), [`mock`] (the stateful fake) and [`worker`] (the
-//! daemon loop as a library).
+#![doc = include_str!("../README.md")]
+// Each crate is inlined, so its items have pages here, under the facade's
+// paths (`multica::hyper::HyperClient`), not bare links to another crate.
 
+#[doc(inline)]
 pub use multica_api as api;
+#[doc(inline)]
 pub use multica_api::*;
+#[doc(inline)]
 pub use multica_hyper as hyper;
+#[cfg(feature = "mock")]
+#[doc(inline)]
 pub use multica_mock as mock;
+#[doc(inline)]
 pub use multica_worker as worker;
-
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
