@@ -53,8 +53,38 @@ pub trait DaemonApi: Send + Sync + Debug {
     async fn call(&self, call: Call) -> Result<Reply>;
 
     /// Drops idle pooled connections where the backend has any, so the next
-    /// call connects afresh. Only transports with a pool act; layers forward
-    /// it.
+    /// call connects afresh. Only transports with a pool act; layers, `&T`,
+    /// `Box<T>` and `Arc<T>` forward it, so it reaches the transport through
+    /// any stack.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use multica_api::layer::RetryPolicy;
+    /// use multica_api::{async_trait, Call, DaemonApi, DaemonApiExt, Error, Reply, Result};
+    ///
+    /// /// A transport with a pool, counting how often it was asked to drop it.
+    /// #[derive(Debug, Default)]
+    /// struct Pooled { drops: AtomicUsize }
+    ///
+    /// #[async_trait]
+    /// impl DaemonApi for Pooled {
+    ///     async fn call(&self, call: Call) -> Result<Reply> {
+    ///         Err(Error::route_not_found(call.endpoint(), call.endpoint().template()))
+    ///     }
+    ///     fn drop_idle_connections(&self) {
+    ///         self.drops.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// }
+    ///
+    /// let transport = Arc::new(Pooled::default());
+    /// let api: Arc<dyn DaemonApi> = Arc::new(
+    ///     transport.clone().with_timeout(Duration::from_secs(10)).with_retry(RetryPolicy::default()),
+    /// );
+    /// api.drop_idle_connections();
+    /// assert_eq!(transport.drops.load(Ordering::SeqCst), 1);
+    /// ```
     fn drop_idle_connections(&self) {}
 }
 

@@ -85,6 +85,24 @@ impl HyperClient {
     /// [`HyperClient::clear_token`]. A token that cannot be a header value
     /// is an [`Error::InvalidArgument`] and leaves the current one in place.
     /// Takes `impl Into<String>`, as every token argument of the SDK.
+    ///
+    /// ```
+    /// use multica_api::Error;
+    /// use multica_hyper::HyperClient;
+    ///
+    /// let client = HyperClient::builder("https://multica.example.com").build()?;
+    /// let same_pool = client.clone();
+    /// // The daemon was paired and received its token: every clone sends it.
+    /// client.set_token("mul_0123456789abcdef")?;
+    /// assert!(same_pool.has_token());
+    /// // Refused, and the token in place stays.
+    /// assert!(matches!(client.set_token("two\nlines"), Err(Error::InvalidArgument(_))));
+    /// assert!(same_pool.has_token());
+    /// // Empty: no `Authorization` header any more.
+    /// client.set_token("")?;
+    /// assert!(!same_pool.has_token());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn set_token(&self, token: impl Into<String>) -> Result<()> {
         let value = token_header(Some(&token.into()))?;
         *self.shared.token.write().unwrap_or_else(PoisonError::into_inner) = value;
@@ -108,6 +126,42 @@ impl HyperClient {
     /// A new, empty pool replaces the old one for every clone. Calls in
     /// flight finish on the old pool; its connections close as soon as the
     /// last of them is done.
+    ///
+    /// ```
+    /// use multica_api::{DaemonApiExt, RuntimeId};
+    /// use multica_hyper::HyperClient;
+    /// # use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # use std::sync::Arc;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # // A server answering every request `{"status":"ok"}`, counting connections.
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let url = format!("http://{}", listener.local_addr()?);
+    /// # let connections = Arc::new(AtomicUsize::new(0));
+    /// # let accepted = connections.clone();
+    /// # tokio::spawn(async move {
+    /// #     while let Ok((stream, _)) = listener.accept().await {
+    /// #         accepted.fetch_add(1, Ordering::SeqCst);
+    /// #         let ok = hyper::service::service_fn(|_| async {
+    /// #             let body = http_body_util::Full::new(bytes::Bytes::from_static(b"{\"status\":\"ok\"}"));
+    /// #             Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+    /// #         });
+    /// #         let io = hyper_util::rt::TokioIo::new(stream);
+    /// #         tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, ok));
+    /// #     }
+    /// # });
+    /// let client = HyperClient::builder(url).build()?;
+    /// let runtime = RuntimeId::new("rt-1");
+    /// client.send_heartbeat(&runtime).await?;
+    /// client.send_heartbeat(&runtime).await?;
+    /// assert_eq!(connections.load(Ordering::SeqCst), 1, "kept alive and reused");
+    ///
+    /// // Heartbeats kept failing: start afresh rather than trust a stale socket.
+    /// client.drop_idle_connections();
+    /// client.send_heartbeat(&runtime).await?;
+    /// assert_eq!(connections.load(Ordering::SeqCst), 2, "connected again");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn drop_idle_connections(&self) {
         let fresh = transport::new_pool(self.shared.connector.clone(), self.shared.settings.pool);
         *self.shared.pool.write().unwrap_or_else(PoisonError::into_inner) = fresh;

@@ -21,8 +21,9 @@ use crate::state::{Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 /// A stateful in-memory fake of the Multica server.
 ///
 /// Cheap to clone (clones share one state) and safe to use from many
-/// threads. Every [`multica_api::DaemonApi`] call follows the server's rules (SPEC §2) and
-/// fails with the very [`Error`] value the hyper client would build from the
+/// threads. Every [`multica_api::DaemonApi`] call follows the server's rules
+/// (listed in the crate docs, [Semantics worth knowing](crate#semantics-worth-knowing))
+/// and fails with the very [`Error`] value the hyper client would build from the
 /// server's answer. Build one with [`MockDaemon::new`] or
 /// [`MockDaemon::builder`]; serve it over HTTP with [`crate::serve`].
 #[derive(Clone)]
@@ -220,6 +221,29 @@ impl MockDaemon {
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
     /// which the daemon sees in [`multica_api::DaemonApiExt::get_task_status`]. Finished
     /// tasks are left as they are. Returns the task afterwards.
+    ///
+    /// A user cancelling a task the daemon is running:
+    ///
+    /// ```
+    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
+    /// use multica_mock::{MockDaemon, Seed};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// let task = mock.claim_task(&runtime).await?.expect("a queued task");
+    /// mock.start_task(&task.record.id).await?;
+    ///
+    /// let record = mock.cancel(&task.record.id)?;
+    /// assert_eq!(record.status, TaskStatus::Cancelled);
+    /// // The daemon polls the status, sees the cancellation and drops its result;
+    /// // completing anyway is the server's 400.
+    /// assert_eq!(mock.get_task_status(&task.record.id).await?, TaskStatus::Cancelled);
+    /// let late = mock.complete_task(&task.record.id, &TaskCompletion::with_output("done")).await;
+    /// assert!(late.unwrap_err().is_task_state_conflict());
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn cancel(&self, task_id: &multica_api::TaskId) -> Result<TaskRecord> {
         self.lock().cancel_task(task_id)
     }
@@ -259,6 +283,34 @@ impl MockDaemon {
     /// value a client would have built. Over HTTP an [`Error::Status`] is
     /// answered with its status and body; any other error closes the
     /// connection without an answer.
+    ///
+    /// A server that is briefly unavailable, and a `Retry` layer riding it
+    /// out (on a paused clock, so the backoff takes no real time):
+    ///
+    /// ```
+    /// use multica_api::layer::RetryPolicy;
+    /// use multica_api::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
+    /// use multica_mock::{MockDaemon, Seed};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// let unavailable = Error::from_server_message(Method::Post, "/api/daemon/heartbeat", 503, "try later");
+    ///
+    /// mock.fail_next(Endpoint::SendHeartbeat, 1, unavailable.clone());
+    /// let err = mock.send_heartbeat(&runtime).await.unwrap_err();
+    /// assert_eq!(err.status(), Some(503));
+    /// assert!(err.is_transient());
+    /// mock.send_heartbeat(&runtime).await?; // the fault is spent
+    ///
+    /// // Two failures, then the third attempt of the retry layer succeeds.
+    /// mock.fail_next(Endpoint::SendHeartbeat, 2, unavailable);
+    /// let api = mock.clone().with_retry(RetryPolicy::default());
+    /// api.send_heartbeat(&runtime).await?;
+    /// assert_eq!(mock.calls_to(Endpoint::SendHeartbeat).len(), 5); // every attempt reached the fake
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn fail_next(&self, endpoint: Endpoint, count: u32, error: Error) {
         self.lock().faults.fail_next(endpoint, count, error);
     }

@@ -1,7 +1,9 @@
 //! A stateful in-memory fake of the Multica server.
 //!
 //! [`MockDaemon`] implements [`multica_api::DaemonApi`] with the server's
-//! semantics (SPEC §2): register upserts runtimes, claims hand out queued
+//! semantics (listed below, [Semantics worth knowing](#semantics-worth-knowing);
+//! the whole wire contract is in the repository's `docs/protocol-3c93ebaf1c.md`):
+//! register upserts runtimes, claims hand out queued
 //! tasks by priority, the task status machine answers the server's 400/404
 //! errors, messages and usage are stored, pings are handed out once. Tests
 //! seed data, inspect every call and the resulting state, and inject faults.

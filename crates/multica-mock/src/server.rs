@@ -1,5 +1,6 @@
-//! The fake over HTTP: a hyper server on loopback answering the wire
-//! contract of SPEC §2 from the same core as the in-process API.
+//! The fake over HTTP: a hyper server on loopback answering the server's
+//! wire contract (the crate docs' "Semantics worth knowing") from the same
+//! core as the in-process API.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -94,6 +95,47 @@ impl Drop for MockServer {
 }
 
 /// Serves `mock` on `127.0.0.1:0` (needs a tokio runtime).
+///
+/// The server shares the state of `mock`: set up and inspect through the
+/// handle, while the client under test speaks HTTP to
+/// [`MockServer::base_url`]. Any HTTP client will do; here, bytes on a
+/// socket:
+///
+/// ```
+/// use multica_api::Endpoint;
+/// use multica_mock::{serve, MockDaemon, Seed};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio::net::TcpStream;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
+/// let server = serve(mock.clone()).await?;
+/// assert!(server.base_url().starts_with("http://127.0.0.1:"));
+///
+/// let body = r#"{"runtime_id":"33333333-3333-4333-8333-333333333333"}"#;
+/// let mut socket = TcpStream::connect(server.addr()).await?;
+/// socket
+///     .write_all(
+///         format!(
+///             "POST /api/daemon/heartbeat HTTP/1.1\r\nHost: localhost\r\n\
+///              Content-Type: application/json\r\nContent-Length: {}\r\n\
+///              Connection: close\r\n\r\n{body}",
+///             body.len()
+///         )
+///         .as_bytes(),
+///     )
+///     .await?;
+/// let mut answer = String::new();
+/// socket.read_to_string(&mut answer).await?;
+/// assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+/// assert!(answer.contains(r#""status":"ok""#), "{answer}");
+///
+/// // The handle sees what came over HTTP.
+/// assert_eq!(mock.calls_to(Endpoint::SendHeartbeat).len(), 1);
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn serve(mock: MockDaemon) -> io::Result<MockServer> {
     serve_with(mock, ServerConfig::default()).await
 }

@@ -1,4 +1,4 @@
-//! The server's rules (SPEC §2) through the `DaemonApi` trait.
+//! The server's rules (`docs/protocol-3c93ebaf1c.md`) through the `DaemonApi` trait.
 #![allow(clippy::unwrap_used)]
 
 mod common;

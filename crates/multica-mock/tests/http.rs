@@ -1,6 +1,6 @@
-//! The wire contract (SPEC §2) of the fake's HTTP server, checked with raw
-//! hyper requests (not the SDK client), so status codes, bodies and headers
-//! are tested on their own.
+//! The wire contract (`docs/protocol-3c93ebaf1c.md`) of the fake's HTTP
+//! server, checked with raw hyper requests (not the SDK client), so status
+//! codes, bodies and headers are tested on their own.
 #![allow(clippy::unwrap_used)]
 
 mod common;

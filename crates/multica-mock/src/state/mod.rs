@@ -1,4 +1,5 @@
-//! The fake server's data. The semantics of every route (SPEC §2) are in
+//! The fake server's data. The semantics of every route (the crate docs;
+//! `docs/protocol-3c93ebaf1c.md`, `docs/protocol-head.md`) are in
 //! `routes`, the test controls (seeding, inspection) in `controls`.
 //!
 //! Everything here is synchronous and runs under the one state mutex: a call
