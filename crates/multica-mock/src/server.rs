@@ -18,7 +18,7 @@ use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMisma
 
 use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
-use crate::state::{Rejection, Reply};
+use crate::state::{Rejection, Reply, Writer};
 
 mod limits;
 
@@ -175,12 +175,30 @@ pub(crate) async fn handle(
     }
     // Most requests carry no Origin: no need to look the frontend URL up.
     let frontend_url = if cors.needs_frontend_url() { mock.lock().frontend_url.clone() } else { String::new() };
-    if let Some(preflight) = cors.preflight(&frontend_url) {
+    let head = mock.server_version().is_head();
+    if let Some(mut preflight) = cors.preflight(&frontend_url) {
+        if head {
+            add_security_headers(&mut preflight);
+        }
         return Ok(preflight);
     }
     let mut response = answer(mock, method.as_str(), &path, authorization.as_deref(), &body).await?;
     cors.decorate(&mut response, &frontend_url);
+    if head {
+        add_security_headers(&mut response);
+    }
     Ok(response)
+}
+
+/// What HEAD's security middleware puts on every answer.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' https: data:; connect-src 'self' wss:; frame-ancestors 'none'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'";
+
+fn add_security_headers(response: &mut HttpResponse) {
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
 }
 
 /// The answer of the server's router and handlers to one request.
@@ -192,7 +210,14 @@ async fn answer(
     body: &[u8],
 ) -> Result<HttpResponse, CloseConnection> {
     let mut path = routing::routing_path(raw_path);
-    match routing::special(&path) {
+    let head = mock.server_version().is_head();
+    // HEAD authenticates everything under /api/daemon before routing.
+    if head && path.starts_with("/api/daemon/") {
+        if let Err(rejection) = mock.lock().authenticate_daemon(authorization) {
+            return Ok(rejection_response(rejection));
+        }
+    }
+    match routing::special(&path).filter(|s| !(head && matches!(s, Special::ApprovePairing(_)))) {
         Some(Special::Health) => return Ok(routing::health(method)),
         Some(Special::ApprovePairing(token)) => {
             return Ok(match routing::approve_pairing(&mock, method, &token, authorization, body) {
@@ -221,6 +246,9 @@ async fn answer(
         Err(_) => return Ok(error_response(400, "invalid request body")),
     };
     let endpoint = call.endpoint();
+    if !crate::state::has_route(mock.server_version(), endpoint) {
+        return Ok(not_found());
+    }
     let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
     match outcome {
         Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply)),
@@ -230,10 +258,12 @@ async fn answer(
 }
 
 fn rejection_response(rejection: Rejection) -> HttpResponse {
-    if rejection.from_auth {
-        auth_error_response(rejection.message)
-    } else {
-        error_response(rejection.status, rejection.message)
+    match rejection.writer {
+        Writer::Handler => error_response(rejection.status, rejection.message),
+        Writer::UserAuth => auth_error_response(rejection.message),
+        Writer::DaemonAuth => {
+            response(rejection.status, "application/json", multica_api::error_body(rejection.message))
+        }
     }
 }
 

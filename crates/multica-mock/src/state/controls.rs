@@ -17,6 +17,9 @@ impl State {
     }
 
     pub(crate) fn seed(&mut self, seed: &Seed) -> Result<(), Error> {
+        if let Some(user) = &seed.user {
+            self.user = (canonical(&user.id), user.name.clone());
+        }
         for workspace in &seed.workspaces {
             self.add_workspace(workspace)?;
         }
@@ -165,6 +168,8 @@ impl State {
             work_dir: String::new(),
             progress: None,
             messages: Vec::new(),
+            initiator: Some(self.user.0.clone()),
+            head: head::TaskHead::default(),
         };
         self.tasks.insert(id.clone(), row);
         self.task_order.push(id.clone());
