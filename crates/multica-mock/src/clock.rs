@@ -32,6 +32,14 @@ impl Millis {
 }
 
 impl Millis {
+    /// RFC 3339 in UTC with six fractional digits, as the server writes a
+    /// task message's `created_at` (a database time in microseconds):
+    /// `2026-01-01T00:00:00.000000Z`.
+    pub(crate) fn rfc3339_micros(self) -> String {
+        let whole = Millis(self.0 / 1000 * 1000).rfc3339();
+        format!("{}.{:03}000Z", whole.trim_end_matches('Z'), self.0 % 1000)
+    }
+
     /// Reads an RFC 3339 timestamp (`2026-01-01T00:00:00Z`, a fraction and a
     /// `±hh:mm` offset allowed); `None` when it is not one or is before 1970.
     pub(crate) fn parse_rfc3339(text: &str) -> Option<Millis> {

@@ -16,7 +16,7 @@ use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
 use crate::log::DEFAULT_CALL_LOG_CAPACITY;
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-use crate::state::{Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
+use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 use crate::tokens::MockToken;
 use crate::version::ServerVersion;
 
@@ -406,7 +406,9 @@ impl multica_api::DaemonApi for MockDaemon {
             path()?;
         }
         let authorization = self.authorization.as_deref();
-        let outcome = self.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
+        let outcome = self
+            .run(endpoint, || call.clone(), |state| state.apply(&call, Caller { authorization, capabilities: None }))
+            .await;
         match outcome {
             Ok(reply) => Ok(api_reply(reply)),
             Err(Failure::Injected(error)) => Err(retarget(error, endpoint.method(), &path()?)),
@@ -414,7 +416,7 @@ impl multica_api::DaemonApi for MockDaemon {
                 Err(Error::route_not_found(endpoint, path()?))
             }
             Err(Failure::Rejected(rejection)) => {
-                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, rejection.message))
+                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, &rejection.message))
             }
         }
     }

@@ -168,6 +168,7 @@ impl State {
             work_dir: String::new(),
             progress: None,
             messages: Vec::new(),
+            message_times: Vec::new(),
             initiator: Some(self.user.0.clone()),
             head: head::TaskHead::default(),
         };

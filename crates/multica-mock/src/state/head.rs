@@ -122,6 +122,92 @@ impl TaskRow {
     }
 }
 
+/// The hex SHA-256 of the workspace's repository URLs, sorted and joined
+/// by newlines: how a daemon notices that the repos changed.
+fn repos_version(repos: &[Repo]) -> String {
+    let mut urls: Vec<&str> = repos.iter().map(|r| r.url.as_str()).collect();
+    urls.sort_unstable();
+    sha256_hex(urls.join("\n").as_bytes())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A workspace skill as a `skill-bundles-v1` reference: files with their
+/// SHA-256 and size. The bundle `hash` covers the content and every file.
+fn skill_ref(skill: &multica_api::Skill) -> multica_api::SkillRef {
+    let files: Vec<multica_api::SkillRefFile> = skill
+        .files
+        .iter()
+        .map(|f| multica_api::SkillRefFile {
+            path: f.path.clone(),
+            sha256: format!("sha256:{}", sha256_hex(f.content.as_bytes())),
+            size_bytes: i64::try_from(f.content.len()).unwrap_or(i64::MAX),
+        })
+        .collect();
+    let mut bundle = skill.content.clone();
+    for file in &skill.files {
+        bundle.push_str(&format!("\n{}\n{}", file.path, file.content));
+    }
+    let size: usize = skill.content.len() + skill.files.iter().map(|f| f.content.len()).sum::<usize>();
+    multica_api::SkillRef {
+        id: skill.id.clone().unwrap_or_default(),
+        source: multica_api::SkillSource::Workspace,
+        name: skill.name.clone(),
+        description: skill.description.clone(),
+        hash: format!("sha256:{}", sha256_hex(bundle.as_bytes())),
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+        file_count: i64::try_from(skill.files.len()).unwrap_or(i64::MAX),
+        files,
+    }
+}
+
+/// Names of `NAME=value` assignments whose value is a secret.
+const SECRET_NAMES: &[&str] =
+    &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "ACCESS_KEY"];
+/// Prefixes of provider keys.
+const KEY_PREFIXES: &[&str] = &["sk-", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "AKIA"];
+
+/// The server's redaction of stored task output: `Bearer <token>` →
+/// `Bearer [REDACTED]`; a `PASSWORD=…`-style assignment or a provider key →
+/// `[REDACTED CREDENTIAL]`.
+fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    for (index, piece) in text.split(' ').enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        let secret_assignment = piece.split_once('=').is_some_and(|(name, value)| {
+            !value.is_empty()
+                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && SECRET_NAMES.iter().any(|s| name.contains(s))
+        });
+        let provider_key = KEY_PREFIXES.iter().any(|p| piece.starts_with(p) && piece.len() >= p.len() + 8);
+        if after_bearer && !piece.is_empty() {
+            out.push_str("[REDACTED]");
+        } else if secret_assignment || provider_key {
+            out.push_str("[REDACTED CREDENTIAL]");
+        } else {
+            out.push_str(piece);
+        }
+        after_bearer = piece == "Bearer";
+    }
+    out
+}
+
+/// [`redact`] on every string inside a message's `input`, NULs removed.
+fn redact_json(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = redact(&text.replace('\0', "")),
+        Value::Array(items) => items.iter_mut().for_each(redact_json),
+        Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
 /// Whether an output is a provider's "context window exhausted" notice,
 /// which HEAD turns a completion into a failure for.
 fn is_context_overflow(output: &str) -> bool {
@@ -139,20 +225,20 @@ impl State {
 
     /// Runs a decoded call with HEAD's rules: the daemon middleware first,
     /// then the route; a route HEAD removed answers as an unknown one.
-    pub(crate) fn apply_head(&mut self, call: &Call, authorization: Option<&str>) -> Result<Reply, Rejection> {
+    pub(crate) fn apply_head(&mut self, call: &Call, caller: Caller<'_>) -> Result<Reply, Rejection> {
         if let Call::ListWorkspaces = call {
-            return Ok(Reply::Workspaces(self.list_workspaces(authorization)?));
+            return Ok(Reply::Workspaces(self.list_workspaces(caller.authorization)?));
         }
-        let identity = self.authenticate_daemon(authorization)?;
+        let identity = self.authenticate_daemon(caller.authorization)?;
         let identity = &identity;
         Ok(match call {
-            Call::Register(request) => Reply::Register(self.register_head(request, identity)?),
+            Call::Register(request) => Reply::Register(self.register_head(request, identity, caller)?),
             Call::Deregister { runtime_ids } => {
                 self.deregister_head(runtime_ids, identity)?;
                 Reply::Ok
             }
             Call::SendHeartbeat { runtime_id } => Reply::Heartbeat(self.heartbeat_head(runtime_id, identity)?),
-            Call::ClaimTask { runtime_id } => Reply::Claim(self.claim_head(runtime_id, identity)?),
+            Call::ClaimTask { runtime_id } => Reply::Claim(self.claim_head(runtime_id, identity, caller)?),
             Call::ListPendingTasks { runtime_id } => Reply::Records(self.pending_head(runtime_id, identity)?),
             Call::GetTaskStatus { task_id } => Reply::Status(self.task_status_head(task_id, identity)?),
             Call::StartTask { task_id } => Reply::Record(self.start_head(task_id, identity)?),
@@ -210,6 +296,7 @@ impl State {
         &mut self,
         request: &RegisterRequest,
         identity: &Identity,
+        caller: Caller<'_>,
     ) -> Result<RegisterResponse, Rejection> {
         let daemon_id = DaemonId::new(request.daemon_id.as_str().trim());
         let workspace_text = request.workspace_id.as_str().trim();
@@ -227,30 +314,47 @@ impl State {
         if self.workspace(&workspace_id).is_none() || !identity.may_access(&workspace_id) {
             return Err(reject(404, "workspace not found"));
         }
-        // Custom runtime profiles are not modelled: any profile is unknown.
+        // Custom runtime profiles are not modelled: every profile is unknown
+        // (a failed profile of an unknown profile is skipped).
         for spec in &request.runtimes {
-            if let Some(profile) = spec.profile_id.as_ref().map(|p| p.as_str()).filter(|p| !p.is_empty()) {
-                return Err(if ids::parse_uuid(profile).is_none() {
-                    reject(400, "invalid profile_id")
-                } else {
-                    reject(400, "unknown runtime profile")
+            if let Some(profile) = spec.profile_id.as_ref().map(|p| p.as_str().trim()).filter(|p| !p.is_empty()) {
+                return Err(match ids::parse_uuid(profile) {
+                    None => reject(400, "invalid profile_id"),
+                    Some(_) => reject_with(400, format!("unknown runtime profile: {profile}")),
                 });
             }
         }
-        let mut response = self.register(&RegisterRequest {
-            workspace_id,
-            daemon_id,
-            runtimes: request
-                .runtimes
-                .iter()
-                .map(|spec| RuntimeSpec { provider: spec.provider.to_lowercase(), ..spec.clone() })
-                .collect(),
-            ..request.clone()
-        })?;
-        if request.runtimes.is_empty() {
-            response.runtimes.clear();
+        let device_name = request.device_name.trim();
+        let owner = match identity {
+            Identity::User { .. } | Identity::Anyone => Some(self.user.0.clone()),
+            Identity::Daemon { .. } => None,
+        };
+        let mut runtimes = Vec::with_capacity(request.runtimes.len());
+        for spec in &request.runtimes {
+            let spec = RuntimeSpec {
+                name: spec.name.trim().to_owned(),
+                provider: spec.provider.trim().to_lowercase(),
+                version: spec.version.trim().to_owned(),
+                status: spec.status.clone(),
+                ..Default::default()
+            };
+            let id = self.upsert_runtime(None, &workspace_id, Some(&daemon_id), &spec, device_name);
+            let Some(row) = self.runtimes.get_mut(&id) else { continue };
+            let mut metadata = Map::new();
+            let capabilities = caller.capability_list().map_or(Value::Null, |list| json!(list));
+            metadata.insert("capabilities".to_owned(), capabilities);
+            metadata.insert("cli_version".to_owned(), Value::String(request.cli_version.clone()));
+            metadata.insert("launched_by".to_owned(), Value::String(request.launched_by.clone()));
+            metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
+            row.metadata = metadata;
+            // A daemon token keeps the owner the runtime had.
+            if owner.is_some() {
+                row.owner.clone_from(&owner);
+            }
+            runtimes.push(row.to_runtime_head());
         }
-        Ok(response)
+        let repos = self.workspace(&workspace_id).map(|w| w.workspace.repos.clone()).unwrap_or_default();
+        Ok(RegisterResponse { repos_version: repos_version(&repos), repos, runtimes, settings: Some(Map::new()) })
     }
 
     pub(super) fn deregister_head(&mut self, runtime_ids: &[RuntimeId], identity: &Identity) -> Result<(), Rejection> {
@@ -338,6 +442,7 @@ impl State {
         &mut self,
         runtime_id: &RuntimeId,
         identity: &Identity,
+        caller: Caller<'_>,
     ) -> Result<Option<Task>, Rejection> {
         let runtime_id = self.head_runtime(runtime_id.as_str(), identity)?;
         let now = self.now;
@@ -359,7 +464,7 @@ impl State {
             })
         });
         if let Some(id) = stale.cloned() {
-            return Ok(self.hand_out(&id));
+            return Ok(self.hand_out(&id, caller));
         }
         for id in queue {
             let Some(row) = self.tasks.get(&id) else { continue };
@@ -374,14 +479,14 @@ impl State {
                 continue;
             }
             self.set_task_status(&id, TaskStatus::Dispatched);
-            return Ok(self.hand_out(&id));
+            return Ok(self.hand_out(&id, caller));
         }
         Ok(None)
     }
 
     /// Dispatches (again) and builds the claim object: a new prepare lease
     /// and a new `mat_` token.
-    fn hand_out(&mut self, task_id: &TaskId) -> Option<Task> {
+    fn hand_out(&mut self, task_id: &TaskId, caller: Caller<'_>) -> Option<Task> {
         let token = format!("mat_{}{}", self.new_hex_id(), &self.new_hex_id()[..8]);
         let now = self.now;
         let row = self.tasks.get_mut(task_id)?;
@@ -402,6 +507,15 @@ impl State {
         if let Some((session, work_dir)) = self.head_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())) {
             task.prior_session_id = session.clone();
             task.prior_work_dir = work_dir.clone();
+        }
+        // The runtime owner's name, when the owner is the fake's user.
+        let owner = self.runtimes.get(&row.runtime_id).and_then(|r| r.owner.as_deref());
+        if owner == Some(self.user.0.as_str()) {
+            task.requesting_user_name.clone_from(&self.user.1);
+        }
+        // `skill-bundles-v1`: references instead of inline content.
+        if let Some(agent) = task.agent.as_mut().filter(|_| caller.has_capability("skill-bundles-v1")) {
+            agent.skill_refs = std::mem::take(&mut agent.skills).iter().map(skill_ref).collect();
         }
         task.auth_token = Some(SecretToken::new(token));
         Some(task)
@@ -638,7 +752,20 @@ impl State {
             return Ok(());
         }
         let id = self.head_task(task_id.as_str(), identity)?;
-        self.report_messages(&id, messages)
+        let now = self.now;
+        let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
+        for message in messages {
+            let mut message = message.clone();
+            // `seq` is a 32-bit column, as at 3c93ebaf1c.
+            message.seq = i64::from(message.seq as i32);
+            message.content = redact(&message.content.replace('\0', ""));
+            message.output = redact(&message.output.replace('\0', ""));
+            message.tool = message.tool.replace('\0', "");
+            message.input.values_mut().for_each(redact_json);
+            row.messages.push(message);
+            row.message_times.push(now);
+        }
+        Ok(())
     }
 
     pub(super) fn list_messages_head(
@@ -647,7 +774,24 @@ impl State {
         identity: &Identity,
     ) -> Result<Vec<StoredTaskMessage>, Rejection> {
         let id = self.head_task(task_id.as_str(), identity)?;
-        Ok(self.list_messages(&id))
+        let Some(row) = self.tasks.get(&id) else { return Ok(Vec::new()) };
+        let mut stored: Vec<(TaskMessage, Millis)> = row
+            .messages
+            .iter()
+            .cloned()
+            .zip(row.message_times.iter().copied().chain(std::iter::repeat(row.created)))
+            .collect();
+        stored.sort_by_key(|(m, _)| m.seq);
+        Ok(stored
+            .into_iter()
+            .map(|(message, at)| StoredTaskMessage {
+                task_id: row.id.clone(),
+                issue_id: Some(row.issue_id.clone()),
+                message,
+                created_at: Some(at.rfc3339_micros()),
+                ..Default::default()
+            })
+            .collect())
     }
 
     pub(super) fn report_progress_head(

@@ -56,19 +56,46 @@ pub(crate) enum Writer {
     DaemonAuth,
 }
 
+/// What a request carries besides its call: the headers the server reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Caller<'a> {
+    /// The `Authorization` value.
+    pub(crate) authorization: Option<&'a str>,
+    /// The `X-Client-Capabilities` value (HEAD reads it at register and claim).
+    pub(crate) capabilities: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    /// The capabilities, trimmed, in the order sent; `None` without the header.
+    pub(crate) fn capability_list(&self) -> Option<Vec<String>> {
+        self.capabilities
+            .map(|text| text.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Whether the client announced `capability`.
+    pub(crate) fn has_capability(&self, capability: &str) -> bool {
+        self.capability_list().is_some_and(|list| list.iter().any(|c| c == capability))
+    }
+}
+
 /// The ID of the user the configured token belongs to, unless seeded.
 pub(crate) const DEFAULT_USER_ID: &str = "00000000-0000-4000-a000-000000000001";
 
 /// A handler's refusal: the status and the `error` message of its body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Rejection {
     pub(crate) status: u16,
-    pub(crate) message: &'static str,
+    pub(crate) message: std::borrow::Cow<'static, str>,
     pub(crate) writer: Writer,
 }
 
 const fn reject(status: u16, message: &'static str) -> Rejection {
-    Rejection { status, message, writer: Writer::Handler }
+    Rejection { status, message: std::borrow::Cow::Borrowed(message), writer: Writer::Handler }
+}
+
+/// A refusal whose message names what was sent (`unknown runtime profile: <id>`).
+fn reject_with(status: u16, message: String) -> Rejection {
+    Rejection { status, message: std::borrow::Cow::Owned(message), writer: Writer::Handler }
 }
 
 const TASK_NOT_FOUND: Rejection = reject(404, "task not found");
@@ -115,6 +142,8 @@ struct RuntimeRow {
     updated: Millis,
     heartbeats: u64,
     pending_pings: VecDeque<PingId>,
+    /// HEAD: the user who registered it with a personal token.
+    owner: Option<String>,
 }
 
 impl RuntimeRow {
@@ -133,6 +162,21 @@ impl RuntimeRow {
             created_at: self.created.rfc3339(),
             updated_at: self.updated.rfc3339(),
             ..Default::default()
+        }
+    }
+
+    /// The runtime as HEAD answers it: launch header, owner, visibility.
+    fn to_runtime_head(&self) -> Runtime {
+        let launch_header = match self.provider.as_str() {
+            "claude" => "claude (stream-json)",
+            "codex" => "codex app-server",
+            _ => "",
+        };
+        Runtime {
+            launch_header: Some(launch_header.to_owned()),
+            owner_id: self.owner.clone().map(Into::into),
+            visibility: Some("private".to_owned()),
+            ..self.to_runtime()
         }
     }
 }
@@ -158,6 +202,8 @@ struct TaskRow {
     work_dir: String,
     progress: Option<TaskProgress>,
     messages: Vec<TaskMessage>,
+    /// HEAD: when each of `messages` was stored, in the same order.
+    message_times: Vec<Millis>,
     /// The user who assigned the task (HEAD's `attribution`).
     initiator: Option<String>,
     head: head::TaskHead,

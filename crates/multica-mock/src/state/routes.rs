@@ -6,10 +6,11 @@ impl State {
     // ----- dispatch (HTTP) -------------------------------------------------
 
     /// Runs a decoded call; `authorization` is the request's header value.
-    pub(crate) fn apply(&mut self, call: &Call, authorization: Option<&str>) -> Result<Reply, Rejection> {
+    pub(crate) fn apply(&mut self, call: &Call, caller: Caller<'_>) -> Result<Reply, Rejection> {
         if self.version.is_head() {
-            return self.apply_head(call, authorization);
+            return self.apply_head(call, caller);
         }
+        let authorization = caller.authorization;
         Ok(match call {
             Call::Register(request) => Reply::Register(self.register(request)?),
             Call::Deregister { runtime_ids } => {
@@ -136,6 +137,7 @@ impl State {
             updated: now,
             heartbeats: 0,
             pending_pings: VecDeque::new(),
+            owner: None,
         };
         if let Some(key) = owner {
             self.runtime_by_owner.insert(key, id.clone());
