@@ -186,7 +186,15 @@ impl State {
         let Some(row) = self.tasks.get(task_id) else {
             return Err(control_error(format!("unknown task \"{task_id}\"")));
         };
-        if matches!(row.status, TaskStatus::Queued | TaskStatus::Dispatched | TaskStatus::Running) {
+        // Waiting and deferred tasks exist only at HEAD, where they can be cancelled too.
+        let open = [
+            TaskStatus::Queued,
+            TaskStatus::Dispatched,
+            TaskStatus::Running,
+            TaskStatus::WaitingLocalDirectory,
+            TaskStatus::Deferred,
+        ];
+        if open.contains(&row.status) {
             self.set_task_status(task_id, TaskStatus::Cancelled);
         }
         self.task(task_id).ok_or_else(|| control_error(format!("unknown task \"{task_id}\"")))
@@ -246,7 +254,16 @@ impl State {
     // ----- inspection ------------------------------------------------------
 
     pub(crate) fn task(&self, task_id: &multica_api::TaskId) -> Option<TaskRecord> {
-        self.tasks.get(&canonical(task_id)).map(TaskRow::record)
+        self.tasks.get(&canonical(task_id)).map(|row| self.record_of(row))
+    }
+
+    /// A row as this version's routes answer it (HEAD fills the HEAD fields).
+    fn record_of(&self, row: &TaskRow) -> TaskRecord {
+        if self.version.is_head() {
+            row.record_head()
+        } else {
+            row.record()
+        }
     }
 
     pub(crate) fn progress(&self, task_id: &multica_api::TaskId) -> Option<TaskProgress> {
@@ -297,7 +314,7 @@ impl State {
                 .iter()
                 .filter_map(|id| self.tasks.get(id))
                 .map(|row| TaskState {
-                    record: row.record(),
+                    record: self.record_of(row),
                     session_id: row.session_id.clone(),
                     work_dir: row.work_dir.clone(),
                     progress: row.progress.clone(),

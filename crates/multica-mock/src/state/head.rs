@@ -22,6 +22,14 @@ pub(crate) const STALE_DISPATCH: Duration = Duration::from_secs(90);
 /// A runtime is fresh (claims hand it tasks; the sweeper keeps it online)
 /// while its last heartbeat is at most this old.
 pub(crate) const HEARTBEAT_FRESHNESS: Duration = Duration::from_secs(150);
+/// A runtime offline for longer loses its tasks (`runtime_offline`).
+pub(crate) const RECONNECT_GRACE: Duration = Duration::from_secs(3 * 3600);
+/// A dispatched task never started fails (`timeout`) this long after dispatch.
+const DISPATCH_TIMEOUT: Duration = Duration::from_secs(300);
+/// A running task fails (`timeout`) after this long if its runtime is gone.
+const RUN_TIMEOUT: Duration = Duration::from_secs(9_000);
+/// A queued task (not an offline retry) expires after this long.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 /// How long a deferred `runtime_offline` retry waits before it may be claimed.
 const OFFLINE_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How long the last provider-network retry waits.
@@ -519,6 +527,115 @@ impl State {
         }
         task.auth_token = Some(SecretToken::new(token));
         Some(task)
+    }
+
+    // ----- the sweeper (§7.7) ------------------------------------------------------
+
+    /// Whether a runtime is online and heard from in the last 150 s.
+    fn runtime_fresh(&self, runtime_id: &RuntimeId) -> bool {
+        self.runtimes.get(runtime_id).is_some_and(|r| {
+            r.status == RuntimeStatus::Online
+                && r.last_seen.is_some_and(|seen| seen.after(HEARTBEAT_FRESHNESS) >= self.now)
+        })
+    }
+
+    /// Whether a runtime is gone (offline or silent, or deleted) for longer
+    /// than the reconnect grace.
+    fn runtime_gone(&self, runtime_id: &RuntimeId) -> bool {
+        self.runtimes.get(runtime_id).is_none_or(|r| {
+            let seen = r.last_seen.unwrap_or(r.updated);
+            seen.after(RECONNECT_GRACE) < self.now
+        })
+    }
+
+    /// A retry created by a `runtime_offline` failure (never expires in the queue).
+    fn is_offline_retry(&self, row: &TaskRow) -> bool {
+        let parent = row.head.parent.as_ref().and_then(|p| self.tasks.get(p));
+        parent.is_some_and(|p| p.head.failure_reason == FailureReason::RuntimeOffline.as_str())
+    }
+
+    /// The earliest moment after which a HEAD sweep may change something.
+    pub(super) fn next_sweep_due_head(&self) -> Option<Millis> {
+        let runtimes = self.runtimes.values().filter_map(|r| {
+            let seen = r.last_seen?;
+            Some(match r.status {
+                RuntimeStatus::Online => seen.after(HEARTBEAT_FRESHNESS),
+                _ => seen.after(RECONNECT_GRACE),
+            })
+        });
+        let tasks = self.tasks.values().filter_map(|t| match t.status {
+            TaskStatus::Dispatched => {
+                let due = t.dispatched?.after(DISPATCH_TIMEOUT);
+                Some(t.head.lease.map_or(due, |lease| due.max(lease)))
+            }
+            TaskStatus::Running => t.started.map(|at| at.after(RUN_TIMEOUT)),
+            TaskStatus::Queued => Some(t.created.after(QUEUE_TIMEOUT)),
+            _ => None,
+        });
+        runtimes.chain(tasks).min()
+    }
+
+    /// One run of HEAD's sweeper: silent runtimes go offline (their tasks
+    /// wait for the reconnect grace); tasks time out, expire in the queue,
+    /// or fail with their runtime, each with its `failure_reason`, and
+    /// retryable failures create their retry.
+    pub(super) fn sweep_head(&mut self) {
+        let now = self.now;
+        for id in self.runtime_order.clone() {
+            if let Some(row) = self.runtimes.get_mut(&id) {
+                let silent = row.last_seen.is_some_and(|seen| seen.after(HEARTBEAT_FRESHNESS) < now);
+                if row.status == RuntimeStatus::Online && silent {
+                    row.status = RuntimeStatus::Offline;
+                    row.updated = now;
+                }
+            }
+        }
+        let mut failures: Vec<(TaskId, &'static str, FailureReason)> = Vec::new();
+        for id in &self.task_order {
+            let Some(row) = self.tasks.get(id) else { continue };
+            let seen_ever = self.runtimes.get(&row.runtime_id).is_none_or(|r| r.last_seen.is_some());
+            let gone = seen_ever && self.runtime_gone(&row.runtime_id);
+            let lease_expired = row.head.lease.is_none_or(|lease| lease <= now);
+            let failure = match row.status {
+                TaskStatus::Dispatched
+                    if row.started.is_none()
+                        && row.dispatched.is_some_and(|at| at.after(DISPATCH_TIMEOUT) < now)
+                        && lease_expired
+                        && (self.runtime_fresh(&row.runtime_id) || gone) =>
+                {
+                    Some(("task timed out", FailureReason::Timeout))
+                }
+                TaskStatus::Running
+                    if row.started.is_some_and(|at| at.after(RUN_TIMEOUT) < now)
+                        && (gone || !self.runtimes.contains_key(&row.runtime_id)) =>
+                {
+                    Some(("task timed out", FailureReason::Timeout))
+                }
+                TaskStatus::Dispatched | TaskStatus::Running | TaskStatus::WaitingLocalDirectory if gone => {
+                    Some(("runtime went offline", FailureReason::RuntimeOffline))
+                }
+                TaskStatus::Deferred if gone && row.head.failure_reason.is_empty() => {
+                    Some(("runtime did not reconnect in time", FailureReason::RuntimeReconnectTimeout))
+                }
+                TaskStatus::Queued if row.created.after(QUEUE_TIMEOUT) < now && !self.is_offline_retry(row) => {
+                    Some(("task expired in queue", FailureReason::QueuedExpired))
+                }
+                _ => None,
+            };
+            if let Some((error, reason)) = failure {
+                failures.push((id.clone(), error, reason));
+            }
+        }
+        for (id, error, reason) in failures {
+            self.set_task_status(&id, TaskStatus::Failed);
+            if let Some(row) = self.tasks.get_mut(&id) {
+                row.error = Some(error.to_owned());
+                row.head.failure_reason = reason.as_str().to_owned();
+                row.head.lease = None;
+                row.head.auth_token = None;
+            }
+            self.retry_if_due(&id, &reason);
+        }
     }
 
     // ----- task lifecycle ------------------------------------------------------

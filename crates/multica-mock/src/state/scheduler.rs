@@ -217,6 +217,9 @@ impl State {
 
     /// The earliest moment after which a sweep would change something.
     fn next_sweep_due(&self) -> Option<Millis> {
+        if self.version.is_head() {
+            return self.next_sweep_due_head();
+        }
         let runtimes = self
             .runtimes
             .values()
@@ -235,6 +238,10 @@ impl State {
     /// fail (`runtime went offline`); tasks dispatched for more than 300 s or
     /// running for more than 9,000 s fail (`task timed out`).
     fn sweep(&mut self) {
+        if self.version.is_head() {
+            self.sweep_head();
+            return;
+        }
         let now = self.now;
         let silent: Vec<RuntimeId> = self
             .runtime_order
