@@ -212,6 +212,30 @@
 //!   offline` (`runtime_offline`); a queued task older than 2 h (not an
 //!   offline retry) fails `task expired in queue` (`queued_expired`). Each
 //!   retryable failure creates its retry.
+//! - **HEAD's new routes**: the batch claim (`/tasks/claim` and its alias
+//!   `/claim`: `daemon_id` required, 403 `daemon_id does not match token`
+//!   for a daemon token of another daemon, `max_tasks` not negative, capped
+//!   at 32, malformed, unknown, repeated, inaccessible runtimes and another
+//!   daemon's skipped, tasks in priority order across the runtimes);
+//!   prepare-lease (45 s more for a dispatched or waiting task that has not
+//!   started, 404 `task not found` for a task of another runtime);
+//!   wait-local-directory (`dispatched` only); skill-bundles/resolve (the
+//!   agent's workspace skills by reference, 409 `task is not preparing`, 404
+//!   `skill bundle not found`); recover-orphans (in-flight tasks fail with
+//!   `runtime_recovery` and are retried); task usage (upserted per provider
+//!   and model, provider lower-cased, an empty one the runtime's:
+//!   [`MockDaemon::task_usage`]); cancel-ack (recorded once, on a cancelled
+//!   task only); the session pin (204, 400 `session_id or work_dir
+//!   required`); `?since=N` on the message list (400 `invalid since
+//!   parameter`); gc checks (a null `completed_at` is
+//!   `0001-01-01T00:00:00Z`; chat sessions and autopilot runs are never
+//!   found); `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
+//!   and `/runtime-profiles` (none). Runtime requests (model lists, local
+//!   skills, imports, updates) are created by users of the real server: the
+//!   fake has none, so their result routes answer 404 `request not found` /
+//!   `update not found`. At 3c93ebaf1c every one of these routes is `404
+//!   page not found`, and HEAD bodies of old routes (a fail with
+//!   `failure_reason`) are read as 3c93ebaf1c reads them.
 //! - **Removed routes** (runtime usage, ping results, pairing) answer 404
 //!   `404 page not found` after auth; the in-process API answers them with
 //!   [`multica_api::Error::route_not_found`].
