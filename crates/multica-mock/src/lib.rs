@@ -147,8 +147,9 @@
 //!   of every workspace; [`MockDaemon::add_token`] (`POST /_mock/tokens`)
 //!   adds personal tokens of members of some workspaces ([`MockToken`]) and
 //!   daemon tokens bound to a workspace and daemon ID, optionally expiring
-//!   on the fake clock. `/api/workspaces` takes any personal token, never a
-//!   daemon token.
+//!   on the fake clock. `/api/workspaces` takes any personal token (listing
+//!   the user's workspaces) and a claimed task's `auth_token` until the task
+//!   completes or fails (its workspace), never a daemon token.
 //! - **Workspace access**: a runtime or task outside the caller's workspaces
 //!   is 404 `not found` (a task: `task not found`); registering in one is 404
 //!   `workspace not found`; deregister skips such runtimes.

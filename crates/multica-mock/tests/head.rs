@@ -481,3 +481,27 @@ async fn the_3c93ebaf1c_fake_has_none_of_the_head_routes() {
     world.mock.fail_task_with(&task, &failure("t", FailureReason::Timeout)).await.unwrap();
     assert!(world.mock.claim_task(&world.runtime_id).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_task_token_opens_the_user_api_until_its_task_ends() {
+    let world = head_world().await;
+    world.mock.add_workspace(WorkspaceSeed { name: "Other".into(), ..Default::default() }).unwrap();
+    world.enqueue("issue-1", 1);
+    let task = world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap();
+    let token = task.auth_token.unwrap().expose().to_owned();
+    let agent = world.mock.with_token(token.as_str());
+    let listed = agent.list_workspaces().await.unwrap();
+    assert_eq!(listed.iter().map(|w| w.id.clone()).collect::<Vec<_>>(), vec![world.workspace_id.clone()]);
+    // Not a daemon credential.
+    let err = agent.send_heartbeat(&world.runtime_id).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("invalid token"));
+    world.mock.start_task(&task.record.id).await.unwrap();
+    world.mock.complete_task(&task.record.id, &TaskCompletion::with_output("done")).await.unwrap();
+    let err = agent.list_workspaces().await.unwrap_err();
+    assert_eq!((err.status(), err.server_message().as_deref()), (Some(401), Some("invalid token")));
+    // A daemon token is no user credential; a personal token of no workspace lists none.
+    world.mock.add_token(&MockToken::daemon("mdt_d1", world.workspace_id.clone(), "d1".into())).unwrap();
+    assert_eq!(world.mock.with_token("mdt_d1").list_workspaces().await.unwrap_err().status(), Some(401));
+    world.mock.add_token(&MockToken::member_of("mul_nobody", [])).unwrap();
+    assert!(world.mock.with_token("mul_nobody").list_workspaces().await.unwrap().is_empty());
+}

@@ -122,22 +122,30 @@ impl State {
     /// no header → `missing authorization header`; not `Bearer <something>`
     /// → `invalid authorization format`; another token → `invalid token`.
     /// At 3c93ebaf1c only the configured token passes (and nothing is
-    /// checked without one); at HEAD any personal token does, never a
-    /// daemon token.
-    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<(), Rejection> {
+    /// checked without one); at HEAD any personal token does, and the
+    /// `mat_` token of a claimed task until the task ends (acting in the
+    /// task's workspace), never a daemon token.
+    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<Identity, Rejection> {
         let writer = Writer::UserAuth;
         if self.version.is_head() {
             let token = Self::bearer(authorization, writer)?;
-            return match self.tokens.get(token) {
-                Some(Credential::Personal { .. }) => Ok(()),
-                _ => Err(auth_error(writer, "invalid token")),
+            if let Some(Credential::Personal { member_of }) = self.tokens.get(token) {
+                return Ok(Identity::User { member_of: member_of.clone() });
+            }
+            let task = token
+                .starts_with("mat_")
+                .then(|| self.tasks.values().find(|t| t.head.auth_token.as_deref() == Some(token)))
+                .flatten();
+            return match task {
+                Some(task) => Ok(Identity::User { member_of: Some(HashSet::from([task.workspace_id.clone()])) }),
+                None => Err(auth_error(writer, "invalid token")),
             };
         }
-        let Some(expected) = &self.expected_authorization else { return Ok(()) };
+        let Some(expected) = &self.expected_authorization else { return Ok(Identity::Anyone) };
         Self::bearer(authorization, writer)?;
         if authorization.map(str::trim) != Some(expected.as_str()) {
             return Err(auth_error(writer, "invalid token"));
         }
-        Ok(())
+        Ok(Identity::Anyone)
     }
 }

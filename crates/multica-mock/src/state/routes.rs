@@ -334,8 +334,13 @@ impl State {
     }
 
     pub(crate) fn list_workspaces(&self, authorization: Option<&str>) -> Result<Vec<Workspace>, Rejection> {
-        self.authorize(authorization)?;
-        Ok(self.workspaces.iter().map(|w| w.workspace.clone()).collect())
+        let identity = self.authorize(authorization)?;
+        Ok(self
+            .workspaces
+            .iter()
+            .filter(|w| identity.may_access(&w.workspace.id))
+            .map(|w| w.workspace.clone())
+            .collect())
     }
 
     pub(crate) fn create_pairing(&mut self, request: &PairingRequest) -> Result<PairingSession, Rejection> {
