@@ -412,7 +412,11 @@ impl multica_api::DaemonApi for MockDaemon {
         }
         let authorization = self.authorization.as_deref();
         let outcome = self
-            .run(endpoint, || call.clone(), |state| state.apply(&call, Caller { authorization, capabilities: None }))
+            .run(
+                endpoint,
+                || call.clone(),
+                |state| state.apply(&call, Caller { authorization, capabilities: None, if_none_match: None }),
+            )
             .await;
         match outcome {
             Ok(reply) => Ok(api_reply(reply)),

@@ -240,6 +240,14 @@
 //! - **Removed routes** (runtime usage, ping results, pairing) answer 404
 //!   `404 page not found` after auth; the in-process API answers them with
 //!   [`multica_api::Error::route_not_found`].
+//! - **Around the routes**: `GET /api/daemon/workspaces` answers with `ETag:
+//!   W/"<SHA-256 of the JSON array>"` and `Cache-Control: private,
+//!   no-cache`, and 304 without a body to a matching `If-None-Match`;
+//!   `GET /api/daemon/ws` without a WebSocket upgrade is 400 `Bad Request`
+//!   (plain text, `Sec-Websocket-Version: 13`); the plugin routes answer 503
+//!   `Plugin management is not enabled`. CORS also allows the
+//!   `X-Client-Capabilities` request header and exposes
+//!   `X-Comments-Truncated, X-Timeline-Truncated` to the allowed origin.
 //! - **Every answer** carries HEAD's `Content-Security-Policy` header.
 //!
 //! # Over HTTP

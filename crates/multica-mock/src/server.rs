@@ -157,7 +157,9 @@ pub(crate) async fn handle(
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let capabilities = request.headers().get("x-client-capabilities").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let capabilities = header("x-client-capabilities");
+    let if_none_match = header("if-none-match");
     let cors = Cors::of(method.as_str(), request.headers());
     // A declared length above the cap is refused before reading any of it:
     // the client may send it slowly, never, or only after `100 Continue`.
@@ -178,7 +180,7 @@ pub(crate) async fn handle(
     // Most requests carry no Origin: no need to look the frontend URL up.
     let frontend_url = if cors.needs_frontend_url() { mock.lock().frontend_url.clone() } else { String::new() };
     let head = mock.server_version().is_head();
-    if let Some(mut preflight) = cors.preflight(&frontend_url) {
+    if let Some(mut preflight) = cors.preflight(&frontend_url, head) {
         if head {
             add_security_headers(&mut preflight);
         }
@@ -189,11 +191,15 @@ pub(crate) async fn handle(
         method.as_str(),
         &path,
         query.as_deref(),
-        Caller { authorization: authorization.as_deref(), capabilities: capabilities.as_deref() },
+        Caller {
+            authorization: authorization.as_deref(),
+            capabilities: capabilities.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+        },
         &body,
     )
     .await?;
-    cors.decorate(&mut response, &frontend_url);
+    cors.decorate(&mut response, &frontend_url, head);
     if head {
         add_security_headers(&mut response);
     }
@@ -227,6 +233,11 @@ async fn answer(
     if head && path.starts_with("/api/daemon/") {
         if let Err(rejection) = mock.lock().authenticate_daemon(authorization) {
             return Ok(rejection_response(rejection));
+        }
+    }
+    if head {
+        if let Some(response) = head_special(method, &path) {
+            return Ok(response);
         }
     }
     match routing::special(&path).filter(|s| !(head && matches!(s, Special::ApprovePairing(_)))) {
@@ -274,6 +285,9 @@ async fn answer(
     }
     let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, caller)).await;
     match outcome {
+        Ok(Reply::Api(multica_api::Reply::DaemonWorkspaces(workspaces))) if head => {
+            Ok(workspaces_response(&workspaces, caller.if_none_match))
+        }
         Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply, head)),
         Err(Failure::Rejected(rejection)) => Ok(rejection_response(rejection)),
         Err(Failure::Injected(error)) => injected_response(&error),
@@ -374,6 +388,51 @@ fn api_reply_body(reply: &multica_api::Reply) -> Option<serde_json::Result<Vec<u
         R::RuntimeProfiles(profiles) => serde_json::to_vec(profiles),
         _ => return None,
     })
+}
+
+/// HEAD routes outside the SDK's route list, answered after auth: the
+/// WebSocket control channel without an upgrade, and the plugin routes
+/// while plugins are off.
+fn head_special(method: &str, path: &str) -> Option<HttpResponse> {
+    if path == "/api/daemon/ws" {
+        if method != "GET" {
+            return Some(routing::method_not_allowed(&["GET"]));
+        }
+        let mut response = plain_text_error(400, b"Bad Request\n".to_vec());
+        response.headers_mut().insert("sec-websocket-version", HeaderValue::from_static("13"));
+        return Some(response);
+    }
+    let task_path = path.strip_prefix("/api/daemon/tasks/")?;
+    let segments: Vec<&str> = task_path.split('/').collect();
+    let plugin = match segments.as_slice() {
+        [_, "plugin-hooks"] => Some("POST"),
+        [_, "plugin-mcp", _, "credential"] => Some("GET"),
+        _ => None,
+    }?;
+    if method != plugin {
+        return Some(routing::method_not_allowed(&[plugin]));
+    }
+    Some(error_response(503, "Plugin management is not enabled"))
+}
+
+/// HEAD's `GET /api/daemon/workspaces`: a weak ETag of the JSON array's
+/// SHA-256, `Cache-Control: private, no-cache`, and 304 without a body when
+/// `If-None-Match` names the current ETag.
+fn workspaces_response(workspaces: &[multica_api::DaemonWorkspace], if_none_match: Option<&str>) -> HttpResponse {
+    let Ok(body) = serde_json::to_vec(workspaces) else { return error_response(500, "internal error") };
+    let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let etag = format!("W/\"{hex}\"");
+    let mut response = if if_none_match.map(str::trim) == Some(etag.as_str()) {
+        empty_response(304)
+    } else {
+        json_response(200, body)
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(http::header::ETAG, value);
+    }
+    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response
 }
 
 /// A success without a body or `Content-Type` (204).

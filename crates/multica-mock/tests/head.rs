@@ -505,3 +505,54 @@ async fn a_task_token_opens_the_user_api_until_its_task_ends() {
     world.mock.add_token(&MockToken::member_of("mul_nobody", [])).unwrap();
     assert!(world.mock.with_token("mul_nobody").list_workspaces().await.unwrap().is_empty());
 }
+
+/// Over HTTP: the daemon workspace list's ETag and 304, the WebSocket route
+/// without an upgrade, plugin routes while plugins are off, CORS at HEAD.
+#[tokio::test]
+async fn over_http_etags_websocket_plugins_and_cors_follow_head() {
+    let world = head_world().await;
+    let server = serve(world.mock.clone()).await.unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let send = |method: &str, path: &str, headers: &[(&str, &str)]| {
+        let mut builder = Request::builder().method(method).uri(format!("{}{path}", server.base_url()));
+        builder = builder.header("authorization", format!("Bearer {PAT}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(Full::new(Bytes::new())).unwrap();
+        let client = client.clone();
+        async move {
+            let (parts, body) = client.request(request).await.unwrap().into_parts();
+            (parts, body.collect().await.unwrap().to_bytes())
+        }
+    };
+    let (parts, body) = send("GET", "/api/daemon/workspaces", &[]).await;
+    assert_eq!(parts.status, 200);
+    let listed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listed, json!([{ "id": world.workspace_id, "name": "Team" }]));
+    let etag = parts.headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\"") && etag.len() == 64 + 4, "{etag}");
+    assert_eq!(parts.headers["cache-control"], "private, no-cache");
+    let (parts, body) = send("GET", "/api/daemon/workspaces", &[("if-none-match", &etag)]).await;
+    assert_eq!((parts.status.as_u16(), body.len()), (304, 0));
+    assert_eq!(parts.headers["etag"].to_str().unwrap(), etag);
+
+    let (parts, body) = send("GET", "/api/daemon/ws", &[]).await;
+    assert_eq!((parts.status.as_u16(), &body[..]), (400, &b"Bad Request\n"[..]));
+    assert_eq!(parts.headers["sec-websocket-version"], "13");
+    let (parts, body) = send("POST", "/api/daemon/tasks/t/plugin-hooks", &[]).await;
+    assert_eq!((parts.status.as_u16(), &body[..]), (503, &b"{\"error\":\"Plugin management is not enabled\"}\n"[..]));
+
+    let origin = ("origin", multica_mock::DEFAULT_FRONTEND_URL);
+    let (parts, _) = send("GET", "/api/daemon/workspaces", &[origin]).await;
+    assert_eq!(parts.headers["access-control-expose-headers"], "X-Comments-Truncated, X-Timeline-Truncated");
+    let preflight = [
+        origin,
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "x-client-capabilities"),
+    ];
+    let (parts, _) = send("OPTIONS", "/api/daemon/heartbeat", &preflight).await;
+    assert_eq!(parts.status, 200);
+    assert_eq!(parts.headers["access-control-allow-headers"], "X-Client-Capabilities");
+    server.shutdown().await;
+}

@@ -64,6 +64,8 @@ pub(crate) struct Caller<'a> {
     pub(crate) authorization: Option<&'a str>,
     /// The `X-Client-Capabilities` value (HEAD reads it at register and claim).
     pub(crate) capabilities: Option<&'a str>,
+    /// The `If-None-Match` value (HEAD's daemon workspace list).
+    pub(crate) if_none_match: Option<&'a str>,
 }
 
 impl Caller<'_> {
