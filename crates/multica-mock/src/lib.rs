@@ -149,7 +149,7 @@
 //!   daemon tokens bound to a workspace and daemon ID, optionally expiring
 //!   on the fake clock. `/api/workspaces` takes any personal token (listing
 //!   the user's workspaces) and a claimed task's `auth_token` until the task
-//!   completes or fails (its workspace), never a daemon token.
+//!   completes or fails (as the runtime owner), never a daemon token.
 //! - **Workspace access**: a runtime or task outside the caller's workspaces
 //!   is 404 `not found` (a task: `task not found`); registering in one is 404
 //!   `workspace not found`; deregister skips such runtimes.
@@ -181,7 +181,8 @@
 //!   on the same issue. Deferred retries whose time has come are queued
 //!   first. The claim adds `workspace_context`, `leader_role_resolved`,
 //!   `requesting_user_name` (the seed user's name), the newest session of the
-//!   same agent and issue from any attempt, a fresh `auth_token`
+//!   same agent and issue from any attempt on the same runtime (not one a
+//!   context-exhaustion failure poisoned), a fresh `auth_token`
 //!   (`mat_` + 40 hex digits) and, with the `skill-bundles-v1` capability,
 //!   `agent.skill_refs` instead of inline skills. The server's built-in
 //!   skills are not part of the fake.

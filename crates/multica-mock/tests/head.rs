@@ -490,8 +490,8 @@ async fn a_task_token_opens_the_user_api_until_its_task_ends() {
     let task = world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap();
     let token = task.auth_token.unwrap().expose().to_owned();
     let agent = world.mock.with_token(token.as_str());
-    let listed = agent.list_workspaces().await.unwrap();
-    assert_eq!(listed.iter().map(|w| w.id.clone()).collect::<Vec<_>>(), vec![world.workspace_id.clone()]);
+    // It acts as the runtime's owner, the fake's user: a member of every workspace.
+    assert_eq!(agent.list_workspaces().await.unwrap().len(), 2);
     // Not a daemon credential.
     let err = agent.send_heartbeat(&world.runtime_id).await.unwrap_err();
     assert_eq!(err.server_message().as_deref(), Some("invalid token"));
@@ -555,4 +555,44 @@ async fn over_http_etags_websocket_plugins_and_cors_follow_head() {
     assert_eq!(parts.status, 200);
     assert_eq!(parts.headers["access-control-allow-headers"], "X-Client-Capabilities");
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_claim_resumes_the_newest_session_not_poisoned_and_only_on_its_runtime() {
+    let world = head_world().await;
+    let first = world.dispatched("issue-1").await;
+    world.mock.start_task(&first).await.unwrap();
+    let done =
+        TaskCompletion { output: "ok".into(), session_id: "s-1".into(), work_dir: "/w/1".into(), ..Default::default() };
+    world.mock.complete_task(&first, &done).await.unwrap();
+    // A context-exhausted run's session is never offered.
+    let second = world.dispatched("issue-1").await;
+    world.mock.start_task(&second).await.unwrap();
+    let overflow = TaskCompletion {
+        output: "Prompt is too long: this conversation cannot be compacted any further.".into(),
+        session_id: "s-2".into(),
+        ..Default::default()
+    };
+    world.mock.complete_task(&second, &overflow).await.unwrap();
+    let row = world.mock.task(&second).unwrap();
+    assert_eq!((row.status, row.failure_reason), (TaskStatus::Failed, FailureReason::ContextOverflow));
+    world.enqueue("issue-1", 0);
+    let third = world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap();
+    assert_eq!((third.prior_session_id.as_str(), third.prior_work_dir.as_str()), ("s-1", "/w/1"));
+    // Another runtime of the same agent resumes nothing.
+    let codex = world.mock.register(&register_request(&world.workspace_id, "d1", "codex")).await.unwrap().runtimes[0]
+        .id
+        .clone();
+    world.mock.start_task(&third.record.id).await.unwrap();
+    world.mock.complete_task(&third.record.id, &TaskCompletion::with_output("done")).await.unwrap();
+    let seed = multica_mock::TaskSeed {
+        id: None,
+        runtime_id: codex.clone(),
+        agent_id: world.agent_id.clone(),
+        issue_id: "issue-1".into(),
+        priority: 0,
+    };
+    world.mock.add_task(seed).unwrap();
+    let elsewhere = world.mock.claim_task(&codex).await.unwrap().unwrap();
+    assert_eq!(elsewhere.prior_session_id, "");
 }

@@ -123,8 +123,9 @@ impl State {
     /// → `invalid authorization format`; another token → `invalid token`.
     /// At 3c93ebaf1c only the configured token passes (and nothing is
     /// checked without one); at HEAD any personal token does, and the
-    /// `mat_` token of a claimed task until the task ends (acting in the
-    /// task's workspace), never a daemon token.
+    /// `mat_` token of a claimed task until the task ends (acting as the
+    /// runtime's owner, the fake's user: every workspace), never a daemon
+    /// token.
     pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<Identity, Rejection> {
         let writer = Writer::UserAuth;
         if self.version.is_head() {
@@ -137,7 +138,7 @@ impl State {
                 .then(|| self.tasks.values().find(|t| t.head.auth_token.as_deref() == Some(token)))
                 .flatten();
             return match task {
-                Some(task) => Ok(Identity::User { member_of: Some(HashSet::from([task.workspace_id.clone()])) }),
+                Some(_) => Ok(Identity::User { member_of: None }),
                 None => Err(auth_error(writer, "invalid token")),
             };
         }

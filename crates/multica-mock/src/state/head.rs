@@ -539,8 +539,15 @@ impl State {
             .and_then(|w| w.workspace.context.clone())
             .unwrap_or_default();
         task.leader_role_resolved = true;
-        // The newest session of the same (agent, issue), from any attempt.
-        if let Some((session, work_dir)) = self.head_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())) {
+        // The newest session of the same (agent, issue), from any attempt
+        // on this runtime (another machine cannot resume it).
+        task.prior_session_id.clear();
+        task.prior_work_dir.clear();
+        if let Some((session, work_dir, _)) = self
+            .head_sessions
+            .get(&(row.agent_id.clone(), row.issue_id.clone()))
+            .filter(|(_, _, runtime)| *runtime == row.runtime_id)
+        {
             task.prior_session_id = session.clone();
             task.prior_work_dir = work_dir.clone();
         }
@@ -777,7 +784,7 @@ impl State {
         row.head.auth_token = None;
         let key = (row.agent_id.clone(), row.issue_id.clone());
         if !row.session_id.is_empty() {
-            let pointer = (row.session_id.clone(), row.work_dir.clone());
+            let pointer = (row.session_id.clone(), row.work_dir.clone(), row.runtime_id.clone());
             self.head_sessions.insert(key, pointer);
         }
         self.head_record(&id)
@@ -820,9 +827,11 @@ impl State {
         if !failure.durable_work_dir.is_empty() {
             row.head.durable_work_dir = strip(&failure.durable_work_dir);
         }
-        if !row.session_id.is_empty() {
+        // A session the failure poisoned (context exhausted) is never resumed.
+        let poisoned = reason == FailureReason::ContextOverflow.as_str();
+        if !row.session_id.is_empty() && !poisoned {
             let key = (row.agent_id.clone(), row.issue_id.clone());
-            let pointer = (row.session_id.clone(), row.work_dir.clone());
+            let pointer = (row.session_id.clone(), row.work_dir.clone(), row.runtime_id.clone());
             self.head_sessions.insert(key, pointer);
         }
         let record = self.head_record(&id)?;

@@ -322,7 +322,7 @@ impl State {
         if !pin.work_dir.is_empty() {
             row.work_dir = pin.work_dir.replace('\0', "");
         }
-        let pointer = (row.session_id.clone(), row.work_dir.clone());
+        let pointer = (row.session_id.clone(), row.work_dir.clone(), row.runtime_id.clone());
         let key = (row.agent_id.clone(), row.issue_id.clone());
         if !pointer.0.is_empty() {
             self.head_sessions.insert(key, pointer);

@@ -307,7 +307,7 @@ pub(crate) struct State {
     user: (String, String),
     /// HEAD: the newest session and work dir per (agent, issue), from any
     /// completed or failed attempt that reported one.
-    head_sessions: HashMap<(AgentId, IssueId), (String, String)>,
+    head_sessions: HashMap<(AgentId, IssueId), (String, String, RuntimeId)>,
     /// HEAD: task usage per (task, provider, model).
     task_usage: BTreeMap<(multica_api::TaskId, String, String), multica_api::TaskUsage>,
     /// Session and work dir of the last completed task per (agent, issue).
