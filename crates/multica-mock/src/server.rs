@@ -337,6 +337,12 @@ fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
         Reply::Register(body) => serde_json::to_vec(body),
         Reply::Ok => serde_json::to_vec(&OkResponse::ok()),
         Reply::Heartbeat(body) => serde_json::to_vec(body),
+        Reply::Claim(task) if head => serde_json::to_value(ClaimBody { task }).and_then(|mut value| {
+            if let Some(task) = value.get_mut("task") {
+                omit_empty_skills(task);
+            }
+            serde_json::to_vec(&value)
+        }),
         Reply::Claim(task) => serde_json::to_vec(&ClaimBody { task }),
         Reply::Records(body) => serde_json::to_vec(body),
         Reply::Status(status) => serde_json::to_vec(&TaskStatusResponse { status: status.clone() }),
@@ -376,7 +382,12 @@ fn api_reply_body(reply: &multica_api::Reply) -> Option<serde_json::Result<Vec<u
     Some(match reply {
         R::Done => serde_json::to_vec(&OkResponse::ok()),
         R::TaskRecord(record) => serde_json::to_vec(record),
-        R::ClaimedTasks(tasks) => serde_json::to_vec(&serde_json::json!({ "tasks": tasks })),
+        R::ClaimedTasks(tasks) => serde_json::to_value(tasks).and_then(|mut tasks| {
+            if let Some(items) = tasks.as_array_mut() {
+                items.iter_mut().for_each(omit_empty_skills);
+            }
+            serde_json::to_vec(&serde_json::json!({ "tasks": tasks }))
+        }),
         R::OrphansRecovered(recovery) => serde_json::to_vec(recovery),
         R::SkillBundles(bundles) => serde_json::to_vec(&serde_json::json!({ "bundles": bundles })),
         R::TaskGcCheck(check) => serde_json::to_vec(check),
@@ -413,6 +424,17 @@ fn head_special(method: &str, path: &str) -> Option<HttpResponse> {
         return Some(routing::method_not_allowed(&[plugin]));
     }
     Some(error_response(503, "Plugin management is not enabled"))
+}
+
+/// A HEAD claim object carries `agent.skills` only without the
+/// `skill-bundles-v1` capability, and then never empty (the built-in skills
+/// are always there): the fake leaves out an empty list, as HEAD omits it.
+fn omit_empty_skills(task: &mut serde_json::Value) {
+    if let Some(agent) = task.get_mut("agent").and_then(serde_json::Value::as_object_mut) {
+        if agent.get("skills").and_then(serde_json::Value::as_array).is_some_and(Vec::is_empty) {
+            agent.remove("skills");
+        }
+    }
 }
 
 /// HEAD's `GET /api/daemon/workspaces`: a weak ETag of the JSON array's
