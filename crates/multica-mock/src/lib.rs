@@ -211,9 +211,12 @@
 //!   3 h reconnect grace) fails `task timed out` (`timeout`); a task running
 //!   more than 9,000 s on a runtime gone for the grace fails the same way;
 //!   active tasks of a runtime gone for the grace fail `runtime went
-//!   offline` (`runtime_offline`); a queued task older than 2 h (not an
-//!   offline retry) fails `task expired in queue` (`queued_expired`). Each
-//!   retryable failure creates its retry.
+//!   offline` (`runtime_offline`); a deferred retry whose runtime is not back
+//!   3 h after it was due fails (`runtime_reconnect_timeout`); a queued task
+//!   older than 2 h (not an offline retry) fails `task expired in queue`
+//!   (`queued_expired`). Each retryable failure creates its retry. Offline
+//!   runtimes are never deleted (HEAD deletes those without agents after 7
+//!   days).
 //! - **HEAD's new routes**: the batch claim (`/tasks/claim` and its alias
 //!   `/claim`: `daemon_id` required, 403 `daemon_id does not match token`
 //!   for a daemon token of another daemon, `max_tasks` not negative, capped

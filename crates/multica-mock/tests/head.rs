@@ -596,3 +596,28 @@ async fn a_claim_resumes_the_newest_session_not_poisoned_and_only_on_its_runtime
     let elsewhere = world.mock.claim_task(&codex).await.unwrap().unwrap();
     assert_eq!(elsewhere.prior_session_id, "");
 }
+
+#[tokio::test]
+async fn tasks_of_a_runtime_gone_past_the_reconnect_grace_fail_and_are_retried_deferred() {
+    let world = head_world().await;
+    let task = world.dispatched("issue-1").await;
+    world.mock.wait_local_directory(&task, &LocalDirectoryWait::default()).await.unwrap();
+    // Silent: offline after 150 s, the waiting task untouched for 3 h.
+    world.mock.advance_clock(Duration::from_secs(3 * 3600));
+    assert_eq!(world.mock.task_status(&task), Some(TaskStatus::WaitingLocalDirectory));
+    world.mock.advance_clock(Duration::from_secs(60));
+    let row = world.mock.task(&task).unwrap();
+    assert_eq!((row.status, row.failure_reason), (TaskStatus::Failed, FailureReason::RuntimeOffline));
+    assert_eq!(row.error.as_deref(), Some("runtime went offline"));
+    let retry = || {
+        let tasks = world.mock.snapshot().tasks.into_iter().map(|t| t.record);
+        tasks.into_iter().find(|t| t.parent_task_id.as_ref() == Some(&task)).unwrap()
+    };
+    assert_eq!(retry().status, TaskStatus::Deferred);
+    // The runtime does not come back within the grace: the retry fails too.
+    world.mock.advance_clock(Duration::from_secs(3 * 3600 + 60));
+    assert_eq!((retry().status, retry().failure_reason), (TaskStatus::Failed, FailureReason::RuntimeReconnectTimeout));
+    // A year later nothing else happens (and the jump skips idle ticks).
+    world.mock.advance_clock(Duration::from_secs(365 * 24 * 3600));
+    assert_eq!(world.mock.snapshot().tasks.len(), 2);
+}

@@ -590,24 +590,38 @@ impl State {
     }
 
     /// The earliest moment after which a HEAD sweep may change something.
+    /// Only moments at which a rule can fire count, so a long clock jump
+    /// does not sweep every 30 s tick for nothing.
     pub(super) fn next_sweep_due_head(&self) -> Option<Millis> {
-        let runtimes = self.runtimes.values().filter_map(|r| {
-            let seen = r.last_seen?;
-            Some(match r.status {
-                RuntimeStatus::Online => seen.after(HEARTBEAT_FRESHNESS),
-                _ => seen.after(RECONNECT_GRACE),
-            })
-        });
+        let online = self
+            .runtimes
+            .values()
+            .filter(|r| r.status == RuntimeStatus::Online)
+            .filter_map(|r| r.last_seen.map(|seen| seen.after(HEARTBEAT_FRESHNESS)));
+        // When the runtime of a task counts as gone; `None`: never (no
+        // runtime is treated as gone at once; a never-seen one never).
+        let gone_at = |t: &TaskRow| -> Option<Millis> {
+            match self.runtimes.get(&t.runtime_id) {
+                None => Some(Millis(0)),
+                Some(r) => r.last_seen.map(|seen| seen.after(RECONNECT_GRACE)),
+            }
+        };
         let tasks = self.tasks.values().filter_map(|t| match t.status {
             TaskStatus::Dispatched => {
                 let due = t.dispatched?.after(DISPATCH_TIMEOUT);
-                Some(t.head.lease.map_or(due, |lease| due.max(lease)))
+                let due = t.head.lease.map_or(due, |lease| due.max(lease));
+                if self.runtime_fresh(&t.runtime_id) {
+                    Some(due)
+                } else {
+                    gone_at(t)
+                }
             }
-            TaskStatus::Running => t.started.map(|at| at.after(RUN_TIMEOUT)),
-            TaskStatus::Queued => Some(t.created.after(QUEUE_TIMEOUT)),
+            TaskStatus::Running | TaskStatus::WaitingLocalDirectory => gone_at(t),
+            TaskStatus::Deferred => t.head.fire_at.map(|at| at.after(RECONNECT_GRACE)),
+            TaskStatus::Queued if !self.is_offline_retry(t) => Some(t.created.after(QUEUE_TIMEOUT)),
             _ => None,
         });
-        runtimes.chain(tasks).min()
+        online.chain(tasks).min()
     }
 
     /// One run of HEAD's sweeper: silent runtimes go offline (their tasks
@@ -649,7 +663,10 @@ impl State {
                 TaskStatus::Dispatched | TaskStatus::Running | TaskStatus::WaitingLocalDirectory if gone => {
                     Some(("runtime went offline", FailureReason::RuntimeOffline))
                 }
-                TaskStatus::Deferred if gone && row.head.failure_reason.is_empty() => {
+                TaskStatus::Deferred
+                    if row.head.fire_at.is_some_and(|at| at.after(RECONNECT_GRACE) < now)
+                        && !self.runtime_fresh(&row.runtime_id) =>
+                {
                     Some(("runtime did not reconnect in time", FailureReason::RuntimeReconnectTimeout))
                 }
                 TaskStatus::Queued if row.created.after(QUEUE_TIMEOUT) < now && !self.is_offline_retry(row) => {
