@@ -3,7 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use multica_api::Error;
+use http::{HeaderName, HeaderValue};
+use multica_api::{
+    ClientCapability, Error, CAPABILITIES_HEADER, CLIENT_OS_HEADER, CLIENT_PLATFORM_HEADER, CLIENT_VERSION_HEADER,
+};
 
 use crate::client::{token_header, HyperClient, Settings};
 use crate::connect::{self, BoundedConnect, Route};
@@ -26,6 +29,13 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// The `User-Agent` sent unless replaced: the crate's name and version.
 pub const DEFAULT_USER_AGENT: &str = concat!("multica-hyper/", env!("CARGO_PKG_VERSION"));
+/// The `X-Client-Platform` sent unless replaced: this SDK.
+pub const DEFAULT_CLIENT_PLATFORM: &str = "multica-rs";
+/// The `X-Client-Version` sent unless replaced: this crate's version.
+pub const DEFAULT_CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The `X-Client-OS` sent unless replaced: the operating system the client
+/// was built for ([`std::env::consts::OS`], e.g. `linux`, `macos`).
+pub const DEFAULT_CLIENT_OS: &str = std::env::consts::OS;
 
 /// Builds a [`HyperClient`]. Every setting has a default (the constants of
 /// this crate); only the base URL is required. Nothing is checked until
@@ -53,6 +63,10 @@ pub struct HyperClientBuilder {
     connect_timeout: Option<Duration>,
     max_body_bytes: u64,
     user_agent: String,
+    capabilities: Vec<ClientCapability>,
+    client_platform: String,
+    client_version: String,
+    client_os: String,
     http2: bool,
     http2_prior_knowledge: bool,
     pool_idle_timeout: Duration,
@@ -70,6 +84,10 @@ impl HyperClientBuilder {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            capabilities: Vec::new(),
+            client_platform: DEFAULT_CLIENT_PLATFORM.to_owned(),
+            client_version: DEFAULT_CLIENT_VERSION.to_owned(),
+            client_os: DEFAULT_CLIENT_OS.to_owned(),
             http2: true,
             http2_prior_knowledge: false,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
@@ -116,6 +134,45 @@ impl HyperClientBuilder {
     /// Replaces the `User-Agent` (default [`DEFAULT_USER_AGENT`]).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The capabilities announced in `X-Client-Capabilities` on every
+    /// request (server HEAD 1cc46b2697 reads it at register and on claims;
+    /// 3c93ebaf1c ignores it). Default: none, and then no header is sent.
+    ///
+    /// Announce only what the daemon built on this client really does: the
+    /// server shapes its answers by it. With
+    /// [`ClientCapability::SkillBundles`] a claim carries skill references
+    /// (`agent.skill_refs`) instead of the ~200 KB of inline skills, and the
+    /// daemon must fetch them with
+    /// [`resolve_skill_bundles`](multica_api::DaemonApiExt::resolve_skill_bundles);
+    /// with [`ClientCapability::CoalescedComments`] comment-triggered tasks
+    /// carry objects instead of a text bundle; without
+    /// [`ClientCapability::LocalWorktree`] a task bound to a worktree-mode
+    /// local directory is failed before launch, as it should be for a
+    /// daemon that cannot run it. [`ClientCapability::GO_DAEMON`] is what
+    /// the Go daemon sends.
+    pub fn capabilities(mut self, capabilities: impl IntoIterator<Item = ClientCapability>) -> Self {
+        self.capabilities = capabilities.into_iter().collect();
+        self
+    }
+
+    /// The client's identity sent in `X-Client-Platform`, `X-Client-Version`
+    /// and `X-Client-OS` on every request, which server HEAD 1cc46b2697
+    /// logs and counts (and 3c93ebaf1c ignores). Defaults:
+    /// [`DEFAULT_CLIENT_PLATFORM`], [`DEFAULT_CLIENT_VERSION`],
+    /// [`DEFAULT_CLIENT_OS`]; an empty value sends no such header. A daemon
+    /// built on the SDK sets its own name and version here.
+    pub fn client_identity(
+        mut self,
+        platform: impl Into<String>,
+        version: impl Into<String>,
+        os: impl Into<String>,
+    ) -> Self {
+        self.client_platform = platform.into();
+        self.client_version = version.into();
+        self.client_os = os.into();
         self
     }
 
@@ -191,6 +248,14 @@ impl HyperClientBuilder {
         let token = token_header(self.token.as_deref())?;
         let user_agent = http::HeaderValue::try_from(self.user_agent.as_str())
             .map_err(|_| Error::InvalidArgument("the user agent must be visible ASCII".into()))?;
+        let client_headers = client_headers(
+            &self.capabilities,
+            [
+                (CLIENT_PLATFORM_HEADER, &self.client_platform),
+                (CLIENT_VERSION_HEADER, &self.client_version),
+                (CLIENT_OS_HEADER, &self.client_os),
+            ],
+        )?;
         let versions = match (self.http2_prior_knowledge, self.http2) {
             (true, _) => HttpVersions::Http2PriorKnowledge,
             (false, true) => HttpVersions::Http1AndAlpnH2,
@@ -214,6 +279,7 @@ impl HyperClientBuilder {
         let settings = Settings {
             base,
             user_agent,
+            client_headers,
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings { versions, idle_timeout: self.pool_idle_timeout },
             proxy: proxy.map(|route| route.uri.to_string()),
@@ -221,6 +287,30 @@ impl HyperClientBuilder {
         };
         Ok(HyperClient::new(settings, connector, token, self.timeout))
     }
+}
+
+/// The capability and identity headers, in the order sent; empty values
+/// are left out. A value that is not visible ASCII (a control character
+/// could split the request, other bytes are read differently by servers)
+/// is an [`Error::InvalidArgument`] naming the header.
+fn client_headers(
+    capabilities: &[ClientCapability],
+    identity: [(&'static str, &String); 3],
+) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
+    let capabilities = ClientCapability::header_value(capabilities);
+    std::iter::once((CAPABILITIES_HEADER, &capabilities))
+        .chain(identity)
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| {
+            let bad = || Error::InvalidArgument(format!("the {name} header must be visible ASCII, got {value:?}"));
+            if !value.bytes().all(|byte| byte == b' ' || byte.is_ascii_graphic()) {
+                return Err(bad());
+            }
+            let value = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 impl fmt::Debug for HyperClientBuilder {
@@ -233,6 +323,8 @@ impl fmt::Debug for HyperClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("user_agent", &self.user_agent)
+            .field("capabilities", &self.capabilities)
+            .field("client_identity", &(&self.client_platform, &self.client_version, &self.client_os))
             .field("http2", &self.http2)
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("pool_idle_timeout", &self.pool_idle_timeout)

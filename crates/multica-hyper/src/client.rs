@@ -46,6 +46,8 @@ struct Shared {
 pub(crate) struct Settings {
     pub(crate) base: BaseUrl,
     pub(crate) user_agent: HeaderValue,
+    /// `X-Client-Capabilities` and the client identity headers.
+    pub(crate) client_headers: Vec<(http::HeaderName, HeaderValue)>,
     pub(crate) max_body_bytes: u64,
     pub(crate) pool: PoolSettings,
     /// The proxy's address (without credentials), when one is used.
@@ -173,6 +175,9 @@ impl HyperClient {
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
         headers.insert(USER_AGENT, shared.settings.user_agent.clone());
+        for (name, value) in &shared.settings.client_headers {
+            headers.insert(name.clone(), value.clone());
+        }
         if name.method == Method::Post {
             headers.insert(CONTENT_TYPE, APPLICATION_JSON.clone());
         }

@@ -18,7 +18,7 @@ use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMisma
 
 use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
-use crate::state::{Caller, Rejection, Reply, Writer};
+use crate::state::{Caller, Rejection, Reply, Writer, ROUTE_NOT_FOUND};
 
 mod limits;
 
@@ -295,6 +295,11 @@ async fn answer(
 }
 
 fn rejection_response(rejection: Rejection) -> HttpResponse {
+    // A call the state does not implement is a route this server lacks:
+    // the router's text 404, as for a path no route matches.
+    if rejection.message == ROUTE_NOT_FOUND.message {
+        return not_found();
+    }
     match rejection.writer {
         Writer::Handler => error_response(rejection.status, &rejection.message),
         Writer::UserAuth => auth_error_response(&rejection.message),
