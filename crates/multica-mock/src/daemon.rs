@@ -58,7 +58,7 @@ pub struct MockDaemonBuilder {
     start_millis: Option<u64>,
     seed: Option<Seed>,
     frontend_url: Option<String>,
-    version: ServerVersion,
+    version: Option<ServerVersion>,
 }
 
 impl MockDaemonBuilder {
@@ -103,15 +103,16 @@ impl MockDaemonBuilder {
     /// The server version whose contract the fake answers (default
     /// [`ServerVersion::V3c93ebaf1c`]); see the crate docs for HEAD's rules.
     pub fn server_version(mut self, version: ServerVersion) -> Self {
-        self.version = version;
+        self.version = Some(version);
         self
     }
 
     /// Builds the fake; fails when the seed is inconsistent (a duplicate ID,
     /// an unknown workspace or runtime).
     pub fn build(self) -> Result<MockDaemon> {
+        let version = self.version.unwrap_or(ServerVersion::V3c93ebaf1c);
         let mut state = State::new(
-            self.version,
+            version,
             Millis(self.start_millis.unwrap_or(DEFAULT_START_MILLIS)),
             self.token.as_deref(),
             self.call_log_capacity.unwrap_or(DEFAULT_CALL_LOG_CAPACITY),
@@ -122,7 +123,7 @@ impl MockDaemonBuilder {
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
             authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
-            version: self.version,
+            version,
         };
         if let Some(seed) = &self.seed {
             mock.seed(seed)?;
@@ -146,13 +147,13 @@ impl MockDaemon {
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Mutex::new(State::new(
-                ServerVersion::default(),
+                ServerVersion::V3c93ebaf1c,
                 Millis(DEFAULT_START_MILLIS),
                 None,
                 DEFAULT_CALL_LOG_CAPACITY,
             ))),
             authorization: None,
-            version: ServerVersion::default(),
+            version: ServerVersion::V3c93ebaf1c,
         }
     }
 

@@ -369,4 +369,4 @@ pub use server::{
 pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;
 pub use tokens::MockToken;
-pub use version::{ServerVersion, UnknownServerVersion};
+pub use version::{parse_server_version, ServerVersion, UnknownServerVersion};

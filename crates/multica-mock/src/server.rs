@@ -19,6 +19,7 @@ use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMisma
 use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
 use crate::state::{Caller, Rejection, Reply, Writer, ROUTE_NOT_FOUND};
+use crate::version::VersionRules;
 
 mod limits;
 

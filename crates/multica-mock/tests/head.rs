@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use common::{register_request, world_with, World};
 use multica_api::{
-    BatchClaimRequest, CancelAck, DaemonApiExt, FailureReason, LocalDirectoryWait, SessionPin, TaskCompletion,
-    TaskFailure, TaskId, TaskMessage, TaskStatus, TaskUsage, WorkspaceId,
+    BatchClaimRequest, Call, CancelAck, DaemonApi, DaemonApiExt, FailureReason, LocalDirectoryWait, Reply, SessionPin,
+    TaskCompletion, TaskFailure, TaskId, TaskMessage, TaskStatus, TaskUsage, WorkspaceId,
 };
 use multica_mock::{serve, MockDaemon, MockToken, ServerVersion, WorkspaceSeed};
 
@@ -125,14 +125,24 @@ async fn malformed_and_unknown_ids_have_their_own_errors() {
 async fn complete_and_fail_leave_a_task_they_cannot_act_on_unchanged() {
     let world = head_world().await;
     let task = world.dispatched("issue-1").await;
-    // Completing a dispatched task: 200, nothing recorded.
-    world.mock.complete_task(&task, &TaskCompletion::with_output("early")).await.unwrap();
+    let complete =
+        |output: &str| Call::CompleteTask { task_id: task.clone(), completion: TaskCompletion::with_output(output) };
+    let row = |reply: Reply| match reply {
+        Reply::TaskRecord(row) => row,
+        other => panic!("expected the task row, got {other:?}"),
+    };
+    // Completing a dispatched task: 200 with the row unchanged, nothing recorded.
+    assert_eq!(row(world.mock.call(complete("early")).await.unwrap()).status, TaskStatus::Dispatched);
+    // The SDK's typed method reads that as 3c93ebaf1c's state conflict.
+    let err = world.mock.complete_task(&task, &TaskCompletion::with_output("early")).await.unwrap_err();
+    assert!(err.is_task_state_conflict(), "{err}");
     assert_eq!(world.mock.task_status(&task), Some(TaskStatus::Dispatched));
     world.mock.start_task(&task).await.unwrap();
     world.mock.complete_task(&task, &TaskCompletion::with_output("done")).await.unwrap();
     // Failing or completing it again changes nothing.
-    world.mock.fail_task(&task, "too late").await.unwrap();
-    world.mock.complete_task(&task, &TaskCompletion::with_output("again")).await.unwrap();
+    let fail = Call::FailTask { task_id: task.clone(), error: "too late".into() };
+    assert_eq!(row(world.mock.call(fail).await.unwrap()).status, TaskStatus::Completed);
+    assert_eq!(row(world.mock.call(complete("again")).await.unwrap()).status, TaskStatus::Completed);
     let record = world.mock.task(&task).unwrap();
     assert_eq!(record.status, TaskStatus::Completed);
     assert_eq!(record.error, None);

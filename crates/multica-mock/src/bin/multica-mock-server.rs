@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use multica_mock::{serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig, ServerVersion};
+use multica_mock::{parse_server_version, serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig, ServerVersion};
 
 const USAGE: &str = "\
 usage: multica-mock-server [--port N] [--token T] [--server-version V] [--frontend-url URL] [--seed FILE | --seed-demo]
@@ -37,7 +37,7 @@ Prints the base URL (http://127.0.0.1:PORT) on the first line of stdout.";
 struct Options {
     port: u16,
     token: Option<String>,
-    server_version: ServerVersion,
+    server_version: Option<ServerVersion>,
     frontend_url: Option<String>,
     seed_file: Option<String>,
     seed_demo: bool,
@@ -70,7 +70,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
             }
             "--token" => options.token = Some(value()?).filter(|t| !t.is_empty()),
             "--server-version" => {
-                options.server_version = value()?.parse().map_err(|err| format!("--server-version: {err}"))?;
+                options.server_version =
+                    Some(parse_server_version(&value()?).map_err(|err| format!("--server-version: {err}"))?);
             }
             "--seed" => options.seed_file = Some(value()?),
             "--frontend-url" => options.frontend_url = Some(value()?),
@@ -107,7 +108,8 @@ fn load_seed(options: &Options) -> Result<Option<Seed>, String> {
 }
 
 async fn run(options: Options) -> Result<(), String> {
-    let mut builder = MockDaemon::builder().server_version(options.server_version);
+    let version = options.server_version.unwrap_or(ServerVersion::V3c93ebaf1c);
+    let mut builder = MockDaemon::builder().server_version(version);
     if let Some(token) = &options.token {
         builder = builder.token(token.clone());
     }
@@ -191,9 +193,10 @@ mod tests {
             Options { port: 8080, token: Some("abc".into()), seed_file: Some("f.json".into()), ..Options::default() }
         );
         assert!(parse(&["--seed-demo"]).expect("valid").seed_demo);
-        assert_eq!(parse(&["--server-version", "head"]).expect("valid").server_version, ServerVersion::Head);
-        assert_eq!(parse(&["--server-version=3c93ebaf1c"]).expect("valid").server_version, ServerVersion::V3c93ebaf1c);
-        assert_eq!(parse(&[]).expect("valid").server_version, ServerVersion::V3c93ebaf1c);
+        assert_eq!(parse(&["--server-version", "head"]).expect("valid").server_version, Some(ServerVersion::Head));
+        let old = parse(&["--server-version=3c93ebaf1c"]).expect("valid").server_version;
+        assert_eq!(old, Some(ServerVersion::V3c93ebaf1c));
+        assert_eq!(parse(&[]).expect("valid").server_version, None, "3c93ebaf1c unless asked");
         let url = parse(&["--frontend-url=https://app.example"]).expect("valid").frontend_url;
         assert_eq!(url.as_deref(), Some("https://app.example"));
         assert_eq!(parse(&[]).expect("valid"), Options::default());

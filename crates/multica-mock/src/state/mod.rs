@@ -24,7 +24,7 @@ use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-use crate::version::ServerVersion;
+use crate::version::{ServerVersion, VersionRules};
 
 mod auth;
 mod controls;
