@@ -631,3 +631,13 @@ async fn tasks_of_a_runtime_gone_past_the_reconnect_grace_fail_and_are_retried_d
     world.mock.advance_clock(Duration::from_secs(365 * 24 * 3600));
     assert_eq!(world.mock.snapshot().tasks.len(), 2);
 }
+
+#[tokio::test]
+async fn the_sdk_detects_the_head_fake_as_head_and_the_default_fake_as_3c93ebaf1c() {
+    let world = head_world().await;
+    assert_eq!(DaemonApiExt::server_version(&world.mock).await.unwrap(), ServerVersion::Head);
+    // Even without a credential: only HEAD authenticates /api/daemon/*.
+    assert_eq!(DaemonApiExt::server_version(&world.mock.without_token()).await.unwrap(), ServerVersion::Head);
+    let old = MockDaemon::new();
+    assert_eq!(DaemonApiExt::server_version(&old).await.unwrap(), ServerVersion::V3c93ebaf1c);
+}
