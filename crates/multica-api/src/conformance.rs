@@ -6,6 +6,12 @@
 //! (workspaces, agents, queued tasks, pings): that is the [`Fixture`] trait,
 //! which the fake implements; a third-party transport runs the suite over the
 //! fake's HTTP server and passes the fake as the fixture.
+//!
+//! The fixture also says which [`ServerVersion`] the backend speaks: where
+//! server HEAD 1cc46b2697 has another rule than 3c93ebaf1c (complete and
+//! fail of a task they cannot act on answer 200 with the row unchanged, IDs
+//! that are not UUIDs are 400 `invalid <field>`, unknown ones 404, usage,
+//! ping results and pairing are gone), the suite asserts that version's rule.
 
 use async_trait::async_trait;
 
@@ -18,7 +24,7 @@ use crate::dto::{Repo, Runtime, TaskAgent, UsageEntry};
 use crate::error::Error;
 use crate::error::Result;
 use crate::ids::{AgentId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
-use crate::DaemonApiExt;
+use crate::{Call, DaemonApiExt, Reply, ServerVersion};
 
 /// A task to put in a runtime's queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +42,11 @@ pub struct NewTask {
 /// Server-side set-up and inspection the suite needs beyond the daemon API.
 #[async_trait]
 pub trait Fixture: Send + Sync {
+    /// The server version whose rules the backend behind this fixture
+    /// follows (default 3c93ebaf1c).
+    fn version(&self) -> ServerVersion {
+        ServerVersion::V3c93ebaf1c
+    }
     /// Creates a workspace with these repositories.
     async fn create_workspace(&self, name: &str, repos: &[Repo]) -> Result<WorkspaceId>;
     /// Creates an agent in a workspace (`agent.id` is ignored; the new ID is returned).
@@ -98,6 +109,8 @@ contract_tests![
     list_workspaces_includes_the_workspace,
     pairing_sessions_are_created_and_read,
     empty_ids_are_invalid_arguments,
+    retryable_failures_create_the_next_attempt_at_head,
+    batch_claim_prepare_lease_and_waiting_are_head_routes,
 ];
 
 /// A workspace with one agent and one registered runtime.
@@ -131,6 +144,29 @@ fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An ID nobody has: any string at 3c93ebaf1c (where a non-UUID names no
+/// row), a fresh UUID at HEAD (where a non-UUID is its own 400).
+fn unknown_id(fixture: &dyn Fixture, prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    if is_head(fixture) {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        format!("ffffffff-{:04x}-4fff-8fff-{n:012x}", std::process::id() & 0xffff)
+    } else {
+        unique(prefix)
+    }
+}
+
+fn is_head(fixture: &dyn Fixture) -> bool {
+    fixture.version() == ServerVersion::Head
+}
+
+/// A call to a route HEAD removed: Go's router 404.
+fn assert_route_removed<T: std::fmt::Debug>(result: Result<T>, what: &str) {
+    let error = err(result, what);
+    assert!(error.is_route_not_found(), "{what}: {error}");
 }
 
 fn runtime_spec(provider: &str) -> RuntimeSpec {
@@ -240,17 +276,34 @@ pub async fn register_rejects_missing_fields(api: &dyn DaemonApi, fixture: &dyn 
         runtimes: vec![runtime_spec("claude")],
         ..Default::default()
     };
-    let cases = [
+    let no_runtime = if is_head(fixture) {
+        "at least one runtime or failed profile is required"
+    } else {
+        "at least one runtime is required"
+    };
+    let mut cases = vec![
         (RegisterRequest { daemon_id: "".into(), ..good.clone() }, 400, "daemon_id is required"),
         (RegisterRequest { workspace_id: "".into(), ..good.clone() }, 400, "workspace_id is required"),
-        (RegisterRequest { runtimes: Vec::new(), ..good.clone() }, 400, "at least one runtime is required"),
-        (RegisterRequest { workspace_id: unique("missing").into(), ..good.clone() }, 404, "workspace not found"),
+        (RegisterRequest { runtimes: Vec::new(), ..good.clone() }, 400, no_runtime),
+        (
+            RegisterRequest { workspace_id: unknown_id(fixture, "missing").into(), ..good.clone() },
+            404,
+            "workspace not found",
+        ),
     ];
+    if is_head(fixture) {
+        cases.push((
+            RegisterRequest { workspace_id: "not-a-uuid".into(), ..good.clone() },
+            400,
+            "invalid workspace_id",
+        ));
+    }
     for (request, status, message) in cases {
         let error = err(api.register(&request).await, message);
         assert_server_error(&error, status, message, "register");
     }
-    let error = err(api.register(&RegisterRequest { workspace_id: unique("gone").into(), ..good }).await, "404");
+    let gone = unknown_id(fixture, "gone");
+    let error = err(api.register(&RegisterRequest { workspace_id: gone.into(), ..good }).await, "404");
     assert!(error.is_workspace_not_found(), "{error}");
 }
 
@@ -271,11 +324,15 @@ pub async fn register_returns_workspace_repos(api: &dyn DaemonApi, fixture: &dyn
 /// Deregister takes runtimes offline, skips unknown IDs and needs at least one.
 pub async fn deregister_marks_runtimes_offline_and_skips_unknown(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
-    ok(api.deregister(&[env.runtime_id.clone(), unique("unknown").into()]).await, "deregister");
+    ok(api.deregister(&[env.runtime_id.clone(), unknown_id(fixture, "unknown").into()]).await, "deregister");
     let runtime = ok(fixture.runtime(&env.runtime_id).await, "inspect runtime");
     assert_eq!(runtime.map(|r| r.status), Some(RuntimeStatus::Offline));
     let error = err(api.deregister(&[]).await, "empty deregister");
     assert_server_error(&error, 400, "runtime_ids is required", "deregister");
+    if is_head(fixture) {
+        let error = err(api.deregister(&["not-a-uuid".into()]).await, "malformed deregister");
+        assert_server_error(&error, 400, "invalid runtime_ids", "deregister");
+    }
 }
 
 /// A heartbeat brings a runtime back online; unknown runtimes are classified.
@@ -287,8 +344,13 @@ pub async fn heartbeat_marks_online_and_rejects_unknown_runtimes(api: &dyn Daemo
     assert_eq!(answer.pending_ping, None);
     let runtime = ok(fixture.runtime(&env.runtime_id).await, "inspect runtime");
     assert_eq!(runtime.map(|r| r.status), Some(RuntimeStatus::Online));
-    let error = err(api.send_heartbeat(&unique("unknown").into()).await, "unknown runtime");
+    let error = err(api.send_heartbeat(&unknown_id(fixture, "unknown").into()).await, "unknown runtime");
     assert!(error.is_runtime_not_found(), "{error}");
+    if is_head(fixture) {
+        assert_server_error(&error, 404, "runtime not found", "heartbeat");
+        let error = err(api.send_heartbeat(&"not-a-uuid".into()).await, "malformed runtime");
+        assert_server_error(&error, 400, "invalid runtime_id", "heartbeat");
+    }
     let error = err(api.send_heartbeat(&"".into()).await, "empty runtime");
     assert_server_error(&error, 400, "runtime_id is required", "heartbeat");
 }
@@ -296,6 +358,14 @@ pub async fn heartbeat_marks_online_and_rejects_unknown_runtimes(api: &dyn Daemo
 /// Each ping is handed out by exactly one heartbeat, oldest first.
 pub async fn pings_are_handed_out_once_oldest_first(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
+    if is_head(fixture) {
+        // HEAD removed pings: no heartbeat hands one out, and results are 404.
+        let answer = ok(api.send_heartbeat(&env.runtime_id).await, "heartbeat");
+        assert_eq!(answer.pending_ping, None);
+        let result = PingResult { status: PingStatus::Completed, ..PingResult::default() };
+        assert_route_removed(api.report_ping_result(&env.runtime_id, &"0".repeat(32).into(), &result).await, "ping");
+        return;
+    }
     let first = ok(fixture.create_ping(&env.runtime_id).await, "create ping");
     let second = ok(fixture.create_ping(&env.runtime_id).await, "create ping");
     let ping = |answer: crate::dto::HeartbeatResponse| answer.pending_ping.map(|p| p.id);
@@ -311,7 +381,13 @@ pub async fn pings_are_handed_out_once_oldest_first(api: &dyn DaemonApi, fixture
 pub async fn claim_returns_none_when_queue_empty(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
     assert_eq!(ok(api.claim_task(&env.runtime_id).await, "claim"), None);
-    assert_eq!(ok(api.claim_task(&unique("unknown").into()).await, "claim unknown"), None);
+    let unknown = unknown_id(fixture, "unknown").into();
+    if is_head(fixture) {
+        let error = err(api.claim_task(&unknown).await, "claim unknown");
+        assert_server_error(&error, 404, "runtime not found", "claim");
+    } else {
+        assert_eq!(ok(api.claim_task(&unknown).await, "claim unknown"), None);
+    }
 }
 
 /// Higher priority first; equal priorities in creation order.
@@ -346,6 +422,11 @@ pub async fn claim_fills_agent_repos_and_workspace(api: &dyn DaemonApi, fixture:
     assert_eq!(agent.skills.len(), 1);
     assert_eq!(task.repos.len(), 1);
     assert_eq!(task.prior_session_id, "");
+    if is_head(fixture) {
+        assert_eq!((task.record.attempt, task.record.max_attempts), (Some(1), Some(2)));
+        let token = task.auth_token.expect("HEAD mints a task token per claim");
+        assert!(token.expose().starts_with("mat_"), "auth_token is a task token");
+    }
 }
 
 /// queued → dispatched → running → completed, seen through status calls.
@@ -375,16 +456,45 @@ pub async fn transitions_from_wrong_states_are_rejected(api: &dyn DaemonApi, fix
     assert_server_error(&error, 400, "start task: no rows in result set", "start");
     let dispatched = env.enqueue(fixture, "issue-d", 9).await;
     env.claim(api).await;
+    let complete = Call::CompleteTask { task_id: dispatched.clone(), completion: TaskCompletion::with_output("x") };
+    assert_unchanged_at_head(api, fixture, complete, TaskStatus::Dispatched, "complete dispatched").await;
+    // The typed method reads both versions' answers as the same state conflict.
     let error = err(api.complete_task(&dispatched, &TaskCompletion::with_output("x")).await, "complete dispatched");
     assert_server_error(&error, 400, "complete task: no rows in result set", "complete");
+    assert!(error.is_task_state_conflict(), "{error}");
+    assert_eq!(ok(api.get_task_status(&dispatched).await, "status"), TaskStatus::Dispatched);
     ok(api.start_task(&dispatched).await, "start");
     let error = err(api.start_task(&dispatched).await, "start twice");
     assert_server_error(&error, 400, "start task: no rows in result set", "start");
     ok(api.complete_task(&dispatched, &TaskCompletion::with_output("x")).await, "complete");
-    let error = err(api.fail_task(&dispatched, "late").await, "fail completed");
-    assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
-    let error = err(api.fail_task(&queued, "not yet").await, "fail queued");
-    assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
+    for (task, what, status) in
+        [(&dispatched, "fail completed", TaskStatus::Completed), (&queued, "fail queued", TaskStatus::Queued)]
+    {
+        let fail = Call::FailTask { task_id: task.clone(), error: "late".into() };
+        assert_unchanged_at_head(api, fixture, fail, status.clone(), what).await;
+        let error = err(api.fail_task(task, "late").await, what);
+        assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
+        assert_eq!(ok(api.get_task_status(task).await, "status"), status, "{what} leaves the task as it was");
+    }
+}
+
+/// On the wire, HEAD answers a complete or fail it cannot act on with 200
+/// and the row unchanged (3c93ebaf1c: the 400 the typed methods give on
+/// both versions, checked by the caller).
+async fn assert_unchanged_at_head(
+    api: &dyn DaemonApi,
+    fixture: &dyn Fixture,
+    call: Call,
+    status: TaskStatus,
+    what: &str,
+) {
+    if !is_head(fixture) {
+        return;
+    }
+    match ok(api.call(call).await, what) {
+        Reply::TaskRecord(row) => assert_eq!(row.status, status, "{what}: HEAD answers the row unchanged"),
+        other => panic!("{what}: expected the unchanged row, got {other:?}"),
+    }
 }
 
 /// Fail is accepted from dispatched and from running.
@@ -403,19 +513,31 @@ pub async fn fail_works_from_dispatched_and_running(api: &dyn DaemonApi, fixture
 
 /// Unknown tasks: 404 for status and non-empty message batches, 400 for
 /// transitions (the server's update matches no row).
-pub async fn unknown_tasks_are_not_found(api: &dyn DaemonApi, _fixture: &dyn Fixture) {
-    let unknown: TaskId = unique("no-such-task").into();
+pub async fn unknown_tasks_are_not_found(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let unknown: TaskId = unknown_id(fixture, "no-such-task").into();
     let error = err(api.get_task_status(&unknown).await, "status");
     assert!(error.is_task_not_found(), "{error}");
     assert_server_error(&error, 404, "task not found", "status");
     let error = err(api.report_task_messages(&unknown, &[TaskMessage::text(1, "x")]).await, "messages");
     assert!(error.is_task_not_found(), "{error}");
-    let error = err(api.start_task(&unknown).await, "start");
-    assert_server_error(&error, 400, "start task: no rows in result set", "start");
-    let error = err(api.complete_task(&unknown, &TaskCompletion::default()).await, "complete");
-    assert_server_error(&error, 400, "complete task: no rows in result set", "complete");
-    let error = err(api.fail_task(&unknown, "x").await, "fail");
-    assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
+    let start = err(api.start_task(&unknown).await, "start");
+    let complete = err(api.complete_task(&unknown, &TaskCompletion::default()).await, "complete");
+    let fail = err(api.fail_task(&unknown, "x").await, "fail");
+    if is_head(fixture) {
+        // HEAD looks the task up first: 404, and 400 for an ID that is no UUID.
+        for (error, what) in [(start, "start"), (complete, "complete"), (fail, "fail")] {
+            assert_server_error(&error, 404, "task not found", what);
+        }
+        let malformed: TaskId = "not-a-uuid".into();
+        let error = err(api.start_task(&malformed).await, "start malformed");
+        assert_server_error(&error, 400, "invalid task_id", "start");
+        let error = err(api.get_task_status(&malformed).await, "status malformed");
+        assert_server_error(&error, 400, "invalid task_id", "status");
+    } else {
+        assert_server_error(&start, 400, "start task: no rows in result set", "start");
+        assert_server_error(&complete, 400, "complete task: no rows in result set", "complete");
+        assert_server_error(&fail, 400, "fail task: no rows in result set", "fail");
+    }
 }
 
 /// Messages are stored with every field and listed by seq ascending.
@@ -440,12 +562,17 @@ pub async fn messages_are_stored_and_listed_by_seq(api: &dyn DaemonApi, fixture:
     assert!(stored.iter().all(|m| m.task_id == id));
     let messages: Vec<TaskMessage> = stored.into_iter().map(|m| m.message).collect();
     assert_eq!(messages, vec![TaskMessage::text(1, "hello"), tool_use, tool_result]);
-    ok(api.report_task_messages(&unique("unknown").into(), &[]).await, "empty batch of unknown task");
+    ok(api.report_task_messages(&unknown_id(fixture, "unknown").into(), &[]).await, "empty batch of unknown task");
 }
 
 /// Usage rows are upserted by (date, provider, model); bad dates are skipped.
 pub async fn usage_is_upserted_and_bad_dates_skipped(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
+    if is_head(fixture) {
+        // HEAD moved usage to the task (`POST /tasks/{id}/usage`).
+        assert_route_removed(api.report_usage(&env.runtime_id, &[]).await, "runtime usage");
+        return;
+    }
     let entry = |date: &str, model: &str, input_tokens| crate::dto::UsageEntry {
         date: date.into(),
         provider: "claude".into(),
@@ -506,9 +633,23 @@ pub async fn cancelled_tasks_are_never_claimed_or_started(api: &dyn DaemonApi, f
 }
 
 /// Progress, usage and ping results answer ok for IDs the server does not know.
-pub async fn reports_for_unknown_ids_answer_ok(api: &dyn DaemonApi, _fixture: &dyn Fixture) {
-    let task: TaskId = unique("task").into();
-    let runtime: RuntimeId = unique("runtime").into();
+pub async fn reports_for_unknown_ids_answer_ok(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let task: TaskId = unknown_id(fixture, "task").into();
+    let runtime: RuntimeId = unknown_id(fixture, "runtime").into();
+    if is_head(fixture) {
+        // HEAD looks the task up before a progress report; the other two routes are gone.
+        let progress = TaskProgress { summary: "x".into(), step: 1, total: 1 };
+        assert_server_error(
+            &err(api.report_progress(&task, &progress).await, "progress"),
+            404,
+            "task not found",
+            "progress",
+        );
+        assert_route_removed(api.report_usage(&runtime, &[]).await, "usage");
+        let result = PingResult { status: PingStatus::Failed, error: "x".into(), ..PingResult::default() };
+        assert_route_removed(api.report_ping_result(&runtime, &unique("ping").into(), &result).await, "ping");
+        return;
+    }
     ok(api.report_progress(&task, &TaskProgress { summary: "x".into(), step: 1, total: 1 }).await, "progress");
     ok(api.report_usage(&runtime, &[]).await, "usage");
     let result = PingResult { status: PingStatus::Failed, error: "x".into(), ..PingResult::default() };
@@ -544,7 +685,12 @@ pub async fn list_workspaces_includes_the_workspace(api: &dyn DaemonApi, fixture
 }
 
 /// A new pairing session is pending and readable by its token.
-pub async fn pairing_sessions_are_created_and_read(api: &dyn DaemonApi, _fixture: &dyn Fixture) {
+pub async fn pairing_sessions_are_created_and_read(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    if is_head(fixture) {
+        // HEAD has no pairing: a daemon needs a credential first.
+        assert_route_removed(api.get_pairing_session(&unique("token")).await, "get pairing");
+        return;
+    }
     let request = PairingRequest {
         daemon_id: unique("daemon").as_str().into(),
         device_name: "devbox".into(),
@@ -577,4 +723,63 @@ pub async fn empty_ids_are_invalid_arguments(api: &dyn DaemonApi, _fixture: &dyn
     for error in results {
         assert!(matches!(error, Some(Error::InvalidArgument(_))), "{error:?}");
     }
+}
+
+/// HEAD creates the next attempt of a task failed with a retryable reason
+/// (attempt 2 of 2, `parent_task_id` the failed task); 3c93ebaf1c takes the
+/// fail without the HEAD fields and retries nothing.
+pub async fn retryable_failures_create_the_next_attempt_at_head(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let env = setup(api, fixture).await;
+    let id = env.enqueue(fixture, "issue-1", 1).await;
+    env.claim(api).await;
+    ok(api.start_task(&id).await, "start");
+    let failure = crate::dto::TaskFailure {
+        error: "agent timed out".into(),
+        failure_reason: crate::dto::FailureReason::Timeout,
+        session_id: "sess-1".into(),
+        ..Default::default()
+    };
+    ok(api.fail_task_with(&id, &failure).await, "fail with a retryable reason");
+    assert_eq!(ok(api.get_task_status(&id).await, "status"), TaskStatus::Failed);
+    let next = ok(api.claim_task(&env.runtime_id).await, "claim the retry");
+    if is_head(fixture) {
+        let retry = next.expect("HEAD queues the retry at once");
+        assert_ne!(retry.record.id, id);
+        assert_eq!(retry.record.parent_task_id.as_ref(), Some(&id));
+        assert_eq!((retry.record.attempt, retry.record.max_attempts), (Some(2), Some(2)));
+        assert_eq!(retry.prior_session_id, "sess-1", "the retry resumes the failed attempt's session");
+    } else {
+        assert_eq!(next, None, "3c93ebaf1c has no retries");
+    }
+}
+
+/// The batch claim, the prepare lease and waiting for a local directory:
+/// HEAD's state rules; 3c93ebaf1c does not have the routes.
+pub async fn batch_claim_prepare_lease_and_waiting_are_head_routes(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let env = setup(api, fixture).await;
+    let id = env.enqueue(fixture, "issue-1", 1).await;
+    let batch = crate::dto::BatchClaimRequest {
+        daemon_id: env.daemon_id.as_str().into(),
+        runtime_ids: vec![env.runtime_id.clone()],
+        max_tasks: 5,
+    };
+    let wait = crate::dto::LocalDirectoryWait { reason: "clone".into() };
+    if !is_head(fixture) {
+        assert_route_removed(api.claim_tasks(&batch).await, "batch claim");
+        assert_route_removed(api.extend_prepare_lease(&env.runtime_id, &id).await, "prepare lease");
+        assert_route_removed(api.wait_local_directory(&id, &wait).await, "wait local directory");
+        return;
+    }
+    let tasks = ok(api.claim_tasks(&batch).await, "batch claim");
+    assert_eq!(tasks.iter().map(|t| t.record.id.clone()).collect::<Vec<_>>(), vec![id.clone()]);
+    assert!(ok(api.claim_tasks(&batch).await, "batch claim again").is_empty());
+    let row = ok(api.extend_prepare_lease(&env.runtime_id, &id).await, "prepare lease");
+    assert_eq!(row.status, TaskStatus::Dispatched);
+    let row = ok(api.wait_local_directory(&id, &wait).await, "wait");
+    assert_eq!(row.status, TaskStatus::WaitingLocalDirectory);
+    let error = err(api.wait_local_directory(&id, &wait).await, "wait twice");
+    assert_server_error(&error, 400, "mark task waiting_local_directory: no rows in result set", "wait");
+    ok(api.start_task(&id).await, "start a waiting task");
+    let error = err(api.extend_prepare_lease(&env.runtime_id, &id).await, "lease of a running task");
+    assert_server_error(&error, 400, "extend task prepare lease: no rows in result set", "prepare lease");
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use multica_api::conformance::{Fixture, NewTask};
+use multica_api::ServerVersion;
 use multica_api::{AgentId, PingId, Repo, Result, Runtime, RuntimeId, TaskAgent, TaskId, UsageEntry, WorkspaceId};
 
 use crate::seed::{AgentSeed, TaskSeed, WorkspaceSeed};
@@ -11,6 +12,10 @@ use crate::MockDaemon;
 
 #[async_trait]
 impl Fixture for MockDaemon {
+    fn version(&self) -> ServerVersion {
+        self.server_version()
+    }
+
     async fn create_workspace(&self, name: &str, repos: &[Repo]) -> Result<WorkspaceId> {
         self.add_workspace(WorkspaceSeed { name: name.to_owned(), repos: repos.to_vec(), ..WorkspaceSeed::default() })
     }

@@ -147,6 +147,11 @@ pub(crate) fn method_not_allowed(allowed: &[&'static str]) -> HttpResponse {
 const CORS_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 /// Request headers a preflight may ask for (canonical form).
 const CORS_HEADERS: &[&str] = &["Accept", "Authorization", "Content-Type", "X-Csrf-Token", "X-Workspace-Id"];
+/// HEAD 1cc46b2697 also allows the capability header.
+const CORS_HEADERS_HEAD: &[&str] =
+    &["Accept", "Authorization", "Content-Type", "X-Csrf-Token", "X-Workspace-Id", "X-Client-Capabilities"];
+/// Response headers HEAD 1cc46b2697 exposes to an allowed origin.
+const CORS_EXPOSE_HEAD: &str = "X-Comments-Truncated, X-Timeline-Truncated";
 /// How long a browser may cache a preflight, in seconds.
 const CORS_MAX_AGE: &str = "300";
 
@@ -180,7 +185,7 @@ impl Cors {
 
     /// The answer to a preflight (always 200, no body); `None` when the
     /// request is not one.
-    pub(crate) fn preflight(&self, frontend_url: &str) -> Option<HttpResponse> {
+    pub(crate) fn preflight(&self, frontend_url: &str, head: bool) -> Option<HttpResponse> {
         let method = self.preflight_method.as_deref()?;
         let mut response = Response::new(Full::new(Bytes::new()));
         let headers = response.headers_mut();
@@ -190,7 +195,10 @@ impl Cors {
         let method = method.to_ascii_uppercase();
         let allowed = self.origin_allowed(frontend_url).is_some()
             && CORS_METHODS.contains(&method.as_str())
-            && self.preflight_headers.iter().all(|h| CORS_HEADERS.contains(&h.as_str()));
+            && self.preflight_headers.iter().all(|h| {
+                let allowed_headers = if head { CORS_HEADERS_HEAD } else { CORS_HEADERS };
+                allowed_headers.contains(&h.as_str())
+            });
         if let (true, Some(origin)) = (allowed, self.origin.as_deref()) {
             set(headers, "access-control-allow-origin", origin);
             set(headers, "access-control-allow-methods", &method);
@@ -204,12 +212,15 @@ impl Cors {
     }
 
     /// The headers of an actual request's answer.
-    pub(crate) fn decorate(&self, response: &mut HttpResponse, frontend_url: &str) {
+    pub(crate) fn decorate(&self, response: &mut HttpResponse, frontend_url: &str, head: bool) {
         let headers = response.headers_mut();
         headers.append(VARY, HeaderValue::from_static("Origin"));
         if let Some(origin) = self.origin_allowed(frontend_url) {
             set(headers, "access-control-allow-origin", origin);
             set(headers, "access-control-allow-credentials", "true");
+            if head {
+                set(headers, "access-control-expose-headers", CORS_EXPOSE_HEAD);
+            }
         }
     }
 }

@@ -19,7 +19,8 @@ use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMisma
 
 use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
-use crate::state::{Rejection, Reply, ROUTE_NOT_FOUND};
+use crate::state::{Caller, Rejection, Reply, Writer, ROUTE_NOT_FOUND};
+use crate::version::VersionRules;
 
 mod limits;
 
@@ -197,7 +198,11 @@ pub(crate) async fn handle(
 ) -> Result<HttpResponse, CloseConnection> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let capabilities = header("x-client-capabilities");
+    let if_none_match = header("if-none-match");
     let cors = Cors::of(method.as_str(), request.headers());
     // A declared length above the cap is refused before reading any of it:
     // the client may send it slowly, never, or only after `100 Continue`.
@@ -217,12 +222,42 @@ pub(crate) async fn handle(
     }
     // Most requests carry no Origin: no need to look the frontend URL up.
     let frontend_url = if cors.needs_frontend_url() { mock.lock().frontend_url.clone() } else { String::new() };
-    if let Some(preflight) = cors.preflight(&frontend_url) {
+    let head = mock.server_version().is_head();
+    if let Some(mut preflight) = cors.preflight(&frontend_url, head) {
+        if head {
+            add_security_headers(&mut preflight);
+        }
         return Ok(preflight);
     }
-    let mut response = answer(mock, method.as_str(), &path, authorization.as_deref(), &body).await?;
-    cors.decorate(&mut response, &frontend_url);
+    let mut response = answer(
+        mock,
+        method.as_str(),
+        &path,
+        query.as_deref(),
+        Caller {
+            authorization: authorization.as_deref(),
+            capabilities: capabilities.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+        },
+        &body,
+    )
+    .await?;
+    cors.decorate(&mut response, &frontend_url, head);
+    if head {
+        add_security_headers(&mut response);
+    }
     Ok(response)
+}
+
+/// What HEAD's security middleware puts on every answer.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' https: data:; connect-src 'self' wss:; frame-ancestors 'none'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'";
+
+fn add_security_headers(response: &mut HttpResponse) {
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
 }
 
 /// The answer of the server's router and handlers to one request.
@@ -230,11 +265,25 @@ async fn answer(
     mock: MockDaemon,
     method: &str,
     raw_path: &str,
-    authorization: Option<&str>,
+    query: Option<&str>,
+    caller: Caller<'_>,
     body: &[u8],
 ) -> Result<HttpResponse, CloseConnection> {
+    let authorization = caller.authorization;
     let mut path = routing::routing_path(raw_path);
-    match routing::special(&path) {
+    let head = mock.server_version().is_head();
+    // HEAD authenticates everything under /api/daemon before routing.
+    if head && path.starts_with("/api/daemon/") {
+        if let Err(rejection) = mock.lock().authenticate_daemon(authorization) {
+            return Ok(rejection_response(rejection));
+        }
+    }
+    if head {
+        if let Some(response) = head_special(method, &path) {
+            return Ok(response);
+        }
+    }
+    match routing::special(&path).filter(|s| !(head && matches!(s, Special::ApprovePairing(_)))) {
         Some(Special::Health) => return Ok(routing::health(method)),
         Some(Special::ApprovePairing(token)) => {
             return Ok(match routing::approve_pairing(&mock, method, &token, authorization, body) {
@@ -254,18 +303,35 @@ async fn answer(
         }
         None => {}
     }
+    // HEAD's router: `/api/daemon/claim` is an alias of the batch claim,
+    // and the query is read (`?since=`).
+    if head {
+        if path == "/api/daemon/claim" {
+            path = std::borrow::Cow::Borrowed(Endpoint::ClaimTasks.template());
+        }
+        if let Some(query) = query {
+            path = std::borrow::Cow::Owned(format!("{path}?{query}"));
+        }
+    }
     let call = match Call::decode(method, &path, body) {
         Ok(call) => call,
         Err(CallDecodeError::Route(RouteMismatch::NotFound)) => return Ok(not_found()),
         Err(CallDecodeError::Route(RouteMismatch::MethodNotAllowed)) => {
             return Ok(routing::method_not_allowed(&routing::allowed_methods(&path)))
         }
+        Err(CallDecodeError::InvalidQuery(message)) => return Ok(error_response(400, message)),
         Err(_) => return Ok(error_response(400, "invalid request body")),
     };
     let endpoint = call.endpoint();
-    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
+    if !crate::state::has_route(mock.server_version(), endpoint) {
+        return Ok(not_found());
+    }
+    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, caller)).await;
     match outcome {
-        Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply)),
+        Ok(Reply::Api(multica_api::Reply::DaemonWorkspaces(workspaces))) if head => {
+            Ok(workspaces_response(&workspaces, caller.if_none_match))
+        }
+        Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply, head)),
         Err(Failure::Rejected(rejection)) => Ok(rejection_response(rejection)),
         Err(Failure::Injected(error)) => injected_response(&error),
     }
@@ -277,10 +343,12 @@ fn rejection_response(rejection: Rejection) -> HttpResponse {
     if rejection.message == ROUTE_NOT_FOUND.message {
         return not_found();
     }
-    if rejection.from_auth {
-        auth_error_response(rejection.message)
-    } else {
-        error_response(rejection.status, rejection.message)
+    match rejection.writer {
+        Writer::Handler => error_response(rejection.status, &rejection.message),
+        Writer::UserAuth => auth_error_response(&rejection.message),
+        Writer::DaemonAuth => {
+            response(rejection.status, "application/json", multica_api::error_body(&rejection.message))
+        }
     }
 }
 
@@ -303,16 +371,26 @@ fn injected_response(error: &Error) -> Result<HttpResponse, CloseConnection> {
     }
 }
 
-fn reply_response(status: u16, reply: &Reply) -> HttpResponse {
+fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
     /// [`multica_api::ClaimResponse`], borrowing the task.
     #[derive(Serialize)]
     struct ClaimBody<'a> {
         task: &'a Option<multica_api::Task>,
     }
+    if status == 204 {
+        return empty_response(status);
+    }
     let encoded = match reply {
+        Reply::Register(body) if head => serde_json::to_vec(&head_register_body(body)),
         Reply::Register(body) => serde_json::to_vec(body),
         Reply::Ok => serde_json::to_vec(&OkResponse::ok()),
         Reply::Heartbeat(body) => serde_json::to_vec(body),
+        Reply::Claim(task) if head => serde_json::to_value(ClaimBody { task }).and_then(|mut value| {
+            if let Some(task) = value.get_mut("task") {
+                omit_empty_skills(task);
+            }
+            serde_json::to_vec(&value)
+        }),
         Reply::Claim(task) => serde_json::to_vec(&ClaimBody { task }),
         Reply::Records(body) => serde_json::to_vec(body),
         Reply::Status(status) => serde_json::to_vec(&TaskStatusResponse { status: status.clone() }),
@@ -320,11 +398,118 @@ fn reply_response(status: u16, reply: &Reply) -> HttpResponse {
         Reply::Messages(body) => serde_json::to_vec(body),
         Reply::Workspaces(body) => serde_json::to_vec(body),
         Reply::Pairing(body) => serde_json::to_vec(body),
+        Reply::Api(reply) => match api_reply_body(reply) {
+            Some(body) => body,
+            None => return error_response(500, "internal error"),
+        },
     };
     match encoded {
         Ok(body) => json_response(status, body),
         Err(_) => error_response(500, "internal error"),
     }
+}
+
+/// HEAD writes a runtime's unset `custom_name` and `profile_id` as `null`
+/// (Go pointers), which the SDK's type leaves out.
+fn head_register_body(body: &multica_api::RegisterResponse) -> serde_json::Value {
+    let mut value = serde_json::to_value(body).unwrap_or_default();
+    if let Some(runtimes) = value.get_mut("runtimes").and_then(serde_json::Value::as_array_mut) {
+        for runtime in runtimes.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for key in ["custom_name", "profile_id"] {
+                runtime.entry(key).or_insert(serde_json::Value::Null);
+            }
+        }
+    }
+    value
+}
+
+/// The JSON of a HEAD-only route's answer; `None` for a reply shape no
+/// route of the fake gives.
+fn api_reply_body(reply: &multica_api::Reply) -> Option<serde_json::Result<Vec<u8>>> {
+    use multica_api::Reply as R;
+    Some(match reply {
+        R::Done => serde_json::to_vec(&OkResponse::ok()),
+        R::TaskRecord(record) => serde_json::to_vec(record),
+        R::ClaimedTasks(tasks) => serde_json::to_value(tasks).and_then(|mut tasks| {
+            if let Some(items) = tasks.as_array_mut() {
+                items.iter_mut().for_each(omit_empty_skills);
+            }
+            serde_json::to_vec(&serde_json::json!({ "tasks": tasks }))
+        }),
+        R::OrphansRecovered(recovery) => serde_json::to_vec(recovery),
+        R::SkillBundles(bundles) => serde_json::to_vec(&serde_json::json!({ "bundles": bundles })),
+        R::TaskGcCheck(check) => serde_json::to_vec(check),
+        R::GcCheck(check) => serde_json::to_vec(check),
+        R::AutopilotRunGcCheck(check) => serde_json::to_vec(check),
+        R::IssueGcChecks(issues) => serde_json::to_vec(&serde_json::json!({ "issues": issues })),
+        R::DaemonWorkspaces(workspaces) => serde_json::to_vec(workspaces),
+        R::WorkspaceRepos(repos) => serde_json::to_vec(repos),
+        R::RuntimeProfiles(profiles) => serde_json::to_vec(profiles),
+        _ => return None,
+    })
+}
+
+/// HEAD routes outside the SDK's route list, answered after auth: the
+/// WebSocket control channel without an upgrade, and the plugin routes
+/// while plugins are off.
+fn head_special(method: &str, path: &str) -> Option<HttpResponse> {
+    if path == "/api/daemon/ws" {
+        if method != "GET" {
+            return Some(routing::method_not_allowed(&["GET"]));
+        }
+        let mut response = plain_text_error(400, b"Bad Request\n".to_vec());
+        response.headers_mut().insert("sec-websocket-version", HeaderValue::from_static("13"));
+        return Some(response);
+    }
+    let task_path = path.strip_prefix("/api/daemon/tasks/")?;
+    let segments: Vec<&str> = task_path.split('/').collect();
+    let plugin = match segments.as_slice() {
+        [_, "plugin-hooks"] => Some("POST"),
+        [_, "plugin-mcp", _, "credential"] => Some("GET"),
+        _ => None,
+    }?;
+    if method != plugin {
+        return Some(routing::method_not_allowed(&[plugin]));
+    }
+    Some(error_response(503, "Plugin management is not enabled"))
+}
+
+/// A HEAD claim object carries `agent.skills` only without the
+/// `skill-bundles-v1` capability, and then never empty (the built-in skills
+/// are always there): the fake leaves out an empty list, as HEAD omits it.
+fn omit_empty_skills(task: &mut serde_json::Value) {
+    if let Some(agent) = task.get_mut("agent").and_then(serde_json::Value::as_object_mut) {
+        if agent.get("skills").and_then(serde_json::Value::as_array).is_some_and(Vec::is_empty) {
+            agent.remove("skills");
+        }
+    }
+}
+
+/// HEAD's `GET /api/daemon/workspaces`: a weak ETag of the JSON array's
+/// SHA-256, `Cache-Control: private, no-cache`, and 304 without a body when
+/// `If-None-Match` names the current ETag.
+fn workspaces_response(workspaces: &[multica_api::DaemonWorkspace], if_none_match: Option<&str>) -> HttpResponse {
+    let Ok(body) = serde_json::to_vec(workspaces) else { return error_response(500, "internal error") };
+    let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let etag = format!("W/\"{hex}\"");
+    let mut response = if if_none_match.map(str::trim) == Some(etag.as_str()) {
+        empty_response(304)
+    } else {
+        json_response(200, body)
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(http::header::ETAG, value);
+    }
+    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response
+}
+
+/// A success without a body or `Content-Type` (204).
+fn empty_response(status: u16) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
+    response
 }
 
 /// A JSON answer as Go's `json.Encoder` writes it: the value and a newline.
