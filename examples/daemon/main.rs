@@ -127,7 +127,7 @@ async fn main() -> ExitCode {
             let api: Arc<dyn DaemonApi> = match builder.build() {
                 Ok(client) => Arc::new(client),
                 Err(err) => {
-                    eprintln!("{err}");
+                    eprintln!("{}", err.display_chain());
                     return ExitCode::from(2);
                 }
             };
@@ -172,7 +172,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("daemon stopped: {err}");
+            eprintln!("daemon stopped: {}", err.display_chain());
             ExitCode::FAILURE
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use multica_api::reporter::ReporterSink;
-use multica_api::{DaemonApi, DaemonApiExt, Runtime, Task, TaskCompletion, TaskProgress, UsageEntry};
+use multica_api::{DaemonApi, DaemonApiExt, Runtime, SecretToken, Task, TaskCompletion, TaskProgress, UsageEntry};
 use tokio::sync::watch;
 
 use crate::event::{Events, WorkerEvent};
@@ -79,7 +79,7 @@ pub struct TaskContext {
     pub(crate) cancel: watch::Receiver<Option<CancelReason>>,
     pub(crate) api: Arc<dyn DaemonApi>,
     pub(crate) events: Arc<Events>,
-    pub(crate) auth_token: Option<String>,
+    pub(crate) auth_token: Option<SecretToken>,
 }
 
 impl fmt::Debug for TaskContext {
@@ -94,6 +94,8 @@ impl fmt::Debug for TaskContext {
 
 impl TaskContext {
     /// The claimed task (the record, agent, repositories, prior session).
+    /// Its `auth_token` is always `None`: the worker moves the token to
+    /// [`TaskContext::auth_token`].
     pub fn task(&self) -> &Task {
         &self.task
     }
@@ -104,11 +106,13 @@ impl TaskContext {
         &self.messages
     }
 
-    /// The token scoped to this task, for the agent's own calls to the
-    /// server. Servers from after 3c93ebaf1c hand one out with each claim;
-    /// until the SDK reads it, this is `None`.
-    pub fn auth_token(&self) -> Option<&str> {
-        self.auth_token.as_deref()
+    /// The token scoped to this task (`mat_…`), for the agent's own calls
+    /// to the server's user API, acting as the task's agent. Server HEAD
+    /// 1cc46b2697 hands one out with each claim and revokes it when the
+    /// task completes or fails; 3c93ebaf1c has none (`None`). Its `Debug`
+    /// is redacted: call [`SecretToken::expose`] only where it is used.
+    pub fn auth_token(&self) -> Option<&SecretToken> {
+        self.auth_token.as_ref()
     }
 
     /// Reports step `step` of `total`; a failure is a

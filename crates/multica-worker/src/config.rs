@@ -67,7 +67,10 @@ pub struct WorkerConfig {
     pub cancel_grace: Duration,
     /// The longest wait between calls that keep failing (claims, heartbeats).
     pub max_backoff: Duration,
-    /// Heartbeat rounds failing in a row before `on_heartbeat_trouble` runs.
+    /// Heartbeat rounds failing in a row before the worker drops the
+    /// backend's idle connections
+    /// ([`DaemonApi::drop_idle_connections`](multica_api::DaemonApi::drop_idle_connections)),
+    /// and again at each failed round after.
     pub heartbeat_failures_before_reset: u32,
     /// Retries of complete and fail.
     pub result_retry: RetryPolicy,

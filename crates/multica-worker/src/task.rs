@@ -22,14 +22,14 @@ pub(crate) async fn run(shared: Arc<Shared>, task: Task, cancel_all: watch::Rece
     work.await;
 }
 
-async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Receiver<Option<CancelReason>>) {
+async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::Receiver<Option<CancelReason>>) {
     let api = &shared.api;
     let events = &shared.events;
     let task_id = task.record.id.clone();
     // Later servers lease a claimed task while it prepares: extending that
     // lease belongs here, before the start, once the SDK has the route.
     if let Err(error) = api.start_task(&task_id).await {
-        let reason = format!("the daemon could not start the task: {error}");
+        let reason = format!("the daemon could not start the task: {}", error.display_chain());
         events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error });
         report(shared, &task_id, AgentOutcome::Failed(reason)).await;
         return;
@@ -38,14 +38,15 @@ async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Rece
 
     let reporter = TaskMessageReporter::start(Arc::clone(api), task_id.clone(), shared.config.reporter.clone());
     let (signal, cancel) = watch::channel(None);
+    // The agent's credential travels beside the task, not inside it.
+    let auth_token = task.auth_token.take().filter(|token| !token.is_empty());
     let context = TaskContext {
         task,
         messages: reporter.sink(),
         cancel,
         api: Arc::clone(api),
         events: Arc::clone(events),
-        // Later servers hand a task-scoped token out with the claim.
-        auth_token: None,
+        auth_token,
     };
     let agent = Arc::clone(&shared.agent);
     let mut agent_run = agent.run(context);
