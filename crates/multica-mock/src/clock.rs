@@ -31,6 +31,79 @@ impl Millis {
     }
 }
 
+impl Millis {
+    /// RFC 3339 in UTC with six fractional digits, as the server writes a
+    /// task message's `created_at` (a database time in microseconds):
+    /// `2026-01-01T00:00:00.000000Z`.
+    pub(crate) fn rfc3339_micros(self) -> String {
+        let whole = Millis(self.0 / 1000 * 1000).rfc3339();
+        format!("{}.{:03}000Z", whole.trim_end_matches('Z'), self.0 % 1000)
+    }
+
+    /// Reads an RFC 3339 timestamp (`2026-01-01T00:00:00Z`, a fraction and a
+    /// `±hh:mm` offset allowed); `None` when it is not one or is before 1970.
+    pub(crate) fn parse_rfc3339(text: &str) -> Option<Millis> {
+        let bytes = text.as_bytes();
+        let number = |range: std::ops::Range<usize>| -> Option<i64> {
+            bytes.get(range)?.iter().try_fold(0i64, |acc, b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
+        };
+        let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+        if !separators.iter().all(|(at, c)| bytes.get(*at) == Some(c))
+            || !matches!(bytes.get(10), Some(b'T' | b't'))
+            || !is_valid_date(text.get(..10)?)
+        {
+            return None;
+        }
+        let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+        if hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let mut rest = &text[19..];
+        let mut millis = 0i64;
+        if let Some(fraction) = rest.strip_prefix('.') {
+            let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
+            millis = padded.parse().ok()?;
+            rest = &fraction[digits..];
+        }
+        let offset = match rest {
+            "Z" | "z" => 0,
+            _ => {
+                let sign = match rest.as_bytes().first() {
+                    Some(b'+') => 1,
+                    Some(b'-') => -1,
+                    _ => return None,
+                };
+                let tz = rest.as_bytes();
+                if tz.len() != 6 || tz[3] != b':' {
+                    return None;
+                }
+                let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+                    tz[r].iter().try_fold(0i64, |acc, b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
+                };
+                sign * (digits(1..3)? * 3600 + digits(4..6)? * 60)
+            }
+        };
+        let days = days_from_civil(number(0..4)?, number(5..7)?, number(8..10)?);
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+        u64::try_from(secs * 1000 + millis).ok().map(Millis)
+    }
+}
+
+/// Days since 1970-01-01 of a date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let yoe = year - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, proleptic Gregorian).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -74,6 +147,20 @@ pub(crate) fn is_valid_date(date: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        let start = Millis(DEFAULT_START_MILLIS);
+        assert_eq!(Millis::parse_rfc3339("2026-01-01T00:00:00Z"), Some(start));
+        assert_eq!(Millis::parse_rfc3339("2026-01-01T01:00:00.5+01:00"), Some(Millis(DEFAULT_START_MILLIS + 500)));
+        assert_eq!(
+            Millis::parse_rfc3339("2000-02-29T01:02:03Z").map(Millis::rfc3339).as_deref(),
+            Some("2000-02-29T01:02:03Z")
+        );
+        assert_eq!(Millis::parse_rfc3339("2026-02-30T00:00:00Z"), None);
+        assert_eq!(Millis::parse_rfc3339("tomorrow"), None);
+        assert_eq!(Millis::parse_rfc3339("2026-01-01T00:00:00"), None);
+    }
 
     #[test]
     fn formats_rfc3339_like_go() {

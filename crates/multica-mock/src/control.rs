@@ -12,7 +12,7 @@ use multica_api::{Call, Endpoint, Error, IssueId, RouteMismatch, TaskId, Transpo
 
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::server::{error_response, json_response, method_not_allowed, not_found, HttpResponse};
-use crate::MockDaemon;
+use crate::{MockDaemon, MockToken};
 
 /// A control request that cannot be carried out: status and message.
 struct Refusal(u16, String);
@@ -66,6 +66,7 @@ enum Route {
     Calls,
     ClearCalls,
     State,
+    Tokens,
 }
 
 /// The route of a method and path (the segments after `/_mock/`).
@@ -84,6 +85,7 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
         ["faults"] => &[("POST", Route::ArmFault), ("DELETE", Route::ClearFaults)],
         ["calls"] => &[("GET", Route::Calls), ("DELETE", Route::ClearCalls)],
         ["state"] => &[("GET", Route::State)],
+        ["tokens"] => &[("POST", Route::Tokens)],
         _ => return Err(RouteMismatch::NotFound),
     };
     by_method
@@ -157,6 +159,10 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
             ok()
         }
         Route::State => to_value(mock.snapshot())?,
+        Route::Tokens => {
+            mock.add_token(&parse::<MockToken>(body)?)?;
+            ok()
+        }
     })
 }
 

@@ -16,7 +16,9 @@ use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
 use crate::log::DEFAULT_CALL_LOG_CAPACITY;
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-use crate::state::{Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
+use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
+use crate::tokens::MockToken;
+use crate::version::ServerVersion;
 
 /// A stateful in-memory fake of the Multica server.
 ///
@@ -31,6 +33,8 @@ pub struct MockDaemon {
     /// The `Authorization` header value this handle presents (see
     /// [`MockDaemon::with_token`]).
     authorization: Option<Arc<str>>,
+    /// The state's version, fixed at build time: read without the lock.
+    version: ServerVersion,
 }
 
 impl fmt::Debug for MockDaemon {
@@ -54,12 +58,15 @@ pub struct MockDaemonBuilder {
     start_millis: Option<u64>,
     seed: Option<Seed>,
     frontend_url: Option<String>,
+    version: ServerVersion,
 }
 
 impl MockDaemonBuilder {
     /// Turns auth on: `GET /api/workspaces` then needs `Authorization:
     /// Bearer <token>` (401 `missing authorization header` / `invalid
     /// token` otherwise). The built handle presents this token itself.
+    /// At [`ServerVersion::Head`] it is the personal token of a member of
+    /// every workspace, and every daemon route needs a token.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -93,10 +100,18 @@ impl MockDaemonBuilder {
         self
     }
 
+    /// The server version whose contract the fake answers (default
+    /// [`ServerVersion::V3c93ebaf1c`]); see the crate docs for HEAD's rules.
+    pub fn server_version(mut self, version: ServerVersion) -> Self {
+        self.version = version;
+        self
+    }
+
     /// Builds the fake; fails when the seed is inconsistent (a duplicate ID,
     /// an unknown workspace or runtime).
     pub fn build(self) -> Result<MockDaemon> {
         let mut state = State::new(
+            self.version,
             Millis(self.start_millis.unwrap_or(DEFAULT_START_MILLIS)),
             self.token.as_deref(),
             self.call_log_capacity.unwrap_or(DEFAULT_CALL_LOG_CAPACITY),
@@ -107,6 +122,7 @@ impl MockDaemonBuilder {
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
             authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
+            version: self.version,
         };
         if let Some(seed) = &self.seed {
             mock.seed(seed)?;
@@ -129,8 +145,14 @@ impl MockDaemon {
     /// An empty fake with auth off.
     pub fn new() -> Self {
         Self {
-            shared: Arc::new(Mutex::new(State::new(Millis(DEFAULT_START_MILLIS), None, DEFAULT_CALL_LOG_CAPACITY))),
+            shared: Arc::new(Mutex::new(State::new(
+                ServerVersion::default(),
+                Millis(DEFAULT_START_MILLIS),
+                None,
+                DEFAULT_CALL_LOG_CAPACITY,
+            ))),
             authorization: None,
+            version: ServerVersion::default(),
         }
     }
 
@@ -144,12 +166,12 @@ impl MockDaemon {
     /// `impl Into<String>`, as every token argument of the SDK.
     pub fn with_token(&self, token: impl Into<String>) -> MockDaemon {
         let authorization = Arc::from(format!("Bearer {}", token.into()));
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: Some(authorization) }
+        MockDaemon { shared: Arc::clone(&self.shared), authorization: Some(authorization), version: self.version }
     }
 
     /// A handle on the same state that presents no token.
     pub fn without_token(&self) -> MockDaemon {
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: None }
+        MockDaemon { shared: Arc::clone(&self.shared), authorization: None, version: self.version }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -239,6 +261,19 @@ impl MockDaemon {
     /// Asks a runtime to answer a ping: its next heartbeat hands it out (once).
     pub fn request_ping(&self, runtime_id: &RuntimeId) -> Result<PingId> {
         self.lock().create_ping(runtime_id)
+    }
+
+    /// Accepts `token` from now on (HEAD's daemon and user routes): a
+    /// personal token of a member of some workspaces, or a daemon token of
+    /// one workspace and daemon. Fails on a token without its kind's prefix
+    /// (`mul_`, `mdt_`) or an `expires_at` that is not RFC 3339.
+    pub fn add_token(&self, token: &MockToken) -> Result<()> {
+        self.lock().add_token(token)
+    }
+
+    /// The server version this fake emulates.
+    pub fn server_version(&self) -> ServerVersion {
+        self.version
     }
 
     /// Approves a pending pairing session for a workspace, as a user would.
@@ -371,7 +406,9 @@ impl multica_api::DaemonApi for MockDaemon {
             path()?;
         }
         let authorization = self.authorization.as_deref();
-        let outcome = self.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
+        let outcome = self
+            .run(endpoint, || call.clone(), |state| state.apply(&call, Caller { authorization, capabilities: None }))
+            .await;
         match outcome {
             Ok(reply) => Ok(api_reply(reply)),
             Err(Failure::Injected(error)) => Err(retarget(error, endpoint.method(), &path()?)),
@@ -379,7 +416,7 @@ impl multica_api::DaemonApi for MockDaemon {
                 Err(Error::route_not_found(endpoint, path()?))
             }
             Err(Failure::Rejected(rejection)) => {
-                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, rejection.message))
+                Err(Error::from_server_message(endpoint.method(), path()?, rejection.status, &rejection.message))
             }
         }
     }

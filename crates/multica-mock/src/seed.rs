@@ -24,6 +24,21 @@ pub struct Seed {
     pub tasks: Vec<TaskSeed>,
     /// Issue statuses (an issue not listed is open).
     pub issues: Vec<IssueSeed>,
+    /// The user the configured token (`--token`) belongs to: the one who
+    /// assigned the seeded tasks and owns the runtimes it registers (HEAD's
+    /// `attribution`, `owner_id` and `requesting_user_name`). Set it before
+    /// any task; default: ID `00000000-0000-4000-a000-000000000001`, no name.
+    pub user: Option<UserSeed>,
+}
+
+/// The user behind the fake's configured token.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserSeed {
+    /// The user's ID (a UUID).
+    pub id: String,
+    /// Display name (`requesting_user_name` on claims); may be empty.
+    pub name: String,
 }
 
 impl Seed {

@@ -18,7 +18,7 @@ use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMisma
 
 use crate::daemon::{Failure, MockDaemon};
 use crate::router::{self as routing, Cors, Special};
-use crate::state::{Rejection, Reply};
+use crate::state::{Caller, Rejection, Reply, Writer};
 
 mod limits;
 
@@ -156,6 +156,7 @@ pub(crate) async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let capabilities = request.headers().get("x-client-capabilities").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let cors = Cors::of(method.as_str(), request.headers());
     // A declared length above the cap is refused before reading any of it:
     // the client may send it slowly, never, or only after `100 Continue`.
@@ -175,12 +176,37 @@ pub(crate) async fn handle(
     }
     // Most requests carry no Origin: no need to look the frontend URL up.
     let frontend_url = if cors.needs_frontend_url() { mock.lock().frontend_url.clone() } else { String::new() };
-    if let Some(preflight) = cors.preflight(&frontend_url) {
+    let head = mock.server_version().is_head();
+    if let Some(mut preflight) = cors.preflight(&frontend_url) {
+        if head {
+            add_security_headers(&mut preflight);
+        }
         return Ok(preflight);
     }
-    let mut response = answer(mock, method.as_str(), &path, authorization.as_deref(), &body).await?;
+    let mut response = answer(
+        mock,
+        method.as_str(),
+        &path,
+        Caller { authorization: authorization.as_deref(), capabilities: capabilities.as_deref() },
+        &body,
+    )
+    .await?;
     cors.decorate(&mut response, &frontend_url);
+    if head {
+        add_security_headers(&mut response);
+    }
     Ok(response)
+}
+
+/// What HEAD's security middleware puts on every answer.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' https: data:; connect-src 'self' wss:; frame-ancestors 'none'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'";
+
+fn add_security_headers(response: &mut HttpResponse) {
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
 }
 
 /// The answer of the server's router and handlers to one request.
@@ -188,11 +214,19 @@ async fn answer(
     mock: MockDaemon,
     method: &str,
     raw_path: &str,
-    authorization: Option<&str>,
+    caller: Caller<'_>,
     body: &[u8],
 ) -> Result<HttpResponse, CloseConnection> {
+    let authorization = caller.authorization;
     let mut path = routing::routing_path(raw_path);
-    match routing::special(&path) {
+    let head = mock.server_version().is_head();
+    // HEAD authenticates everything under /api/daemon before routing.
+    if head && path.starts_with("/api/daemon/") {
+        if let Err(rejection) = mock.lock().authenticate_daemon(authorization) {
+            return Ok(rejection_response(rejection));
+        }
+    }
+    match routing::special(&path).filter(|s| !(head && matches!(s, Special::ApprovePairing(_)))) {
         Some(Special::Health) => return Ok(routing::health(method)),
         Some(Special::ApprovePairing(token)) => {
             return Ok(match routing::approve_pairing(&mock, method, &token, authorization, body) {
@@ -221,19 +255,24 @@ async fn answer(
         Err(_) => return Ok(error_response(400, "invalid request body")),
     };
     let endpoint = call.endpoint();
-    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, authorization)).await;
+    if !crate::state::has_route(mock.server_version(), endpoint) {
+        return Ok(not_found());
+    }
+    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, caller)).await;
     match outcome {
-        Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply)),
+        Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply, head)),
         Err(Failure::Rejected(rejection)) => Ok(rejection_response(rejection)),
         Err(Failure::Injected(error)) => injected_response(&error),
     }
 }
 
 fn rejection_response(rejection: Rejection) -> HttpResponse {
-    if rejection.from_auth {
-        auth_error_response(rejection.message)
-    } else {
-        error_response(rejection.status, rejection.message)
+    match rejection.writer {
+        Writer::Handler => error_response(rejection.status, &rejection.message),
+        Writer::UserAuth => auth_error_response(&rejection.message),
+        Writer::DaemonAuth => {
+            response(rejection.status, "application/json", multica_api::error_body(&rejection.message))
+        }
     }
 }
 
@@ -256,13 +295,14 @@ fn injected_response(error: &Error) -> Result<HttpResponse, CloseConnection> {
     }
 }
 
-fn reply_response(status: u16, reply: &Reply) -> HttpResponse {
+fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
     /// [`multica_api::ClaimResponse`], borrowing the task.
     #[derive(Serialize)]
     struct ClaimBody<'a> {
         task: &'a Option<multica_api::Task>,
     }
     let encoded = match reply {
+        Reply::Register(body) if head => serde_json::to_vec(&head_register_body(body)),
         Reply::Register(body) => serde_json::to_vec(body),
         Reply::Ok => serde_json::to_vec(&OkResponse::ok()),
         Reply::Heartbeat(body) => serde_json::to_vec(body),
@@ -278,6 +318,20 @@ fn reply_response(status: u16, reply: &Reply) -> HttpResponse {
         Ok(body) => json_response(status, body),
         Err(_) => error_response(500, "internal error"),
     }
+}
+
+/// HEAD writes a runtime's unset `custom_name` and `profile_id` as `null`
+/// (Go pointers), which the SDK's type leaves out.
+fn head_register_body(body: &multica_api::RegisterResponse) -> serde_json::Value {
+    let mut value = serde_json::to_value(body).unwrap_or_default();
+    if let Some(runtimes) = value.get_mut("runtimes").and_then(serde_json::Value::as_array_mut) {
+        for runtime in runtimes.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for key in ["custom_name", "profile_id"] {
+                runtime.entry(key).or_insert(serde_json::Value::Null);
+            }
+        }
+    }
+    value
 }
 
 /// A JSON answer as Go's `json.Encoder` writes it: the value and a newline.

@@ -9,14 +9,17 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use multica_mock::{serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig};
+use multica_mock::{serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig, ServerVersion};
 
 const USAGE: &str = "\
-usage: multica-mock-server [--port N] [--token T] [--frontend-url URL] [--seed FILE | --seed-demo]
+usage: multica-mock-server [--port N] [--token T] [--server-version V] [--frontend-url URL] [--seed FILE | --seed-demo]
                            [--header-timeout SECS] [--idle-timeout SECS] [--max-connections N]
 
   --port N               listen on 127.0.0.1:N (default: a free port)
   --token T              turn auth on: GET /api/workspaces needs `Authorization: Bearer T`
+                         (at head: the personal token of a member of every workspace;
+                         add more with POST /_mock/tokens)
+  --server-version V     the server to emulate: 3c93ebaf1c (default) or head (1cc46b2697)
   --frontend-url URL     pairing links point to URL/pair/local?token=…, and CORS allows
                          that origin (default http://localhost:3000)
   --seed FILE            load a JSON fixture (workspaces, agents with their
@@ -34,6 +37,7 @@ Prints the base URL (http://127.0.0.1:PORT) on the first line of stdout.";
 struct Options {
     port: u16,
     token: Option<String>,
+    server_version: ServerVersion,
     frontend_url: Option<String>,
     seed_file: Option<String>,
     seed_demo: bool,
@@ -65,6 +69,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
                 options.port = text.parse().map_err(|_| format!("--port: {text:?} is not a port number"))?;
             }
             "--token" => options.token = Some(value()?).filter(|t| !t.is_empty()),
+            "--server-version" => {
+                options.server_version = value()?.parse().map_err(|err| format!("--server-version: {err}"))?;
+            }
             "--seed" => options.seed_file = Some(value()?),
             "--frontend-url" => options.frontend_url = Some(value()?),
             "--seed-demo" => options.seed_demo = true,
@@ -100,7 +107,7 @@ fn load_seed(options: &Options) -> Result<Option<Seed>, String> {
 }
 
 async fn run(options: Options) -> Result<(), String> {
-    let mut builder = MockDaemon::builder();
+    let mut builder = MockDaemon::builder().server_version(options.server_version);
     if let Some(token) = &options.token {
         builder = builder.token(token.clone());
     }
@@ -184,6 +191,9 @@ mod tests {
             Options { port: 8080, token: Some("abc".into()), seed_file: Some("f.json".into()), ..Options::default() }
         );
         assert!(parse(&["--seed-demo"]).expect("valid").seed_demo);
+        assert_eq!(parse(&["--server-version", "head"]).expect("valid").server_version, ServerVersion::Head);
+        assert_eq!(parse(&["--server-version=3c93ebaf1c"]).expect("valid").server_version, ServerVersion::V3c93ebaf1c);
+        assert_eq!(parse(&[]).expect("valid").server_version, ServerVersion::V3c93ebaf1c);
         let url = parse(&["--frontend-url=https://app.example"]).expect("valid").frontend_url;
         assert_eq!(url.as_deref(), Some("https://app.example"));
         assert_eq!(parse(&[]).expect("valid"), Options::default());
@@ -204,6 +214,7 @@ mod tests {
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "99999"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--server-version", "v2"]).is_err());
         assert!(parse(&["--header-timeout", "0"]).is_err());
         assert!(parse(&["--idle-timeout", "soon"]).is_err());
         assert!(parse(&["--idle-timeout", "-1"]).is_err());

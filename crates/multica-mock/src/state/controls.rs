@@ -17,6 +17,9 @@ impl State {
     }
 
     pub(crate) fn seed(&mut self, seed: &Seed) -> Result<(), Error> {
+        if let Some(user) = &seed.user {
+            self.user = (canonical(&user.id), user.name.clone());
+        }
         for workspace in &seed.workspaces {
             self.add_workspace(workspace)?;
         }
@@ -165,6 +168,9 @@ impl State {
             work_dir: String::new(),
             progress: None,
             messages: Vec::new(),
+            message_times: Vec::new(),
+            initiator: Some(self.user.0.clone()),
+            head: head::TaskHead::default(),
         };
         self.tasks.insert(id.clone(), row);
         self.task_order.push(id.clone());
@@ -180,7 +186,15 @@ impl State {
         let Some(row) = self.tasks.get(task_id) else {
             return Err(control_error(format!("unknown task \"{task_id}\"")));
         };
-        if matches!(row.status, TaskStatus::Queued | TaskStatus::Dispatched | TaskStatus::Running) {
+        // Waiting and deferred tasks exist only at HEAD, where they can be cancelled too.
+        let open = [
+            TaskStatus::Queued,
+            TaskStatus::Dispatched,
+            TaskStatus::Running,
+            TaskStatus::WaitingLocalDirectory,
+            TaskStatus::Deferred,
+        ];
+        if open.contains(&row.status) {
             self.set_task_status(task_id, TaskStatus::Cancelled);
         }
         self.task(task_id).ok_or_else(|| control_error(format!("unknown task \"{task_id}\"")))
@@ -240,7 +254,16 @@ impl State {
     // ----- inspection ------------------------------------------------------
 
     pub(crate) fn task(&self, task_id: &multica_api::TaskId) -> Option<TaskRecord> {
-        self.tasks.get(&canonical(task_id)).map(TaskRow::record)
+        self.tasks.get(&canonical(task_id)).map(|row| self.record_of(row))
+    }
+
+    /// A row as this version's routes answer it (HEAD fills the HEAD fields).
+    fn record_of(&self, row: &TaskRow) -> TaskRecord {
+        if self.version.is_head() {
+            row.record_head()
+        } else {
+            row.record()
+        }
     }
 
     pub(crate) fn progress(&self, task_id: &multica_api::TaskId) -> Option<TaskProgress> {
@@ -291,7 +314,7 @@ impl State {
                 .iter()
                 .filter_map(|id| self.tasks.get(id))
                 .map(|row| TaskState {
-                    record: row.record(),
+                    record: self.record_of(row),
                     session_id: row.session_id.clone(),
                     work_dir: row.work_dir.clone(),
                     progress: row.progress.clone(),

@@ -24,12 +24,17 @@ use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use crate::version::ServerVersion;
 
+mod auth;
 mod controls;
+mod head;
 mod ids;
 mod routes;
 mod scheduler;
 
+pub(crate) use auth::Identity;
+pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
 pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
 
@@ -40,17 +45,57 @@ const PAIRING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 /// frontend URL (also the one origin its CORS policy allows).
 pub const DEFAULT_FRONTEND_URL: &str = "http://localhost:3000";
 
-/// A handler's refusal: the status and the `error` message of its body.
+/// Who writes a refusal, which decides its bytes on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// A handler: `application/json`, `{"error":…}` and a newline.
+    Handler,
+    /// The user auth middleware: Go's `http.Error` (plain text, `nosniff`).
+    UserAuth,
+    /// HEAD's daemon auth middleware: `application/json`, no newline.
+    DaemonAuth,
+}
+
+/// What a request carries besides its call: the headers the server reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Caller<'a> {
+    /// The `Authorization` value.
+    pub(crate) authorization: Option<&'a str>,
+    /// The `X-Client-Capabilities` value (HEAD reads it at register and claim).
+    pub(crate) capabilities: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    /// The capabilities, trimmed, in the order sent; `None` without the header.
+    pub(crate) fn capability_list(&self) -> Option<Vec<String>> {
+        self.capabilities
+            .map(|text| text.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Whether the client announced `capability`.
+    pub(crate) fn has_capability(&self, capability: &str) -> bool {
+        self.capability_list().is_some_and(|list| list.iter().any(|c| c == capability))
+    }
+}
+
+/// The ID of the user the configured token belongs to, unless seeded.
+pub(crate) const DEFAULT_USER_ID: &str = "00000000-0000-4000-a000-000000000001";
+
+/// A handler's refusal: the status and the `error` message of its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Rejection {
     pub(crate) status: u16,
-    pub(crate) message: &'static str,
-    /// Written by the auth middleware (`Content-Type: text/plain`), not a handler.
-    pub(crate) from_auth: bool,
+    pub(crate) message: std::borrow::Cow<'static, str>,
+    pub(crate) writer: Writer,
 }
 
 const fn reject(status: u16, message: &'static str) -> Rejection {
-    Rejection { status, message, from_auth: false }
+    Rejection { status, message: std::borrow::Cow::Borrowed(message), writer: Writer::Handler }
+}
+
+/// A refusal whose message names what was sent (`unknown runtime profile: <id>`).
+fn reject_with(status: u16, message: String) -> Rejection {
+    Rejection { status, message: std::borrow::Cow::Owned(message), writer: Writer::Handler }
 }
 
 const TASK_NOT_FOUND: Rejection = reject(404, "task not found");
@@ -97,6 +142,8 @@ struct RuntimeRow {
     updated: Millis,
     heartbeats: u64,
     pending_pings: VecDeque<PingId>,
+    /// HEAD: the user who registered it with a personal token.
+    owner: Option<String>,
 }
 
 impl RuntimeRow {
@@ -115,6 +162,21 @@ impl RuntimeRow {
             created_at: self.created.rfc3339(),
             updated_at: self.updated.rfc3339(),
             ..Default::default()
+        }
+    }
+
+    /// The runtime as HEAD answers it: launch header, owner, visibility.
+    fn to_runtime_head(&self) -> Runtime {
+        let launch_header = match self.provider.as_str() {
+            "claude" => "claude (stream-json)",
+            "codex" => "codex app-server",
+            _ => "",
+        };
+        Runtime {
+            launch_header: Some(launch_header.to_owned()),
+            owner_id: self.owner.clone().map(Into::into),
+            visibility: Some("private".to_owned()),
+            ..self.to_runtime()
         }
     }
 }
@@ -140,6 +202,11 @@ struct TaskRow {
     work_dir: String,
     progress: Option<TaskProgress>,
     messages: Vec<TaskMessage>,
+    /// HEAD: when each of `messages` was stored, in the same order.
+    message_times: Vec<Millis>,
+    /// The user who assigned the task (HEAD's `attribution`).
+    initiator: Option<String>,
+    head: head::TaskHead,
 }
 
 impl TaskRow {
@@ -200,6 +267,10 @@ struct PairingRow {
 /// All data of the fake, plus its call log and armed faults.
 #[derive(Debug)]
 pub(crate) struct State {
+    /// The server whose rules apply.
+    pub(crate) version: ServerVersion,
+    /// Token text → credential (HEAD's daemon and user routes).
+    tokens: HashMap<String, auth::Credential>,
     now: Millis,
     next_id: u64,
     next_seq: u64,
@@ -227,6 +298,11 @@ pub(crate) struct State {
     last_sweep: Millis,
     /// Base of pairing links (`<frontend>/pair/local?token=…`) and the origin CORS allows.
     pub(crate) frontend_url: String,
+    /// The user the configured token belongs to: (ID, name).
+    user: (String, String),
+    /// HEAD: the newest session and work dir per (agent, issue), from any
+    /// completed or failed attempt that reported one.
+    head_sessions: HashMap<(AgentId, IssueId), (String, String)>,
     /// Session and work dir of the last completed task per (agent, issue).
     last_sessions: HashMap<(AgentId, IssueId), (String, String)>,
     usage: BTreeMap<(RuntimeId, String, String, String), UsageEntry>,
@@ -241,8 +317,12 @@ fn control_error(message: String) -> Error {
 }
 
 impl State {
-    pub(crate) fn new(start: Millis, token: Option<&str>, call_log_capacity: usize) -> Self {
+    pub(crate) fn new(version: ServerVersion, start: Millis, token: Option<&str>, call_log_capacity: usize) -> Self {
+        let tokens =
+            token.map(|t| (t.to_owned(), auth::Credential::Personal { member_of: None })).into_iter().collect();
         Self {
+            version,
+            tokens,
             now: start,
             next_id: 0,
             next_seq: 0,
@@ -262,6 +342,8 @@ impl State {
             issues: HashMap::new(),
             last_sweep: start,
             frontend_url: DEFAULT_FRONTEND_URL.to_owned(),
+            user: (DEFAULT_USER_ID.to_owned(), String::new()),
+            head_sessions: HashMap::new(),
             last_sessions: HashMap::new(),
             usage: BTreeMap::new(),
             pings: HashMap::new(),

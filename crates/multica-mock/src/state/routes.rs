@@ -6,7 +6,11 @@ impl State {
     // ----- dispatch (HTTP) -------------------------------------------------
 
     /// Runs a decoded call; `authorization` is the request's header value.
-    pub(crate) fn apply(&mut self, call: &Call, authorization: Option<&str>) -> Result<Reply, Rejection> {
+    pub(crate) fn apply(&mut self, call: &Call, caller: Caller<'_>) -> Result<Reply, Rejection> {
+        if self.version.is_head() {
+            return self.apply_head(call, caller);
+        }
+        let authorization = caller.authorization;
         Ok(match call {
             Call::Register(request) => Reply::Register(self.register(request)?),
             Call::Deregister { runtime_ids } => {
@@ -133,6 +137,7 @@ impl State {
             updated: now,
             heartbeats: 0,
             pending_pings: VecDeque::new(),
+            owner: None,
         };
         if let Some(key) = owner {
             self.runtime_by_owner.insert(key, id.clone());
@@ -317,27 +322,6 @@ impl State {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// The user auth middleware (`/api/workspaces`, approving a pairing):
-    /// no header → `missing authorization header`; not `Bearer <something>`
-    /// → `invalid authorization format`; another token → `invalid token`.
-    /// The value is trimmed first, as Go's HTTP server reads headers.
-    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<(), Rejection> {
-        let Some(expected) = &self.expected_authorization else { return Ok(()) };
-        let auth_error = |message| Err(Rejection { from_auth: true, ..reject(401, message) });
-        let given = authorization.map(str::trim).unwrap_or_default();
-        if given.is_empty() {
-            return auth_error("missing authorization header");
-        }
-        match given.strip_prefix("Bearer ") {
-            Some(token) if !token.is_empty() => {}
-            _ => return auth_error("invalid authorization format"),
-        }
-        if given != expected {
-            return auth_error("invalid token");
-        }
-        Ok(())
     }
 
     pub(crate) fn list_workspaces(&self, authorization: Option<&str>) -> Result<Vec<Workspace>, Rejection> {

@@ -101,7 +101,7 @@ impl State {
 
     // ----- claims ----------------------------------------------------------
 
-    fn agent_limit(&self, agent_id: &AgentId) -> u32 {
+    pub(super) fn agent_limit(&self, agent_id: &AgentId) -> u32 {
         self.agents.iter().find(|a| &a.id == agent_id).map_or(DEFAULT_MAX_CONCURRENT_TASKS, |a| a.max_concurrent_tasks)
     }
 
@@ -170,7 +170,7 @@ impl State {
 
     /// A dispatched task as the claim answers it: with its agent, the
     /// workspace's repos and the session to resume.
-    fn claimed(&self, task_id: &multica_api::TaskId) -> Option<Task> {
+    pub(super) fn claimed(&self, task_id: &multica_api::TaskId) -> Option<Task> {
         let row = self.tasks.get(task_id)?;
         let agent = self.agents.iter().find(|a| a.id == row.agent_id).map(|a| TaskAgent {
             id: a.id.clone(),
@@ -217,6 +217,9 @@ impl State {
 
     /// The earliest moment after which a sweep would change something.
     fn next_sweep_due(&self) -> Option<Millis> {
+        if self.version.is_head() {
+            return self.next_sweep_due_head();
+        }
         let runtimes = self
             .runtimes
             .values()
@@ -235,6 +238,10 @@ impl State {
     /// fail (`runtime went offline`); tasks dispatched for more than 300 s or
     /// running for more than 9,000 s fail (`task timed out`).
     fn sweep(&mut self) {
+        if self.version.is_head() {
+            self.sweep_head();
+            return;
+        }
         let now = self.now;
         let silent: Vec<RuntimeId> = self
             .runtime_order

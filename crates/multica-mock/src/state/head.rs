@@ -1,0 +1,949 @@
+//! The daemon routes as server HEAD 1cc46b2697 has them
+//! (`docs/protocol-head.md` §6-§8): typed errors for malformed and unknown
+//! IDs, workspace access checks, the task row's HEAD fields, prepare
+//! leases, stale re-dispatch, `auth_token`s, complete and fail that answer
+//! 200 with the row unchanged when they cannot act, and retries created from
+//! a retryable `failure_reason`.
+
+use std::time::Duration;
+
+use multica_api::{
+    AttributionActor, AttributionEvidence, Endpoint, FailureReason, SecretToken, TaskAttribution, TaskId, TaskKind,
+};
+
+use super::*;
+
+/// A claim, prepare-lease and wait-local-directory give the task this long
+/// before a re-dispatch may take it back.
+pub(crate) const PREPARE_LEASE: Duration = Duration::from_secs(45);
+/// A task dispatched this long ago (never started, lease expired) is handed
+/// out again by its runtime's next claim.
+pub(crate) const STALE_DISPATCH: Duration = Duration::from_secs(90);
+/// A runtime is fresh (claims hand it tasks; the sweeper keeps it online)
+/// while its last heartbeat is at most this old.
+pub(crate) const HEARTBEAT_FRESHNESS: Duration = Duration::from_secs(150);
+/// A runtime offline for longer loses its tasks (`runtime_offline`).
+pub(crate) const RECONNECT_GRACE: Duration = Duration::from_secs(3 * 3600);
+/// A dispatched task never started fails (`timeout`) this long after dispatch.
+const DISPATCH_TIMEOUT: Duration = Duration::from_secs(300);
+/// A running task fails (`timeout`) after this long if its runtime is gone.
+const RUN_TIMEOUT: Duration = Duration::from_secs(9_000);
+/// A queued task (not an offline retry) expires after this long.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+/// How long a deferred `runtime_offline` retry waits before it may be claimed.
+const OFFLINE_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long the last provider-network retry waits.
+const PROVIDER_NETWORK_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// The attempt counters and lease of a task, HEAD only.
+#[derive(Debug, Clone)]
+pub(super) struct TaskHead {
+    pub(super) attempt: i64,
+    pub(super) max_attempts: i64,
+    pub(super) parent: Option<TaskId>,
+    pub(super) failure_reason: String,
+    pub(super) lease: Option<Millis>,
+    /// A deferred retry is claimable from then on.
+    pub(super) fire_at: Option<Millis>,
+    pub(super) branch_name: String,
+    pub(super) durable_work_dir: String,
+    /// The `mat_` token of the current claim (deleted when the task ends).
+    pub(super) auth_token: Option<String>,
+}
+
+impl Default for TaskHead {
+    fn default() -> Self {
+        Self {
+            attempt: 1,
+            max_attempts: 2,
+            parent: None,
+            failure_reason: String::new(),
+            lease: None,
+            fire_at: None,
+            branch_name: String::new(),
+            durable_work_dir: String::new(),
+            auth_token: None,
+        }
+    }
+}
+
+const fn reject(status: u16, message: &'static str) -> Rejection {
+    super::reject(status, message)
+}
+
+/// The "no rows" message of each transition's `UPDATE`.
+const START_NO_ROWS: Rejection = reject(400, "start task: no rows in result set");
+const LEASE_NO_ROWS: Rejection = reject(400, "extend task prepare lease: no rows in result set");
+const WAIT_NO_ROWS: Rejection = reject(400, "mark task waiting_local_directory: no rows in result set");
+const NOT_FOUND: Rejection = reject(404, "not found");
+
+/// `/Users/dev/src/demo` → `src/demo`; `…/multica_workspaces/<ws>/…` →
+/// `multica_workspaces/<ws>/…`: the path without the machine's home.
+fn relative_dir(path: &str) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    if let Some(at) = path.find("/multica_workspaces/") {
+        return path[at + 1..].to_owned();
+    }
+    for home in ["/Users/", "/home/"] {
+        if let Some(rest) = path.strip_prefix(home) {
+            return rest.split_once('/').map(|(_, r)| r.to_owned()).unwrap_or_default();
+        }
+    }
+    if let Some(rest) = path.strip_prefix("/root/") {
+        return rest.to_owned();
+    }
+    path.to_owned()
+}
+
+impl TaskRow {
+    /// The task row as HEAD answers it (§4): `workspace_id` filled, the
+    /// attempt counters, the work dirs and the assignment's attribution.
+    pub(super) fn record_head(&self) -> TaskRecord {
+        let head = &self.head;
+        let issue = self.issue_id.as_str().to_owned();
+        let attribution = TaskAttribution {
+            source: "direct_human".to_owned(),
+            precise: true,
+            initiator: self.initiator.clone().map(|id| AttributionActor { id }),
+            originator: self.initiator.clone().map(|id| AttributionActor { id }),
+            evidence: Some(AttributionEvidence { kind: "issue_assignment".to_owned(), ref_id: issue }),
+            retry_of_task_id: head.parent.clone(),
+            ..Default::default()
+        };
+        TaskRecord {
+            failure_reason: FailureReason::from(head.failure_reason.as_str()),
+            attempt: Some(head.attempt),
+            max_attempts: Some(head.max_attempts),
+            parent_task_id: head.parent.clone(),
+            work_dir: self.work_dir.clone(),
+            relative_work_dir: relative_dir(&self.work_dir),
+            durable_work_dir: head.durable_work_dir.clone(),
+            relative_durable_work_dir: relative_dir(&head.durable_work_dir),
+            branch_name: head.branch_name.clone(),
+            delivered_comment_ids: Some(Vec::new()),
+            kind: Some(TaskKind::Direct),
+            attribution: Some(attribution),
+            ..self.record()
+        }
+    }
+}
+
+/// The hex SHA-256 of the workspace's repository URLs, sorted and joined
+/// by newlines: how a daemon notices that the repos changed.
+fn repos_version(repos: &[Repo]) -> String {
+    let mut urls: Vec<&str> = repos.iter().map(|r| r.url.as_str()).collect();
+    urls.sort_unstable();
+    sha256_hex(urls.join("\n").as_bytes())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A workspace skill as a `skill-bundles-v1` reference: files with their
+/// SHA-256 and size. The bundle `hash` covers the content and every file.
+fn skill_ref(skill: &multica_api::Skill) -> multica_api::SkillRef {
+    let files: Vec<multica_api::SkillRefFile> = skill
+        .files
+        .iter()
+        .map(|f| multica_api::SkillRefFile {
+            path: f.path.clone(),
+            sha256: format!("sha256:{}", sha256_hex(f.content.as_bytes())),
+            size_bytes: i64::try_from(f.content.len()).unwrap_or(i64::MAX),
+        })
+        .collect();
+    let mut bundle = skill.content.clone();
+    for file in &skill.files {
+        bundle.push_str(&format!("\n{}\n{}", file.path, file.content));
+    }
+    let size: usize = skill.content.len() + skill.files.iter().map(|f| f.content.len()).sum::<usize>();
+    multica_api::SkillRef {
+        id: skill.id.clone().unwrap_or_default(),
+        source: multica_api::SkillSource::Workspace,
+        name: skill.name.clone(),
+        description: skill.description.clone(),
+        hash: format!("sha256:{}", sha256_hex(bundle.as_bytes())),
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+        file_count: i64::try_from(skill.files.len()).unwrap_or(i64::MAX),
+        files,
+    }
+}
+
+/// Names of `NAME=value` assignments whose value is a secret.
+const SECRET_NAMES: &[&str] =
+    &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "ACCESS_KEY"];
+/// Prefixes of provider keys.
+const KEY_PREFIXES: &[&str] = &["sk-", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "AKIA"];
+
+/// The server's redaction of stored task output: `Bearer <token>` →
+/// `Bearer [REDACTED]`; a `PASSWORD=…`-style assignment or a provider key →
+/// `[REDACTED CREDENTIAL]`.
+fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    for (index, piece) in text.split(' ').enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        let secret_assignment = piece.split_once('=').is_some_and(|(name, value)| {
+            !value.is_empty()
+                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && SECRET_NAMES.iter().any(|s| name.contains(s))
+        });
+        let provider_key = KEY_PREFIXES.iter().any(|p| piece.starts_with(p) && piece.len() >= p.len() + 8);
+        if after_bearer && !piece.is_empty() {
+            out.push_str("[REDACTED]");
+        } else if secret_assignment || provider_key {
+            out.push_str("[REDACTED CREDENTIAL]");
+        } else {
+            out.push_str(piece);
+        }
+        after_bearer = piece == "Bearer";
+    }
+    out
+}
+
+/// [`redact`] on every string inside a message's `input`, NULs removed.
+fn redact_json(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = redact(&text.replace('\0', "")),
+        Value::Array(items) => items.iter_mut().for_each(redact_json),
+        Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+/// Whether an output is a provider's "context window exhausted" notice,
+/// which HEAD turns a completion into a failure for.
+fn is_context_overflow(output: &str) -> bool {
+    if output.chars().count() > 320 {
+        return false;
+    }
+    let text = output.to_ascii_lowercase();
+    (text.contains("prompt is too long") && text.contains("cannot be compacted"))
+        || (text.contains("conversation too long") && text.contains("press esc twice"))
+        || (text.contains("compaction failed") && text.contains("reduced below the context limit"))
+}
+
+impl State {
+    // ----- dispatch ------------------------------------------------------------
+
+    /// Runs a decoded call with HEAD's rules: the daemon middleware first,
+    /// then the route; a route HEAD removed answers as an unknown one.
+    pub(crate) fn apply_head(&mut self, call: &Call, caller: Caller<'_>) -> Result<Reply, Rejection> {
+        if let Call::ListWorkspaces = call {
+            return Ok(Reply::Workspaces(self.list_workspaces(caller.authorization)?));
+        }
+        let identity = self.authenticate_daemon(caller.authorization)?;
+        let identity = &identity;
+        Ok(match call {
+            Call::Register(request) => Reply::Register(self.register_head(request, identity, caller)?),
+            Call::Deregister { runtime_ids } => {
+                self.deregister_head(runtime_ids, identity)?;
+                Reply::Ok
+            }
+            Call::SendHeartbeat { runtime_id } => Reply::Heartbeat(self.heartbeat_head(runtime_id, identity)?),
+            Call::ClaimTask { runtime_id } => Reply::Claim(self.claim_head(runtime_id, identity, caller)?),
+            Call::ListPendingTasks { runtime_id } => Reply::Records(self.pending_head(runtime_id, identity)?),
+            Call::GetTaskStatus { task_id } => Reply::Status(self.task_status_head(task_id, identity)?),
+            Call::StartTask { task_id } => Reply::Record(self.start_head(task_id, identity)?),
+            Call::ReportProgress { task_id, progress } => {
+                self.report_progress_head(task_id, progress, identity)?;
+                Reply::Ok
+            }
+            Call::CompleteTask { task_id, completion } => {
+                Reply::Record(self.complete_head(task_id, completion, identity)?)
+            }
+            Call::FailTask { task_id, error } => {
+                let failure = HeadFailure { error: error.clone(), ..HeadFailure::default() };
+                Reply::Record(self.fail_head(task_id, &failure, identity)?)
+            }
+            Call::ReportTaskMessages { task_id, messages } => {
+                self.report_messages_head(task_id, messages, identity)?;
+                Reply::Ok
+            }
+            Call::ListTaskMessages { task_id } => Reply::Messages(self.list_messages_head(task_id, identity)?),
+            _ => return Err(ROUTE_NOT_FOUND),
+        })
+    }
+
+    // ----- lookups with HEAD's errors ---------------------------------------
+
+    /// A runtime by path or body ID: 400 `invalid runtime_id` when not a
+    /// UUID, 404 `runtime not found` when unknown, 404 `not found` when the
+    /// caller may not access its workspace.
+    pub(super) fn head_runtime(&self, runtime_id: &str, identity: &Identity) -> Result<RuntimeId, Rejection> {
+        let id = RuntimeId::new(ids::parse_uuid(runtime_id.trim()).ok_or(reject(400, "invalid runtime_id"))?);
+        let row = self.runtimes.get(&id).ok_or(reject(404, "runtime not found"))?;
+        if !identity.may_access(&row.workspace_id) {
+            return Err(NOT_FOUND);
+        }
+        Ok(row.id.clone())
+    }
+
+    /// A task by path ID: 400 `invalid task_id`, 404 `task not found` when
+    /// unknown or outside the caller's workspaces.
+    pub(super) fn head_task(&self, task_id: &str, identity: &Identity) -> Result<TaskId, Rejection> {
+        let id = TaskId::new(ids::parse_uuid(task_id).ok_or(reject(400, "invalid task_id"))?);
+        match self.tasks.get(&id) {
+            Some(row) if identity.may_access(&row.workspace_id) => Ok(row.id.clone()),
+            _ => Err(TASK_NOT_FOUND),
+        }
+    }
+
+    fn head_record(&self, task_id: &TaskId) -> Result<TaskRecord, Rejection> {
+        self.tasks.get(task_id).map(TaskRow::record_head).ok_or(TASK_NOT_FOUND)
+    }
+
+    // ----- runtimes ----------------------------------------------------------
+
+    pub(super) fn register_head(
+        &mut self,
+        request: &RegisterRequest,
+        identity: &Identity,
+        caller: Caller<'_>,
+    ) -> Result<RegisterResponse, Rejection> {
+        let daemon_id = DaemonId::new(request.daemon_id.as_str().trim());
+        let workspace_text = request.workspace_id.as_str().trim();
+        if daemon_id.as_str().is_empty() {
+            return Err(reject(400, "daemon_id is required"));
+        }
+        if workspace_text.is_empty() {
+            return Err(reject(400, "workspace_id is required"));
+        }
+        if request.runtimes.is_empty() && request.failed_profiles.is_empty() {
+            return Err(reject(400, "at least one runtime or failed profile is required"));
+        }
+        let workspace_id =
+            WorkspaceId::new(ids::parse_uuid(workspace_text).ok_or(reject(400, "invalid workspace_id"))?);
+        if self.workspace(&workspace_id).is_none() || !identity.may_access(&workspace_id) {
+            return Err(reject(404, "workspace not found"));
+        }
+        // Custom runtime profiles are not modelled: every profile is unknown
+        // (a failed profile of an unknown profile is skipped).
+        for spec in &request.runtimes {
+            if let Some(profile) = spec.profile_id.as_ref().map(|p| p.as_str().trim()).filter(|p| !p.is_empty()) {
+                return Err(match ids::parse_uuid(profile) {
+                    None => reject(400, "invalid profile_id"),
+                    Some(_) => reject_with(400, format!("unknown runtime profile: {profile}")),
+                });
+            }
+        }
+        let device_name = request.device_name.trim();
+        let owner = match identity {
+            Identity::User { .. } | Identity::Anyone => Some(self.user.0.clone()),
+            Identity::Daemon { .. } => None,
+        };
+        let mut runtimes = Vec::with_capacity(request.runtimes.len());
+        for spec in &request.runtimes {
+            let spec = RuntimeSpec {
+                name: spec.name.trim().to_owned(),
+                provider: spec.provider.trim().to_lowercase(),
+                version: spec.version.trim().to_owned(),
+                status: spec.status.clone(),
+                ..Default::default()
+            };
+            let id = self.upsert_runtime(None, &workspace_id, Some(&daemon_id), &spec, device_name);
+            let Some(row) = self.runtimes.get_mut(&id) else { continue };
+            let mut metadata = Map::new();
+            let capabilities = caller.capability_list().map_or(Value::Null, |list| json!(list));
+            metadata.insert("capabilities".to_owned(), capabilities);
+            metadata.insert("cli_version".to_owned(), Value::String(request.cli_version.clone()));
+            metadata.insert("launched_by".to_owned(), Value::String(request.launched_by.clone()));
+            metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
+            row.metadata = metadata;
+            // A daemon token keeps the owner the runtime had.
+            if owner.is_some() {
+                row.owner.clone_from(&owner);
+            }
+            runtimes.push(row.to_runtime_head());
+        }
+        let repos = self.workspace(&workspace_id).map(|w| w.workspace.repos.clone()).unwrap_or_default();
+        Ok(RegisterResponse { repos_version: repos_version(&repos), repos, runtimes, settings: Some(Map::new()) })
+    }
+
+    pub(super) fn deregister_head(&mut self, runtime_ids: &[RuntimeId], identity: &Identity) -> Result<(), Rejection> {
+        if runtime_ids.is_empty() {
+            return Err(reject(400, "runtime_ids is required"));
+        }
+        let mut parsed = Vec::with_capacity(runtime_ids.len());
+        for id in runtime_ids {
+            parsed.push(RuntimeId::new(ids::parse_uuid(id.as_str()).ok_or(reject(400, "invalid runtime_ids"))?));
+        }
+        let now = self.now;
+        for id in parsed {
+            if let Some(row) = self.runtimes.get_mut(&id).filter(|r| identity.may_access(&r.workspace_id)) {
+                row.status = RuntimeStatus::Offline;
+                row.updated = now;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn heartbeat_head(
+        &mut self,
+        runtime_id: &RuntimeId,
+        identity: &Identity,
+    ) -> Result<HeartbeatResponse, Rejection> {
+        if runtime_id.as_str().trim().is_empty() {
+            return Err(reject(400, "runtime_id is required"));
+        }
+        let id = self.head_runtime(runtime_id.as_str(), identity)?;
+        let now = self.now;
+        if let Some(row) = self.runtimes.get_mut(&id) {
+            row.status = RuntimeStatus::Online;
+            row.last_seen = Some(now);
+            row.updated = now;
+            row.heartbeats += 1;
+        }
+        Ok(HeartbeatResponse { status: "ok".to_owned(), ..Default::default() })
+    }
+
+    /// Queued and dispatched tasks of the runtime, by priority then age
+    /// (not waiting ones, not deferred retries).
+    pub(super) fn pending_head(
+        &self,
+        runtime_id: &RuntimeId,
+        identity: &Identity,
+    ) -> Result<Vec<TaskRecord>, Rejection> {
+        let id = self.head_runtime(runtime_id.as_str(), identity)?;
+        Ok(self
+            .queues
+            .get(&id)
+            .map(|queue| queue.values().filter_map(|id| self.tasks.get(id)).map(TaskRow::record_head).collect())
+            .unwrap_or_default())
+    }
+
+    // ----- claims --------------------------------------------------------------
+
+    fn is_active(status: &TaskStatus) -> bool {
+        matches!(status, TaskStatus::Dispatched | TaskStatus::Running | TaskStatus::WaitingLocalDirectory)
+    }
+
+    /// Deferred retries whose time has come become queued.
+    fn promote_due_retries(&mut self) {
+        let now = self.now;
+        let due: Vec<TaskId> = self
+            .task_order
+            .iter()
+            .filter(|id| {
+                self.tasks
+                    .get(*id)
+                    .is_some_and(|t| t.status == TaskStatus::Deferred && t.head.fire_at.is_none_or(|at| at <= now))
+            })
+            .cloned()
+            .collect();
+        for id in due {
+            self.set_task_status(&id, TaskStatus::Queued);
+        }
+    }
+
+    /// HEAD's per-runtime claim (§7.3, §7.6): nothing unless the runtime is
+    /// online with a heartbeat in the last 150 s; then a stale dispatch of
+    /// this runtime is handed out again, else the first queued task (by
+    /// priority, then age) whose agent has room and has no other active task
+    /// on the same issue.
+    pub(super) fn claim_head(
+        &mut self,
+        runtime_id: &RuntimeId,
+        identity: &Identity,
+        caller: Caller<'_>,
+    ) -> Result<Option<Task>, Rejection> {
+        let runtime_id = self.head_runtime(runtime_id.as_str(), identity)?;
+        let now = self.now;
+        let fresh = self.runtimes.get(&runtime_id).is_some_and(|r| {
+            r.status == RuntimeStatus::Online && r.last_seen.is_some_and(|seen| seen.after(HEARTBEAT_FRESHNESS) >= now)
+        });
+        if !fresh {
+            return Ok(None);
+        }
+        self.promote_due_retries();
+        let queue: Vec<TaskId> =
+            self.queues.get(&runtime_id).map(|q| q.values().cloned().collect()).unwrap_or_default();
+        let stale = queue.iter().find(|id| {
+            self.tasks.get(*id).is_some_and(|t| {
+                t.status == TaskStatus::Dispatched
+                    && t.started.is_none()
+                    && t.dispatched.is_some_and(|at| at.after(STALE_DISPATCH) <= now)
+                    && t.head.lease.is_none_or(|lease| lease <= now)
+            })
+        });
+        if let Some(id) = stale.cloned() {
+            return Ok(self.hand_out(&id, caller));
+        }
+        for id in queue {
+            let Some(row) = self.tasks.get(&id) else { continue };
+            if row.status != TaskStatus::Queued {
+                continue;
+            }
+            let (agent_id, issue_id) = (row.agent_id.clone(), row.issue_id.clone());
+            let active: Vec<&TaskRow> =
+                self.tasks.values().filter(|t| t.agent_id == agent_id && Self::is_active(&t.status)).collect();
+            let limit = usize::try_from(self.agent_limit(&agent_id)).unwrap_or(usize::MAX);
+            if active.len() >= limit || active.iter().any(|t| t.issue_id == issue_id) {
+                continue;
+            }
+            self.set_task_status(&id, TaskStatus::Dispatched);
+            return Ok(self.hand_out(&id, caller));
+        }
+        Ok(None)
+    }
+
+    /// Dispatches (again) and builds the claim object: a new prepare lease
+    /// and a new `mat_` token.
+    fn hand_out(&mut self, task_id: &TaskId, caller: Caller<'_>) -> Option<Task> {
+        let token = format!("mat_{}{}", self.new_hex_id(), &self.new_hex_id()[..8]);
+        let now = self.now;
+        let row = self.tasks.get_mut(task_id)?;
+        row.dispatched = Some(now);
+        row.head.lease = Some(now.after(PREPARE_LEASE));
+        row.head.auth_token = Some(token.clone());
+        let mut task = self.claimed(task_id)?;
+        let row = self.tasks.get(task_id)?;
+        task.record = row.record_head();
+        task.workspace_context = self
+            .workspaces
+            .iter()
+            .find(|w| w.workspace.id == row.workspace_id)
+            .and_then(|w| w.workspace.context.clone())
+            .unwrap_or_default();
+        task.leader_role_resolved = true;
+        // The newest session of the same (agent, issue), from any attempt.
+        if let Some((session, work_dir)) = self.head_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())) {
+            task.prior_session_id = session.clone();
+            task.prior_work_dir = work_dir.clone();
+        }
+        // The runtime owner's name, when the owner is the fake's user.
+        let owner = self.runtimes.get(&row.runtime_id).and_then(|r| r.owner.as_deref());
+        if owner == Some(self.user.0.as_str()) {
+            task.requesting_user_name.clone_from(&self.user.1);
+        }
+        // `skill-bundles-v1`: references instead of inline content.
+        if let Some(agent) = task.agent.as_mut().filter(|_| caller.has_capability("skill-bundles-v1")) {
+            agent.skill_refs = std::mem::take(&mut agent.skills).iter().map(skill_ref).collect();
+        }
+        task.auth_token = Some(SecretToken::new(token));
+        Some(task)
+    }
+
+    // ----- the sweeper (§7.7) ------------------------------------------------------
+
+    /// Whether a runtime is online and heard from in the last 150 s.
+    fn runtime_fresh(&self, runtime_id: &RuntimeId) -> bool {
+        self.runtimes.get(runtime_id).is_some_and(|r| {
+            r.status == RuntimeStatus::Online
+                && r.last_seen.is_some_and(|seen| seen.after(HEARTBEAT_FRESHNESS) >= self.now)
+        })
+    }
+
+    /// Whether a runtime is gone (offline or silent, or deleted) for longer
+    /// than the reconnect grace.
+    fn runtime_gone(&self, runtime_id: &RuntimeId) -> bool {
+        self.runtimes.get(runtime_id).is_none_or(|r| {
+            let seen = r.last_seen.unwrap_or(r.updated);
+            seen.after(RECONNECT_GRACE) < self.now
+        })
+    }
+
+    /// A retry created by a `runtime_offline` failure (never expires in the queue).
+    fn is_offline_retry(&self, row: &TaskRow) -> bool {
+        let parent = row.head.parent.as_ref().and_then(|p| self.tasks.get(p));
+        parent.is_some_and(|p| p.head.failure_reason == FailureReason::RuntimeOffline.as_str())
+    }
+
+    /// The earliest moment after which a HEAD sweep may change something.
+    pub(super) fn next_sweep_due_head(&self) -> Option<Millis> {
+        let runtimes = self.runtimes.values().filter_map(|r| {
+            let seen = r.last_seen?;
+            Some(match r.status {
+                RuntimeStatus::Online => seen.after(HEARTBEAT_FRESHNESS),
+                _ => seen.after(RECONNECT_GRACE),
+            })
+        });
+        let tasks = self.tasks.values().filter_map(|t| match t.status {
+            TaskStatus::Dispatched => {
+                let due = t.dispatched?.after(DISPATCH_TIMEOUT);
+                Some(t.head.lease.map_or(due, |lease| due.max(lease)))
+            }
+            TaskStatus::Running => t.started.map(|at| at.after(RUN_TIMEOUT)),
+            TaskStatus::Queued => Some(t.created.after(QUEUE_TIMEOUT)),
+            _ => None,
+        });
+        runtimes.chain(tasks).min()
+    }
+
+    /// One run of HEAD's sweeper: silent runtimes go offline (their tasks
+    /// wait for the reconnect grace); tasks time out, expire in the queue,
+    /// or fail with their runtime, each with its `failure_reason`, and
+    /// retryable failures create their retry.
+    pub(super) fn sweep_head(&mut self) {
+        let now = self.now;
+        for id in self.runtime_order.clone() {
+            if let Some(row) = self.runtimes.get_mut(&id) {
+                let silent = row.last_seen.is_some_and(|seen| seen.after(HEARTBEAT_FRESHNESS) < now);
+                if row.status == RuntimeStatus::Online && silent {
+                    row.status = RuntimeStatus::Offline;
+                    row.updated = now;
+                }
+            }
+        }
+        let mut failures: Vec<(TaskId, &'static str, FailureReason)> = Vec::new();
+        for id in &self.task_order {
+            let Some(row) = self.tasks.get(id) else { continue };
+            let seen_ever = self.runtimes.get(&row.runtime_id).is_none_or(|r| r.last_seen.is_some());
+            let gone = seen_ever && self.runtime_gone(&row.runtime_id);
+            let lease_expired = row.head.lease.is_none_or(|lease| lease <= now);
+            let failure = match row.status {
+                TaskStatus::Dispatched
+                    if row.started.is_none()
+                        && row.dispatched.is_some_and(|at| at.after(DISPATCH_TIMEOUT) < now)
+                        && lease_expired
+                        && (self.runtime_fresh(&row.runtime_id) || gone) =>
+                {
+                    Some(("task timed out", FailureReason::Timeout))
+                }
+                TaskStatus::Running
+                    if row.started.is_some_and(|at| at.after(RUN_TIMEOUT) < now)
+                        && (gone || !self.runtimes.contains_key(&row.runtime_id)) =>
+                {
+                    Some(("task timed out", FailureReason::Timeout))
+                }
+                TaskStatus::Dispatched | TaskStatus::Running | TaskStatus::WaitingLocalDirectory if gone => {
+                    Some(("runtime went offline", FailureReason::RuntimeOffline))
+                }
+                TaskStatus::Deferred if gone && row.head.failure_reason.is_empty() => {
+                    Some(("runtime did not reconnect in time", FailureReason::RuntimeReconnectTimeout))
+                }
+                TaskStatus::Queued if row.created.after(QUEUE_TIMEOUT) < now && !self.is_offline_retry(row) => {
+                    Some(("task expired in queue", FailureReason::QueuedExpired))
+                }
+                _ => None,
+            };
+            if let Some((error, reason)) = failure {
+                failures.push((id.clone(), error, reason));
+            }
+        }
+        for (id, error, reason) in failures {
+            self.set_task_status(&id, TaskStatus::Failed);
+            if let Some(row) = self.tasks.get_mut(&id) {
+                row.error = Some(error.to_owned());
+                row.head.failure_reason = reason.as_str().to_owned();
+                row.head.lease = None;
+                row.head.auth_token = None;
+            }
+            self.retry_if_due(&id, &reason);
+        }
+    }
+
+    // ----- task lifecycle ------------------------------------------------------
+
+    fn transition_head(
+        &mut self,
+        task_id: &TaskId,
+        identity: &Identity,
+        from: &[TaskStatus],
+        to: TaskStatus,
+        no_rows: Rejection,
+    ) -> Result<TaskRecord, Rejection> {
+        let id = self.head_task(task_id.as_str(), identity)?;
+        if !self.tasks.get(&id).is_some_and(|t| from.contains(&t.status)) {
+            return Err(no_rows);
+        }
+        if self.tasks.get(&id).is_some_and(|t| t.status != to) {
+            self.set_task_status(&id, to);
+        }
+        self.head_record(&id)
+    }
+
+    pub(super) fn prepare_lease(
+        &mut self,
+        runtime_id: &RuntimeId,
+        task_id: &TaskId,
+        identity: &Identity,
+    ) -> Result<TaskRecord, Rejection> {
+        let runtime_id = self.head_runtime(runtime_id.as_str(), identity)?;
+        let id = self.head_task(task_id.as_str(), identity)?;
+        let now = self.now;
+        let row = self.tasks.get_mut(&id).filter(|t| t.runtime_id == runtime_id).ok_or(TASK_NOT_FOUND)?;
+        if !matches!(row.status, TaskStatus::Dispatched | TaskStatus::WaitingLocalDirectory) || row.started.is_some() {
+            return Err(LEASE_NO_ROWS);
+        }
+        row.head.lease = Some(now.after(PREPARE_LEASE));
+        Ok(row.record_head())
+    }
+
+    pub(super) fn start_head(&mut self, task_id: &TaskId, identity: &Identity) -> Result<TaskRecord, Rejection> {
+        let from = [TaskStatus::Dispatched, TaskStatus::WaitingLocalDirectory];
+        let record = self.transition_head(task_id, identity, &from, TaskStatus::Running, START_NO_ROWS)?;
+        if let Some(row) = self.tasks.get_mut(&record.id) {
+            row.head.lease = None;
+        }
+        Ok(record)
+    }
+
+    pub(super) fn wait_local_directory(
+        &mut self,
+        task_id: &TaskId,
+        identity: &Identity,
+    ) -> Result<TaskRecord, Rejection> {
+        let from = [TaskStatus::Dispatched];
+        let record = self.transition_head(task_id, identity, &from, TaskStatus::WaitingLocalDirectory, WAIT_NO_ROWS)?;
+        let now = self.now;
+        if let Some(row) = self.tasks.get_mut(&record.id) {
+            row.head.lease = Some(now.after(PREPARE_LEASE));
+        }
+        Ok(record)
+    }
+
+    /// `running` → `completed`; any other status answers the row unchanged.
+    /// A context-exhaustion notice as output fails the task instead.
+    pub(super) fn complete_head(
+        &mut self,
+        task_id: &TaskId,
+        completion: &TaskCompletion,
+        identity: &Identity,
+    ) -> Result<TaskRecord, Rejection> {
+        let id = self.head_task(task_id.as_str(), identity)?;
+        if !self.tasks.get(&id).is_some_and(|t| t.status == TaskStatus::Running) {
+            return self.head_record(&id);
+        }
+        let strip = |s: &str| s.replace('\0', "");
+        if is_context_overflow(&completion.output) {
+            let failure = HeadFailure {
+                error: strip(&completion.output),
+                failure_reason: FailureReason::ContextOverflow.as_str().to_owned(),
+                session_id: strip(&completion.session_id),
+                work_dir: strip(&completion.work_dir),
+                ..HeadFailure::default()
+            };
+            return self.fail_head(&id, &failure, identity);
+        }
+        let mut result = Map::new();
+        result.insert("output".into(), Value::String(strip(&completion.output)));
+        result.insert("pr_url".into(), Value::String(strip(&completion.pr_url)));
+        result.insert("session_id".into(), Value::String(strip(&completion.session_id)));
+        result.insert("work_dir".into(), Value::String(strip(&completion.work_dir)));
+        if !completion.branch_name.is_empty() {
+            result.insert("branch_name".into(), Value::String(strip(&completion.branch_name)));
+        }
+        if !completion.durable_work_dir.is_empty() {
+            result.insert("durable_work_dir".into(), Value::String(strip(&completion.durable_work_dir)));
+        }
+        if completion.session_rollout_missing {
+            result.insert("session_rollout_missing".into(), Value::Bool(true));
+        }
+        if !completion.retired_session_id.is_empty() {
+            result.insert("retired_session_id".into(), Value::String(strip(&completion.retired_session_id)));
+        }
+        self.set_task_status(&id, TaskStatus::Completed);
+        let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
+        row.result = Some(Value::Object(result));
+        row.session_id = strip(&completion.session_id);
+        row.work_dir = strip(&completion.work_dir);
+        row.head.branch_name = strip(&completion.branch_name);
+        row.head.durable_work_dir = strip(&completion.durable_work_dir);
+        row.head.lease = None;
+        row.head.auth_token = None;
+        let key = (row.agent_id.clone(), row.issue_id.clone());
+        if !row.session_id.is_empty() {
+            let pointer = (row.session_id.clone(), row.work_dir.clone());
+            self.head_sessions.insert(key, pointer);
+        }
+        self.head_record(&id)
+    }
+
+    /// `dispatched`, `running` or `waiting_local_directory` → `failed`, and
+    /// the retry a retryable reason asks for; any other status answers the
+    /// row unchanged.
+    pub(crate) fn fail_head(
+        &mut self,
+        task_id: &TaskId,
+        failure: &HeadFailure,
+        identity: &Identity,
+    ) -> Result<TaskRecord, Rejection> {
+        let id = self.head_task(task_id.as_str(), identity)?;
+        if !self.tasks.get(&id).is_some_and(|t| Self::is_active(&t.status)) {
+            return self.head_record(&id);
+        }
+        let strip = |s: &str| s.replace('\0', "");
+        let reason = if failure.failure_reason.is_empty() {
+            FailureReason::AgentErrorUnknown.as_str().to_owned()
+        } else {
+            strip(&failure.failure_reason)
+        };
+        self.set_task_status(&id, TaskStatus::Failed);
+        let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
+        row.error = Some(strip(&failure.error));
+        row.head.failure_reason = reason.clone();
+        row.head.lease = None;
+        row.head.auth_token = None;
+        if !failure.session_id.is_empty() {
+            row.session_id = strip(&failure.session_id);
+        }
+        if !failure.work_dir.is_empty() {
+            row.work_dir = strip(&failure.work_dir);
+        }
+        if !failure.branch_name.is_empty() {
+            row.head.branch_name = strip(&failure.branch_name);
+        }
+        if !failure.durable_work_dir.is_empty() {
+            row.head.durable_work_dir = strip(&failure.durable_work_dir);
+        }
+        if !row.session_id.is_empty() {
+            let key = (row.agent_id.clone(), row.issue_id.clone());
+            let pointer = (row.session_id.clone(), row.work_dir.clone());
+            self.head_sessions.insert(key, pointer);
+        }
+        let record = self.head_record(&id)?;
+        self.retry_if_due(&id, &FailureReason::from(reason.as_str()));
+        Ok(record)
+    }
+
+    /// §7.5: the next attempt of a task failed with a retryable reason, when
+    /// attempts remain and nothing else is runnable for its (issue, agent).
+    fn retry_if_due(&mut self, failed: &TaskId, reason: &FailureReason) {
+        let Some(row) = self.tasks.get(failed) else { return };
+        if !reason.is_retryable() || row.head.max_attempts <= 1 {
+            return;
+        }
+        let ceiling = if *reason == FailureReason::ProviderNetwork {
+            row.head.max_attempts.max(3)
+        } else {
+            row.head.max_attempts
+        };
+        if row.head.attempt >= ceiling {
+            return;
+        }
+        let runnable = self.tasks.values().any(|t| {
+            t.agent_id == row.agent_id
+                && t.issue_id == row.issue_id
+                && (Self::is_active(&t.status) || matches!(t.status, TaskStatus::Queued | TaskStatus::Deferred))
+        });
+        if runnable {
+            return;
+        }
+        let delay = match reason {
+            FailureReason::RuntimeOffline => Some(OFFLINE_RETRY_DELAY),
+            FailureReason::ProviderNetwork if row.head.attempt + 1 >= ceiling => Some(PROVIDER_NETWORK_RETRY_DELAY),
+            _ => None,
+        };
+        let seed = TaskSeed {
+            id: None,
+            runtime_id: row.runtime_id.clone(),
+            agent_id: row.agent_id.clone(),
+            issue_id: row.issue_id.clone(),
+            priority: row.priority,
+        };
+        let head = TaskHead {
+            attempt: row.head.attempt + 1,
+            max_attempts: row.head.max_attempts,
+            parent: Some(row.id.clone()),
+            ..TaskHead::default()
+        };
+        let Ok(id) = self.add_task(&seed) else { return };
+        let now = self.now;
+        if let Some(child) = self.tasks.get_mut(&id) {
+            child.head = TaskHead { fire_at: delay.map(|d| now.after(d)), ..head };
+        }
+        if delay.is_some() {
+            self.set_task_status(&id, TaskStatus::Deferred);
+        }
+    }
+
+    /// A task's status at HEAD (with its ID errors).
+    pub(super) fn task_status_head(&self, task_id: &TaskId, identity: &Identity) -> Result<TaskStatus, Rejection> {
+        let id = self.head_task(task_id.as_str(), identity)?;
+        self.task_status(&id)
+    }
+
+    pub(super) fn report_messages_head(
+        &mut self,
+        task_id: &TaskId,
+        messages: &[TaskMessage],
+        identity: &Identity,
+    ) -> Result<(), Rejection> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let id = self.head_task(task_id.as_str(), identity)?;
+        let now = self.now;
+        let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
+        for message in messages {
+            let mut message = message.clone();
+            // `seq` is a 32-bit column, as at 3c93ebaf1c.
+            message.seq = i64::from(message.seq as i32);
+            message.content = redact(&message.content.replace('\0', ""));
+            message.output = redact(&message.output.replace('\0', ""));
+            message.tool = message.tool.replace('\0', "");
+            message.input.values_mut().for_each(redact_json);
+            row.messages.push(message);
+            row.message_times.push(now);
+        }
+        Ok(())
+    }
+
+    pub(super) fn list_messages_head(
+        &self,
+        task_id: &TaskId,
+        identity: &Identity,
+    ) -> Result<Vec<StoredTaskMessage>, Rejection> {
+        let id = self.head_task(task_id.as_str(), identity)?;
+        let Some(row) = self.tasks.get(&id) else { return Ok(Vec::new()) };
+        let mut stored: Vec<(TaskMessage, Millis)> = row
+            .messages
+            .iter()
+            .cloned()
+            .zip(row.message_times.iter().copied().chain(std::iter::repeat(row.created)))
+            .collect();
+        stored.sort_by_key(|(m, _)| m.seq);
+        Ok(stored
+            .into_iter()
+            .map(|(message, at)| StoredTaskMessage {
+                task_id: row.id.clone(),
+                issue_id: Some(row.issue_id.clone()),
+                message,
+                created_at: Some(at.rfc3339_micros()),
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    pub(super) fn report_progress_head(
+        &mut self,
+        task_id: &TaskId,
+        progress: &TaskProgress,
+        identity: &Identity,
+    ) -> Result<(), Rejection> {
+        let id = self.head_task(task_id.as_str(), identity)?;
+        self.report_progress(&id, progress);
+        Ok(())
+    }
+}
+
+/// Whether `version` has the route of `endpoint`: HEAD removed
+/// runtime-level usage, ping results and pairing (§9).
+pub(crate) fn has_route(version: ServerVersion, endpoint: Endpoint) -> bool {
+    let removed_at_head = matches!(
+        endpoint,
+        Endpoint::ReportUsage
+            | Endpoint::ReportPingResult
+            | Endpoint::CreatePairingSession
+            | Endpoint::GetPairingSession
+            | Endpoint::ClaimPairingSession
+    );
+    !(version.is_head() && removed_at_head)
+}
+
+/// What a HEAD `fail` carries (§6.14).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadFailure {
+    pub(crate) error: String,
+    pub(crate) failure_reason: String,
+    pub(crate) session_id: String,
+    pub(crate) work_dir: String,
+    pub(crate) durable_work_dir: String,
+    pub(crate) branch_name: String,
+}
