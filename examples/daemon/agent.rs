@@ -24,6 +24,8 @@ impl Agent for SimulatedAgent {
         let issue = short_id(task.record.issue_id.as_str());
         let instructions = task.agent.as_ref().map(|agent| agent.instructions.clone()).unwrap_or_default();
         let resumed = if task.prior_session_id.is_empty() { "a fresh session" } else { "the prior session" };
+        // A real agent would call the server's API with the token (never print it).
+        let acting = if context.auth_token().is_some() { ", acting with the task's token" } else { "" };
         let out = context.messages();
         // Thinks for `$time`, or gives up when the task is cancelled.
         macro_rules! think {
@@ -37,7 +39,7 @@ impl Agent for SimulatedAgent {
 
         context.progress("Running agent", 1, 2).await;
         // Text arrives in small deltas; the reporter coalesces them.
-        for delta in ["Reading ", "issue ", &issue, &format!(" in {resumed}. ")] {
+        for delta in ["Reading ", "issue ", &issue, &format!(" in {resumed}{acting}. ")] {
             out.text(delta);
             think!(self.step / 4);
         }
