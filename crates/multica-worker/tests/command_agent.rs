@@ -177,3 +177,17 @@ async fn without_a_token_in_the_claim_multica_token_is_not_set() {
     let lines: Vec<String> = mock.messages(&task).into_iter().map(|m| m.content).collect();
     assert_eq!(lines, ["no token", "0"]);
 }
+
+#[tokio::test]
+async fn on_a_head_server_each_program_gets_its_claims_mat_token() {
+    let mock = empty_head();
+    let task = add_task(&mock);
+    let script = r#"echo "${MULTICA_TOKEN%%_*} ${#MULTICA_TOKEN}""#;
+    let summary =
+        Worker::new(api(&mock), registration(), sh(script)).config(fast()).run(std::future::pending()).await.unwrap();
+
+    assert_eq!((summary.completed, summary.errors), (1, 0));
+    let lines: Vec<String> = mock.messages(&task).into_iter().map(|m| m.content).collect();
+    // `mat_` and 40 hex digits.
+    assert_eq!(lines, ["mat 44"]);
+}

@@ -118,3 +118,23 @@ impl DaemonApi for Probe {
         self.drops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// The fake of server HEAD 1cc46b2697 with the demo seed, presenting a
+/// personal token (HEAD wants one on every call).
+pub fn seeded_head() -> MockDaemon {
+    MockDaemon::builder()
+        .seed(Seed::demo())
+        .server_version(multica_mock::ServerVersion::Head)
+        .token("mul_worker_tests")
+        .build()
+        .unwrap()
+}
+
+/// [`seeded_head`] with no task queued.
+pub fn empty_head() -> MockDaemon {
+    let mock = seeded_head();
+    for task in SEEDED_TASKS {
+        mock.cancel(&TaskId::new(task)).unwrap();
+    }
+    mock
+}
