@@ -5,11 +5,15 @@ use std::time::Duration;
 
 use crate::call::Call;
 use crate::dto::{
-    HeartbeatResponse, PairingRequest, PairingSession, PingResult, RegisterRequest, RegisterResponse,
-    StoredTaskMessage, Task, TaskCompletion, TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, Workspace,
+    AutopilotRunGcCheck, BatchClaimRequest, CancelAck, DaemonWorkspace, DeregisterRequest, GcCheck, HeartbeatRequest,
+    HeartbeatResponse, IssueGcStatus, LocalDirectoryWait, LocalSkillsResult, ModelListResult, OrphanRecovery,
+    PairingRequest, PairingSession, PingResult, RegisterRequest, RegisterResponse, RuntimeProfiles, SessionPin,
+    SkillBundle, SkillBundleRequest, SkillImportResult, StoredTaskMessage, Task, TaskCompletion, TaskFailure,
+    TaskGcCheck, TaskMessage, TaskProgress, TaskRecord, TaskStatus, TaskUsage, UpdateResult, UsageEntry, Workspace,
+    WorkspaceRepos,
 };
 use crate::error::{Error, Result};
-use crate::ids::{PingId, RuntimeId, TaskId};
+use crate::ids::{IssueId, PingId, RuntimeId, RuntimeRequestId, TaskId, WorkspaceId};
 use crate::layer::{Retry, RetryPolicy, Timeout};
 use crate::reply::Reply;
 use crate::DaemonApi;
@@ -175,6 +179,282 @@ pub trait DaemonApiExt: DaemonApi {
         send(self, Call::ClaimPairingSession { token: token.to_owned() }, pairing)
     }
 
+    // ----- HEAD 1cc46b2697 bodies of 3c93ebaf1c routes ---------------------
+
+    /// [`deregister`](DaemonApiExt::deregister) with HEAD 1cc46b2697's
+    /// `offline_reasons`, stored with each runtime. Without reasons it sends
+    /// exactly what `deregister` sends. 3c93ebaf1c ignores the reasons; a
+    /// backend that does not know [`Call::DeregisterWith`] gets the plain
+    /// deregister.
+    fn deregister_with(&self, request: &DeregisterRequest) -> impl Future<Output = Result<()>> + Send {
+        let plain = Call::Deregister { runtime_ids: request.runtime_ids.clone() };
+        let call = if request.offline_reasons.is_empty() { None } else { Some(Call::DeregisterWith(request.clone())) };
+        send_or_plain(self, call, plain, done)
+    }
+
+    /// [`send_heartbeat`](DaemonApiExt::send_heartbeat) with HEAD
+    /// 1cc46b2697's `supports_batch_import`. Without it it sends exactly what
+    /// `send_heartbeat` sends; 3c93ebaf1c ignores it; a backend that does not
+    /// know [`Call::SendHeartbeatWith`] gets the plain heartbeat.
+    fn send_heartbeat_with(
+        &self,
+        request: &HeartbeatRequest,
+    ) -> impl Future<Output = Result<HeartbeatResponse>> + Send {
+        let plain = Call::SendHeartbeat { runtime_id: request.runtime_id.clone() };
+        let call = request.supports_batch_import.then(|| Call::SendHeartbeatWith(request.clone()));
+        send_or_plain(self, call, plain, |reply| match reply {
+            Reply::Heartbeat(answer) => Some(answer),
+            _ => None,
+        })
+    }
+
+    /// [`fail_task`](DaemonApiExt::fail_task) with HEAD 1cc46b2697's fields:
+    /// the failure reason (which decides whether the server retries the
+    /// task), the session to resume and the work directories.
+    /// [`TaskFailure::new`] alone sends exactly what `fail_task` sends.
+    /// 3c93ebaf1c ignores the HEAD fields; a backend that does not know
+    /// [`Call::FailTaskWith`] gets the plain fail.
+    fn fail_task_with(&self, task_id: &TaskId, failure: &TaskFailure) -> impl Future<Output = Result<()>> + Send {
+        let plain = Call::FailTask { task_id: task_id.clone(), error: failure.error.clone() };
+        let call = (*failure != TaskFailure::new(failure.error.as_str()))
+            .then(|| Call::FailTaskWith { task_id: task_id.clone(), failure: failure.clone() });
+        send_or_plain(self, call, plain, done)
+    }
+
+    /// The task's stored messages with `seq > since`, by `seq` ascending.
+    /// HEAD 1cc46b2697 filters on the server (`?since=`); 3c93ebaf1c ignores
+    /// the query and a backend that does not know
+    /// [`Call::ListTaskMessagesSince`] gets the plain listing: either way
+    /// the messages are filtered here too, so every version answers the same.
+    fn list_task_messages_since(
+        &self,
+        task_id: &TaskId,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<StoredTaskMessage>>> + Send {
+        let call = Call::ListTaskMessagesSince { task_id: task_id.clone(), since };
+        let plain = Call::ListTaskMessages { task_id: task_id.clone() };
+        async move {
+            let messages = send_or_plain(self, Some(call), plain, |reply| match reply {
+                Reply::Messages(messages) => Some(messages),
+                _ => None,
+            })
+            .await?;
+            Ok(messages.into_iter().filter(|stored| stored.message.seq > since).collect())
+        }
+    }
+
+    // ----- HEAD 1cc46b2697 routes (3c93ebaf1c: `404 page not found`) -------
+
+    /// Claims up to `max_tasks` (at most 32) tasks across the daemon's
+    /// runtimes in one call, each claim object carrying its `runtime_id`
+    /// and `auth_token`; empty when nothing is queued. Never retried once it
+    /// may have reached the server.
+    fn claim_tasks(&self, request: &BatchClaimRequest) -> impl Future<Output = Result<Vec<Task>>> + Send {
+        send(self, Call::ClaimTasks(request.clone()), |reply| match reply {
+            Reply::ClaimedTasks(tasks) => Some(tasks),
+            _ => None,
+        })
+    }
+
+    /// Extends the prepare lease of a claimed task that has not started
+    /// (`dispatched` or `waiting_local_directory`) to 45 s from now, so the
+    /// server does not hand it out again while the daemon prepares it; 400
+    /// `… no rows in result set` otherwise. Answers the task row.
+    fn extend_prepare_lease(
+        &self,
+        runtime_id: &RuntimeId,
+        task_id: &TaskId,
+    ) -> impl Future<Output = Result<TaskRecord>> + Send {
+        send(self, Call::ExtendPrepareLease { runtime_id: runtime_id.clone(), task_id: task_id.clone() }, task_record)
+    }
+
+    /// Fetches the content of skills a claim referenced
+    /// ([`Task`]'s `agent.skill_refs`), while the task is dispatched or
+    /// waiting (409 `task is not preparing` otherwise).
+    fn resolve_skill_bundles(
+        &self,
+        runtime_id: &RuntimeId,
+        task_id: &TaskId,
+        request: &SkillBundleRequest,
+    ) -> impl Future<Output = Result<Vec<SkillBundle>>> + Send {
+        let call = Call::ResolveSkillBundles {
+            runtime_id: runtime_id.clone(),
+            task_id: task_id.clone(),
+            request: request.clone(),
+        };
+        send(self, call, |reply| match reply {
+            Reply::SkillBundles(bundles) => Some(bundles),
+            _ => None,
+        })
+    }
+
+    /// At daemon start-up: fails every in-flight task of the runtime with
+    /// `runtime_recovery` (retryable, so retries are created).
+    fn recover_orphans(&self, runtime_id: &RuntimeId) -> impl Future<Output = Result<OrphanRecovery>> + Send {
+        send(self, Call::RecoverOrphans { runtime_id: runtime_id.clone() }, |reply| match reply {
+            Reply::OrphansRecovered(recovery) => Some(recovery),
+            _ => None,
+        })
+    }
+
+    /// Answers a model-list request handed out by a heartbeat.
+    fn report_model_list(
+        &self,
+        runtime_id: &RuntimeId,
+        request_id: &RuntimeRequestId,
+        result: &ModelListResult,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let call = Call::ReportModelList {
+            runtime_id: runtime_id.clone(),
+            request_id: request_id.clone(),
+            result: result.clone(),
+        };
+        send(self, call, done)
+    }
+
+    /// Answers a local-skills request handed out by a heartbeat.
+    fn report_local_skills(
+        &self,
+        runtime_id: &RuntimeId,
+        request_id: &RuntimeRequestId,
+        result: &LocalSkillsResult,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let call = Call::ReportLocalSkills {
+            runtime_id: runtime_id.clone(),
+            request_id: request_id.clone(),
+            result: result.clone(),
+        };
+        send(self, call, done)
+    }
+
+    /// Answers a skill-import request handed out by a heartbeat.
+    fn report_skill_import(
+        &self,
+        runtime_id: &RuntimeId,
+        request_id: &RuntimeRequestId,
+        result: &SkillImportResult,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let call = Call::ReportSkillImport {
+            runtime_id: runtime_id.clone(),
+            request_id: request_id.clone(),
+            result: result.clone(),
+        };
+        send(self, call, done)
+    }
+
+    /// Reports the progress of an update handed out by a heartbeat.
+    fn report_update_result(
+        &self,
+        runtime_id: &RuntimeId,
+        update_id: &RuntimeRequestId,
+        result: &UpdateResult,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let call = Call::ReportUpdateResult {
+            runtime_id: runtime_id.clone(),
+            update_id: update_id.clone(),
+            result: result.clone(),
+        };
+        send(self, call, done)
+    }
+
+    /// Moves a dispatched task to `waiting_local_directory` (it waits for a
+    /// local directory another task holds; lease 45 s); 400 otherwise.
+    /// Answers the task row.
+    fn wait_local_directory(
+        &self,
+        task_id: &TaskId,
+        wait: &LocalDirectoryWait,
+    ) -> impl Future<Output = Result<TaskRecord>> + Send {
+        send(self, Call::WaitLocalDirectory { task_id: task_id.clone(), wait: wait.clone() }, task_record)
+    }
+
+    /// Reports the task's token usage per (provider, model), in any task
+    /// status; a later report replaces the counts.
+    fn report_task_usage(&self, task_id: &TaskId, usage: &[TaskUsage]) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.to_vec() }, done)
+    }
+
+    /// Tells the server the daemon saw `cancelled` and stopped the run; on a
+    /// cancelled task the non-empty values are recorded once.
+    fn ack_cancel(&self, task_id: &TaskId, ack: &CancelAck) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::AckCancel { task_id: task_id.clone(), ack: ack.clone() }, done)
+    }
+
+    /// Pins the agent's session and work directory on the task, so it can
+    /// be resumed; 400 when both are empty.
+    fn pin_session(&self, task_id: &TaskId, pin: &SessionPin) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::PinSession { task_id: task_id.clone(), pin: pin.clone() }, done)
+    }
+
+    /// Whether the task is finished, before deleting its work directory.
+    fn get_task_gc_check(&self, task_id: &TaskId) -> impl Future<Output = Result<TaskGcCheck>> + Send {
+        send(self, Call::GetTaskGcCheck { task_id: task_id.clone() }, |reply| match reply {
+            Reply::TaskGcCheck(check) => Some(check),
+            _ => None,
+        })
+    }
+
+    /// The issue's status, before deleting a work directory of it; 404
+    /// `issue not found`.
+    fn get_issue_gc_check(&self, issue_id: &IssueId) -> impl Future<Output = Result<GcCheck>> + Send {
+        send(self, Call::GetIssueGcCheck { issue_id: issue_id.clone() }, gc_check)
+    }
+
+    /// The chat session's status; 404 `chat session not found`.
+    fn get_chat_session_gc_check(&self, session_id: &str) -> impl Future<Output = Result<GcCheck>> + Send {
+        send(self, Call::GetChatSessionGcCheck { session_id: session_id.to_owned() }, gc_check)
+    }
+
+    /// The autopilot run's status; 404 `autopilot run not found`.
+    fn get_autopilot_run_gc_check(&self, run_id: &str) -> impl Future<Output = Result<AutopilotRunGcCheck>> + Send {
+        send(self, Call::GetAutopilotRunGcCheck { run_id: run_id.to_owned() }, |reply| match reply {
+            Reply::AutopilotRunGcCheck(check) => Some(check),
+            _ => None,
+        })
+    }
+
+    /// The status of several issues of a workspace at once.
+    fn check_issues_gc(
+        &self,
+        workspace_id: &WorkspaceId,
+        issue_ids: &[IssueId],
+    ) -> impl Future<Output = Result<Vec<IssueGcStatus>>> + Send {
+        let call = Call::CheckIssuesGc { workspace_id: workspace_id.clone(), issue_ids: issue_ids.to_vec() };
+        send(self, call, |reply| match reply {
+            Reply::IssueGcChecks(issues) => Some(issues),
+            _ => None,
+        })
+    }
+
+    /// The workspaces the credential may act on, with any credential (a
+    /// daemon token lists its own workspace; it cannot list
+    /// [`list_workspaces`](DaemonApiExt::list_workspaces)).
+    fn list_daemon_workspaces(&self) -> impl Future<Output = Result<Vec<DaemonWorkspace>>> + Send {
+        send(self, Call::ListDaemonWorkspaces, |reply| match reply {
+            Reply::DaemonWorkspaces(workspaces) => Some(workspaces),
+            _ => None,
+        })
+    }
+
+    /// The workspace's repositories and their version hash.
+    fn get_workspace_repos(&self, workspace_id: &WorkspaceId) -> impl Future<Output = Result<WorkspaceRepos>> + Send {
+        send(self, Call::GetWorkspaceRepos { workspace_id: workspace_id.clone() }, |reply| match reply {
+            Reply::WorkspaceRepos(repos) => Some(repos),
+            _ => None,
+        })
+    }
+
+    /// The workspace's custom runtime profiles.
+    fn list_runtime_profiles(
+        &self,
+        workspace_id: &WorkspaceId,
+    ) -> impl Future<Output = Result<RuntimeProfiles>> + Send {
+        send(self, Call::ListRuntimeProfiles { workspace_id: workspace_id.clone() }, |reply| match reply {
+            Reply::RuntimeProfiles(profiles) => Some(profiles),
+            _ => None,
+        })
+    }
+
     /// Gives each call at most `per_call` ([`Timeout`]).
     fn with_timeout(self, per_call: Duration) -> Timeout<Self>
     where
@@ -210,6 +490,37 @@ where
 {
     let endpoint = call.endpoint();
     pick(api.call(call).await?).ok_or(Error::UnexpectedReply { endpoint })
+}
+
+/// Sends `call` when there is one, else `plain`; when a backend answers
+/// `call` as an unknown route (an in-process backend that does not know a
+/// HEAD variant of a 3c93ebaf1c route), sends `plain` instead: the same
+/// route without the HEAD fields, which 3c93ebaf1c ignores anyway.
+async fn send_or_plain<A, T>(api: &A, call: Option<Call>, plain: Call, pick: fn(Reply) -> Option<T>) -> Result<T>
+where
+    A: DaemonApi + ?Sized,
+{
+    if let Some(call) = call {
+        match send(api, call, pick).await {
+            Err(err) if err.is_route_not_found() => {}
+            answer => return answer,
+        }
+    }
+    send(api, plain, pick).await
+}
+
+fn task_record(reply: Reply) -> Option<TaskRecord> {
+    match reply {
+        Reply::TaskRecord(record) => Some(record),
+        _ => None,
+    }
+}
+
+fn gc_check(reply: Reply) -> Option<GcCheck> {
+    match reply {
+        Reply::GcCheck(check) => Some(check),
+        _ => None,
+    }
 }
 
 fn done(reply: Reply) -> Option<()> {

@@ -1,7 +1,9 @@
 //! A call's answer as a value: what [`DaemonApi::call`](crate::DaemonApi::call) returns.
 
 use crate::dto::{
-    HeartbeatResponse, PairingSession, RegisterResponse, StoredTaskMessage, Task, TaskRecord, TaskStatus, Workspace,
+    AutopilotRunGcCheck, DaemonWorkspace, GcCheck, HeartbeatResponse, IssueGcStatus, OrphanRecovery, PairingSession,
+    RegisterResponse, RuntimeProfiles, SkillBundle, StoredTaskMessage, Task, TaskGcCheck, TaskRecord, TaskStatus,
+    Workspace, WorkspaceRepos,
 };
 
 /// The answer to one [`Call`](crate::Call): one variant per answer shape,
@@ -20,7 +22,8 @@ use crate::dto::{
 pub enum Reply {
     /// The call succeeded and its answer carries nothing the client reads
     /// (deregister, usage, ping result, start, progress, complete, fail,
-    /// task messages).
+    /// task messages; at HEAD 1cc46b2697 also task usage, cancel-ack,
+    /// session pin and the runtime request results).
     Done,
     /// [`DaemonApiExt::register`](crate::DaemonApiExt::register).
     Registered(RegisterResponse),
@@ -38,4 +41,29 @@ pub enum Reply {
     Workspaces(Vec<Workspace>),
     /// The pairing routes: create, get and claim.
     PairingSession(PairingSession),
+    /// The task row a task route answers with at HEAD 1cc46b2697:
+    /// [`DaemonApiExt::extend_prepare_lease`](crate::DaemonApiExt::extend_prepare_lease)
+    /// and [`DaemonApiExt::wait_local_directory`](crate::DaemonApiExt::wait_local_directory).
+    TaskRecord(TaskRecord),
+    /// [`DaemonApiExt::claim_tasks`](crate::DaemonApiExt::claim_tasks): the claimed tasks, maybe none.
+    ClaimedTasks(Vec<Task>),
+    /// [`DaemonApiExt::recover_orphans`](crate::DaemonApiExt::recover_orphans).
+    OrphansRecovered(OrphanRecovery),
+    /// [`DaemonApiExt::resolve_skill_bundles`](crate::DaemonApiExt::resolve_skill_bundles).
+    SkillBundles(Vec<SkillBundle>),
+    /// [`DaemonApiExt::get_task_gc_check`](crate::DaemonApiExt::get_task_gc_check).
+    TaskGcCheck(TaskGcCheck),
+    /// [`DaemonApiExt::get_issue_gc_check`](crate::DaemonApiExt::get_issue_gc_check) and
+    /// [`DaemonApiExt::get_chat_session_gc_check`](crate::DaemonApiExt::get_chat_session_gc_check).
+    GcCheck(GcCheck),
+    /// [`DaemonApiExt::get_autopilot_run_gc_check`](crate::DaemonApiExt::get_autopilot_run_gc_check).
+    AutopilotRunGcCheck(AutopilotRunGcCheck),
+    /// [`DaemonApiExt::check_issues_gc`](crate::DaemonApiExt::check_issues_gc): one entry per issue.
+    IssueGcChecks(Vec<IssueGcStatus>),
+    /// [`DaemonApiExt::list_daemon_workspaces`](crate::DaemonApiExt::list_daemon_workspaces).
+    DaemonWorkspaces(Vec<DaemonWorkspace>),
+    /// [`DaemonApiExt::get_workspace_repos`](crate::DaemonApiExt::get_workspace_repos).
+    WorkspaceRepos(WorkspaceRepos),
+    /// [`DaemonApiExt::list_runtime_profiles`](crate::DaemonApiExt::list_runtime_profiles).
+    RuntimeProfiles(RuntimeProfiles),
 }

@@ -9,12 +9,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::dto::{
-    ClaimResponse, HeartbeatResponse, PairingRequest, PairingSession, PingResult, RegisterRequest, RegisterResponse,
-    StoredTaskMessage, Task, TaskCompletion, TaskMessage, TaskProgress, TaskRecord, TaskStatus, TaskStatusResponse,
-    UsageEntry, Workspace,
+    AutopilotRunGcCheck, BatchClaimRequest, BatchClaimResponse, CancelAck, ClaimResponse, DaemonWorkspace,
+    DeregisterRequest, GcCheck, HeartbeatRequest, HeartbeatResponse, IssueGcCheckResponse, IssueGcStatus,
+    LocalDirectoryWait, LocalSkillsResult, ModelListResult, OrphanRecovery, PairingRequest, PairingSession, PingResult,
+    RegisterRequest, RegisterResponse, RuntimeProfiles, SessionPin, SkillBundle, SkillBundleRequest,
+    SkillBundleResponse, SkillImportResult, StoredTaskMessage, Task, TaskCompletion, TaskFailure, TaskGcCheck,
+    TaskMessage, TaskProgress, TaskRecord, TaskStatus, TaskStatusResponse, TaskUsage, UpdateResult, UsageEntry,
+    Workspace, WorkspaceRepos,
 };
 use crate::error::{Error, Result};
-use crate::ids::{PingId, RuntimeId, TaskId};
+use crate::ids::{IssueId, PingId, RuntimeId, RuntimeRequestId, TaskId, WorkspaceId};
 use crate::reply::Reply;
 use crate::route::{Endpoint, Method};
 use crate::serde_util::null_as_default as nd;
@@ -196,6 +200,23 @@ pub(crate) struct FailBody<T> {
     pub(crate) error: T,
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de> + Default"))]
+pub(crate) struct UsageBody<T> {
+    #[serde(default, deserialize_with = "nd")]
+    pub(crate) usage: T,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de> + Default"))]
+pub(crate) struct IssueIdsBody<T> {
+    #[serde(default, deserialize_with = "nd")]
+    pub(crate) issue_ids: T,
+}
+
+/// The query parameter of [`list_task_messages_since`].
+pub(crate) const SINCE_PARAMETER: &str = "since";
+
 /// `POST /api/daemon/register`.
 pub fn register(request: &RegisterRequest) -> Result<Request<RegisterResponse>> {
     post(Endpoint::Register, &[], request, json)
@@ -290,6 +311,170 @@ pub fn claim_pairing_session(token: &str) -> Result<Request<PairingSession>> {
     build(Endpoint::ClaimPairingSession, &[token], None, json)
 }
 
+/// `POST /api/daemon/deregister` with the HEAD 1cc46b2697 body; without
+/// `offline_reasons` it is byte-identical to [`deregister`].
+pub fn deregister_with(request: &DeregisterRequest) -> Result<Request<()>> {
+    post(Endpoint::Deregister, &[], request, ignore)
+}
+
+/// `POST /api/daemon/heartbeat` with the HEAD 1cc46b2697 body; without
+/// `supports_batch_import` it is byte-identical to [`send_heartbeat`].
+pub fn send_heartbeat_with(request: &HeartbeatRequest) -> Result<Request<HeartbeatResponse>> {
+    post(Endpoint::SendHeartbeat, &[], request, json)
+}
+
+/// `POST /api/daemon/tasks/{taskId}/fail` with the HEAD 1cc46b2697 body;
+/// [`TaskFailure::new`] alone is byte-identical to [`fail_task`].
+pub fn fail_task_with(task_id: &TaskId, failure: &TaskFailure) -> Result<Request<()>> {
+    post(Endpoint::FailTask, &[task_id.as_str()], failure, ignore)
+}
+
+/// `GET /api/daemon/tasks/{taskId}/messages?since={since}`: at HEAD
+/// 1cc46b2697 only the messages with `seq > since`; 3c93ebaf1c ignores the
+/// query and answers them all.
+pub fn list_task_messages_since(task_id: &TaskId, since: i64) -> Result<Request<Vec<StoredTaskMessage>>> {
+    let mut request = build(Endpoint::ListTaskMessages, &[task_id.as_str()], None, json_list)?;
+    request.wire.path = format!("{}?{SINCE_PARAMETER}={since}", request.wire.path);
+    Ok(request)
+}
+
+/// `POST /api/daemon/tasks/claim` (HEAD 1cc46b2697): the batch claim.
+pub fn claim_tasks(request: &BatchClaimRequest) -> Result<Request<Vec<Task>>> {
+    post(Endpoint::ClaimTasks, &[], request, claimed_tasks)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/tasks/{taskId}/prepare-lease`
+/// (HEAD 1cc46b2697).
+pub fn extend_prepare_lease(runtime_id: &RuntimeId, task_id: &TaskId) -> Result<Request<TaskRecord>> {
+    build(Endpoint::ExtendPrepareLease, &[runtime_id.as_str(), task_id.as_str()], None, json)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/tasks/{taskId}/skill-bundles/resolve`
+/// (HEAD 1cc46b2697).
+pub fn resolve_skill_bundles(
+    runtime_id: &RuntimeId,
+    task_id: &TaskId,
+    request: &SkillBundleRequest,
+) -> Result<Request<Vec<SkillBundle>>> {
+    post(Endpoint::ResolveSkillBundles, &[runtime_id.as_str(), task_id.as_str()], request, skill_bundles)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/recover-orphans` (HEAD 1cc46b2697).
+pub fn recover_orphans(runtime_id: &RuntimeId) -> Result<Request<OrphanRecovery>> {
+    build(Endpoint::RecoverOrphans, &[runtime_id.as_str()], None, json)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/models/{requestId}/result` (HEAD 1cc46b2697).
+pub fn report_model_list(
+    runtime_id: &RuntimeId,
+    request_id: &RuntimeRequestId,
+    result: &ModelListResult,
+) -> Result<Request<()>> {
+    post(Endpoint::ReportModelList, &[runtime_id.as_str(), request_id.as_str()], result, ignore)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/local-skills/{requestId}/result` (HEAD 1cc46b2697).
+pub fn report_local_skills(
+    runtime_id: &RuntimeId,
+    request_id: &RuntimeRequestId,
+    result: &LocalSkillsResult,
+) -> Result<Request<()>> {
+    post(Endpoint::ReportLocalSkills, &[runtime_id.as_str(), request_id.as_str()], result, ignore)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/local-skills/import/{requestId}/result` (HEAD 1cc46b2697).
+pub fn report_skill_import(
+    runtime_id: &RuntimeId,
+    request_id: &RuntimeRequestId,
+    result: &SkillImportResult,
+) -> Result<Request<()>> {
+    post(Endpoint::ReportSkillImport, &[runtime_id.as_str(), request_id.as_str()], result, ignore)
+}
+
+/// `POST /api/daemon/runtimes/{runtimeId}/update/{updateId}/result` (HEAD 1cc46b2697).
+pub fn report_update_result(
+    runtime_id: &RuntimeId,
+    update_id: &RuntimeRequestId,
+    result: &UpdateResult,
+) -> Result<Request<()>> {
+    post(Endpoint::ReportUpdateResult, &[runtime_id.as_str(), update_id.as_str()], result, ignore)
+}
+
+/// `POST /api/daemon/tasks/{taskId}/wait-local-directory` (HEAD 1cc46b2697).
+pub fn wait_local_directory(task_id: &TaskId, wait: &LocalDirectoryWait) -> Result<Request<TaskRecord>> {
+    post(Endpoint::WaitLocalDirectory, &[task_id.as_str()], wait, json)
+}
+
+/// `POST /api/daemon/tasks/{taskId}/usage` (HEAD 1cc46b2697).
+pub fn report_task_usage(task_id: &TaskId, usage: &[TaskUsage]) -> Result<Request<()>> {
+    post(Endpoint::ReportTaskUsage, &[task_id.as_str()], &UsageBody { usage }, ignore)
+}
+
+/// `POST /api/daemon/tasks/{taskId}/cancel-ack` (HEAD 1cc46b2697).
+pub fn ack_cancel(task_id: &TaskId, ack: &CancelAck) -> Result<Request<()>> {
+    post(Endpoint::AckCancel, &[task_id.as_str()], ack, ignore)
+}
+
+/// `POST /api/daemon/tasks/{taskId}/session` (HEAD 1cc46b2697; 204 without a body).
+pub fn pin_session(task_id: &TaskId, pin: &SessionPin) -> Result<Request<()>> {
+    post(Endpoint::PinSession, &[task_id.as_str()], pin, ignore)
+}
+
+/// `GET /api/daemon/tasks/{taskId}/gc-check` (HEAD 1cc46b2697).
+pub fn get_task_gc_check(task_id: &TaskId) -> Result<Request<TaskGcCheck>> {
+    build(Endpoint::GetTaskGcCheck, &[task_id.as_str()], None, json)
+}
+
+/// `GET /api/daemon/issues/{issueId}/gc-check` (HEAD 1cc46b2697).
+pub fn get_issue_gc_check(issue_id: &IssueId) -> Result<Request<GcCheck>> {
+    build(Endpoint::GetIssueGcCheck, &[issue_id.as_str()], None, json)
+}
+
+/// `GET /api/daemon/chat-sessions/{sessionId}/gc-check` (HEAD 1cc46b2697).
+pub fn get_chat_session_gc_check(session_id: &str) -> Result<Request<GcCheck>> {
+    build(Endpoint::GetChatSessionGcCheck, &[session_id], None, json)
+}
+
+/// `GET /api/daemon/autopilot-runs/{runId}/gc-check` (HEAD 1cc46b2697).
+pub fn get_autopilot_run_gc_check(run_id: &str) -> Result<Request<AutopilotRunGcCheck>> {
+    build(Endpoint::GetAutopilotRunGcCheck, &[run_id], None, json)
+}
+
+/// `POST /api/daemon/workspaces/{workspaceId}/issues/gc-check` (HEAD 1cc46b2697).
+pub fn check_issues_gc(workspace_id: &WorkspaceId, issue_ids: &[IssueId]) -> Result<Request<Vec<IssueGcStatus>>> {
+    post(Endpoint::CheckIssuesGc, &[workspace_id.as_str()], &IssueIdsBody { issue_ids }, issue_gc_checks)
+}
+
+/// `GET /api/daemon/workspaces` (HEAD 1cc46b2697).
+pub fn list_daemon_workspaces() -> Result<Request<Vec<DaemonWorkspace>>> {
+    build(Endpoint::ListDaemonWorkspaces, &[], None, json_list)
+}
+
+/// `GET /api/daemon/workspaces/{workspaceId}/repos` (HEAD 1cc46b2697).
+pub fn get_workspace_repos(workspace_id: &WorkspaceId) -> Result<Request<WorkspaceRepos>> {
+    build(Endpoint::GetWorkspaceRepos, &[workspace_id.as_str()], None, json)
+}
+
+/// `GET /api/daemon/workspaces/{workspaceId}/runtime-profiles` (HEAD 1cc46b2697).
+pub fn list_runtime_profiles(workspace_id: &WorkspaceId) -> Result<Request<RuntimeProfiles>> {
+    build(Endpoint::ListRuntimeProfiles, &[workspace_id.as_str()], None, json)
+}
+
+/// The batch claim's answer: `{"tasks": […]}`.
+fn claimed_tasks(body: &[u8]) -> serde_json::Result<Vec<Task>> {
+    json::<BatchClaimResponse>(body).map(|answer| answer.tasks)
+}
+
+/// The resolve call's answer: `{"bundles": […]}`.
+fn skill_bundles(body: &[u8]) -> serde_json::Result<Vec<SkillBundle>> {
+    json::<SkillBundleResponse>(body).map(|answer| answer.bundles)
+}
+
+/// The issues gc-check's answer: `{"issues": […]}`.
+fn issue_gc_checks(body: &[u8]) -> serde_json::Result<Vec<IssueGcStatus>> {
+    json::<IssueGcCheckResponse>(body).map(|answer| answer.issues)
+}
+
 /// The claim's answer: `{"task": …}` or `{"task": null}`.
 fn claimed(body: &[u8]) -> serde_json::Result<Option<Task>> {
     json::<ClaimResponse>(body).map(|answer| answer.task)
@@ -314,6 +499,17 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
         Endpoint::CreatePairingSession | Endpoint::GetPairingSession | Endpoint::ClaimPairingSession => {
             |body| json(body).map(Reply::PairingSession)
         }
+        Endpoint::ClaimTasks => |body| claimed_tasks(body).map(Reply::ClaimedTasks),
+        Endpoint::ExtendPrepareLease | Endpoint::WaitLocalDirectory => |body| json(body).map(Reply::TaskRecord),
+        Endpoint::ResolveSkillBundles => |body| skill_bundles(body).map(Reply::SkillBundles),
+        Endpoint::RecoverOrphans => |body| json(body).map(Reply::OrphansRecovered),
+        Endpoint::GetTaskGcCheck => |body| json(body).map(Reply::TaskGcCheck),
+        Endpoint::GetIssueGcCheck | Endpoint::GetChatSessionGcCheck => |body| json(body).map(Reply::GcCheck),
+        Endpoint::GetAutopilotRunGcCheck => |body| json(body).map(Reply::AutopilotRunGcCheck),
+        Endpoint::CheckIssuesGc => |body| issue_gc_checks(body).map(Reply::IssueGcChecks),
+        Endpoint::ListDaemonWorkspaces => |body| json_list(body).map(Reply::DaemonWorkspaces),
+        Endpoint::GetWorkspaceRepos => |body| json(body).map(Reply::WorkspaceRepos),
+        Endpoint::ListRuntimeProfiles => |body| json(body).map(Reply::RuntimeProfiles),
         Endpoint::Deregister
         | Endpoint::ReportUsage
         | Endpoint::ReportPingResult
@@ -321,7 +517,14 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
         | Endpoint::ReportProgress
         | Endpoint::CompleteTask
         | Endpoint::FailTask
-        | Endpoint::ReportTaskMessages => |body| ignore(body).map(|()| Reply::Done),
+        | Endpoint::ReportTaskMessages
+        | Endpoint::ReportModelList
+        | Endpoint::ReportLocalSkills
+        | Endpoint::ReportSkillImport
+        | Endpoint::ReportUpdateResult
+        | Endpoint::ReportTaskUsage
+        | Endpoint::AckCancel
+        | Endpoint::PinSession => |body| ignore(body).map(|()| Reply::Done),
     }
 }
 

@@ -115,6 +115,48 @@ endpoints! {
     GetPairingSession => Get "/api/daemon/pairing-sessions/{token}",
     /// `POST /api/daemon/pairing-sessions/{token}/claim`.
     ClaimPairingSession => Post "/api/daemon/pairing-sessions/{token}/claim",
+    // Routes server HEAD 1cc46b2697 added; 3c93ebaf1c answers each with
+    // `404 page not found`.
+    /// `POST /api/daemon/tasks/claim`, the batch claim (HEAD 1cc46b2697).
+    ClaimTasks => Post "/api/daemon/tasks/claim",
+    /// `POST /api/daemon/runtimes/{runtimeId}/tasks/{taskId}/prepare-lease` (HEAD 1cc46b2697).
+    ExtendPrepareLease => Post "/api/daemon/runtimes/{runtimeId}/tasks/{taskId}/prepare-lease",
+    /// `POST /api/daemon/runtimes/{runtimeId}/tasks/{taskId}/skill-bundles/resolve` (HEAD 1cc46b2697).
+    ResolveSkillBundles => Post "/api/daemon/runtimes/{runtimeId}/tasks/{taskId}/skill-bundles/resolve",
+    /// `POST /api/daemon/runtimes/{runtimeId}/recover-orphans` (HEAD 1cc46b2697).
+    RecoverOrphans => Post "/api/daemon/runtimes/{runtimeId}/recover-orphans",
+    /// `POST /api/daemon/runtimes/{runtimeId}/models/{requestId}/result` (HEAD 1cc46b2697).
+    ReportModelList => Post "/api/daemon/runtimes/{runtimeId}/models/{requestId}/result",
+    /// `POST /api/daemon/runtimes/{runtimeId}/local-skills/{requestId}/result` (HEAD 1cc46b2697).
+    ReportLocalSkills => Post "/api/daemon/runtimes/{runtimeId}/local-skills/{requestId}/result",
+    /// `POST /api/daemon/runtimes/{runtimeId}/local-skills/import/{requestId}/result` (HEAD 1cc46b2697).
+    ReportSkillImport => Post "/api/daemon/runtimes/{runtimeId}/local-skills/import/{requestId}/result",
+    /// `POST /api/daemon/runtimes/{runtimeId}/update/{updateId}/result` (HEAD 1cc46b2697).
+    ReportUpdateResult => Post "/api/daemon/runtimes/{runtimeId}/update/{updateId}/result",
+    /// `POST /api/daemon/tasks/{taskId}/wait-local-directory` (HEAD 1cc46b2697).
+    WaitLocalDirectory => Post "/api/daemon/tasks/{taskId}/wait-local-directory",
+    /// `POST /api/daemon/tasks/{taskId}/usage` (HEAD 1cc46b2697; replaces the runtime route).
+    ReportTaskUsage => Post "/api/daemon/tasks/{taskId}/usage",
+    /// `POST /api/daemon/tasks/{taskId}/cancel-ack` (HEAD 1cc46b2697).
+    AckCancel => Post "/api/daemon/tasks/{taskId}/cancel-ack",
+    /// `POST /api/daemon/tasks/{taskId}/session` (HEAD 1cc46b2697; answers 204 without a body).
+    PinSession => Post "/api/daemon/tasks/{taskId}/session",
+    /// `GET /api/daemon/tasks/{taskId}/gc-check` (HEAD 1cc46b2697).
+    GetTaskGcCheck => Get "/api/daemon/tasks/{taskId}/gc-check",
+    /// `GET /api/daemon/issues/{issueId}/gc-check` (HEAD 1cc46b2697).
+    GetIssueGcCheck => Get "/api/daemon/issues/{issueId}/gc-check",
+    /// `GET /api/daemon/chat-sessions/{sessionId}/gc-check` (HEAD 1cc46b2697).
+    GetChatSessionGcCheck => Get "/api/daemon/chat-sessions/{sessionId}/gc-check",
+    /// `GET /api/daemon/autopilot-runs/{runId}/gc-check` (HEAD 1cc46b2697).
+    GetAutopilotRunGcCheck => Get "/api/daemon/autopilot-runs/{runId}/gc-check",
+    /// `POST /api/daemon/workspaces/{workspaceId}/issues/gc-check` (HEAD 1cc46b2697).
+    CheckIssuesGc => Post "/api/daemon/workspaces/{workspaceId}/issues/gc-check",
+    /// `GET /api/daemon/workspaces` (HEAD 1cc46b2697; any credential, a daemon token too).
+    ListDaemonWorkspaces => Get "/api/daemon/workspaces",
+    /// `GET /api/daemon/workspaces/{workspaceId}/repos` (HEAD 1cc46b2697).
+    GetWorkspaceRepos => Get "/api/daemon/workspaces/{workspaceId}/repos",
+    /// `GET /api/daemon/workspaces/{workspaceId}/runtime-profiles` (HEAD 1cc46b2697).
+    ListRuntimeProfiles => Get "/api/daemon/workspaces/{workspaceId}/runtime-profiles",
 }
 
 /// Why a method and path match no route.
@@ -128,10 +170,11 @@ pub enum RouteMismatch {
 
 impl Endpoint {
     /// The status a success answers with: 201 for creating a pairing
-    /// session, 200 otherwise.
+    /// session, 204 (no body) for pinning a session, 200 otherwise.
     pub fn success_status(self) -> u16 {
         match self {
             Self::CreatePairingSession => 201,
+            Self::PinSession => 204,
             _ => 200,
         }
     }
@@ -301,8 +344,9 @@ mod tests {
     }
 
     #[test]
-    fn pairing_create_answers_201() {
+    fn pairing_create_answers_201_and_session_pin_204() {
         assert_eq!(Endpoint::CreatePairingSession.success_status(), 201);
+        assert_eq!(Endpoint::PinSession.success_status(), 204);
         assert_eq!(Endpoint::Register.success_status(), 200);
     }
 }

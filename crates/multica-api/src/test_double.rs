@@ -91,6 +91,19 @@ impl DaemonApi for ScriptedApi {
             Call::CreatePairingSession(_) | Call::GetPairingSession { .. } | Call::ClaimPairingSession { .. } => {
                 Reply::PairingSession(PairingSession::default())
             }
+            Call::ClaimTasks(_) => Reply::ClaimedTasks(Vec::new()),
+            Call::ExtendPrepareLease { .. } | Call::WaitLocalDirectory { .. } => {
+                Reply::TaskRecord(TaskRecord::default())
+            }
+            Call::ResolveSkillBundles { .. } => Reply::SkillBundles(Vec::new()),
+            Call::RecoverOrphans { .. } => Reply::OrphansRecovered(OrphanRecovery::default()),
+            Call::GetTaskGcCheck { .. } => Reply::TaskGcCheck(TaskGcCheck::default()),
+            Call::GetIssueGcCheck { .. } | Call::GetChatSessionGcCheck { .. } => Reply::GcCheck(GcCheck::default()),
+            Call::GetAutopilotRunGcCheck { .. } => Reply::AutopilotRunGcCheck(AutopilotRunGcCheck::default()),
+            Call::CheckIssuesGc { .. } => Reply::IssueGcChecks(Vec::new()),
+            Call::ListDaemonWorkspaces => Reply::DaemonWorkspaces(Vec::new()),
+            Call::GetWorkspaceRepos { .. } => Reply::WorkspaceRepos(WorkspaceRepos::default()),
+            Call::ListRuntimeProfiles { .. } => Reply::RuntimeProfiles(RuntimeProfiles::default()),
             _ => Reply::Done,
         };
         self.answer(call).await.map(|()| reply)

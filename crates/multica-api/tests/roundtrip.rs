@@ -190,6 +190,137 @@ fn call() -> impl Strategy<Value = Call> {
     ]
 }
 
+/// A non-empty value of a HEAD field: what makes a HEAD body differ from the
+/// 3c93ebaf1c one.
+fn set_text() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-z0-9 _./:-]{1,12}", "\\PC{1,8}"]
+}
+
+/// The calls of server HEAD 1cc46b2697: its bodies of 3c93ebaf1c routes
+/// (with at least one HEAD field set, else they are the 3c93ebaf1c call)
+/// and its new routes.
+fn head_call() -> impl Strategy<Value = Call> {
+    let failure = (text(), set_text(), text(), text(), any::<bool>()).prop_map(
+        |(error, reason, session_id, work_dir, session_rollout_missing)| TaskFailure {
+            failure_reason: reason.into(),
+            session_id,
+            work_dir,
+            session_rollout_missing,
+            ..TaskFailure::new(error)
+        },
+    );
+    let task_usage =
+        (text(), text(), any::<[i64; 4]>(), any::<i64>()).prop_map(|(provider, model, [i, o, r, w], cost)| TaskUsage {
+            provider,
+            model,
+            input_tokens: i,
+            output_tokens: o,
+            cache_read_tokens: r,
+            cache_write_tokens: w,
+            cost_usd_ticks: cost,
+        });
+    let reasons = proptest::collection::btree_map(set_text(), json_object().prop_map(Value::Object), 1..3);
+    prop_oneof![
+        (vec(id(), 0..3), reasons).prop_map(|(ids, reasons)| Call::DeregisterWith(DeregisterRequest {
+            runtime_ids: ids.into_iter().map(Into::into).collect(),
+            offline_reasons: reasons.into_iter().collect(),
+        })),
+        text().prop_map(|id| Call::SendHeartbeatWith(HeartbeatRequest {
+            supports_batch_import: true,
+            ..HeartbeatRequest::new(id.into())
+        })),
+        (id(), failure).prop_map(|(id, failure)| Call::FailTaskWith { task_id: id.into(), failure }),
+        (id(), any::<i64>()).prop_map(|(id, since)| Call::ListTaskMessagesSince { task_id: id.into(), since }),
+        (id(), vec(id(), 0..3), any::<i64>()).prop_map(|(daemon, runtimes, max_tasks)| {
+            Call::ClaimTasks(BatchClaimRequest {
+                daemon_id: daemon.into(),
+                runtime_ids: runtimes.into_iter().map(Into::into).collect(),
+                max_tasks,
+            })
+        }),
+        (id(), id()).prop_map(|(r, t)| Call::ExtendPrepareLease { runtime_id: r.into(), task_id: t.into() }),
+        (id(), id(), vec((text(), text(), text()), 0..3)).prop_map(|(r, t, skills)| Call::ResolveSkillBundles {
+            runtime_id: r.into(),
+            task_id: t.into(),
+            request: SkillBundleRequest {
+                skills: skills
+                    .into_iter()
+                    .map(|(id, source, hash)| SkillBundleRef { id, source: source.into(), hash })
+                    .collect(),
+            },
+        }),
+        id().prop_map(|r| Call::RecoverOrphans { runtime_id: r.into() }),
+        (id(), id(), text(), vec((text(), text()), 0..2), text()).prop_map(|(r, q, status, models, error)| {
+            Call::ReportModelList {
+                runtime_id: r.into(),
+                request_id: q.into(),
+                result: ModelListResult {
+                    status,
+                    models: models
+                        .into_iter()
+                        .map(|(id, label)| RuntimeModel { id, label, ..Default::default() })
+                        .collect(),
+                    supported: Some(false),
+                    error,
+                    ..Default::default()
+                },
+            }
+        }),
+        (id(), id(), text(), vec((text(), text()), 0..2)).prop_map(|(r, q, status, skills)| {
+            Call::ReportLocalSkills {
+                runtime_id: r.into(),
+                request_id: q.into(),
+                result: LocalSkillsResult {
+                    status,
+                    skills: skills
+                        .into_iter()
+                        .map(|(key, name)| LocalSkill { key, name, ..Default::default() })
+                        .collect(),
+                    ..Default::default()
+                },
+            }
+        }),
+        (id(), id(), text(), proptest::option::of(json_object()), text()).prop_map(|(r, q, status, skill, error)| {
+            Call::ReportSkillImport {
+                runtime_id: r.into(),
+                request_id: q.into(),
+                result: SkillImportResult { status, skill, error },
+            }
+        }),
+        (id(), id(), text(), text(), text()).prop_map(|(r, u, status, output, error)| Call::ReportUpdateResult {
+            runtime_id: r.into(),
+            update_id: u.into(),
+            result: UpdateResult { status, output, error },
+        }),
+        (id(), text()).prop_map(|(t, reason)| Call::WaitLocalDirectory {
+            task_id: t.into(),
+            wait: LocalDirectoryWait { reason }
+        }),
+        (id(), vec(task_usage, 0..3)).prop_map(|(t, usage)| Call::ReportTaskUsage { task_id: t.into(), usage }),
+        (id(), text(), text(), text(), text()).prop_map(|(t, branch_name, durable_work_dir, error_message, reason)| {
+            Call::AckCancel {
+                task_id: t.into(),
+                ack: CancelAck { branch_name, durable_work_dir, error_message, failure_reason: reason.into() },
+            }
+        }),
+        (id(), text(), text()).prop_map(|(t, session_id, work_dir)| Call::PinSession {
+            task_id: t.into(),
+            pin: SessionPin { session_id, work_dir }
+        }),
+        id().prop_map(|t| Call::GetTaskGcCheck { task_id: t.into() }),
+        id().prop_map(|i| Call::GetIssueGcCheck { issue_id: i.into() }),
+        id().prop_map(|session_id| Call::GetChatSessionGcCheck { session_id }),
+        id().prop_map(|run_id| Call::GetAutopilotRunGcCheck { run_id }),
+        (id(), vec(id(), 0..3)).prop_map(|(w, issues)| Call::CheckIssuesGc {
+            workspace_id: w.into(),
+            issue_ids: issues.into_iter().map(Into::into).collect(),
+        }),
+        Just(Call::ListDaemonWorkspaces),
+        id().prop_map(|w| Call::GetWorkspaceRepos { workspace_id: w.into() }),
+        id().prop_map(|w| Call::ListRuntimeProfiles { workspace_id: w.into() }),
+    ]
+}
+
 proptest! {
     #[test]
     fn messages_round_trip(message in message()) {
@@ -213,6 +344,17 @@ proptest! {
     fn calls_survive_the_wire(call in call()) {
         let wire = call.to_wire().unwrap();
         let decoded = Call::decode(wire.method().as_str(), &wire.path, wire.body.as_deref().unwrap_or_default()).unwrap();
+        prop_assert_eq!(decoded, call);
+    }
+
+    /// The same for every HEAD 1cc46b2697 call, the query of the messages
+    /// listing included; the call's own path agrees with the wire's.
+    #[test]
+    fn head_calls_survive_the_wire(call in head_call()) {
+        let wire = call.to_wire().unwrap();
+        prop_assert_eq!(&call.path().unwrap(), &wire.path);
+        let decoded = Call::decode(wire.method().as_str(), &wire.path, wire.body.as_deref().unwrap_or_default()).unwrap();
+        prop_assert_eq!(decoded.endpoint(), call.endpoint());
         prop_assert_eq!(decoded, call);
     }
 

@@ -4,8 +4,11 @@
 mod support;
 
 use multica_api::{
-    Call, DaemonApi, DaemonApiExt, Endpoint, MessageKind, PairingRequest, PingId, PingResult, PingStatus,
-    RegisterRequest, RuntimeId, RuntimeSpec, TaskCompletion, TaskId, TaskMessage, TaskProgress, TaskStatus, UsageEntry,
+    BatchClaimRequest, Call, CancelAck, DaemonApi, DaemonApiExt, DeregisterRequest, Endpoint, FailureReason,
+    HeartbeatRequest, LocalDirectoryWait, LocalSkillsResult, MessageKind, ModelListResult, PairingRequest, PingId,
+    PingResult, PingStatus, RegisterRequest, RuntimeId, RuntimeSpec, SessionPin, SkillBundleRef, SkillBundleRequest,
+    SkillImportResult, SkillSource, TaskCompletion, TaskFailure, TaskId, TaskMessage, TaskProgress, TaskStatus,
+    TaskUsage, UpdateResult, UsageEntry,
 };
 use multica_hyper::{HyperClient, DEFAULT_USER_AGENT};
 use support::{Recorded, Reply, TestServer};
@@ -24,7 +27,13 @@ fn server_answer(request: &Recorded) -> Reply {
         Endpoint::ClaimTask => r#"{"task":null}"#,
         Endpoint::ListPendingTasks | Endpoint::ListTaskMessages | Endpoint::ListWorkspaces => "[]",
         Endpoint::GetTaskStatus => r#"{"status":"running"}"#,
-        Endpoint::StartTask | Endpoint::CompleteTask | Endpoint::FailTask => r#"{"id":"t-1","status":"running"}"#,
+        Endpoint::StartTask
+        | Endpoint::CompleteTask
+        | Endpoint::FailTask
+        | Endpoint::ExtendPrepareLease
+        | Endpoint::WaitLocalDirectory => r#"{"id":"t-1","status":"running"}"#,
+        Endpoint::ListDaemonWorkspaces => r#"[{"id":"ws-1","name":"Diff"}]"#,
+        Endpoint::PinSession => "",
         Endpoint::CreatePairingSession | Endpoint::GetPairingSession | Endpoint::ClaimPairingSession => {
             r#"{"token":"pt-1","status":"pending"}"#
         }
@@ -88,11 +97,81 @@ fn every_call() -> Vec<Call> {
         },
         Call::FailTask { task_id: task.clone(), error: "agent crashed".into() },
         Call::ReportTaskMessages { task_id: task.clone(), messages: vec![TaskMessage::text(1, "hi"), tool_use] },
-        Call::ListTaskMessages { task_id: task },
+        Call::ListTaskMessages { task_id: task.clone() },
         Call::ListWorkspaces,
         Call::CreatePairingSession(PairingRequest { daemon_id: "d-1".into(), ..PairingRequest::default() }),
         Call::GetPairingSession { token: "pt 1".into() },
         Call::ClaimPairingSession { token: "pt/1".into() },
+        // HEAD 1cc46b2697.
+        Call::DeregisterWith(DeregisterRequest {
+            runtime_ids: vec![runtime.clone()],
+            offline_reasons: [("rt/1".to_owned(), serde_json::json!({"code": "auth_expired"}))].into_iter().collect(),
+        }),
+        Call::SendHeartbeatWith(HeartbeatRequest {
+            supports_batch_import: true,
+            ..HeartbeatRequest::new(runtime.clone())
+        }),
+        Call::FailTaskWith {
+            task_id: task.clone(),
+            failure: TaskFailure::new("late").with_reason(FailureReason::Timeout).with_session("s-1", "/w"),
+        },
+        Call::ListTaskMessagesSince { task_id: task.clone(), since: 7 },
+        Call::ClaimTasks(BatchClaimRequest {
+            daemon_id: "d-1".into(),
+            runtime_ids: vec![runtime.clone()],
+            max_tasks: 4,
+        }),
+        Call::ExtendPrepareLease { runtime_id: runtime.clone(), task_id: task.clone() },
+        Call::ResolveSkillBundles {
+            runtime_id: runtime.clone(),
+            task_id: task.clone(),
+            request: SkillBundleRequest {
+                skills: vec![SkillBundleRef {
+                    id: "builtin:x".into(),
+                    source: SkillSource::Builtin,
+                    hash: "sha256:0".into(),
+                }],
+            },
+        },
+        Call::RecoverOrphans { runtime_id: runtime.clone() },
+        Call::ReportModelList {
+            runtime_id: runtime.clone(),
+            request_id: "q/1".into(),
+            result: ModelListResult { status: "completed".into(), ..ModelListResult::default() },
+        },
+        Call::ReportLocalSkills {
+            runtime_id: runtime.clone(),
+            request_id: "q 2".into(),
+            result: LocalSkillsResult { status: "failed".into(), error: "no".into(), ..LocalSkillsResult::default() },
+        },
+        Call::ReportSkillImport {
+            runtime_id: runtime.clone(),
+            request_id: "import".into(),
+            result: SkillImportResult { status: "failed".into(), ..SkillImportResult::default() },
+        },
+        Call::ReportUpdateResult {
+            runtime_id: runtime.clone(),
+            update_id: "u-1".into(),
+            result: UpdateResult { status: "running".into(), ..UpdateResult::default() },
+        },
+        Call::WaitLocalDirectory { task_id: task.clone(), wait: LocalDirectoryWait { reason: "demo".into() } },
+        Call::ReportTaskUsage {
+            task_id: task.clone(),
+            usage: vec![TaskUsage { provider: "claude".into(), model: "m".into(), ..TaskUsage::default() }],
+        },
+        Call::AckCancel { task_id: task.clone(), ack: CancelAck::default() },
+        Call::PinSession {
+            task_id: task.clone(),
+            pin: SessionPin { session_id: "s-1".into(), ..SessionPin::default() },
+        },
+        Call::GetTaskGcCheck { task_id: task.clone() },
+        Call::GetIssueGcCheck { issue_id: "i/1".into() },
+        Call::GetChatSessionGcCheck { session_id: "c 1".into() },
+        Call::GetAutopilotRunGcCheck { run_id: "a?1".into() },
+        Call::CheckIssuesGc { workspace_id: "ws-1".into(), issue_ids: vec!["i-1".into()] },
+        Call::ListDaemonWorkspaces,
+        Call::GetWorkspaceRepos { workspace_id: "ws/1".into() },
+        Call::ListRuntimeProfiles { workspace_id: "ws-1".into() },
     ]
 }
 
@@ -119,6 +198,42 @@ async fn invoke(api: &dyn DaemonApi, call: &Call) -> multica_api::Result<()> {
         Call::CreatePairingSession(request) => api.create_pairing_session(request).await.map(drop),
         Call::GetPairingSession { token } => api.get_pairing_session(token).await.map(drop),
         Call::ClaimPairingSession { token } => api.claim_pairing_session(token).await.map(drop),
+        Call::DeregisterWith(request) => api.deregister_with(request).await,
+        Call::SendHeartbeatWith(request) => api.send_heartbeat_with(request).await.map(drop),
+        Call::FailTaskWith { task_id, failure } => api.fail_task_with(task_id, failure).await,
+        Call::ListTaskMessagesSince { task_id, since } => api.list_task_messages_since(task_id, *since).await.map(drop),
+        Call::ClaimTasks(request) => api.claim_tasks(request).await.map(drop),
+        Call::ExtendPrepareLease { runtime_id, task_id } => {
+            api.extend_prepare_lease(runtime_id, task_id).await.map(drop)
+        }
+        Call::ResolveSkillBundles { runtime_id, task_id, request } => {
+            api.resolve_skill_bundles(runtime_id, task_id, request).await.map(drop)
+        }
+        Call::RecoverOrphans { runtime_id } => api.recover_orphans(runtime_id).await.map(drop),
+        Call::ReportModelList { runtime_id, request_id, result } => {
+            api.report_model_list(runtime_id, request_id, result).await
+        }
+        Call::ReportLocalSkills { runtime_id, request_id, result } => {
+            api.report_local_skills(runtime_id, request_id, result).await
+        }
+        Call::ReportSkillImport { runtime_id, request_id, result } => {
+            api.report_skill_import(runtime_id, request_id, result).await
+        }
+        Call::ReportUpdateResult { runtime_id, update_id, result } => {
+            api.report_update_result(runtime_id, update_id, result).await
+        }
+        Call::WaitLocalDirectory { task_id, wait } => api.wait_local_directory(task_id, wait).await.map(drop),
+        Call::ReportTaskUsage { task_id, usage } => api.report_task_usage(task_id, usage).await,
+        Call::AckCancel { task_id, ack } => api.ack_cancel(task_id, ack).await,
+        Call::PinSession { task_id, pin } => api.pin_session(task_id, pin).await,
+        Call::GetTaskGcCheck { task_id } => api.get_task_gc_check(task_id).await.map(drop),
+        Call::GetIssueGcCheck { issue_id } => api.get_issue_gc_check(issue_id).await.map(drop),
+        Call::GetChatSessionGcCheck { session_id } => api.get_chat_session_gc_check(session_id).await.map(drop),
+        Call::GetAutopilotRunGcCheck { run_id } => api.get_autopilot_run_gc_check(run_id).await.map(drop),
+        Call::CheckIssuesGc { workspace_id, issue_ids } => api.check_issues_gc(workspace_id, issue_ids).await.map(drop),
+        Call::ListDaemonWorkspaces => api.list_daemon_workspaces().await.map(drop),
+        Call::GetWorkspaceRepos { workspace_id } => api.get_workspace_repos(workspace_id).await.map(drop),
+        Call::ListRuntimeProfiles { workspace_id } => api.list_runtime_profiles(workspace_id).await.map(drop),
         other => panic!("a call this test does not know: {other:?}"),
     }
 }
@@ -127,7 +242,8 @@ async fn invoke(api: &dyn DaemonApi, call: &Call) -> multica_api::Result<()> {
 async fn every_call_reaches_the_server_exactly_as_built() {
     let (server, client) = server_and_client().await;
     let calls = every_call();
-    assert_eq!(calls.len(), Endpoint::ALL.len(), "one call per route");
+    let routes: std::collections::BTreeSet<Endpoint> = calls.iter().map(Call::endpoint).collect();
+    assert_eq!(routes.len(), Endpoint::ALL.len(), "every route is called");
     for call in &calls {
         invoke(&client, call).await.unwrap_or_else(|err| panic!("{call:?}: {err}"));
     }

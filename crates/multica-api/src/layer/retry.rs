@@ -29,14 +29,22 @@ tokio::task_local! {
 /// - heartbeat (marks the runtime online again; a ping handed out in a lost
 ///   answer is lost either way), deregister (offline again), progress (the
 ///   latest step wins), usage (upserted by runtime, date, provider and
-///   model) and ping results (the same answer again).
+///   model) and ping results (the same answer again);
+/// - at HEAD 1cc46b2697: the reads (daemon workspaces, repos, runtime
+///   profiles, skill bundles, the gc checks), task usage (upserted by task,
+///   provider and model), cancel-ack (recorded once), session pin (the same
+///   pointer again), prepare lease (pushed to 45 s from now again) and the
+///   runtime request results (a finished request answers ok again).
 ///
 /// Not listed, so repeated only when the failed attempt provably never
 /// reached the server (a connect failure, see
 /// [`Error::may_have_reached_server`]): claim (a repeat would take a second
 /// task and strand the first in `dispatched`), start, complete and fail (a
 /// repeat of a call that did land gets 400, as the task has moved on), live
-/// messages (a repeat stores them twice), register and the pairing writes.
+/// messages (a repeat stores them twice), register and the pairing writes;
+/// at HEAD 1cc46b2697 also the batch claim, wait-local-directory (a repeat
+/// gets 400) and recover-orphans (a repeat would fail the retries the first
+/// created).
 /// Complete and fail can be opted in with
 /// [`RetryPolicy::retry_complete_and_fail`], as the Go daemon does.
 pub const SAFE_TO_REPEAT: &[Endpoint] = &[
@@ -50,6 +58,23 @@ pub const SAFE_TO_REPEAT: &[Endpoint] = &[
     Endpoint::ListTaskMessages,
     Endpoint::ListWorkspaces,
     Endpoint::GetPairingSession,
+    Endpoint::ExtendPrepareLease,
+    Endpoint::ResolveSkillBundles,
+    Endpoint::ReportModelList,
+    Endpoint::ReportLocalSkills,
+    Endpoint::ReportSkillImport,
+    Endpoint::ReportUpdateResult,
+    Endpoint::ReportTaskUsage,
+    Endpoint::AckCancel,
+    Endpoint::PinSession,
+    Endpoint::GetTaskGcCheck,
+    Endpoint::GetIssueGcCheck,
+    Endpoint::GetChatSessionGcCheck,
+    Endpoint::GetAutopilotRunGcCheck,
+    Endpoint::CheckIssuesGc,
+    Endpoint::ListDaemonWorkspaces,
+    Endpoint::GetWorkspaceRepos,
+    Endpoint::ListRuntimeProfiles,
 ];
 
 /// When and how often [`Retry`] repeats a call: plain data with defaults in

@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::impl_layer;
-use crate::dto::{PairingRequest, PingResult, RegisterRequest, TaskCompletion, TaskProgress};
+use crate::dto::{
+    BatchClaimRequest, CancelAck, LocalDirectoryWait, LocalSkillsResult, ModelListResult, PairingRequest, PingResult,
+    RegisterRequest, SessionPin, SkillBundleRequest, SkillImportResult, TaskCompletion, TaskProgress, UpdateResult,
+};
 use crate::error::Result;
-use crate::ids::{PingId, RuntimeId, TaskId};
+use crate::ids::{IssueId, PingId, RuntimeId, RuntimeRequestId, TaskId, WorkspaceId};
 use crate::{Call, DaemonApi, DaemonApiExt, Endpoint, Reply};
 
 /// IDs and tokens passed by [`call_endpoint`]: tests assert they never leak.
@@ -97,5 +100,35 @@ pub(crate) async fn call_endpoint(api: &dyn DaemonApi, endpoint: Endpoint) -> Re
         Endpoint::CreatePairingSession => api.create_pairing_session(&PairingRequest::default()).await.map(drop),
         Endpoint::GetPairingSession => api.get_pairing_session(SECRET_ID).await.map(drop),
         Endpoint::ClaimPairingSession => api.claim_pairing_session(SECRET_ID).await.map(drop),
+        Endpoint::ClaimTasks => api.claim_tasks(&BatchClaimRequest::default()).await.map(drop),
+        Endpoint::ExtendPrepareLease => api.extend_prepare_lease(&runtime, &task).await.map(drop),
+        Endpoint::ResolveSkillBundles => {
+            api.resolve_skill_bundles(&runtime, &task, &SkillBundleRequest::default()).await.map(drop)
+        }
+        Endpoint::RecoverOrphans => api.recover_orphans(&runtime).await.map(drop),
+        Endpoint::ReportModelList => {
+            api.report_model_list(&runtime, &RuntimeRequestId::new(SECRET_ID), &ModelListResult::default()).await
+        }
+        Endpoint::ReportLocalSkills => {
+            api.report_local_skills(&runtime, &RuntimeRequestId::new(SECRET_ID), &LocalSkillsResult::default()).await
+        }
+        Endpoint::ReportSkillImport => {
+            api.report_skill_import(&runtime, &RuntimeRequestId::new(SECRET_ID), &SkillImportResult::default()).await
+        }
+        Endpoint::ReportUpdateResult => {
+            api.report_update_result(&runtime, &RuntimeRequestId::new(SECRET_ID), &UpdateResult::default()).await
+        }
+        Endpoint::WaitLocalDirectory => api.wait_local_directory(&task, &LocalDirectoryWait::default()).await.map(drop),
+        Endpoint::ReportTaskUsage => api.report_task_usage(&task, &[]).await,
+        Endpoint::AckCancel => api.ack_cancel(&task, &CancelAck::default()).await,
+        Endpoint::PinSession => api.pin_session(&task, &SessionPin::default()).await,
+        Endpoint::GetTaskGcCheck => api.get_task_gc_check(&task).await.map(drop),
+        Endpoint::GetIssueGcCheck => api.get_issue_gc_check(&IssueId::new(SECRET_ID)).await.map(drop),
+        Endpoint::GetChatSessionGcCheck => api.get_chat_session_gc_check(SECRET_ID).await.map(drop),
+        Endpoint::GetAutopilotRunGcCheck => api.get_autopilot_run_gc_check(SECRET_ID).await.map(drop),
+        Endpoint::CheckIssuesGc => api.check_issues_gc(&WorkspaceId::new(SECRET_ID), &[]).await.map(drop),
+        Endpoint::ListDaemonWorkspaces => api.list_daemon_workspaces().await.map(drop),
+        Endpoint::GetWorkspaceRepos => api.get_workspace_repos(&WorkspaceId::new(SECRET_ID)).await.map(drop),
+        Endpoint::ListRuntimeProfiles => api.list_runtime_profiles(&WorkspaceId::new(SECRET_ID)).await.map(drop),
     }
 }

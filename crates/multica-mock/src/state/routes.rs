@@ -45,6 +45,15 @@ impl State {
             Call::CreatePairingSession(request) => Reply::Pairing(self.create_pairing(request)?),
             Call::GetPairingSession { token } => Reply::Pairing(self.get_pairing(token)?),
             Call::ClaimPairingSession { token } => Reply::Pairing(self.claim_pairing(token)?),
+            // HEAD 1cc46b2697 bodies of these routes: 3c93ebaf1c ignores the
+            // fields (and the query) it does not know.
+            Call::DeregisterWith(request) => {
+                self.deregister(&request.runtime_ids)?;
+                Reply::Ok
+            }
+            Call::SendHeartbeatWith(request) => Reply::Heartbeat(self.heartbeat(&request.runtime_id)?),
+            Call::FailTaskWith { task_id, failure } => Reply::Record(self.fail(task_id, &failure.error)?),
+            Call::ListTaskMessagesSince { task_id, .. } => Reply::Messages(self.list_messages(task_id)),
             // `Call` is non-exhaustive: a route added upstream and not yet
             // implemented here answers as an unknown route would.
             _ => return Err(ROUTE_NOT_FOUND),
