@@ -9,10 +9,13 @@ use std::time::Duration;
 use multica::conformance::{run_all, TESTS};
 use multica::hyper::HyperClient;
 use multica::layer::RetryPolicy;
-use multica::mock::{serve, MockDaemon, MockServer};
+use multica::mock::{serve, MockDaemon, MockServer, ServerVersion};
 use multica::{DaemonApi, DaemonApiExt};
 
 const TOKEN: &str = "conformance-token";
+/// At HEAD the token is a personal access token (`mul_…`) of a member of
+/// every workspace: every daemon route checks it.
+const HEAD_TOKEN: &str = "mul_conformance-token";
 
 /// A backend under test, the fake that backs it, and the server (if any)
 /// that must outlive the run.
@@ -22,21 +25,23 @@ struct Backend {
     _server: Option<MockServer>,
 }
 
-fn fake() -> MockDaemon {
-    MockDaemon::builder().token(TOKEN).build().expect("an empty fake builds")
+fn fake(version: ServerVersion) -> MockDaemon {
+    let token = if version == ServerVersion::Head { HEAD_TOKEN } else { TOKEN };
+    MockDaemon::builder().server_version(version).token(token).build().expect("an empty fake builds")
 }
 
 /// The fake called in process.
-async fn in_process() -> Backend {
-    let fake = fake();
+async fn in_process(version: ServerVersion) -> Backend {
+    let fake = fake(version);
     Backend { api: Arc::new(fake.clone()), fake, _server: None }
 }
 
 /// The production client over HTTP against the fake's server on 127.0.0.1.
-async fn over_http() -> Backend {
-    let fake = fake();
+async fn over_http(version: ServerVersion) -> Backend {
+    let fake = fake(version);
+    let token = if version == ServerVersion::Head { HEAD_TOKEN } else { TOKEN };
     let server = serve(fake.clone()).await.expect("the fake serves on 127.0.0.1");
-    let client = HyperClient::builder(server.base_url()).token(TOKEN).build().expect("client builds");
+    let client = HyperClient::builder(server.base_url()).token(token).build().expect("client builds");
     Backend { api: Arc::new(client), fake, _server: Some(server) }
 }
 
@@ -68,17 +73,20 @@ macro_rules! backends {
 }
 
 backends! {
-    mock_in_process => in_process(),
-    hyper_over_http => over_http(),
-    layers_over_mock => layered(in_process()),
-    layers_over_hyper => layered(over_http()),
+    mock_in_process => in_process(ServerVersion::V3c93ebaf1c),
+    hyper_over_http => over_http(ServerVersion::V3c93ebaf1c),
+    layers_over_mock => layered(in_process(ServerVersion::V3c93ebaf1c)),
+    layers_over_hyper => layered(over_http(ServerVersion::V3c93ebaf1c)),
+    head_mock_in_process => in_process(ServerVersion::Head),
+    head_hyper_over_http => over_http(ServerVersion::Head),
+    head_layers_over_hyper => layered(over_http(ServerVersion::Head)),
 }
 
 /// `run_all` is the entry point for third-party backends; it must run the
 /// same list.
 #[tokio::test]
 async fn run_all_covers_every_contract_test() {
-    let backend = in_process().await;
+    let backend = in_process(ServerVersion::V3c93ebaf1c).await;
     run_all(backend.api.as_ref(), &backend.fake).await;
     assert!(TESTS.len() >= 23, "{}", TESTS.len());
 }

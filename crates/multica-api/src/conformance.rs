@@ -6,6 +6,12 @@
 //! (workspaces, agents, queued tasks, pings): that is the [`Fixture`] trait,
 //! which the fake implements; a third-party transport runs the suite over the
 //! fake's HTTP server and passes the fake as the fixture.
+//!
+//! The fixture also says which server [`Contract`] the backend speaks: where
+//! server HEAD 1cc46b2697 has another rule than 3c93ebaf1c (complete and
+//! fail of a task they cannot act on answer 200 with the row unchanged, IDs
+//! that are not UUIDs are 400 `invalid <field>`, unknown ones 404, usage,
+//! ping results and pairing are gone), the suite asserts that version's rule.
 
 use async_trait::async_trait;
 
@@ -33,9 +39,24 @@ pub struct NewTask {
     pub priority: i64,
 }
 
+/// Which server's rules the backend follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contract {
+    /// Server 3c93ebaf1c.
+    #[default]
+    V3c93ebaf1c,
+    /// Server HEAD 1cc46b2697 (`docs/protocol-head.md`).
+    Head,
+}
+
 /// Server-side set-up and inspection the suite needs beyond the daemon API.
 #[async_trait]
 pub trait Fixture: Send + Sync {
+    /// The contract the backend behind this fixture speaks (default 3c93ebaf1c).
+    fn contract(&self) -> Contract {
+        Contract::V3c93ebaf1c
+    }
     /// Creates a workspace with these repositories.
     async fn create_workspace(&self, name: &str, repos: &[Repo]) -> Result<WorkspaceId>;
     /// Creates an agent in a workspace (`agent.id` is ignored; the new ID is returned).
@@ -131,6 +152,30 @@ fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An ID nobody has: any string at 3c93ebaf1c (where a non-UUID names no
+/// row), a fresh UUID at HEAD (where a non-UUID is its own 400).
+fn unknown_id(fixture: &dyn Fixture, prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    match fixture.contract() {
+        Contract::V3c93ebaf1c => unique(prefix),
+        Contract::Head => {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            format!("ffffffff-{:04x}-4fff-8fff-{n:012x}", std::process::id() & 0xffff)
+        }
+    }
+}
+
+fn is_head(fixture: &dyn Fixture) -> bool {
+    fixture.contract() == Contract::Head
+}
+
+/// A call to a route HEAD removed: Go's router 404.
+fn assert_route_removed<T: std::fmt::Debug>(result: Result<T>, what: &str) {
+    let error = err(result, what);
+    assert!(error.is_route_not_found(), "{what}: {error}");
 }
 
 fn runtime_spec(provider: &str) -> RuntimeSpec {
@@ -240,17 +285,34 @@ pub async fn register_rejects_missing_fields(api: &dyn DaemonApi, fixture: &dyn 
         runtimes: vec![runtime_spec("claude")],
         ..Default::default()
     };
-    let cases = [
+    let no_runtime = if is_head(fixture) {
+        "at least one runtime or failed profile is required"
+    } else {
+        "at least one runtime is required"
+    };
+    let mut cases = vec![
         (RegisterRequest { daemon_id: "".into(), ..good.clone() }, 400, "daemon_id is required"),
         (RegisterRequest { workspace_id: "".into(), ..good.clone() }, 400, "workspace_id is required"),
-        (RegisterRequest { runtimes: Vec::new(), ..good.clone() }, 400, "at least one runtime is required"),
-        (RegisterRequest { workspace_id: unique("missing").into(), ..good.clone() }, 404, "workspace not found"),
+        (RegisterRequest { runtimes: Vec::new(), ..good.clone() }, 400, no_runtime),
+        (
+            RegisterRequest { workspace_id: unknown_id(fixture, "missing").into(), ..good.clone() },
+            404,
+            "workspace not found",
+        ),
     ];
+    if is_head(fixture) {
+        cases.push((
+            RegisterRequest { workspace_id: "not-a-uuid".into(), ..good.clone() },
+            400,
+            "invalid workspace_id",
+        ));
+    }
     for (request, status, message) in cases {
         let error = err(api.register(&request).await, message);
         assert_server_error(&error, status, message, "register");
     }
-    let error = err(api.register(&RegisterRequest { workspace_id: unique("gone").into(), ..good }).await, "404");
+    let gone = unknown_id(fixture, "gone");
+    let error = err(api.register(&RegisterRequest { workspace_id: gone.into(), ..good }).await, "404");
     assert!(error.is_workspace_not_found(), "{error}");
 }
 
@@ -271,11 +333,15 @@ pub async fn register_returns_workspace_repos(api: &dyn DaemonApi, fixture: &dyn
 /// Deregister takes runtimes offline, skips unknown IDs and needs at least one.
 pub async fn deregister_marks_runtimes_offline_and_skips_unknown(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
-    ok(api.deregister(&[env.runtime_id.clone(), unique("unknown").into()]).await, "deregister");
+    ok(api.deregister(&[env.runtime_id.clone(), unknown_id(fixture, "unknown").into()]).await, "deregister");
     let runtime = ok(fixture.runtime(&env.runtime_id).await, "inspect runtime");
     assert_eq!(runtime.map(|r| r.status), Some(RuntimeStatus::Offline));
     let error = err(api.deregister(&[]).await, "empty deregister");
     assert_server_error(&error, 400, "runtime_ids is required", "deregister");
+    if is_head(fixture) {
+        let error = err(api.deregister(&["not-a-uuid".into()]).await, "malformed deregister");
+        assert_server_error(&error, 400, "invalid runtime_ids", "deregister");
+    }
 }
 
 /// A heartbeat brings a runtime back online; unknown runtimes are classified.
@@ -287,8 +353,13 @@ pub async fn heartbeat_marks_online_and_rejects_unknown_runtimes(api: &dyn Daemo
     assert_eq!(answer.pending_ping, None);
     let runtime = ok(fixture.runtime(&env.runtime_id).await, "inspect runtime");
     assert_eq!(runtime.map(|r| r.status), Some(RuntimeStatus::Online));
-    let error = err(api.send_heartbeat(&unique("unknown").into()).await, "unknown runtime");
+    let error = err(api.send_heartbeat(&unknown_id(fixture, "unknown").into()).await, "unknown runtime");
     assert!(error.is_runtime_not_found(), "{error}");
+    if is_head(fixture) {
+        assert_server_error(&error, 404, "runtime not found", "heartbeat");
+        let error = err(api.send_heartbeat(&"not-a-uuid".into()).await, "malformed runtime");
+        assert_server_error(&error, 400, "invalid runtime_id", "heartbeat");
+    }
     let error = err(api.send_heartbeat(&"".into()).await, "empty runtime");
     assert_server_error(&error, 400, "runtime_id is required", "heartbeat");
 }
@@ -296,6 +367,14 @@ pub async fn heartbeat_marks_online_and_rejects_unknown_runtimes(api: &dyn Daemo
 /// Each ping is handed out by exactly one heartbeat, oldest first.
 pub async fn pings_are_handed_out_once_oldest_first(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
+    if is_head(fixture) {
+        // HEAD removed pings: no heartbeat hands one out, and results are 404.
+        let answer = ok(api.send_heartbeat(&env.runtime_id).await, "heartbeat");
+        assert_eq!(answer.pending_ping, None);
+        let result = PingResult { status: PingStatus::Completed, ..PingResult::default() };
+        assert_route_removed(api.report_ping_result(&env.runtime_id, &"0".repeat(32).into(), &result).await, "ping");
+        return;
+    }
     let first = ok(fixture.create_ping(&env.runtime_id).await, "create ping");
     let second = ok(fixture.create_ping(&env.runtime_id).await, "create ping");
     let ping = |answer: crate::dto::HeartbeatResponse| answer.pending_ping.map(|p| p.id);
@@ -311,7 +390,13 @@ pub async fn pings_are_handed_out_once_oldest_first(api: &dyn DaemonApi, fixture
 pub async fn claim_returns_none_when_queue_empty(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
     assert_eq!(ok(api.claim_task(&env.runtime_id).await, "claim"), None);
-    assert_eq!(ok(api.claim_task(&unique("unknown").into()).await, "claim unknown"), None);
+    let unknown = unknown_id(fixture, "unknown").into();
+    if is_head(fixture) {
+        let error = err(api.claim_task(&unknown).await, "claim unknown");
+        assert_server_error(&error, 404, "runtime not found", "claim");
+    } else {
+        assert_eq!(ok(api.claim_task(&unknown).await, "claim unknown"), None);
+    }
 }
 
 /// Higher priority first; equal priorities in creation order.
@@ -346,6 +431,11 @@ pub async fn claim_fills_agent_repos_and_workspace(api: &dyn DaemonApi, fixture:
     assert_eq!(agent.skills.len(), 1);
     assert_eq!(task.repos.len(), 1);
     assert_eq!(task.prior_session_id, "");
+    if is_head(fixture) {
+        assert_eq!((task.record.attempt, task.record.max_attempts), (Some(1), Some(2)));
+        let token = task.auth_token.expect("HEAD mints a task token per claim");
+        assert!(token.expose().starts_with("mat_"), "auth_token is a task token");
+    }
 }
 
 /// queued → dispatched → running → completed, seen through status calls.
@@ -375,16 +465,35 @@ pub async fn transitions_from_wrong_states_are_rejected(api: &dyn DaemonApi, fix
     assert_server_error(&error, 400, "start task: no rows in result set", "start");
     let dispatched = env.enqueue(fixture, "issue-d", 9).await;
     env.claim(api).await;
-    let error = err(api.complete_task(&dispatched, &TaskCompletion::with_output("x")).await, "complete dispatched");
-    assert_server_error(&error, 400, "complete task: no rows in result set", "complete");
+    let head = is_head(fixture);
+    let early = api.complete_task(&dispatched, &TaskCompletion::with_output("x")).await;
+    if head {
+        // HEAD: 200 with the row unchanged.
+        ok(early, "complete dispatched");
+        assert_eq!(ok(api.get_task_status(&dispatched).await, "status"), TaskStatus::Dispatched);
+    } else {
+        assert_server_error(
+            &err(early, "complete dispatched"),
+            400,
+            "complete task: no rows in result set",
+            "complete",
+        );
+    }
     ok(api.start_task(&dispatched).await, "start");
     let error = err(api.start_task(&dispatched).await, "start twice");
     assert_server_error(&error, 400, "start task: no rows in result set", "start");
     ok(api.complete_task(&dispatched, &TaskCompletion::with_output("x")).await, "complete");
-    let error = err(api.fail_task(&dispatched, "late").await, "fail completed");
-    assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
-    let error = err(api.fail_task(&queued, "not yet").await, "fail queued");
-    assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
+    for (task, what, status) in
+        [(&dispatched, "fail completed", TaskStatus::Completed), (&queued, "fail queued", TaskStatus::Queued)]
+    {
+        let result = api.fail_task(task, "late").await;
+        if head {
+            ok(result, what);
+            assert_eq!(ok(api.get_task_status(task).await, "status"), status, "{what} leaves the task as it was");
+        } else {
+            assert_server_error(&err(result, what), 400, "fail task: no rows in result set", "fail");
+        }
+    }
 }
 
 /// Fail is accepted from dispatched and from running.
@@ -403,19 +512,31 @@ pub async fn fail_works_from_dispatched_and_running(api: &dyn DaemonApi, fixture
 
 /// Unknown tasks: 404 for status and non-empty message batches, 400 for
 /// transitions (the server's update matches no row).
-pub async fn unknown_tasks_are_not_found(api: &dyn DaemonApi, _fixture: &dyn Fixture) {
-    let unknown: TaskId = unique("no-such-task").into();
+pub async fn unknown_tasks_are_not_found(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let unknown: TaskId = unknown_id(fixture, "no-such-task").into();
     let error = err(api.get_task_status(&unknown).await, "status");
     assert!(error.is_task_not_found(), "{error}");
     assert_server_error(&error, 404, "task not found", "status");
     let error = err(api.report_task_messages(&unknown, &[TaskMessage::text(1, "x")]).await, "messages");
     assert!(error.is_task_not_found(), "{error}");
-    let error = err(api.start_task(&unknown).await, "start");
-    assert_server_error(&error, 400, "start task: no rows in result set", "start");
-    let error = err(api.complete_task(&unknown, &TaskCompletion::default()).await, "complete");
-    assert_server_error(&error, 400, "complete task: no rows in result set", "complete");
-    let error = err(api.fail_task(&unknown, "x").await, "fail");
-    assert_server_error(&error, 400, "fail task: no rows in result set", "fail");
+    let start = err(api.start_task(&unknown).await, "start");
+    let complete = err(api.complete_task(&unknown, &TaskCompletion::default()).await, "complete");
+    let fail = err(api.fail_task(&unknown, "x").await, "fail");
+    if is_head(fixture) {
+        // HEAD looks the task up first: 404, and 400 for an ID that is no UUID.
+        for (error, what) in [(start, "start"), (complete, "complete"), (fail, "fail")] {
+            assert_server_error(&error, 404, "task not found", what);
+        }
+        let malformed: TaskId = "not-a-uuid".into();
+        let error = err(api.start_task(&malformed).await, "start malformed");
+        assert_server_error(&error, 400, "invalid task_id", "start");
+        let error = err(api.get_task_status(&malformed).await, "status malformed");
+        assert_server_error(&error, 400, "invalid task_id", "status");
+    } else {
+        assert_server_error(&start, 400, "start task: no rows in result set", "start");
+        assert_server_error(&complete, 400, "complete task: no rows in result set", "complete");
+        assert_server_error(&fail, 400, "fail task: no rows in result set", "fail");
+    }
 }
 
 /// Messages are stored with every field and listed by seq ascending.
@@ -440,12 +561,17 @@ pub async fn messages_are_stored_and_listed_by_seq(api: &dyn DaemonApi, fixture:
     assert!(stored.iter().all(|m| m.task_id == id));
     let messages: Vec<TaskMessage> = stored.into_iter().map(|m| m.message).collect();
     assert_eq!(messages, vec![TaskMessage::text(1, "hello"), tool_use, tool_result]);
-    ok(api.report_task_messages(&unique("unknown").into(), &[]).await, "empty batch of unknown task");
+    ok(api.report_task_messages(&unknown_id(fixture, "unknown").into(), &[]).await, "empty batch of unknown task");
 }
 
 /// Usage rows are upserted by (date, provider, model); bad dates are skipped.
 pub async fn usage_is_upserted_and_bad_dates_skipped(api: &dyn DaemonApi, fixture: &dyn Fixture) {
     let env = setup(api, fixture).await;
+    if is_head(fixture) {
+        // HEAD moved usage to the task (`POST /tasks/{id}/usage`).
+        assert_route_removed(api.report_usage(&env.runtime_id, &[]).await, "runtime usage");
+        return;
+    }
     let entry = |date: &str, model: &str, input_tokens| crate::dto::UsageEntry {
         date: date.into(),
         provider: "claude".into(),
@@ -506,9 +632,23 @@ pub async fn cancelled_tasks_are_never_claimed_or_started(api: &dyn DaemonApi, f
 }
 
 /// Progress, usage and ping results answer ok for IDs the server does not know.
-pub async fn reports_for_unknown_ids_answer_ok(api: &dyn DaemonApi, _fixture: &dyn Fixture) {
-    let task: TaskId = unique("task").into();
-    let runtime: RuntimeId = unique("runtime").into();
+pub async fn reports_for_unknown_ids_answer_ok(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let task: TaskId = unknown_id(fixture, "task").into();
+    let runtime: RuntimeId = unknown_id(fixture, "runtime").into();
+    if is_head(fixture) {
+        // HEAD looks the task up before a progress report; the other two routes are gone.
+        let progress = TaskProgress { summary: "x".into(), step: 1, total: 1 };
+        assert_server_error(
+            &err(api.report_progress(&task, &progress).await, "progress"),
+            404,
+            "task not found",
+            "progress",
+        );
+        assert_route_removed(api.report_usage(&runtime, &[]).await, "usage");
+        let result = PingResult { status: PingStatus::Failed, error: "x".into(), ..PingResult::default() };
+        assert_route_removed(api.report_ping_result(&runtime, &unique("ping").into(), &result).await, "ping");
+        return;
+    }
     ok(api.report_progress(&task, &TaskProgress { summary: "x".into(), step: 1, total: 1 }).await, "progress");
     ok(api.report_usage(&runtime, &[]).await, "usage");
     let result = PingResult { status: PingStatus::Failed, error: "x".into(), ..PingResult::default() };
@@ -544,7 +684,12 @@ pub async fn list_workspaces_includes_the_workspace(api: &dyn DaemonApi, fixture
 }
 
 /// A new pairing session is pending and readable by its token.
-pub async fn pairing_sessions_are_created_and_read(api: &dyn DaemonApi, _fixture: &dyn Fixture) {
+pub async fn pairing_sessions_are_created_and_read(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    if is_head(fixture) {
+        // HEAD has no pairing: a daemon needs a credential first.
+        assert_route_removed(api.get_pairing_session(&unique("token")).await, "get pairing");
+        return;
+    }
     let request = PairingRequest {
         daemon_id: unique("daemon").as_str().into(),
         device_name: "devbox".into(),

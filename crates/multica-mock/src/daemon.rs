@@ -436,5 +436,6 @@ fn api_reply(reply: StateReply) -> Reply {
         StateReply::Messages(messages) => Reply::Messages(messages),
         StateReply::Workspaces(workspaces) => Reply::Workspaces(workspaces),
         StateReply::Pairing(session) => Reply::PairingSession(session),
+        StateReply::Api(reply) => reply,
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use multica_api::conformance::{Fixture, NewTask};
+use multica_api::conformance::{Contract, Fixture, NewTask};
 use multica_api::{AgentId, PingId, Repo, Result, Runtime, RuntimeId, TaskAgent, TaskId, UsageEntry, WorkspaceId};
 
 use crate::seed::{AgentSeed, TaskSeed, WorkspaceSeed};
@@ -11,6 +11,14 @@ use crate::MockDaemon;
 
 #[async_trait]
 impl Fixture for MockDaemon {
+    fn contract(&self) -> Contract {
+        if self.server_version().is_head() {
+            Contract::Head
+        } else {
+            Contract::V3c93ebaf1c
+        }
+    }
+
     async fn create_workspace(&self, name: &str, repos: &[Repo]) -> Result<WorkspaceId> {
         self.add_workspace(WorkspaceSeed { name: name.to_owned(), repos: repos.to_vec(), ..WorkspaceSeed::default() })
     }

@@ -130,6 +130,93 @@
 //!   values, including calls answered by an injected fault. It keeps the
 //!   newest [`DEFAULT_CALL_LOG_CAPACITY`] calls by default.
 //!
+//! ## At server HEAD 1cc46b2697
+//!
+//! Built with [`MockDaemonBuilder::server_version`]`(`[`ServerVersion::Head`]`)`
+//! (`multica-mock-server --server-version head`), the fake answers HEAD's
+//! contract (`docs/protocol-head.md`), checked by replaying its recorded
+//! answers (`tests/replay_head.rs`). What changes from the rules above:
+//!
+//! - **Auth on every `/api/daemon/*` request**, known route or not, before
+//!   routing: no header → 401 `missing authorization header`; not
+//!   `Bearer <non-empty>` → `invalid authorization format`; an unknown or
+//!   expired `mdt_` daemon token → `invalid daemon token`; anything else that
+//!   is not a known `mul_` personal token (`mat_` task tokens, `mcn_`, JWTs)
+//!   → `invalid token`. These 401s are `application/json` without a trailing
+//!   newline. [`MockDaemonBuilder::token`] is the personal token of a member
+//!   of every workspace; [`MockDaemon::add_token`] (`POST /_mock/tokens`)
+//!   adds personal tokens of members of some workspaces ([`MockToken`]) and
+//!   daemon tokens bound to a workspace and daemon ID, optionally expiring
+//!   on the fake clock. `/api/workspaces` takes any personal token, never a
+//!   daemon token.
+//! - **Workspace access**: a runtime or task outside the caller's workspaces
+//!   is 404 `not found` (a task: `task not found`); registering in one is 404
+//!   `workspace not found`; deregister skips such runtimes.
+//! - **IDs**: a path or body ID that is not a UUID is 400 `invalid
+//!   runtime_id` / `invalid task_id` / `invalid workspace_id` / `invalid
+//!   runtime_ids`; an unknown runtime is 404 `runtime not found` (heartbeat,
+//!   claim, pending), an unknown task 404 `task not found` (every task
+//!   route, start, complete and fail included).
+//! - **Register** needs a runtime or a failed profile (400 `at least one
+//!   runtime or failed profile is required`); providers are lower-cased;
+//!   runtimes carry `owner_id` (the seed's [`UserSeed`] for personal tokens; a
+//!   daemon token keeps the owner), `launch_header`, `visibility: private`,
+//!   `custom_name`/`profile_id` `null`, and `metadata` `{capabilities,
+//!   cli_version, launched_by, version}` with the request's
+//!   `X-Client-Capabilities`; the answer adds `repos_version` (SHA-256 of the
+//!   sorted repo URLs) and `settings`. Runtime profiles are not modelled: a
+//!   `profile_id` is 400 `unknown runtime profile: <id>`. Heartbeats hand out
+//!   no pings.
+//! - **Task rows** carry `workspace_id`, `attempt`/`max_attempts` (1 and 2),
+//!   `parent_task_id` on retries, work dirs with their relative forms,
+//!   `delivered_comment_ids: []`, `kind: direct` and the assignment's
+//!   `attribution` by the seed's user.
+//! - **Claims** hand a runtime nothing unless it is online with a heartbeat
+//!   in the last 150 s. A dispatched task of the runtime that never started,
+//!   dispatched 90 s ago or more with its 45 s prepare lease expired, is
+//!   handed out again (same ID, new `dispatched_at`, new token); otherwise
+//!   the first queued task by priority, then age, whose agent has room
+//!   (dispatched, running and waiting tasks count) and no other active task
+//!   on the same issue. Deferred retries whose time has come are queued
+//!   first. The claim adds `workspace_context`, `leader_role_resolved`,
+//!   `requesting_user_name` (the seed user's name), the newest session of the
+//!   same agent and issue from any attempt, a fresh `auth_token`
+//!   (`mat_` + 40 hex digits) and, with the `skill-bundles-v1` capability,
+//!   `agent.skill_refs` instead of inline skills. The server's built-in
+//!   skills are not part of the fake.
+//! - **Start** takes `dispatched` or `waiting_local_directory`; **complete**
+//!   acts on `running` only and **fail** on `dispatched`, `running` or
+//!   `waiting_local_directory`: any other status answers **200 with the row
+//!   unchanged**. Complete stores `branch_name`, `durable_work_dir`,
+//!   `session_rollout_missing`, `retired_session_id` in `result` when set, and
+//!   an output that is a context-exhaustion notice fails the task
+//!   (`agent_error.context_overflow`). Fail without a `failure_reason` records
+//!   `agent_error.unknown`. NULs are removed from stored strings.
+//! - **Retries**: a failure with a retryable reason (`runtime_offline`,
+//!   `runtime_recovery`, `timeout`, `codex_semantic_inactivity`,
+//!   `agent_error.provider_network`, `skill_bundle_unavailable`) creates the
+//!   next attempt when attempts remain (provider-network: at least 3) and the
+//!   (issue, agent) has nothing else runnable: queued at once, or `deferred`
+//!   for 1 s after `runtime_offline` (5 s before the last provider-network
+//!   attempt).
+//! - **Messages** are redacted when stored (`Bearer [REDACTED]`, `[REDACTED
+//!   CREDENTIAL]` for `PASSWORD=…`-style assignments and provider keys) and
+//!   listed with `issue_id` and a `created_at` with six fractional digits.
+//!   Progress and non-empty message batches look the task up first.
+//! - **The sweeper** (every 30 s): a runtime silent for more than 150 s goes
+//!   offline, its tasks untouched; a task dispatched more than 300 s ago,
+//!   never started, lease expired, on a fresh runtime (or one gone for the
+//!   3 h reconnect grace) fails `task timed out` (`timeout`); a task running
+//!   more than 9,000 s on a runtime gone for the grace fails the same way;
+//!   active tasks of a runtime gone for the grace fail `runtime went
+//!   offline` (`runtime_offline`); a queued task older than 2 h (not an
+//!   offline retry) fails `task expired in queue` (`queued_expired`). Each
+//!   retryable failure creates its retry.
+//! - **Removed routes** (runtime usage, ping results, pairing) answer 404
+//!   `404 page not found` after auth; the in-process API answers them with
+//!   [`multica_api::Error::route_not_found`].
+//! - **Every answer** carries HEAD's `Content-Security-Policy` header.
+//!
 //! # Over HTTP
 //!
 //! [`serve`] answers the wire contract as the server's router (chi) and
@@ -190,6 +277,7 @@
 //! | `GET /_mock/calls` | — | `[{"endpoint","method","path","body"}…]` (body as JSON, `null` for GET) |
 //! | `DELETE /_mock/calls` | — | `{"status":"ok"}` |
 //! | `GET /_mock/state` | — | a [`Snapshot`] |
+//! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
 //! (`ClaimTask`).
@@ -208,6 +296,8 @@
 //!   among equal priorities, listed order is claim order.
 //! - `issues`: `{id, status}` — e.g. `done` or `cancelled`; issues not
 //!   listed are open.
+//! - `user`: `{id, name}` — the user the configured token belongs to
+//!   (HEAD's `attribution`, `owner_id`, `requesting_user_name`); applied first.
 //!
 //! The built-in demo ([`Seed::demo`]) is this crate's `examples/seed.json`:
 //!

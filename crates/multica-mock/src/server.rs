@@ -155,6 +155,7 @@ pub(crate) async fn handle(
 ) -> Result<HttpResponse, CloseConnection> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let capabilities = request.headers().get("x-client-capabilities").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let cors = Cors::of(method.as_str(), request.headers());
@@ -187,6 +188,7 @@ pub(crate) async fn handle(
         mock,
         method.as_str(),
         &path,
+        query.as_deref(),
         Caller { authorization: authorization.as_deref(), capabilities: capabilities.as_deref() },
         &body,
     )
@@ -214,6 +216,7 @@ async fn answer(
     mock: MockDaemon,
     method: &str,
     raw_path: &str,
+    query: Option<&str>,
     caller: Caller<'_>,
     body: &[u8],
 ) -> Result<HttpResponse, CloseConnection> {
@@ -246,12 +249,23 @@ async fn answer(
         }
         None => {}
     }
+    // HEAD's router: `/api/daemon/claim` is an alias of the batch claim,
+    // and the query is read (`?since=`).
+    if head {
+        if path == "/api/daemon/claim" {
+            path = std::borrow::Cow::Borrowed(Endpoint::ClaimTasks.template());
+        }
+        if let Some(query) = query {
+            path = std::borrow::Cow::Owned(format!("{path}?{query}"));
+        }
+    }
     let call = match Call::decode(method, &path, body) {
         Ok(call) => call,
         Err(CallDecodeError::Route(RouteMismatch::NotFound)) => return Ok(not_found()),
         Err(CallDecodeError::Route(RouteMismatch::MethodNotAllowed)) => {
             return Ok(routing::method_not_allowed(&routing::allowed_methods(&path)))
         }
+        Err(CallDecodeError::InvalidQuery(message)) => return Ok(error_response(400, message)),
         Err(_) => return Ok(error_response(400, "invalid request body")),
     };
     let endpoint = call.endpoint();
@@ -301,6 +315,9 @@ fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
     struct ClaimBody<'a> {
         task: &'a Option<multica_api::Task>,
     }
+    if status == 204 {
+        return empty_response(status);
+    }
     let encoded = match reply {
         Reply::Register(body) if head => serde_json::to_vec(&head_register_body(body)),
         Reply::Register(body) => serde_json::to_vec(body),
@@ -313,6 +330,10 @@ fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
         Reply::Messages(body) => serde_json::to_vec(body),
         Reply::Workspaces(body) => serde_json::to_vec(body),
         Reply::Pairing(body) => serde_json::to_vec(body),
+        Reply::Api(reply) => match api_reply_body(reply) {
+            Some(body) => body,
+            None => return error_response(500, "internal error"),
+        },
     };
     match encoded {
         Ok(body) => json_response(status, body),
@@ -332,6 +353,34 @@ fn head_register_body(body: &multica_api::RegisterResponse) -> serde_json::Value
         }
     }
     value
+}
+
+/// The JSON of a HEAD-only route's answer; `None` for a reply shape no
+/// route of the fake gives.
+fn api_reply_body(reply: &multica_api::Reply) -> Option<serde_json::Result<Vec<u8>>> {
+    use multica_api::Reply as R;
+    Some(match reply {
+        R::Done => serde_json::to_vec(&OkResponse::ok()),
+        R::TaskRecord(record) => serde_json::to_vec(record),
+        R::ClaimedTasks(tasks) => serde_json::to_vec(&serde_json::json!({ "tasks": tasks })),
+        R::OrphansRecovered(recovery) => serde_json::to_vec(recovery),
+        R::SkillBundles(bundles) => serde_json::to_vec(&serde_json::json!({ "bundles": bundles })),
+        R::TaskGcCheck(check) => serde_json::to_vec(check),
+        R::GcCheck(check) => serde_json::to_vec(check),
+        R::AutopilotRunGcCheck(check) => serde_json::to_vec(check),
+        R::IssueGcChecks(issues) => serde_json::to_vec(&serde_json::json!({ "issues": issues })),
+        R::DaemonWorkspaces(workspaces) => serde_json::to_vec(workspaces),
+        R::WorkspaceRepos(repos) => serde_json::to_vec(repos),
+        R::RuntimeProfiles(profiles) => serde_json::to_vec(profiles),
+        _ => return None,
+    })
+}
+
+/// A success without a body or `Content-Type` (204).
+fn empty_response(status: u16) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
+    response
 }
 
 /// A JSON answer as Go's `json.Encoder` writes it: the value and a newline.

@@ -111,3 +111,27 @@ async fn binary_seeds_issues_and_agent_limits_and_takes_a_frontend_url() {
     assert!(body.contains("\"link_url\":\"https://app.example/pair/local?token="), "{body}");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[tokio::test]
+async fn binary_emulates_head_with_server_version_and_takes_tokens() {
+    let (_server, url) =
+        tokio::task::spawn_blocking(|| start(&["--seed-demo", "--server-version", "head", "--token", "mul_t0k"]))
+            .await
+            .unwrap();
+    let claim = format!("{url}/api/daemon/runtimes/33333333-3333-4333-8333-333333333333/tasks/claim");
+    let (status, body) = send("POST", claim.clone(), "", None).await;
+    assert_eq!((status, body.as_str()), (401, r#"{"error":"missing authorization header"}"#));
+    let daemon = r#"{"token":"mdt_bin","kind":"daemon","workspace_id":"11111111-1111-4111-8111-111111111111","daemon_id":"demo-daemon"}"#;
+    assert_eq!(send("POST", format!("{url}/_mock/tokens"), daemon, None).await.0, 200);
+    let outsider = r#"{"token":"mul_outsider","kind":"personal","member_of":[]}"#;
+    assert_eq!(send("POST", format!("{url}/_mock/tokens"), outsider, None).await.0, 200);
+    // A HEAD claim needs a runtime heard from in the last 150 s.
+    let heartbeat = r#"{"runtime_id":"33333333-3333-4333-8333-333333333333"}"#;
+    assert_eq!(send("POST", format!("{url}/api/daemon/heartbeat"), heartbeat, Some("mdt_bin")).await.0, 200);
+    let (status, body) = send("POST", claim.clone(), "", Some("mdt_bin")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"auth_token\":\"mat_"), "{body}");
+    assert_eq!(send("POST", claim, "", Some("mul_outsider")).await, (404, "{\"error\":\"not found\"}\n".to_owned()));
+    let pairing = format!("{url}/api/daemon/pairing-sessions");
+    assert_eq!(send("POST", pairing, "{}", Some("mul_t0k")).await.0, 404, "pairing is gone at HEAD");
+}

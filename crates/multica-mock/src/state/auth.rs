@@ -22,7 +22,8 @@ pub(crate) enum Identity {
     Anyone,
     /// A personal token's user.
     User { member_of: Option<HashSet<WorkspaceId>> },
-    /// A daemon token.
+    /// A daemon token (its daemon ID binds batch claims).
+    #[allow(dead_code)]
     Daemon { workspace_id: WorkspaceId, daemon_id: DaemonId },
 }
 

@@ -49,6 +49,10 @@ pub(super) struct TaskHead {
     pub(super) durable_work_dir: String,
     /// The `mat_` token of the current claim (deleted when the task ends).
     pub(super) auth_token: Option<String>,
+    /// Why the task waits for a local directory.
+    pub(super) waiting_reason: String,
+    /// What the daemon's `cancel-ack` recorded.
+    pub(super) cancel_ack: Option<super::head_routes::CancelRecord>,
 }
 
 impl Default for TaskHead {
@@ -63,6 +67,8 @@ impl Default for TaskHead {
             branch_name: String::new(),
             durable_work_dir: String::new(),
             auth_token: None,
+            waiting_reason: String::new(),
+            cancel_ack: None,
         }
     }
 }
@@ -132,7 +138,7 @@ impl TaskRow {
 
 /// The hex SHA-256 of the workspace's repository URLs, sorted and joined
 /// by newlines: how a daemon notices that the repos changed.
-fn repos_version(repos: &[Repo]) -> String {
+pub(super) fn repos_version(repos: &[Repo]) -> String {
     let mut urls: Vec<&str> = repos.iter().map(|r| r.url.as_str()).collect();
     urls.sort_unstable();
     sha256_hex(urls.join("\n").as_bytes())
@@ -145,7 +151,7 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// A workspace skill as a `skill-bundles-v1` reference: files with their
 /// SHA-256 and size. The bundle `hash` covers the content and every file.
-fn skill_ref(skill: &multica_api::Skill) -> multica_api::SkillRef {
+pub(super) fn skill_ref(skill: &multica_api::Skill) -> multica_api::SkillRef {
     let files: Vec<multica_api::SkillRefFile> = skill
         .files
         .iter()
@@ -246,6 +252,27 @@ impl State {
                 Reply::Ok
             }
             Call::SendHeartbeat { runtime_id } => Reply::Heartbeat(self.heartbeat_head(runtime_id, identity)?),
+            Call::SendHeartbeatWith(request) => Reply::Heartbeat(self.heartbeat_head(&request.runtime_id, identity)?),
+            Call::DeregisterWith(request) => {
+                self.deregister_head(&request.runtime_ids, identity)?;
+                Reply::Ok
+            }
+            Call::FailTaskWith { task_id, failure } => {
+                let failure = HeadFailure {
+                    error: failure.error.clone(),
+                    failure_reason: failure.failure_reason.as_str().to_owned(),
+                    session_id: failure.session_id.clone(),
+                    work_dir: failure.work_dir.clone(),
+                    durable_work_dir: failure.durable_work_dir.clone(),
+                    branch_name: failure.branch_name.clone(),
+                };
+                Reply::Record(self.fail_head(task_id, &failure, identity)?)
+            }
+            Call::ListTaskMessagesSince { task_id, since } => {
+                let mut messages = self.list_messages_head(task_id, identity)?;
+                messages.retain(|m| m.message.seq > *since);
+                Reply::Messages(messages)
+            }
             Call::ClaimTask { runtime_id } => Reply::Claim(self.claim_head(runtime_id, identity, caller)?),
             Call::ListPendingTasks { runtime_id } => Reply::Records(self.pending_head(runtime_id, identity)?),
             Call::GetTaskStatus { task_id } => Reply::Status(self.task_status_head(task_id, identity)?),
@@ -266,7 +293,7 @@ impl State {
                 Reply::Ok
             }
             Call::ListTaskMessages { task_id } => Reply::Messages(self.list_messages_head(task_id, identity)?),
-            _ => return Err(ROUTE_NOT_FOUND),
+            other => return self.apply_head_only(other, identity, caller).unwrap_or(Err(ROUTE_NOT_FOUND)),
         })
     }
 
@@ -285,12 +312,13 @@ impl State {
     }
 
     /// A task by path ID: 400 `invalid task_id`, 404 `task not found` when
-    /// unknown or outside the caller's workspaces.
+    /// unknown, 404 `not found` when outside the caller's workspaces.
     pub(super) fn head_task(&self, task_id: &str, identity: &Identity) -> Result<TaskId, Rejection> {
         let id = TaskId::new(ids::parse_uuid(task_id).ok_or(reject(400, "invalid task_id"))?);
         match self.tasks.get(&id) {
             Some(row) if identity.may_access(&row.workspace_id) => Ok(row.id.clone()),
-            _ => Err(TASK_NOT_FOUND),
+            Some(_) => Err(NOT_FOUND),
+            None => Err(TASK_NOT_FOUND),
         }
     }
 
@@ -684,7 +712,7 @@ impl State {
         Ok(record)
     }
 
-    pub(super) fn wait_local_directory(
+    pub(super) fn wait_for_local_directory(
         &mut self,
         task_id: &TaskId,
         identity: &Identity,
@@ -906,7 +934,6 @@ impl State {
                 issue_id: Some(row.issue_id.clone()),
                 message,
                 created_at: Some(at.rfc3339_micros()),
-                ..Default::default()
             })
             .collect())
     }
@@ -926,15 +953,39 @@ impl State {
 /// Whether `version` has the route of `endpoint`: HEAD removed
 /// runtime-level usage, ping results and pairing (§9).
 pub(crate) fn has_route(version: ServerVersion, endpoint: Endpoint) -> bool {
+    use Endpoint::*;
     let removed_at_head = matches!(
         endpoint,
-        Endpoint::ReportUsage
-            | Endpoint::ReportPingResult
-            | Endpoint::CreatePairingSession
-            | Endpoint::GetPairingSession
-            | Endpoint::ClaimPairingSession
+        ReportUsage | ReportPingResult | CreatePairingSession | GetPairingSession | ClaimPairingSession
     );
-    !(version.is_head() && removed_at_head)
+    let added_at_head = matches!(
+        endpoint,
+        ClaimTasks
+            | ExtendPrepareLease
+            | ResolveSkillBundles
+            | RecoverOrphans
+            | ReportModelList
+            | ReportLocalSkills
+            | ReportSkillImport
+            | ReportUpdateResult
+            | WaitLocalDirectory
+            | ReportTaskUsage
+            | AckCancel
+            | PinSession
+            | GetTaskGcCheck
+            | GetIssueGcCheck
+            | GetChatSessionGcCheck
+            | GetAutopilotRunGcCheck
+            | CheckIssuesGc
+            | ListDaemonWorkspaces
+            | GetWorkspaceRepos
+            | ListRuntimeProfiles
+    );
+    if version.is_head() {
+        !removed_at_head
+    } else {
+        !added_at_head
+    }
 }
 
 /// What a HEAD `fail` carries (§6.14).

@@ -29,6 +29,7 @@ use crate::version::ServerVersion;
 mod auth;
 mod controls;
 mod head;
+mod head_routes;
 mod ids;
 mod routes;
 mod scheduler;
@@ -120,6 +121,8 @@ pub(crate) enum Reply {
     Messages(Vec<StoredTaskMessage>),
     Workspaces(Vec<Workspace>),
     Pairing(PairingSession),
+    /// A HEAD-only route's answer, in the SDK's shape.
+    Api(multica_api::Reply),
 }
 
 #[derive(Debug)]
@@ -303,6 +306,8 @@ pub(crate) struct State {
     /// HEAD: the newest session and work dir per (agent, issue), from any
     /// completed or failed attempt that reported one.
     head_sessions: HashMap<(AgentId, IssueId), (String, String)>,
+    /// HEAD: task usage per (task, provider, model).
+    task_usage: BTreeMap<(multica_api::TaskId, String, String), multica_api::TaskUsage>,
     /// Session and work dir of the last completed task per (agent, issue).
     last_sessions: HashMap<(AgentId, IssueId), (String, String)>,
     usage: BTreeMap<(RuntimeId, String, String, String), UsageEntry>,
@@ -344,6 +349,7 @@ impl State {
             frontend_url: DEFAULT_FRONTEND_URL.to_owned(),
             user: (DEFAULT_USER_ID.to_owned(), String::new()),
             head_sessions: HashMap::new(),
+            task_usage: BTreeMap::new(),
             last_sessions: HashMap::new(),
             usage: BTreeMap::new(),
             pings: HashMap::new(),
