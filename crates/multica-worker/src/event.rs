@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use multica_api::reporter::ReporterStats;
-use multica_api::{Error, PingId, Runtime, RuntimeId, TaskId, TaskProgress};
+use multica_api::{Endpoint, Error, PingId, Runtime, RuntimeId, TaskId, TaskProgress};
 
 use crate::agent::CancelReason;
 
@@ -86,6 +86,19 @@ pub enum WorkerEvent {
         /// The task's priority.
         priority: i64,
     },
+    /// The prepare lease of a task that is not started yet was extended
+    /// (server HEAD 1cc46b2697), so the server does not hand it out again.
+    PrepareLeaseExtended {
+        /// The task.
+        task_id: TaskId,
+    },
+    /// Extending a prepare lease failed (tried again at the next interval).
+    PrepareLeaseFailed {
+        /// The task.
+        task_id: TaskId,
+        /// What went wrong.
+        error: Error,
+    },
     /// Starting a task failed; it is failed with the reason.
     StartFailed {
         /// The task.
@@ -112,6 +125,17 @@ pub enum WorkerEvent {
         /// What went wrong.
         error: Error,
     },
+    /// Usage was reported.
+    UsageReported {
+        /// The task.
+        task_id: TaskId,
+        /// The entries sent.
+        entries: usize,
+        /// The route that took them: [`Endpoint::ReportTaskUsage`] (per task,
+        /// server HEAD 1cc46b2697) or [`Endpoint::ReportUsage`] (per runtime,
+        /// 3c93ebaf1c).
+        endpoint: Endpoint,
+    },
     /// Reporting usage failed.
     UsageFailed {
         /// The task.
@@ -132,6 +156,19 @@ pub enum WorkerEvent {
         task_id: TaskId,
         /// Why.
         reason: CancelReason,
+    },
+    /// The server was told that the agent of a cancelled task has stopped
+    /// (server HEAD 1cc46b2697's cancel-ack).
+    CancelAcknowledged {
+        /// The task.
+        task_id: TaskId,
+    },
+    /// Acknowledging a cancellation failed.
+    CancelAckFailed {
+        /// The task.
+        task_id: TaskId,
+        /// What went wrong.
+        error: Error,
     },
     /// The agent did not stop within the cancel grace; its future was dropped.
     AgentAbandoned {
@@ -210,9 +247,11 @@ impl WorkerEvent {
                 | Self::HeartbeatFailed { .. }
                 | Self::PingReportFailed { .. }
                 | Self::ClaimFailed { .. }
+                | Self::PrepareLeaseFailed { .. }
                 | Self::StartFailed { .. }
                 | Self::ProgressFailed { .. }
                 | Self::UsageFailed { .. }
+                | Self::CancelAckFailed { .. }
                 | Self::StatusCheckFailed { .. }
                 | Self::ReportFailed { .. }
                 | Self::Unauthorized { .. }
@@ -295,6 +334,15 @@ impl fmt::Display for WorkerEvent {
             Self::StartFailed { task_id, error } => {
                 write!(f, "task {}: start failed: {error}", id(task_id.as_str()), error = error.display_chain())
             }
+            Self::PrepareLeaseExtended { task_id } => {
+                write!(f, "task {}: preparing, lease extended", id(task_id.as_str()))
+            }
+            Self::PrepareLeaseFailed { task_id, error } => write!(
+                f,
+                "task {}: extending the prepare lease failed: {error}",
+                id(task_id.as_str()),
+                error = error.display_chain()
+            ),
             Self::Started { task_id } => write!(f, "task {}: started", id(task_id.as_str())),
             Self::ProgressReported { task_id, progress } => write!(
                 f,
@@ -307,6 +355,10 @@ impl fmt::Display for WorkerEvent {
             Self::ProgressFailed { task_id, error } => {
                 write!(f, "task {}: progress failed: {error}", id(task_id.as_str()), error = error.display_chain())
             }
+            Self::UsageReported { task_id, entries, endpoint } => {
+                let per = if *endpoint == Endpoint::ReportUsage { "runtime" } else { "task" };
+                write!(f, "task {}: reported {entries} usage entries per {per}", id(task_id.as_str()))
+            }
             Self::UsageFailed { task_id, error } => {
                 write!(f, "task {}: usage failed: {error}", id(task_id.as_str()), error = error.display_chain())
             }
@@ -316,6 +368,15 @@ impl fmt::Display for WorkerEvent {
             Self::CancelSignalled { task_id, reason } => {
                 write!(f, "task {}: {reason}: stopping its agent", id(task_id.as_str()))
             }
+            Self::CancelAcknowledged { task_id } => {
+                write!(f, "task {}: cancellation acknowledged", id(task_id.as_str()))
+            }
+            Self::CancelAckFailed { task_id, error } => write!(
+                f,
+                "task {}: acknowledging the cancellation failed: {error}",
+                id(task_id.as_str()),
+                error = error.display_chain()
+            ),
             Self::AgentAbandoned { task_id } => {
                 write!(f, "task {}: the agent did not stop in time; abandoned", id(task_id.as_str()))
             }

@@ -12,6 +12,7 @@ use crate::agent::{Agent, CancelReason};
 use crate::backoff;
 use crate::config::{Registration, WorkerConfig};
 use crate::event::{EventFn, Events, Summary, WorkerEvent};
+use crate::routes::ServerRoutes;
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
@@ -78,6 +79,7 @@ pub(crate) struct Shared {
     pub(crate) registration: Registration,
     pub(crate) events: Arc<Events>,
     pub(crate) runtimes: Mutex<Vec<Runtime>>,
+    pub(crate) routes: Arc<ServerRoutes>,
 }
 
 impl Shared {
@@ -157,6 +159,7 @@ impl Worker {
             registration: self.registration,
             events: Arc::clone(&events),
             runtimes: Mutex::new(Vec::new()),
+            routes: Arc::default(),
         });
         match shared.register().await {
             Ok(runtimes) => runtimes.into_iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime })),
