@@ -284,6 +284,10 @@ mod tests {
         assert_eq!(mock.calls_to(Endpoint::ReportPingResult).len(), 1);
         // This server hands out no task token.
         assert!(!mock.messages(&demo.codex_task)[0].content.contains("token"));
+        // Usage per runtime (the task route tried once); no cancel-ack taken.
+        assert_eq!(mock.calls_to(Endpoint::ReportTaskUsage).len(), 1);
+        assert_eq!(mock.calls_to(Endpoint::ReportUsage).len(), 3);
+        assert_eq!(mock.calls_to(Endpoint::AckCancel).len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -298,5 +302,15 @@ mod tests {
         }
         // HEAD has no pings.
         assert!(mock.calls_to(Endpoint::ReportPingResult).is_empty());
+        // Usage per task, never per runtime.
+        assert_eq!(mock.calls_to(Endpoint::ReportTaskUsage).len(), 3);
+        assert!(mock.calls_to(Endpoint::ReportUsage).is_empty());
+        // The cancelled task is acknowledged, once, with how its agent stopped.
+        let acks = mock.calls_to(Endpoint::AckCancel);
+        let [multica::Call::AckCancel { task_id, ack }] = acks.as_slice() else { panic!("{acks:?}") };
+        assert_eq!(task_id.as_str(), demo::CANCELLED_TASK);
+        assert!(ack.error_message.starts_with("stopped: cancelled on the server"), "{ack:?}");
+        // The prepare lease was extended once per claim (the agent prepares nothing).
+        assert_eq!(mock.calls_to(Endpoint::ExtendPrepareLease).len(), 5);
     }
 }

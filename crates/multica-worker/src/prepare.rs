@@ -29,18 +29,19 @@ pub(crate) async fn run(
     task: &Task,
     cancel_all: &mut watch::Receiver<Option<CancelReason>>,
 ) -> Prepared {
+    // The first extension comes before the agent prepares anything.
+    let mut next_extension = match extend(shared, task).await {
+        Ok(next) => next,
+        Err(lost) => return lost,
+    };
     let preparing = shared.agent.prepare(task);
     tokio::pin!(preparing);
-    let mut next_extension = Some(Instant::now());
     loop {
         tokio::select! {
-            // The lease is extended before the start even when preparing takes no time.
-            biased;
             () = time::sleep_until(next_extension.unwrap_or_else(Instant::now)), if next_extension.is_some() => {
-                next_extension = match lease::extend(shared, task).await {
-                    Lease::Held => Some(Instant::now() + shared.config.prepare_lease_interval),
-                    Lease::Unsupported => None,
-                    Lease::Refused => return lost(shared, task).await,
+                next_extension = match extend(shared, task).await {
+                    Ok(next) => next,
+                    Err(lost) => return lost,
                 };
             }
             Ok(()) = cancel_all.changed() => {
@@ -55,6 +56,16 @@ pub(crate) async fn run(
                 };
             }
         }
+    }
+}
+
+/// Extends the lease once: when to extend it next (`None`: never, the
+/// server has no lease), or how the preparation ends when the server refused.
+async fn extend(shared: &Shared, task: &Task) -> Result<Option<Instant>, Prepared> {
+    match lease::extend(shared, task).await {
+        Lease::Held => Ok(Some(Instant::now() + shared.config.prepare_lease_interval)),
+        Lease::Unsupported => Ok(None),
+        Lease::Refused => Err(lost(shared, task).await),
     }
 }
 
