@@ -255,3 +255,87 @@ async fn on_3c93ebaf1c_usage_goes_to_the_runtime_route_after_one_try_of_the_task
     let reported = |e: &WorkerEvent| matches!(e, WorkerEvent::UsageReported { endpoint: Endpoint::ReportUsage, .. });
     assert_eq!(timeline.count(reported), 2);
 }
+
+/// Runs one task whose agent prepares for 20 s while a user cancels it at 10 s.
+async fn cancelled_while_preparing(mock: &MockDaemon) -> (multica_worker::Summary, Timeline) {
+    let task = add_task(mock);
+    let agent = Stepwise { prepare: Duration::from_secs(20), ..Stepwise::new(mock) };
+    let timeline = Timeline::default();
+    let worker = timeline.attach(Worker::new(api(mock), registration(), agent).config(one_shot()));
+    let canceller = async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        mock.cancel(&task).unwrap();
+    };
+    let (summary, ()) = tokio::join!(worker.run(std::future::pending()), canceller);
+    assert_eq!(mock.task_status(&task), Some(TaskStatus::Cancelled));
+    (summary.unwrap(), timeline)
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_head_a_task_cancelled_while_it_prepares_never_starts_and_is_acknowledged() {
+    let mock = empty_head();
+    let (summary, timeline) = cancelled_while_preparing(&mock).await;
+    assert_eq!((summary.cancelled, summary.failed, summary.errors), (1, 0, 0));
+    // The lease extension at 15 s was refused: the agent never ran.
+    assert!(mock.calls_to(Endpoint::StartTask).is_empty());
+    assert_eq!(mock.calls_to(Endpoint::AckCancel).len(), 1);
+    assert_eq!(timeline.count(|e| matches!(e, WorkerEvent::CancelAcknowledged { .. })), 1);
+    assert!(mock.calls_to(Endpoint::FailTask).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_3c93ebaf1c_a_task_cancelled_while_it_prepares_is_dropped_without_an_error() {
+    let mock = empty();
+    let (summary, timeline) = cancelled_while_preparing(&mock).await;
+    // The start was refused; the status said why.
+    assert_eq!((summary.cancelled, summary.failed, summary.errors), (1, 0, 0));
+    assert_eq!(timeline.count(|e| matches!(e, WorkerEvent::StartFailed { .. })), 0);
+    assert!(mock.calls_to(Endpoint::FailTask).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_preparation_fails_the_task_unstarted() {
+    struct CannotPrepare;
+    #[multica_api::async_trait]
+    impl Agent for CannotPrepare {
+        async fn prepare(&self, _task: &Task) -> Result<(), String> {
+            Err("the repository cannot be cloned".into())
+        }
+        async fn run(&self, _context: TaskContext) -> AgentOutcome {
+            AgentOutcome::completed("never")
+        }
+    }
+    for mock in [empty(), empty_head()] {
+        let task = add_task(&mock);
+        let summary =
+            Worker::new(api(&mock), registration(), CannotPrepare).config(one_shot()).run(std::future::pending()).await;
+        assert_eq!(summary.unwrap().failed, 1);
+        assert!(mock.calls_to(Endpoint::StartTask).is_empty());
+        let error = mock.task(&task).unwrap().error.unwrap();
+        assert_eq!(error, "preparing the task failed: the repository cannot be cloned");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_agent_gets_the_claims_token_beside_the_task_not_inside_it() {
+    struct Checks(Arc<Mutex<Vec<(bool, Option<String>)>>>);
+    #[multica_api::async_trait]
+    impl Agent for Checks {
+        async fn run(&self, context: TaskContext) -> AgentOutcome {
+            let token = context.auth_token().map(|token| token.expose().to_owned());
+            self.0.lock().unwrap().push((context.task().auth_token.is_none(), token));
+            AgentOutcome::completed("checked")
+        }
+    }
+    let mock = empty_head();
+    add_task(&mock);
+    let seen = Arc::default();
+    Worker::new(api(&mock), registration(), Checks(Arc::clone(&seen)))
+        .config(one_shot())
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    let [(true, Some(token))] = seen.as_slice() else { panic!("{seen:?}") };
+    assert!(token.starts_with("mat_") && token.len() == 44, "{token}");
+}
