@@ -318,7 +318,9 @@ async fn a_failed_preparation_fails_the_task_unstarted() {
 
 #[tokio::test(start_paused = true)]
 async fn the_agent_gets_the_claims_token_beside_the_task_not_inside_it() {
-    struct Checks(Arc<Mutex<Vec<(bool, Option<String>)>>>);
+    /// Per task: whether the task itself had no token, and the context's.
+    type Seen = Arc<Mutex<Vec<(bool, Option<String>)>>>;
+    struct Checks(Seen);
     #[multica_api::async_trait]
     impl Agent for Checks {
         async fn run(&self, context: TaskContext) -> AgentOutcome {
