@@ -5,18 +5,19 @@ use std::time::Duration;
 
 use crate::call::Call;
 use crate::dto::{
-    AutopilotRunGcCheck, BatchClaimRequest, CancelAck, DaemonWorkspace, DeregisterRequest, GcCheck, HeartbeatRequest,
-    HeartbeatResponse, IssueGcStatus, LocalDirectoryWait, LocalSkillsResult, ModelListResult, OrphanRecovery,
-    PairingRequest, PairingSession, PingResult, RegisterRequest, RegisterResponse, RuntimeProfiles, SessionPin,
-    SkillBundle, SkillBundleRequest, SkillImportResult, StoredTaskMessage, Task, TaskCompletion, TaskFailure,
-    TaskGcCheck, TaskMessage, TaskProgress, TaskRecord, TaskStatus, TaskUsage, UpdateResult, UsageEntry, Workspace,
-    WorkspaceRepos,
+    AutopilotRunGcCheck, BatchClaimRequest, CancelAck, DaemonWorkspace, DeregisterRequest, FailureReason, GcCheck,
+    HeartbeatRequest, HeartbeatResponse, IssueGcStatus, LocalDirectoryWait, LocalSkillsResult, ModelListResult,
+    OrphanRecovery, PairingRequest, PairingSession, PingResult, RegisterRequest, RegisterResponse, RuntimeProfiles,
+    SessionPin, SkillBundle, SkillBundleRequest, SkillImportResult, StoredTaskMessage, Task, TaskCompletion,
+    TaskFailure, TaskGcCheck, TaskMessage, TaskProgress, TaskRecord, TaskStatus, TaskUsage, UpdateResult, UsageEntry,
+    Workspace, WorkspaceRepos,
 };
 use crate::error::{Error, Result};
 use crate::ids::{IssueId, PingId, RuntimeId, RuntimeRequestId, TaskId, WorkspaceId};
 use crate::layer::{Retry, RetryPolicy, Timeout};
 use crate::reply::Reply;
-use crate::DaemonApi;
+use crate::version::ServerVersion;
+use crate::{DaemonApi, Endpoint};
 
 /// What a caller uses: one typed method per route, and builder-style
 /// stacking of [layers](crate::layer). Implemented for every [`DaemonApi`]
@@ -117,9 +118,11 @@ pub trait DaemonApiExt: DaemonApi {
         })
     }
 
-    /// Moves a dispatched task to `running`; 400 otherwise.
+    /// Moves a dispatched (or, at HEAD 1cc46b2697, waiting) task to
+    /// `running`; 400 `start task: no rows in result set` otherwise
+    /// ([`Error::is_task_state_conflict`]).
     fn start_task(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send {
-        send(self, Call::StartTask { task_id: task_id.clone() }, done)
+        transition(self, Call::StartTask { task_id: task_id.clone() })
     }
 
     /// Reports step `step` of `total`.
@@ -127,14 +130,30 @@ pub trait DaemonApiExt: DaemonApi {
         send(self, Call::ReportProgress { task_id: task_id.clone(), progress: progress.clone() }, done)
     }
 
-    /// Moves a running task to `completed` with its output; 400 otherwise.
+    /// Moves a running task to `completed` with its output; an error for
+    /// which [`Error::is_task_state_conflict`] holds otherwise, on both
+    /// server versions.
+    ///
+    /// 3c93ebaf1c answers a task in another state with 400 `complete task:
+    /// no rows in result set`; HEAD 1cc46b2697 answers 200 with the row
+    /// unchanged. The returned row is read, and when its status shows the
+    /// complete did not take effect (anything but `completed`, or `failed`
+    /// by HEAD's routing of a context-overflow notice to fail) the answer
+    /// becomes the 400 3c93ebaf1c gives, so one error means "the task had
+    /// moved on" everywhere. A backend that answers [`Reply::Done`] instead
+    /// of the row is taken at its word.
     fn complete_task(&self, task_id: &TaskId, completion: &TaskCompletion) -> impl Future<Output = Result<()>> + Send {
-        send(self, Call::CompleteTask { task_id: task_id.clone(), completion: completion.clone() }, done)
+        transition(self, Call::CompleteTask { task_id: task_id.clone(), completion: completion.clone() })
     }
 
-    /// Moves a dispatched or running task to `failed`; 400 otherwise.
+    /// Moves a dispatched or running (or, at HEAD 1cc46b2697, waiting) task
+    /// to `failed`; an error for which [`Error::is_task_state_conflict`]
+    /// holds otherwise, on both server versions: HEAD's 200 with an
+    /// unchanged row that is not `failed` becomes 3c93ebaf1c's 400 `fail
+    /// task: no rows in result set` (see
+    /// [`complete_task`](DaemonApiExt::complete_task)).
     fn fail_task(&self, task_id: &TaskId, error: &str) -> impl Future<Output = Result<()>> + Send {
-        send(self, Call::FailTask { task_id: task_id.clone(), error: error.to_owned() }, done)
+        transition(self, Call::FailTask { task_id: task_id.clone(), error: error.to_owned() })
     }
 
     /// Stores a batch of live-output messages. 404 `task not found` for a
@@ -214,11 +233,22 @@ pub trait DaemonApiExt: DaemonApi {
     /// [`TaskFailure::new`] alone sends exactly what `fail_task` sends.
     /// 3c93ebaf1c ignores the HEAD fields; a backend that does not know
     /// [`Call::FailTaskWith`] gets the plain fail.
+    ///
+    /// A fail that does not take effect is an error as for
+    /// [`fail_task`](DaemonApiExt::fail_task).
     fn fail_task_with(&self, task_id: &TaskId, failure: &TaskFailure) -> impl Future<Output = Result<()>> + Send {
         let plain = Call::FailTask { task_id: task_id.clone(), error: failure.error.clone() };
         let call = (*failure != TaskFailure::new(failure.error.as_str()))
             .then(|| Call::FailTaskWith { task_id: task_id.clone(), failure: failure.clone() });
-        send_or_plain(self, call, plain, done)
+        async move {
+            if let Some(call) = call {
+                match transition(self, call).await {
+                    Err(err) if err.is_route_not_found() => {}
+                    answer => return answer,
+                }
+            }
+            transition(self, plain).await
+        }
     }
 
     /// The task's stored messages with `seq > since`, by `seq` ascending.
@@ -455,6 +485,108 @@ pub trait DaemonApiExt: DaemonApi {
         })
     }
 
+    // ----- one client for both server versions -----------------------------
+
+    /// Which server version answers, from one cheap request: the probe
+    /// `GET /api/daemon/workspaces`, a route only HEAD 1cc46b2697 has (read
+    /// by [`ServerVersion::from_probe`]: success, 401 or 403 is
+    /// [`ServerVersion::Head`], `404 page not found` is
+    /// [`ServerVersion::V3c93ebaf1c`]; a transport failure or 5xx is
+    /// returned). Call it once (after the token is set) and keep the answer
+    /// for the `*_on` helpers. A backend that does not know
+    /// [`Call::ListDaemonWorkspaces`] reads as 3c93ebaf1c, which is what it
+    /// serves.
+    fn server_version(&self) -> impl Future<Output = Result<ServerVersion>> + Send {
+        async move { ServerVersion::from_probe(self.call(Call::ListDaemonWorkspaces).await) }
+    }
+
+    /// Reports a task's token usage on either server version: at HEAD
+    /// 1cc46b2697 [`report_task_usage`](DaemonApiExt::report_task_usage)
+    /// (`POST /tasks/{taskId}/usage`, upserted per task, provider and
+    /// model); at 3c93ebaf1c, which has only the runtime route,
+    /// [`report_usage`](DaemonApiExt::report_usage) with one entry per
+    /// usage row dated `date` (`YYYY-MM-DD`), upserted per runtime, date,
+    /// provider and model, so there a later report of the same day replaces
+    /// an earlier one (report the day's totals), and `cost_usd_ticks` is
+    /// dropped (3c93ebaf1c has no cost). `date` is not sent at HEAD.
+    fn report_task_usage_on(
+        &self,
+        version: ServerVersion,
+        runtime_id: &RuntimeId,
+        task_id: &TaskId,
+        date: &str,
+        usage: &[TaskUsage],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let call = match version {
+            ServerVersion::V3c93ebaf1c => Call::ReportUsage {
+                runtime_id: runtime_id.clone(),
+                entries: usage
+                    .iter()
+                    .map(|row| UsageEntry {
+                        date: date.to_owned(),
+                        provider: row.provider.clone(),
+                        model: row.model.clone(),
+                        input_tokens: row.input_tokens,
+                        output_tokens: row.output_tokens,
+                        cache_read_tokens: row.cache_read_tokens,
+                        cache_write_tokens: row.cache_write_tokens,
+                    })
+                    .collect(),
+            },
+            ServerVersion::Head => Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.to_vec() },
+        };
+        send(self, call, done)
+    }
+
+    /// The workspaces the credential may act on, on either server version:
+    /// at HEAD 1cc46b2697
+    /// [`list_daemon_workspaces`](DaemonApiExt::list_daemon_workspaces)
+    /// (any credential, a daemon token too); at 3c93ebaf1c
+    /// [`list_workspaces`](DaemonApiExt::list_workspaces) (`GET
+    /// /api/workspaces`, a user token), each reduced to its ID and name.
+    fn list_workspaces_on(&self, version: ServerVersion) -> impl Future<Output = Result<Vec<DaemonWorkspace>>> + Send {
+        async move {
+            match version {
+                ServerVersion::V3c93ebaf1c => {
+                    Ok(self.list_workspaces().await?.into_iter().map(DaemonWorkspace::from).collect())
+                }
+                ServerVersion::Head => self.list_daemon_workspaces().await,
+            }
+        }
+    }
+
+    /// [`ack_cancel`](DaemonApiExt::ack_cancel) where the server has it:
+    /// `true` when sent; `false` when the server has no such route
+    /// (3c93ebaf1c, which expects no acknowledgement: nothing is lost).
+    /// Needs no [`ServerVersion`]: the one request tells.
+    fn ack_cancel_if_supported(&self, task_id: &TaskId, ack: &CancelAck) -> impl Future<Output = Result<bool>> + Send {
+        async move {
+            match self.ack_cancel(task_id, ack).await {
+                Ok(()) => Ok(true),
+                Err(err) if err.is_route_not_found() => Ok(false),
+                Err(err) => Err(err),
+            }
+        }
+    }
+
+    /// [`extend_prepare_lease`](DaemonApiExt::extend_prepare_lease) where
+    /// the server has it: the task row, or `None` when the server has no
+    /// such route (3c93ebaf1c, which has no prepare lease and never hands a
+    /// dispatched task out again). Needs no [`ServerVersion`].
+    fn extend_prepare_lease_if_supported(
+        &self,
+        runtime_id: &RuntimeId,
+        task_id: &TaskId,
+    ) -> impl Future<Output = Result<Option<TaskRecord>>> + Send {
+        async move {
+            match self.extend_prepare_lease(runtime_id, task_id).await {
+                Ok(record) => Ok(Some(record)),
+                Err(err) if err.is_route_not_found() => Ok(None),
+                Err(err) => Err(err),
+            }
+        }
+    }
+
     /// Gives each call at most `per_call` ([`Timeout`]).
     fn with_timeout(self, per_call: Duration) -> Timeout<Self>
     where
@@ -507,6 +639,46 @@ where
         }
     }
     send(api, plain, pick).await
+}
+
+/// Sends a start, complete or fail and checks that it took effect: the
+/// row's status is the one the call moves to (see
+/// [`DaemonApiExt::complete_task`]); otherwise the 400 `<action> task: no
+/// rows in result set` of server 3c93ebaf1c.
+async fn transition<A>(api: &A, call: Call) -> Result<()>
+where
+    A: DaemonApi + ?Sized,
+{
+    let endpoint = call.endpoint();
+    let path = call.path();
+    match api.call(call).await? {
+        Reply::Done => Ok(()),
+        Reply::TaskRecord(record) if took_effect(endpoint, &record) => Ok(()),
+        Reply::TaskRecord(_) => {
+            let action = match endpoint {
+                Endpoint::StartTask => "start",
+                Endpoint::CompleteTask => "complete",
+                _ => "fail",
+            };
+            let message = format!("{action} task: no rows in result set");
+            Err(Error::from_server_message(endpoint.method(), path?, 400, &message))
+        }
+        _ => Err(Error::UnexpectedReply { endpoint }),
+    }
+}
+
+/// Whether the row a start, complete or fail answered shows the move: the
+/// target status, a complete that HEAD 1cc46b2697 turned into a fail (a
+/// context-overflow notice), or a status this SDK does not know.
+fn took_effect(endpoint: Endpoint, record: &TaskRecord) -> bool {
+    match (&record.status, endpoint) {
+        (TaskStatus::Other(_), _) => true,
+        (TaskStatus::Running, Endpoint::StartTask) => true,
+        (TaskStatus::Completed, Endpoint::CompleteTask) => true,
+        (TaskStatus::Failed, Endpoint::CompleteTask) => record.failure_reason == FailureReason::ContextOverflow,
+        (TaskStatus::Failed, Endpoint::FailTask) => true,
+        _ => false,
+    }
 }
 
 fn task_record(reply: Reply) -> Option<TaskRecord> {

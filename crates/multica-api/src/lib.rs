@@ -36,6 +36,48 @@
 //! # Ok::<(), multica_api::Error>(())
 //! ```
 //!
+//! # Server versions
+//!
+//! One client speaks both server versions the SDK knows, 3c93ebaf1c and
+//! HEAD 1cc46b2697 ([`ServerVersion`]). Request bodies without HEAD fields
+//! are byte-identical to the Go client's at 3c93ebaf1c, and 3c93ebaf1c
+//! ignores the HEAD fields, so most calls need no version at all. Where the
+//! versions differ:
+//!
+//! - [`DaemonApiExt::server_version`] tells them apart with one probe
+//!   (`GET /api/daemon/workspaces`: HEAD answers it, or refuses the
+//!   credential; 3c93ebaf1c has no such route). Detect once, keep the
+//!   answer, and hand it to the `*_on` helpers of calls that **moved**
+//!   (usage, workspaces): each takes the route of that version, so no call
+//!   costs a failed request first.
+//! - Calls that exist **only at HEAD** and mean nothing before have
+//!   `*_if_supported` helpers that try and answer "not supported"
+//!   (`false`/`None`) on `404 page not found`: no version needed.
+//! - HEAD **bodies of old routes** (`*_with`) are sent to the same route;
+//!   a backend that does not know the HEAD [`Call`] gets the plain one.
+//! - **Complete/fail**: HEAD answers 200 with the row unchanged when the
+//!   task is not in a state to move; the typed methods read the row and
+//!   report the 400 `… no rows in result set` 3c93ebaf1c gives
+//!   ([`Error::is_task_state_conflict`]) on both versions.
+//!
+//! | call | 3c93ebaf1c | HEAD 1cc46b2697 | on the other version |
+//! |---|---|---|---|
+//! | `register`, `claim_task`, `list_pending_tasks`, `get_task_status`, `start_task`, `report_progress`, `report_task_messages`, `list_task_messages`, `complete_task` | yes | yes | HEAD adds fields to answers (typed in [`dto`]); `complete_task` detects HEAD's unchanged row |
+//! | `deregister`, `send_heartbeat`, `fail_task` | yes | yes | the same body on both |
+//! | `deregister_with`, `send_heartbeat_with`, `fail_task_with` | route yes, HEAD fields ignored | yes | 3c93ebaf1c acts as for the plain call |
+//! | `list_task_messages_since` | route yes, `since` ignored | yes | filtered in the SDK too: the same messages on both |
+//! | `report_usage` (per runtime and day) | yes | **removed** (404) | use `report_task_usage_on` |
+//! | `report_task_usage` (per task) | 404 | yes | use `report_task_usage_on` |
+//! | `report_task_usage_on(version, …)` | runtime route, dated entries, no cost | task route | — |
+//! | `list_workspaces` (`/api/workspaces`, user token) | yes | yes, but not with a daemon token | use `list_workspaces_on` |
+//! | `list_daemon_workspaces` | 404 | yes, any credential | use `list_workspaces_on` |
+//! | `list_workspaces_on(version)` | `/api/workspaces` | `/api/daemon/workspaces` | — |
+//! | `report_ping_result`, the three pairing calls | yes | **removed** (404) | HEAD has no pings (runtime requests instead) and no pairing |
+//! | `ack_cancel` | 404 | yes | `ack_cancel_if_supported`: `false`, nothing to acknowledge |
+//! | `extend_prepare_lease` | 404 | yes | `extend_prepare_lease_if_supported`: `None`, no lease to keep |
+//! | `server_version` | `V3c93ebaf1c` | `Head` | — |
+//! | `claim_tasks`, `wait_local_directory`, `pin_session`, `recover_orphans`, `resolve_skill_bundles`, `report_task_usage`, the runtime request results, the gc checks, `get_workspace_repos`, `list_runtime_profiles` | 404 | yes | `404 page not found` ([`Error::is_route_not_found`]); nothing at 3c93ebaf1c asks for them (no `waiting_local_directory`, no skill refs, no runtime requests) |
+//!
 //! # Evolution policy
 //!
 //! The server grows; the SDK absorbs what it adds in minor releases, and
@@ -77,6 +119,14 @@
 //!   token a client or fake is given (`token`, `set_token`, `with_token`)
 //!   takes `impl Into<String>`.
 //!
+//! - **A new body of an existing route** (the HEAD fields of fail,
+//!   heartbeat, deregister; the messages' `since`) is a new [`Call`]
+//!   variant on the same [`Endpoint`] (`FailTaskWith` beside `FailTask`),
+//!   never a changed variant: backends matching the old variant keep
+//!   compiling, [`Call::decode`] picks the old variant when the HEAD fields
+//!   are empty, and the typed `*_with` method falls back to the old call
+//!   when a backend answers the new one with [`Error::route_not_found`].
+//!
 //! Adding a route to the SDK is therefore one edit per place, each next to
 //! the same kind of code: the [`Call`] variant with its path parameters,
 //! request and decoding (`call.rs`, [`request`]), the [`Endpoint`] row, the
@@ -100,6 +150,7 @@ mod route;
 mod serde_util;
 #[cfg(test)]
 mod test_double;
+mod version;
 mod wire_enum;
 
 pub use api::DaemonApi;
@@ -111,6 +162,7 @@ pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId
 pub use ids::{CommentId, ProfileId, RuntimeRequestId, UserId};
 pub use reply::Reply;
 pub use route::{Endpoint, Method, RouteMismatch};
+pub use version::ServerVersion;
 
 /// Re-exported so implementors write `#[multica_api::async_trait]` without
 /// adding the dependency themselves.

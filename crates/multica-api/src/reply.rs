@@ -41,7 +41,9 @@ pub enum Reply {
     Workspaces(Vec<Workspace>),
     /// The pairing routes: create, get and claim.
     PairingSession(PairingSession),
-    /// The task row a task route answers with at HEAD 1cc46b2697:
+    /// The task row a task route answers with: start, complete and fail
+    /// (a backend may answer those [`Reply::Done`] instead), and at HEAD
+    /// 1cc46b2697
     /// [`DaemonApiExt::extend_prepare_lease`](crate::DaemonApiExt::extend_prepare_lease)
     /// and [`DaemonApiExt::wait_local_directory`](crate::DaemonApiExt::wait_local_directory).
     TaskRecord(TaskRecord),

@@ -510,13 +510,11 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
         Endpoint::ListDaemonWorkspaces => |body| json_list(body).map(Reply::DaemonWorkspaces),
         Endpoint::GetWorkspaceRepos => |body| json(body).map(Reply::WorkspaceRepos),
         Endpoint::ListRuntimeProfiles => |body| json(body).map(Reply::RuntimeProfiles),
+        Endpoint::StartTask | Endpoint::CompleteTask | Endpoint::FailTask => task_row_or_done,
         Endpoint::Deregister
         | Endpoint::ReportUsage
         | Endpoint::ReportPingResult
-        | Endpoint::StartTask
         | Endpoint::ReportProgress
-        | Endpoint::CompleteTask
-        | Endpoint::FailTask
         | Endpoint::ReportTaskMessages
         | Endpoint::ReportModelList
         | Endpoint::ReportLocalSkills
@@ -526,6 +524,17 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
         | Endpoint::AckCancel
         | Endpoint::PinSession => |body| ignore(body).map(|()| Reply::Done),
     }
+}
+
+/// The answer of start, complete and fail: the task row both server
+/// versions send ([`Reply::TaskRecord`]), or [`Reply::Done`] for a body that
+/// is not a row with an ID (an older server's or a custom backend's answer,
+/// which the Go client ignores), never an error.
+fn task_row_or_done(body: &[u8]) -> serde_json::Result<Reply> {
+    Ok(match json::<TaskRecord>(body) {
+        Ok(record) if !record.id.as_str().is_empty() => Reply::TaskRecord(record),
+        _ => Reply::Done,
+    })
 }
 
 /// A JSON array, where `null` (a Go nil slice) reads as empty.

@@ -27,11 +27,11 @@ fn server_answer(request: &Recorded) -> Reply {
         Endpoint::ClaimTask => r#"{"task":null}"#,
         Endpoint::ListPendingTasks | Endpoint::ListTaskMessages | Endpoint::ListWorkspaces => "[]",
         Endpoint::GetTaskStatus => r#"{"status":"running"}"#,
-        Endpoint::StartTask
-        | Endpoint::CompleteTask
-        | Endpoint::FailTask
-        | Endpoint::ExtendPrepareLease
-        | Endpoint::WaitLocalDirectory => r#"{"id":"t-1","status":"running"}"#,
+        Endpoint::StartTask => r#"{"id":"t-1","status":"running"}"#,
+        Endpoint::CompleteTask => r#"{"id":"t-1","status":"completed"}"#,
+        Endpoint::FailTask => r#"{"id":"t-1","status":"failed"}"#,
+        Endpoint::ExtendPrepareLease => r#"{"id":"t-1","status":"dispatched"}"#,
+        Endpoint::WaitLocalDirectory => r#"{"id":"t-1","status":"waiting_local_directory"}"#,
         Endpoint::ListDaemonWorkspaces => r#"[{"id":"ws-1","name":"Diff"}]"#,
         Endpoint::PinSession => "",
         Endpoint::CreatePairingSession | Endpoint::GetPairingSession | Endpoint::ClaimPairingSession => {

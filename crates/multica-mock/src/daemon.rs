@@ -422,13 +422,14 @@ impl multica_api::DaemonApi for MockDaemon {
     }
 }
 
-/// The API's reply for the state's answer: the HTTP server sends the task
-/// record that start, complete and fail return, the API drops it as the Go
-/// client does.
+/// The API's reply for the state's answer: the task record that start,
+/// complete and fail return comes back as the HTTP server sends it, so the
+/// typed methods read it the same way on both.
 fn api_reply(reply: StateReply) -> Reply {
     match reply {
         StateReply::Register(answer) => Reply::Registered(answer),
-        StateReply::Ok | StateReply::Record(_) => Reply::Done,
+        StateReply::Ok => Reply::Done,
+        StateReply::Record(record) => Reply::TaskRecord(record),
         StateReply::Heartbeat(answer) => Reply::Heartbeat(answer),
         StateReply::Claim(task) => Reply::Claimed(task),
         StateReply::Records(records) => Reply::PendingTasks(records),
