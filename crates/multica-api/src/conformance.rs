@@ -119,6 +119,8 @@ contract_tests![
     list_workspaces_includes_the_workspace,
     pairing_sessions_are_created_and_read,
     empty_ids_are_invalid_arguments,
+    retryable_failures_create_the_next_attempt_at_head,
+    batch_claim_prepare_lease_and_waiting_are_head_routes,
 ];
 
 /// A workspace with one agent and one registered runtime.
@@ -722,4 +724,63 @@ pub async fn empty_ids_are_invalid_arguments(api: &dyn DaemonApi, _fixture: &dyn
     for error in results {
         assert!(matches!(error, Some(Error::InvalidArgument(_))), "{error:?}");
     }
+}
+
+/// HEAD creates the next attempt of a task failed with a retryable reason
+/// (attempt 2 of 2, `parent_task_id` the failed task); 3c93ebaf1c takes the
+/// fail without the HEAD fields and retries nothing.
+pub async fn retryable_failures_create_the_next_attempt_at_head(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let env = setup(api, fixture).await;
+    let id = env.enqueue(fixture, "issue-1", 1).await;
+    env.claim(api).await;
+    ok(api.start_task(&id).await, "start");
+    let failure = crate::dto::TaskFailure {
+        error: "agent timed out".into(),
+        failure_reason: crate::dto::FailureReason::Timeout,
+        session_id: "sess-1".into(),
+        ..Default::default()
+    };
+    ok(api.fail_task_with(&id, &failure).await, "fail with a retryable reason");
+    assert_eq!(ok(api.get_task_status(&id).await, "status"), TaskStatus::Failed);
+    let next = ok(api.claim_task(&env.runtime_id).await, "claim the retry");
+    if is_head(fixture) {
+        let retry = next.expect("HEAD queues the retry at once");
+        assert_ne!(retry.record.id, id);
+        assert_eq!(retry.record.parent_task_id.as_ref(), Some(&id));
+        assert_eq!((retry.record.attempt, retry.record.max_attempts), (Some(2), Some(2)));
+        assert_eq!(retry.prior_session_id, "sess-1", "the retry resumes the failed attempt's session");
+    } else {
+        assert_eq!(next, None, "3c93ebaf1c has no retries");
+    }
+}
+
+/// The batch claim, the prepare lease and waiting for a local directory:
+/// HEAD's state rules; 3c93ebaf1c does not have the routes.
+pub async fn batch_claim_prepare_lease_and_waiting_are_head_routes(api: &dyn DaemonApi, fixture: &dyn Fixture) {
+    let env = setup(api, fixture).await;
+    let id = env.enqueue(fixture, "issue-1", 1).await;
+    let batch = crate::dto::BatchClaimRequest {
+        daemon_id: env.daemon_id.as_str().into(),
+        runtime_ids: vec![env.runtime_id.clone()],
+        max_tasks: 5,
+    };
+    let wait = crate::dto::LocalDirectoryWait { reason: "clone".into() };
+    if !is_head(fixture) {
+        assert_route_removed(api.claim_tasks(&batch).await, "batch claim");
+        assert_route_removed(api.extend_prepare_lease(&env.runtime_id, &id).await, "prepare lease");
+        assert_route_removed(api.wait_local_directory(&id, &wait).await, "wait local directory");
+        return;
+    }
+    let tasks = ok(api.claim_tasks(&batch).await, "batch claim");
+    assert_eq!(tasks.iter().map(|t| t.record.id.clone()).collect::<Vec<_>>(), vec![id.clone()]);
+    assert!(ok(api.claim_tasks(&batch).await, "batch claim again").is_empty());
+    let row = ok(api.extend_prepare_lease(&env.runtime_id, &id).await, "prepare lease");
+    assert_eq!(row.status, TaskStatus::Dispatched);
+    let row = ok(api.wait_local_directory(&id, &wait).await, "wait");
+    assert_eq!(row.status, TaskStatus::WaitingLocalDirectory);
+    let error = err(api.wait_local_directory(&id, &wait).await, "wait twice");
+    assert_server_error(&error, 400, "mark task waiting_local_directory: no rows in result set", "wait");
+    ok(api.start_task(&id).await, "start a waiting task");
+    let error = err(api.extend_prepare_lease(&env.runtime_id, &id).await, "lease of a running task");
+    assert_server_error(&error, 400, "extend task prepare lease: no rows in result set", "prepare lease");
 }

@@ -360,6 +360,11 @@ impl MockDaemon {
         self.lock().progress(task_id)
     }
 
+    /// A task's usage rows (HEAD's `POST /tasks/{id}/usage`), by (provider, model).
+    pub fn task_usage(&self, task_id: &multica_api::TaskId) -> Vec<multica_api::TaskUsage> {
+        self.lock().task_usage_of(task_id)
+    }
+
     /// A runtime's stored usage rows, by (date, provider, model).
     pub fn usage_of(&self, runtime_id: &RuntimeId) -> Vec<UsageEntry> {
         self.lock().usage_of(runtime_id)

@@ -15,7 +15,10 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
 use common::{register_request, world_with, World};
-use multica_api::{DaemonApiExt, FailureReason, TaskCompletion, TaskId, TaskStatus, WorkspaceId};
+use multica_api::{
+    BatchClaimRequest, CancelAck, DaemonApiExt, FailureReason, LocalDirectoryWait, SessionPin, TaskCompletion,
+    TaskFailure, TaskId, TaskMessage, TaskStatus, TaskUsage, WorkspaceId,
+};
 use multica_mock::{serve, MockDaemon, MockToken, ServerVersion, WorkspaceSeed};
 
 const PAT: &str = "mul_head0000000000000000000000000000000000";
@@ -251,6 +254,20 @@ async fn over_http_tokens_are_added_and_every_answer_carries_the_csp() {
     let (parts, body) = send("POST", &usage, Some(PAT), json!({})).await;
     assert_eq!((parts.status.as_u16(), &body[..]), (404, &b"404 page not found\n"[..]));
     assert_eq!(send("POST", "/api/daemon/pairing-sessions", Some(PAT), json!({})).await.0.status, 404);
+
+    // The session pin answers 204 without a body; `?since=` must be an integer;
+    // `/api/daemon/claim` is the batch claim.
+    let task = world.dispatched("issue-http").await;
+    let pin = json!({"session_id": "s-1"});
+    let (parts, body) = send("POST", &format!("/api/daemon/tasks/{task}/session"), Some(PAT), pin).await;
+    assert_eq!((parts.status.as_u16(), body.len()), (204, 0));
+    assert!(parts.headers.get("content-type").is_none());
+    let (parts, body) =
+        send("GET", &format!("/api/daemon/tasks/{task}/messages?since=abc"), Some(PAT), json!(null)).await;
+    assert_eq!((parts.status.as_u16(), &body[..]), (400, &b"{\"error\":\"invalid since parameter\"}\n"[..]));
+    let batch = json!({"daemon_id": "d1", "runtime_ids": [world.runtime_id], "max_tasks": 0});
+    let (parts, body) = send("POST", "/api/daemon/claim", Some(PAT), batch).await;
+    assert_eq!((parts.status.as_u16(), &body[..]), (200, &b"{\"tasks\":[]}\n"[..]));
     server.shutdown().await;
 }
 
@@ -266,4 +283,201 @@ async fn the_3c93ebaf1c_fake_keeps_its_open_daemon_routes_and_no_csp() {
     let response = client.request(request).await.unwrap();
     assert!(response.headers().get("content-security-policy").is_none());
     server.shutdown().await;
+}
+
+// ----- the routes HEAD added ---------------------------------------------------
+
+fn failure(error: &str, reason: FailureReason) -> TaskFailure {
+    TaskFailure { error: error.into(), failure_reason: reason, ..TaskFailure::default() }
+}
+
+#[tokio::test]
+async fn a_retryable_failure_queues_the_next_attempt_until_attempts_run_out() {
+    let world = head_world().await;
+    let first = world.dispatched("issue-1").await;
+    world.mock.start_task(&first).await.unwrap();
+    world.mock.fail_task_with(&first, &failure("agent timed out", FailureReason::Timeout)).await.unwrap();
+    let retry = world.mock.claim_task(&world.runtime_id).await.unwrap().expect("the retry is queued at once");
+    assert_eq!(retry.record.parent_task_id.as_ref(), Some(&first));
+    assert_eq!(retry.record.attempt, Some(2));
+    world.mock.start_task(&retry.record.id).await.unwrap();
+    world.mock.fail_task_with(&retry.record.id, &failure("again", FailureReason::Timeout)).await.unwrap();
+    assert!(world.mock.claim_task(&world.runtime_id).await.unwrap().is_none(), "attempt 2 of 2: no retry");
+    // Not retryable: nothing either.
+    let other = world.dispatched("issue-2").await;
+    world.mock.fail_task_with(&other, &failure("bad", FailureReason::from("weird-reason"))).await.unwrap();
+    assert_eq!(world.mock.task(&other).unwrap().failure_reason.as_str(), "weird-reason");
+    assert!(world.mock.claim_task(&world.runtime_id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_runtime_offline_retry_is_deferred_one_second() {
+    let world = head_world().await;
+    let first = world.dispatched("issue-1").await;
+    world.mock.fail_task_with(&first, &failure("gone", FailureReason::RuntimeOffline)).await.unwrap();
+    assert!(world.mock.list_pending_tasks(&world.runtime_id).await.unwrap().is_empty(), "deferred is not pending");
+    assert!(world.mock.claim_task(&world.runtime_id).await.unwrap().is_none(), "not due yet");
+    world.mock.advance_clock(Duration::from_secs(1));
+    world.mock.send_heartbeat(&world.runtime_id).await.unwrap();
+    let retry = world.mock.claim_task(&world.runtime_id).await.unwrap().expect("promoted once due");
+    assert_eq!(retry.record.parent_task_id, Some(first));
+}
+
+#[tokio::test]
+async fn prepare_lease_and_waiting_for_a_local_directory_follow_the_state_table() {
+    let world = head_world().await;
+    let task = world.dispatched("issue-1").await;
+    let other_runtime =
+        world.mock.register(&register_request(&world.workspace_id, "d1", "codex")).await.unwrap().runtimes[0]
+            .id
+            .clone();
+    let err = world.mock.extend_prepare_lease(&other_runtime, &task).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("task not found"), "a task of another runtime");
+    let row = world.mock.extend_prepare_lease(&world.runtime_id, &task).await.unwrap();
+    assert_eq!(row.status, TaskStatus::Dispatched);
+    let wait = LocalDirectoryWait { reason: "clone the repo".into() };
+    let row = world.mock.wait_local_directory(&task, &wait).await.unwrap();
+    assert_eq!(row.status, TaskStatus::WaitingLocalDirectory);
+    let err = world.mock.wait_local_directory(&task, &wait).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("mark task waiting_local_directory: no rows in result set"));
+    assert!(world.mock.list_pending_tasks(&world.runtime_id).await.unwrap().is_empty(), "waiting is not pending");
+    world.mock.extend_prepare_lease(&world.runtime_id, &task).await.unwrap();
+    world.mock.start_task(&task).await.unwrap();
+    let err = world.mock.extend_prepare_lease(&world.runtime_id, &task).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("extend task prepare lease: no rows in result set"));
+    // A waiting task fails like a running one.
+    let waiting = world.dispatched("issue-2").await;
+    world.mock.wait_local_directory(&waiting, &LocalDirectoryWait::default()).await.unwrap();
+    world.mock.fail_task(&waiting, "no directory").await.unwrap();
+    assert_eq!(world.mock.task_status(&waiting), Some(TaskStatus::Failed));
+}
+
+#[tokio::test]
+async fn a_prepare_lease_keeps_a_dispatch_from_being_handed_out_again() {
+    let world = head_world().await;
+    let task = world.dispatched("issue-1").await;
+    advance_with_heartbeats(&world, Duration::from_secs(60)).await;
+    world.mock.extend_prepare_lease(&world.runtime_id, &task).await.unwrap();
+    advance_with_heartbeats(&world, Duration::from_secs(40)).await;
+    assert!(world.mock.claim_task(&world.runtime_id).await.unwrap().is_none(), "lease runs to 105 s");
+    advance_with_heartbeats(&world, Duration::from_secs(10)).await;
+    assert_eq!(world.mock.claim_task(&world.runtime_id).await.unwrap().map(|t| t.record.id), Some(task));
+}
+
+#[tokio::test]
+async fn the_batch_claim_checks_its_daemon_and_hands_out_in_priority_order() {
+    let world = head_world().await;
+    let codex = world.mock.register(&register_request(&world.workspace_id, "d1", "codex")).await.unwrap().runtimes[0]
+        .id
+        .clone();
+    let low = world.enqueue("issue-low", 1);
+    let high = world
+        .mock
+        .add_task(multica_mock::TaskSeed {
+            id: None,
+            runtime_id: codex.clone(),
+            agent_id: world.agent_id.clone(),
+            issue_id: "issue-high".into(),
+            priority: 4,
+        })
+        .unwrap();
+    let request = |daemon: &str, max_tasks| BatchClaimRequest {
+        daemon_id: daemon.into(),
+        runtime_ids: vec![world.runtime_id.clone(), codex.clone(), "not-a-uuid".into(), codex.clone()],
+        max_tasks,
+    };
+    let err = world.mock.claim_tasks(&request("", 1)).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("daemon_id is required"));
+    let err = world.mock.claim_tasks(&request("d1", -1)).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("max_tasks must not be negative"));
+    assert!(world.mock.claim_tasks(&request("d1", 0)).await.unwrap().is_empty());
+    assert!(world.mock.claim_tasks(&request("d2", 5)).await.unwrap().is_empty(), "another daemon's runtimes");
+    world.mock.add_token(&MockToken::daemon("mdt_d9", world.workspace_id.clone(), "d9".into())).unwrap();
+    let err = world.mock.with_token("mdt_d9").claim_tasks(&request("d1", 5)).await.unwrap_err();
+    assert_eq!((err.status(), err.server_message().as_deref()), (Some(403), Some("daemon_id does not match token")));
+    let tasks = world.mock.claim_tasks(&request("d1", 5)).await.unwrap();
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.record.id.clone()).collect();
+    assert_eq!(ids, vec![high, low]);
+    assert!(tasks.iter().all(|t| t.auth_token.is_some()));
+}
+
+#[tokio::test]
+async fn recover_orphans_fails_in_flight_tasks_and_retries_them() {
+    let world = head_world().await;
+    let running = world.dispatched("issue-1").await;
+    world.mock.start_task(&running).await.unwrap();
+    let dispatched = world.dispatched("issue-2").await;
+    world.enqueue("issue-3", 0);
+    let recovery = world.mock.recover_orphans(&world.runtime_id).await.unwrap();
+    assert_eq!((recovery.orphaned, recovery.retried), (2, 2));
+    for id in [&running, &dispatched] {
+        let row = world.mock.task(id).unwrap();
+        assert_eq!(row.error.as_deref(), Some("daemon restarted while task was in flight"));
+        assert_eq!(row.failure_reason, FailureReason::RuntimeRecovery);
+    }
+}
+
+#[tokio::test]
+async fn task_usage_cancel_ack_session_pin_and_messages_since() {
+    let world = head_world().await;
+    let task = world.dispatched("issue-1").await;
+    let usage = |provider: &str, input_tokens| TaskUsage {
+        provider: provider.into(),
+        model: "opus".into(),
+        input_tokens,
+        ..TaskUsage::default()
+    };
+    world.mock.report_task_usage(&task, &[usage("Claude", 5)]).await.unwrap();
+    world.mock.report_task_usage(&task, &[usage("", 7)]).await.unwrap();
+    assert_eq!(world.mock.task_usage(&task), vec![usage("claude", 7)], "upserted; empty provider is the runtime's");
+
+    let err = world.mock.pin_session(&task, &SessionPin::default()).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("session_id or work_dir required"));
+    world.mock.pin_session(&task, &SessionPin { session_id: "s-1".into(), work_dir: "/w".into() }).await.unwrap();
+
+    let messages: Vec<TaskMessage> = (1..=4).map(|seq| TaskMessage::text(seq, format!("m{seq}"))).collect();
+    world.mock.report_task_messages(&task, &messages).await.unwrap();
+    let since: Vec<i64> =
+        world.mock.list_task_messages_since(&task, 2).await.unwrap().iter().map(|m| m.message.seq).collect();
+    assert_eq!(since, vec![3, 4]);
+
+    world.mock.cancel(&task).unwrap();
+    world.mock.ack_cancel(&task, &CancelAck { branch_name: "b".into(), ..CancelAck::default() }).await.unwrap();
+    let err = world.mock.ack_cancel(&"00000000-0000-4000-8000-0000000000ff".into(), &CancelAck::default()).await;
+    assert_eq!(err.unwrap_err().server_message().as_deref(), Some("task not found"));
+}
+
+#[tokio::test]
+async fn workspaces_repos_and_gc_checks_answer_for_accessible_objects() {
+    let world = head_world().await;
+    world.mock.add_workspace(WorkspaceSeed { name: "Other".into(), ..Default::default() }).unwrap();
+    world.mock.add_token(&MockToken::daemon("mdt_d1", world.workspace_id.clone(), "d1".into())).unwrap();
+    let mine = world.mock.with_token("mdt_d1").list_daemon_workspaces().await.unwrap();
+    assert_eq!(mine.iter().map(|w| w.id.clone()).collect::<Vec<_>>(), vec![world.workspace_id.clone()]);
+    assert_eq!(world.mock.list_daemon_workspaces().await.unwrap().len(), 2, "the configured token sees every one");
+    let repos = world.mock.get_workspace_repos(&world.workspace_id).await.unwrap();
+    assert_eq!(repos.repos.len(), 1);
+    assert_eq!(repos.repos_version.len(), 64);
+    let err = world.mock.get_workspace_repos(&"not-a-uuid".into()).await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("not found"));
+
+    let task = world.dispatched("00000000-0000-4000-8000-00000000abcd").await;
+    let check = world.mock.get_task_gc_check(&task).await.unwrap();
+    assert_eq!((check.status, check.completed_at.as_str()), (TaskStatus::Dispatched, "0001-01-01T00:00:00Z"));
+    let err = world.mock.get_chat_session_gc_check("00000000-0000-4000-8000-000000000001").await.unwrap_err();
+    assert_eq!(err.server_message().as_deref(), Some("chat session not found"));
+}
+
+#[tokio::test]
+async fn the_3c93ebaf1c_fake_has_none_of_the_head_routes() {
+    let world = world_with(MockDaemon::new()).await;
+    let task = world.dispatched("issue-1").await;
+    let err = world.mock.extend_prepare_lease(&world.runtime_id, &task).await.unwrap_err();
+    assert!(err.is_route_not_found(), "{err}");
+    let request =
+        BatchClaimRequest { daemon_id: "d1".into(), runtime_ids: vec![world.runtime_id.clone()], max_tasks: 1 };
+    assert!(world.mock.claim_tasks(&request).await.unwrap_err().is_route_not_found());
+    // A HEAD fail body is a plain fail there: no retry.
+    world.mock.fail_task_with(&task, &failure("t", FailureReason::Timeout)).await.unwrap();
+    assert!(world.mock.claim_task(&world.runtime_id).await.unwrap().is_none());
 }

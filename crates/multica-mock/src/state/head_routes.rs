@@ -378,6 +378,11 @@ impl State {
         Ok(out)
     }
 
+    pub(crate) fn task_usage_of(&self, task_id: &TaskId) -> Vec<TaskUsage> {
+        let id = canonical(task_id);
+        self.task_usage.iter().filter(|((task, _, _), _)| *task == id).map(|(_, row)| row.clone()).collect()
+    }
+
     fn daemon_workspaces(&self, identity: &Identity) -> Vec<DaemonWorkspace> {
         let mut workspaces: Vec<DaemonWorkspace> = self
             .workspaces
