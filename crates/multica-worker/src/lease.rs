@@ -25,16 +25,18 @@ pub(crate) async fn extend(shared: &Shared, task: &Task) -> Lease {
         return Lease::Unsupported;
     }
     let task_id = &task.record.id;
-    let answer = shared.api.extend_prepare_lease(&task.record.runtime_id, task_id).await;
-    match shared.routes.answer(LaterRoute::PrepareLease, answer.map(|_| ())) {
-        None => Lease::Unsupported,
-        Some(Ok(())) => {
+    match shared.api.extend_prepare_lease_if_supported(&task.record.runtime_id, task_id).await {
+        Ok(None) => {
+            shared.routes.lacks(LaterRoute::PrepareLease);
+            Lease::Unsupported
+        }
+        Ok(Some(_)) => {
             shared.events.emit(WorkerEvent::PrepareLeaseExtended { task_id: task_id.clone() });
             Lease::Held
         }
-        // 400: not dispatched any more; 404: not this runtime's task.
-        Some(Err(error)) if matches!(error.status(), Some(400 | 404)) => Lease::Refused,
-        Some(Err(error)) => {
+        // Not dispatched any more, or not this runtime's task.
+        Err(error) if error.is_task_state_conflict() || error.is_task_not_found() => Lease::Refused,
+        Err(error) => {
             shared.events.emit(WorkerEvent::PrepareLeaseFailed { task_id: task_id.clone(), error });
             Lease::Held
         }

@@ -30,12 +30,17 @@ impl ServerRoutes {
         !self.missing[route as usize].load(Ordering::Relaxed)
     }
 
+    /// Remembers that the server does not have `route`.
+    pub(crate) fn lacks(&self, route: LaterRoute) {
+        self.missing[route as usize].store(true, Ordering::Relaxed);
+    }
+
     /// Sorts out the answer of a call of `route`: `None` when the server
     /// does not have the route (remembered), else the answer.
     pub(crate) fn answer<T>(&self, route: LaterRoute, answer: Result<T, Error>) -> Option<Result<T, Error>> {
         match answer {
             Err(error) if error.is_route_not_found() => {
-                self.missing[route as usize].store(true, Ordering::Relaxed);
+                self.lacks(route);
                 None
             }
             answer => Some(answer),

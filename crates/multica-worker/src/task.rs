@@ -150,14 +150,11 @@ fn stopped_with(outcome: Option<AgentOutcome>) -> CancelAck {
 /// takes that (HEAD 1cc46b2697).
 async fn cancelled(shared: &Shared, task_id: TaskId, ack: Option<CancelAck>) {
     if let Some(ack) = ack.filter(|_| shared.routes.may_have(LaterRoute::CancelAck)) {
-        let answer = shared.api.ack_cancel(&task_id, &ack).await;
-        match shared.routes.answer(LaterRoute::CancelAck, answer) {
+        match shared.api.ack_cancel_if_supported(&task_id, &ack).await {
+            Ok(true) => shared.events.emit(WorkerEvent::CancelAcknowledged { task_id: task_id.clone() }),
             // Server 3c93ebaf1c wants no acknowledgement.
-            None => {}
-            Some(Ok(())) => shared.events.emit(WorkerEvent::CancelAcknowledged { task_id: task_id.clone() }),
-            Some(Err(error)) => {
-                shared.events.emit(WorkerEvent::CancelAckFailed { task_id: task_id.clone(), error });
-            }
+            Ok(false) => shared.routes.lacks(LaterRoute::CancelAck),
+            Err(error) => shared.events.emit(WorkerEvent::CancelAckFailed { task_id: task_id.clone(), error }),
         }
     }
     shared.events.emit(WorkerEvent::Cancelled { task_id });
@@ -175,10 +172,13 @@ fn stop(
     (reason, Instant::now())
 }
 
-/// Completes or fails the task, on the configured retry schedule.
+/// Completes or fails the task, on the configured retry schedule. A task
+/// cancelled since the last status check refuses the result (a state
+/// conflict on either server): it ends as cancelled.
 async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome) {
     let api = &shared.api;
     let retry = &shared.config.result_retry;
+    let ack = stopped_with(Some(outcome.clone()));
     let (sent, event) = match outcome {
         AgentOutcome::Completed(completion) => {
             let sent = retry.run(Endpoint::CompleteTask, || api.complete_task(task_id, &completion)).await;
@@ -190,7 +190,14 @@ async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome) {
         }
     };
     match sent {
-        Ok(()) => shared.events.emit(event),
-        Err(error) => shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error }),
+        Ok(_) => shared.events.emit(event),
+        Err(error) => {
+            if error.is_task_state_conflict() {
+                if let Ok(TaskStatus::Cancelled) = api.get_task_status(task_id).await {
+                    return cancelled(shared, task_id.clone(), Some(ack)).await;
+                }
+            }
+            shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error });
+        }
     }
 }

@@ -341,3 +341,33 @@ async fn the_agent_gets_the_claims_token_beside_the_task_not_inside_it() {
     let [(true, Some(token))] = seen.as_slice() else { panic!("{seen:?}") };
     assert!(token.starts_with("mat_") && token.len() == 44, "{token}");
 }
+
+/// The fake, with a user who cancels each task just before its result
+/// arrives (after the worker's last status check).
+#[derive(Debug)]
+struct CancelsBeforeTheResult(MockDaemon);
+
+#[multica_api::async_trait]
+impl multica_api::DaemonApi for CancelsBeforeTheResult {
+    async fn call(&self, call: Call) -> multica_api::Result<multica_api::Reply> {
+        if let Call::CompleteTask { task_id, .. } = &call {
+            let _ = self.0.cancel(task_id);
+        }
+        self.0.call(call).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_result_refused_because_the_task_was_just_cancelled_ends_it_as_cancelled_on_both_servers() {
+    for (mock, acks) in [(empty(), 0), (empty_head(), 1)] {
+        let task = add_task(&mock);
+        let timeline = Timeline::default();
+        let api = Arc::new(CancelsBeforeTheResult(mock.clone()));
+        let worker = timeline.attach(Worker::new(api, registration(), Stepwise::new(&mock)).config(one_shot()));
+        let summary = worker.run(std::future::pending()).await.unwrap();
+
+        assert_eq!((summary.completed, summary.cancelled, summary.errors), (0, 1, 0), "{}", mock.server_version());
+        assert_eq!(mock.task_status(&task), Some(TaskStatus::Cancelled));
+        assert_eq!(timeline.count(|e| matches!(e, WorkerEvent::CancelAcknowledged { .. })), acks);
+    }
+}
