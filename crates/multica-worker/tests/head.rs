@@ -371,3 +371,24 @@ async fn a_result_refused_because_the_task_was_just_cancelled_ends_it_as_cancell
         assert_eq!(timeline.count(|e| matches!(e, WorkerEvent::CancelAcknowledged { .. })), acks);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_whose_grace_runs_out_during_a_preparation_fails_the_task_unstarted() {
+    let mock = empty_head();
+    let task = add_task(&mock);
+    let agent = Stepwise { prepare: Duration::from_secs(3600), ..Stepwise::new(&mock) };
+    let config = WorkerConfig { shutdown_grace: Duration::from_secs(10), ..WorkerConfig::default() };
+    let summary = Worker::new(api(&mock), registration(), agent)
+        .config(config)
+        .run(tokio::time::sleep(Duration::from_secs(40)))
+        .await
+        .unwrap();
+
+    assert_eq!((summary.failed, summary.errors), (1, 0));
+    assert!(mock.calls_to(Endpoint::StartTask).is_empty());
+    // Leased at 0, 15, 30 and 45 s, while it prepared until the grace ran out at 50 s.
+    assert_eq!(mock.calls_to(Endpoint::ExtendPrepareLease).len(), 4);
+    let error = mock.task(&task).unwrap().error.unwrap();
+    assert_eq!(error, "the daemon shut down before the task started: the daemon is shutting down");
+    assert_eq!(mock.task_status(&task), Some(TaskStatus::Failed));
+}
