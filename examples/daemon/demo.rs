@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use multica::mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, TaskSeed};
+use multica::mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, ServerVersion, TaskSeed};
 use multica::{Error, RuntimeId, RuntimeStatus, TaskId, TaskStatus, WorkspaceId};
 
 use multica::worker::{short_id, Registration};
@@ -19,6 +19,8 @@ pub const DEVICE: &str = "demo-host";
 const CLAUDE_RUNTIME: &str = "33333333-3333-4333-8333-333333333333";
 const CODEX_RUNTIME: &str = "33333333-3333-4333-8333-333333333334";
 const BUILDER_AGENT: &str = "22222222-2222-4222-8222-222222222222";
+/// The demo user's personal token: a server at HEAD wants one on every call.
+pub const TOKEN: &str = "mul_demo";
 /// The seeded task the demo user cancels while it runs.
 pub const CANCELLED_TASK: &str = "44444444-4444-4444-8444-000000000003";
 
@@ -34,10 +36,15 @@ pub struct Demo {
     pub codex_task: TaskId,
 }
 
-/// Builds the seeded fake: the crate's demo seed plus a codex runtime with a
-/// task, and a deploy agent that is blocked.
-pub fn build() -> Result<Demo, Error> {
-    let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
+/// Builds the seeded fake of server `version`: the crate's demo seed plus a
+/// codex runtime with a task, and a deploy agent that is blocked. At HEAD
+/// the fake wants [`TOKEN`], which the returned handle presents.
+pub fn build(version: ServerVersion) -> Result<Demo, Error> {
+    let mut builder = MockDaemon::builder().seed(Seed::demo()).server_version(version);
+    if version.is_head() {
+        builder = builder.token(TOKEN);
+    }
+    let mock = builder.build()?;
     let workspace_id = WorkspaceId::new(WORKSPACE);
     let codex = mock.add_runtime(RuntimeSeed {
         id: Some(CODEX_RUNTIME.into()),
@@ -69,8 +76,11 @@ pub fn build() -> Result<Demo, Error> {
         priority: 3,
         ..TaskSeed::default()
     })?;
-    // The server asks the runtime to prove it is alive; the first heartbeat answers.
-    mock.request_ping(&RuntimeId::new(CLAUDE_RUNTIME))?;
+    // The server asks the runtime to prove it is alive; the first heartbeat
+    // answers. (HEAD has no pings.)
+    if !version.is_head() {
+        mock.request_ping(&RuntimeId::new(CLAUDE_RUNTIME))?;
+    }
     Ok(Demo { mock, blocked_task, codex_task })
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multica::hyper::HyperClient;
+use multica::mock::ServerVersion;
 use multica::reporter::ReporterConfig;
 use multica::worker::{short_id, Registration, WorkerConfig};
 use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
@@ -21,9 +22,11 @@ use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
 use daemon::Log;
 
 const USAGE: &str = "\
-usage: daemon [--server URL --workspace ID [--token TOKEN] [--daemon-id ID]] [--concurrency N] [--once]
+usage: daemon [--server URL --workspace ID [--token TOKEN] [--daemon-id ID]] [--server-version V]
+              [--concurrency N] [--once]
 
   (no --server)     run on the embedded fake server with demo data, exit when drained
+  --server-version V  the server the embedded fake emulates: 3c93ebaf1c (default) or head
   --server URL      a Multica server (http:// or https://)
   --workspace ID    the workspace to register in
   --token TOKEN     the daemon's token
@@ -40,6 +43,7 @@ struct Args {
     workspace: Option<String>,
     daemon_id: Option<String>,
     concurrency: Option<usize>,
+    server_version: ServerVersion,
     once: bool,
     help: bool,
 }
@@ -57,6 +61,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 let text = value()?;
                 parsed.concurrency = Some(text.parse().map_err(|_| format!("--concurrency: not a number: {text}"))?);
             }
+            "--server-version" => {
+                parsed.server_version = value()?.parse().map_err(|err| format!("--server-version: {err}"))?;
+            }
             "--once" => parsed.once = true,
             "--help" | "-h" => parsed.help = true,
             other => return Err(format!("unknown argument {other}")),
@@ -64,6 +71,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     if parsed.server.is_some() != parsed.workspace.is_some() {
         return Err("--server and --workspace go together".into());
+    }
+    if parsed.server.is_some() && parsed.server_version != ServerVersion::default() {
+        return Err("--server-version chooses the embedded fake; a real server is what it is".into());
     }
     Ok(parsed)
 }
@@ -127,7 +137,7 @@ async fn main() -> ExitCode {
             let api: Arc<dyn DaemonApi> = match builder.build() {
                 Ok(client) => Arc::new(client),
                 Err(err) => {
-                    eprintln!("{err}");
+                    eprintln!("{}", err.display_chain());
                     return ExitCode::from(2);
                 }
             };
@@ -143,14 +153,14 @@ async fn main() -> ExitCode {
             daemon::run(api, registration, config, AGENT_STEP, log, shutdown).await
         }
         _ => {
-            let demo = match demo::build() {
+            let demo = match demo::build(args.server_version) {
                 Ok(demo) => demo,
                 Err(err) => {
-                    eprintln!("cannot seed the demo: {err}");
+                    eprintln!("cannot seed the demo: {}", err.display_chain());
                     return ExitCode::FAILURE;
                 }
             };
-            println!("multica demo daemon: embedded fake server with demo data (try --help)");
+            println!("multica demo daemon: embedded fake server {} with demo data (try --help)", args.server_version);
             log.say(format!(
                 "(demo) 5 tasks queued on 2 runtimes; task {} runs on codex, the agent of task {} is blocked, \
                  and a user will cancel task {} while it runs",
@@ -172,7 +182,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("daemon stopped: {err}");
+            eprintln!("daemon stopped: {}", err.display_chain());
             ExitCode::FAILURE
         }
     }
@@ -202,15 +212,14 @@ mod tests {
         assert!(args(&["--token"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--help"]).unwrap().help);
+        assert_eq!(args(&["--server-version", "head"]).unwrap().server_version, ServerVersion::Head);
+        assert!(args(&["--server-version", "v9"]).is_err());
+        assert!(args(&["--server", "https://m.example", "--workspace", "w", "--server-version", "head"]).is_err());
     }
 
-    /// The whole demo on the fake, on tokio's paused clock: every task ends
-    /// as the story says, messages stream with consecutive seqs, the
-    /// cancelled task stops mid-run, the ping is answered and the runtimes
-    /// are deregistered.
-    #[tokio::test(start_paused = true)]
-    async fn demo_drains_the_queue_as_scripted() {
-        let demo = demo::build().unwrap();
+    /// The whole demo on the fake of `version`, on tokio's paused clock.
+    async fn run_demo(version: ServerVersion) -> (demo::Demo, multica::worker::Summary) {
+        let demo = demo::build(version).unwrap();
         let mock = demo.mock.clone();
         let log = Log::new();
         let director = tokio::spawn(demo::cancel_when_running(mock.clone(), log));
@@ -225,7 +234,14 @@ mod tests {
         .await
         .unwrap();
         director.await.unwrap();
+        (demo, summary)
+    }
 
+    /// What the demo does on either server: every task ends as the story
+    /// says, messages stream with consecutive seqs, the cancelled task stops
+    /// mid-run and the runtimes are deregistered.
+    fn assert_the_story(demo: &demo::Demo, summary: multica::worker::Summary) {
+        let mock = &demo.mock;
         assert_eq!((summary.completed, summary.failed, summary.cancelled, summary.errors), (3, 1, 1, 0));
         let status = |id: &str| mock.task_status(&TaskId::new(id));
         assert_eq!(status("44444444-4444-4444-8444-000000000001"), Some(TaskStatus::Completed));
@@ -253,11 +269,48 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), count);
 
-        assert_eq!(mock.calls_to(Endpoint::ReportPingResult).len(), 1);
         assert_eq!(mock.calls_to(Endpoint::Deregister).len(), 1);
         let claude = mock.runtime_by_id(&RuntimeId::new("33333333-3333-4333-8333-333333333333")).unwrap();
         assert_eq!(claude.status, RuntimeStatus::Offline);
         // The cancelled task's result was dropped, not reported.
         assert_eq!(mock.calls_to(Endpoint::CompleteTask).len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn demo_drains_the_queue_as_scripted_on_3c93ebaf1c() {
+        let (demo, summary) = run_demo(ServerVersion::V3c93ebaf1c).await;
+        assert_the_story(&demo, summary);
+        let mock = &demo.mock;
+        assert_eq!(mock.calls_to(Endpoint::ReportPingResult).len(), 1);
+        // This server hands out no task token.
+        assert!(!mock.messages(&demo.codex_task)[0].content.contains("token"));
+        // Usage per runtime (the task route tried once); no cancel-ack taken.
+        assert_eq!(mock.calls_to(Endpoint::ReportTaskUsage).len(), 1);
+        assert_eq!(mock.calls_to(Endpoint::ReportUsage).len(), 3);
+        assert_eq!(mock.calls_to(Endpoint::AckCancel).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn demo_drains_the_queue_as_scripted_on_head() {
+        let (demo, summary) = run_demo(ServerVersion::Head).await;
+        assert_the_story(&demo, summary);
+        let mock = &demo.mock;
+        // Every claim carried a task token, and the agent got it.
+        for task in [&demo.codex_task, &TaskId::new("44444444-4444-4444-8444-000000000001")] {
+            let first = &mock.messages(task)[0].content;
+            assert!(first.contains("acting with the task's token"), "{first}");
+        }
+        // HEAD has no pings.
+        assert!(mock.calls_to(Endpoint::ReportPingResult).is_empty());
+        // Usage per task, never per runtime.
+        assert_eq!(mock.calls_to(Endpoint::ReportTaskUsage).len(), 3);
+        assert!(mock.calls_to(Endpoint::ReportUsage).is_empty());
+        // The cancelled task is acknowledged, once, with how its agent stopped.
+        let acks = mock.calls_to(Endpoint::AckCancel);
+        let [multica::Call::AckCancel { task_id, ack }] = acks.as_slice() else { panic!("{acks:?}") };
+        assert_eq!(task_id.as_str(), demo::CANCELLED_TASK);
+        assert!(ack.error_message.starts_with("stopped: cancelled on the server"), "{ack:?}");
+        // The prepare lease was extended once per claim (the agent prepares nothing).
+        assert_eq!(mock.calls_to(Endpoint::ExtendPrepareLease).len(), 5);
     }
 }

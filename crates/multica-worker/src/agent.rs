@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use multica_api::reporter::ReporterSink;
-use multica_api::{DaemonApi, DaemonApiExt, Runtime, Task, TaskCompletion, TaskProgress, UsageEntry};
+use multica_api::{
+    DaemonApi, DaemonApiExt, Endpoint, Runtime, SecretToken, Task, TaskCompletion, TaskProgress, TaskUsage, UsageEntry,
+};
 use tokio::sync::watch;
 
 use crate::event::{Events, WorkerEvent};
+use crate::routes::{LaterRoute, ServerRoutes};
 
 /// Runs tasks (and answers pings) for a [`Worker`](crate::Worker).
 ///
@@ -20,6 +23,19 @@ pub trait Agent: Send + Sync + 'static {
     /// [`TaskContext::cancelled`] resolves (the worker drops the future
     /// after [`WorkerConfig::cancel_grace`](crate::WorkerConfig::cancel_grace)).
     async fn run(&self, context: TaskContext) -> AgentOutcome;
+
+    /// Gets a claimed task ready before it starts (a checkout, a download
+    /// of skills): `Err(reason)` fails the task without starting it. While
+    /// this runs the task is still `dispatched`, and on a server that leases
+    /// preparing tasks (HEAD 1cc46b2697: 45 s from the claim) the worker
+    /// keeps the lease alive, every
+    /// [`WorkerConfig::prepare_lease_interval`](crate::WorkerConfig::prepare_lease_interval).
+    /// A shutdown whose grace runs out drops this future. By default the
+    /// task is ready at once.
+    async fn prepare(&self, task: &Task) -> Result<(), String> {
+        let _ = task;
+        Ok(())
+    }
 
     /// Answers a ping of `runtime` (the server's liveness test of an agent
     /// CLI): `Ok(output)` or `Err(why)`; the worker measures how long it
@@ -79,7 +95,8 @@ pub struct TaskContext {
     pub(crate) cancel: watch::Receiver<Option<CancelReason>>,
     pub(crate) api: Arc<dyn DaemonApi>,
     pub(crate) events: Arc<Events>,
-    pub(crate) auth_token: Option<String>,
+    pub(crate) routes: Arc<ServerRoutes>,
+    pub(crate) auth_token: Option<SecretToken>,
 }
 
 impl fmt::Debug for TaskContext {
@@ -94,6 +111,8 @@ impl fmt::Debug for TaskContext {
 
 impl TaskContext {
     /// The claimed task (the record, agent, repositories, prior session).
+    /// Its `auth_token` is always `None`: the worker moves the token to
+    /// [`TaskContext::auth_token`].
     pub fn task(&self) -> &Task {
         &self.task
     }
@@ -104,11 +123,13 @@ impl TaskContext {
         &self.messages
     }
 
-    /// The token scoped to this task, for the agent's own calls to the
-    /// server. Servers from after 3c93ebaf1c hand one out with each claim;
-    /// until the SDK reads it, this is `None`.
-    pub fn auth_token(&self) -> Option<&str> {
-        self.auth_token.as_deref()
+    /// The token scoped to this task (`mat_…`), for the agent's own calls
+    /// to the server's user API, acting as the task's agent. Server HEAD
+    /// 1cc46b2697 hands one out with each claim and revokes it when the
+    /// task completes or fails; 3c93ebaf1c has none (`None`). Its `Debug`
+    /// is redacted: call [`SecretToken::expose`] only where it is used.
+    pub fn auth_token(&self) -> Option<&SecretToken> {
+        self.auth_token.as_ref()
     }
 
     /// Reports step `step` of `total`; a failure is a
@@ -122,18 +143,29 @@ impl TaskContext {
         }
     }
 
-    /// Reports token usage of this task's runtime (upserted by runtime,
-    /// date, provider and model); a failure is a
-    /// [`WorkerEvent::UsageFailed`], never fatal.
+    /// Reports token usage of this task: per task where the server takes
+    /// that (HEAD 1cc46b2697, upserted by task, provider and model), else
+    /// per runtime (3c93ebaf1c, upserted by runtime, date, provider and
+    /// model). Each success is a [`WorkerEvent::UsageReported`] naming the
+    /// route; a failure is a [`WorkerEvent::UsageFailed`], never fatal.
     pub async fn report_usage(&self, entries: &[UsageEntry]) {
         if entries.is_empty() {
             return;
         }
         let task_id = self.task.record.id.clone();
-        // Server 3c93ebaf1c takes usage per runtime; later servers take it
-        // per task too, which is the call to make here once the SDK has it.
-        match self.api.report_usage(&self.task.record.runtime_id, entries).await {
-            Ok(()) => {}
+        let sent = if self.routes.may_have(LaterRoute::TaskUsage) {
+            let answer = self.api.report_task_usage(&task_id, &per_model(entries)).await;
+            self.routes.answer(LaterRoute::TaskUsage, answer).map(|answer| (answer, Endpoint::ReportTaskUsage))
+        } else {
+            None
+        };
+        let (answer, endpoint) = match sent {
+            Some(sent) => sent,
+            // Server 3c93ebaf1c has no task route.
+            None => (self.api.report_usage(&self.task.record.runtime_id, entries).await, Endpoint::ReportUsage),
+        };
+        match answer {
+            Ok(()) => self.events.emit(WorkerEvent::UsageReported { task_id, entries: entries.len(), endpoint }),
             Err(error) => self.events.emit(WorkerEvent::UsageFailed { task_id, error }),
         }
     }
@@ -157,4 +189,28 @@ impl TaskContext {
             }
         }
     }
+}
+
+/// The task's usage per (provider, model), as the task route takes it: the
+/// entries of one model on several days summed, since a later row of the
+/// same model replaces an earlier one.
+fn per_model(entries: &[UsageEntry]) -> Vec<TaskUsage> {
+    let mut usage: Vec<TaskUsage> = Vec::new();
+    for entry in entries {
+        let index = match usage.iter().position(|row| row.provider == entry.provider && row.model == entry.model) {
+            Some(index) => index,
+            None => {
+                let row =
+                    TaskUsage { provider: entry.provider.clone(), model: entry.model.clone(), ..TaskUsage::default() };
+                usage.push(row);
+                usage.len() - 1
+            }
+        };
+        let row = &mut usage[index];
+        row.input_tokens = row.input_tokens.saturating_add(entry.input_tokens);
+        row.output_tokens = row.output_tokens.saturating_add(entry.output_tokens);
+        row.cache_read_tokens = row.cache_read_tokens.saturating_add(entry.cache_read_tokens);
+        row.cache_write_tokens = row.cache_write_tokens.saturating_add(entry.cache_write_tokens);
+    }
+    usage
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use multica_api::reporter::ReporterSink;
-use multica_api::TaskCompletion;
+use multica_api::{Task, TaskCompletion};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -17,10 +17,12 @@ use crate::agent::{Agent, AgentOutcome, CancelReason, TaskContext};
 
 /// An [`Agent`] that runs a program per task.
 ///
-/// - The task goes in as its JSON on stdin, and its IDs as the environment
-///   variables `MULTICA_TASK_ID`, `MULTICA_RUNTIME_ID`, `MULTICA_AGENT_ID`,
-///   `MULTICA_ISSUE_ID` and `MULTICA_WORKSPACE_ID`; the task's token, when the
-///   server hands one out, as `MULTICA_TOKEN`.
+/// - The task goes in as its JSON on stdin (without any token), and its IDs
+///   as the environment variables `MULTICA_TASK_ID`, `MULTICA_RUNTIME_ID`,
+///   `MULTICA_AGENT_ID`, `MULTICA_ISSUE_ID` and `MULTICA_WORKSPACE_ID`; the
+///   task's token ([`TaskContext::auth_token`]), when the server hands one
+///   out (HEAD 1cc46b2697), as `MULTICA_TOKEN`; a `MULTICA_TOKEN` the daemon
+///   itself has in its environment is not passed on.
 /// - Each line on stdout becomes one text message of the live output.
 /// - Exit status 0 completes the task with the tail of stdout
 ///   ([`CommandAgent::OUTPUT_TAIL_BYTES`]); any other fails it with the
@@ -101,6 +103,9 @@ impl CommandAgent {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
+            // A `MULTICA_TOKEN` inherited from the daemon is not the task's;
+            // one set with `env` is the caller's choice.
+            .env_remove("MULTICA_TOKEN")
             .envs(self.envs.iter().map(|(key, value)| (key, value)))
             .env("MULTICA_TASK_ID", record.id.as_str())
             .env("MULTICA_RUNTIME_ID", record.runtime_id.as_str())
@@ -112,7 +117,7 @@ impl CommandAgent {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(token) = context.auth_token() {
-            command.env("MULTICA_TOKEN", token);
+            command.env("MULTICA_TOKEN", token.expose());
         }
         if let Some(dir) = &self.current_dir {
             command.current_dir(dir);
@@ -139,7 +144,7 @@ impl Agent for CommandAgent {
             Err(err) => return AgentOutcome::failed(format!("cannot run {name}: {err}")),
         };
         if let Some(mut stdin) = child.stdin.take() {
-            let input = serde_json::to_vec(context.task()).unwrap_or_default();
+            let input = serde_json::to_vec(&task_input(context.task())).unwrap_or_default();
             // A program that does not read its stdin closes it: not an error.
             tokio::spawn(async move {
                 let _ = stdin.write_all(&input).await;
@@ -213,6 +218,12 @@ fn signal_group(_child: &mut Child, group: Option<u32>, kill: bool) {
 #[cfg(not(unix))]
 fn signal_group(child: &mut Child, _group: Option<u32>, _kill: bool) {
     let _ = child.start_kill();
+}
+
+/// The task as the program reads it: without the daemon's Remote MCP
+/// token, which is never the agent's (its own token is `MULTICA_TOKEN`).
+fn task_input(task: &Task) -> Task {
+    Task { auth_token: None, remote_mcp_daemon_token: None, ..task.clone() }
 }
 
 fn outcome(name: &str, status: std::io::Result<ExitStatus>, out: String, err: String) -> AgentOutcome {

@@ -60,6 +60,9 @@ pub struct WorkerConfig {
     /// Wait between status checks of a running task (how soon a
     /// cancellation reaches its agent).
     pub status_interval: Duration,
+    /// Wait between extensions of a preparing task's lease
+    /// ([`Agent::prepare`](crate::Agent::prepare)), on servers that have one.
+    pub prepare_lease_interval: Duration,
     /// How long running tasks may go on after shutdown is asked for.
     pub shutdown_grace: Duration,
     /// How long an agent may take to stop once it is signalled; past it the
@@ -67,7 +70,10 @@ pub struct WorkerConfig {
     pub cancel_grace: Duration,
     /// The longest wait between calls that keep failing (claims, heartbeats).
     pub max_backoff: Duration,
-    /// Heartbeat rounds failing in a row before `on_heartbeat_trouble` runs.
+    /// Heartbeat rounds failing in a row before the worker drops the
+    /// backend's idle connections
+    /// ([`DaemonApi::drop_idle_connections`](multica_api::DaemonApi::drop_idle_connections)),
+    /// and again at each failed round after.
     pub heartbeat_failures_before_reset: u32,
     /// Retries of complete and fail.
     pub result_retry: RetryPolicy,
@@ -87,6 +93,9 @@ impl WorkerConfig {
     pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
     /// The Go daemon's status-watch interval.
     pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(5);
+    /// A third of server HEAD 1cc46b2697's 45 s prepare lease: two lost
+    /// extensions in a row still leave the task leased.
+    pub const DEFAULT_PREPARE_LEASE_INTERVAL: Duration = Duration::from_secs(15);
     /// The Go daemon's shutdown grace.
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     /// Long enough for a process group to take SIGTERM, then SIGKILL.
@@ -107,6 +116,7 @@ impl Default for WorkerConfig {
             poll_interval: Self::DEFAULT_POLL_INTERVAL,
             heartbeat_interval: Self::DEFAULT_HEARTBEAT_INTERVAL,
             status_interval: Self::DEFAULT_STATUS_INTERVAL,
+            prepare_lease_interval: Self::DEFAULT_PREPARE_LEASE_INTERVAL,
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
             cancel_grace: Self::DEFAULT_CANCEL_GRACE,
             max_backoff: Self::DEFAULT_MAX_BACKOFF,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use multica_api::reporter::ReporterStats;
-use multica_api::{Error, PingId, Runtime, RuntimeId, TaskId, TaskProgress};
+use multica_api::{Endpoint, Error, PingId, Runtime, RuntimeId, TaskId, TaskProgress};
 
 use crate::agent::CancelReason;
 
@@ -43,8 +43,9 @@ pub enum WorkerEvent {
         /// Failed heartbeat rounds in a row, this one included.
         in_a_row: u32,
     },
-    /// Heartbeats kept failing: idle connections were dropped (when the
-    /// backend can), so a stale socket cannot delay recovery.
+    /// Heartbeats kept failing: the backend was told to drop its idle
+    /// connections ([`DaemonApi::drop_idle_connections`](multica_api::DaemonApi::drop_idle_connections)),
+    /// so a stale socket cannot delay recovery.
     ConnectionsReset {
         /// Failed heartbeat rounds in a row.
         in_a_row: u32,
@@ -85,6 +86,19 @@ pub enum WorkerEvent {
         /// The task's priority.
         priority: i64,
     },
+    /// The prepare lease of a task that is not started yet was extended
+    /// (server HEAD 1cc46b2697), so the server does not hand it out again.
+    PrepareLeaseExtended {
+        /// The task.
+        task_id: TaskId,
+    },
+    /// Extending a prepare lease failed (tried again at the next interval).
+    PrepareLeaseFailed {
+        /// The task.
+        task_id: TaskId,
+        /// What went wrong.
+        error: Error,
+    },
     /// Starting a task failed; it is failed with the reason.
     StartFailed {
         /// The task.
@@ -111,6 +125,17 @@ pub enum WorkerEvent {
         /// What went wrong.
         error: Error,
     },
+    /// Usage was reported.
+    UsageReported {
+        /// The task.
+        task_id: TaskId,
+        /// The entries sent.
+        entries: usize,
+        /// The route that took them: [`Endpoint::ReportTaskUsage`] (per task,
+        /// server HEAD 1cc46b2697) or [`Endpoint::ReportUsage`] (per runtime,
+        /// 3c93ebaf1c).
+        endpoint: Endpoint,
+    },
     /// Reporting usage failed.
     UsageFailed {
         /// The task.
@@ -131,6 +156,19 @@ pub enum WorkerEvent {
         task_id: TaskId,
         /// Why.
         reason: CancelReason,
+    },
+    /// The server was told that the agent of a cancelled task has stopped
+    /// (server HEAD 1cc46b2697's cancel-ack).
+    CancelAcknowledged {
+        /// The task.
+        task_id: TaskId,
+    },
+    /// Acknowledging a cancellation failed.
+    CancelAckFailed {
+        /// The task.
+        task_id: TaskId,
+        /// What went wrong.
+        error: Error,
     },
     /// The agent did not stop within the cancel grace; its future was dropped.
     AgentAbandoned {
@@ -209,9 +247,11 @@ impl WorkerEvent {
                 | Self::HeartbeatFailed { .. }
                 | Self::PingReportFailed { .. }
                 | Self::ClaimFailed { .. }
+                | Self::PrepareLeaseFailed { .. }
                 | Self::StartFailed { .. }
                 | Self::ProgressFailed { .. }
                 | Self::UsageFailed { .. }
+                | Self::CancelAckFailed { .. }
                 | Self::StatusCheckFailed { .. }
                 | Self::ReportFailed { .. }
                 | Self::Unauthorized { .. }
@@ -248,12 +288,19 @@ impl fmt::Display for WorkerEvent {
                     runtime.status
                 )
             }
-            Self::ReRegisterFailed { error } => write!(f, "re-registering failed: {error}"),
+            Self::ReRegisterFailed { error } => {
+                write!(f, "re-registering failed: {error}", error = error.display_chain())
+            }
             Self::RuntimeGone { runtime_id } => {
                 write!(f, "runtime {} is unknown to the server: registering again", id(runtime_id.as_str()))
             }
             Self::HeartbeatFailed { runtime_id, error, in_a_row } => {
-                write!(f, "heartbeat of runtime {} failed ({in_a_row} in a row): {error}", id(runtime_id.as_str()))
+                write!(
+                    f,
+                    "heartbeat of runtime {} failed ({in_a_row} in a row): {error}",
+                    id(runtime_id.as_str()),
+                    error = error.display_chain()
+                )
             }
             Self::ConnectionsReset { in_a_row } => {
                 write!(f, "{in_a_row} heartbeat rounds failed in a row: dropping idle connections")
@@ -267,10 +314,15 @@ impl fmt::Display for WorkerEvent {
                 took.as_millis()
             ),
             Self::PingReportFailed { runtime_id, error } => {
-                write!(f, "ping result of runtime {} failed: {error}", id(runtime_id.as_str()))
+                write!(
+                    f,
+                    "ping result of runtime {} failed: {error}",
+                    id(runtime_id.as_str()),
+                    error = error.display_chain()
+                )
             }
             Self::ClaimFailed { runtime_id, error } => {
-                write!(f, "claim on runtime {} failed: {error}", id(runtime_id.as_str()))
+                write!(f, "claim on runtime {} failed: {error}", id(runtime_id.as_str()), error = error.display_chain())
             }
             Self::Claimed { task_id, runtime_id, agent, priority } => write!(
                 f,
@@ -279,7 +331,18 @@ impl fmt::Display for WorkerEvent {
                 if agent.is_empty() { "?" } else { agent },
                 id(runtime_id.as_str())
             ),
-            Self::StartFailed { task_id, error } => write!(f, "task {}: start failed: {error}", id(task_id.as_str())),
+            Self::StartFailed { task_id, error } => {
+                write!(f, "task {}: start failed: {error}", id(task_id.as_str()), error = error.display_chain())
+            }
+            Self::PrepareLeaseExtended { task_id } => {
+                write!(f, "task {}: preparing, lease extended", id(task_id.as_str()))
+            }
+            Self::PrepareLeaseFailed { task_id, error } => write!(
+                f,
+                "task {}: extending the prepare lease failed: {error}",
+                id(task_id.as_str()),
+                error = error.display_chain()
+            ),
             Self::Started { task_id } => write!(f, "task {}: started", id(task_id.as_str())),
             Self::ProgressReported { task_id, progress } => write!(
                 f,
@@ -290,15 +353,30 @@ impl fmt::Display for WorkerEvent {
                 progress.summary
             ),
             Self::ProgressFailed { task_id, error } => {
-                write!(f, "task {}: progress failed: {error}", id(task_id.as_str()))
+                write!(f, "task {}: progress failed: {error}", id(task_id.as_str()), error = error.display_chain())
             }
-            Self::UsageFailed { task_id, error } => write!(f, "task {}: usage failed: {error}", id(task_id.as_str())),
+            Self::UsageReported { task_id, entries, endpoint } => {
+                let per = if *endpoint == Endpoint::ReportUsage { "runtime" } else { "task" };
+                write!(f, "task {}: reported {entries} usage entries per {per}", id(task_id.as_str()))
+            }
+            Self::UsageFailed { task_id, error } => {
+                write!(f, "task {}: usage failed: {error}", id(task_id.as_str()), error = error.display_chain())
+            }
             Self::StatusCheckFailed { task_id, error } => {
-                write!(f, "task {}: status check failed: {error}", id(task_id.as_str()))
+                write!(f, "task {}: status check failed: {error}", id(task_id.as_str()), error = error.display_chain())
             }
             Self::CancelSignalled { task_id, reason } => {
                 write!(f, "task {}: {reason}: stopping its agent", id(task_id.as_str()))
             }
+            Self::CancelAcknowledged { task_id } => {
+                write!(f, "task {}: cancellation acknowledged", id(task_id.as_str()))
+            }
+            Self::CancelAckFailed { task_id, error } => write!(
+                f,
+                "task {}: acknowledging the cancellation failed: {error}",
+                id(task_id.as_str()),
+                error = error.display_chain()
+            ),
             Self::AgentAbandoned { task_id } => {
                 write!(f, "task {}: the agent did not stop in time; abandoned", id(task_id.as_str()))
             }
@@ -316,16 +394,23 @@ impl fmt::Display for WorkerEvent {
                 write!(f, "task {}: cancelled on the server, result dropped", id(task_id.as_str()))
             }
             Self::ReportFailed { task_id, error } => {
-                write!(f, "task {}: reporting the result failed: {error}", id(task_id.as_str()))
+                write!(
+                    f,
+                    "task {}: reporting the result failed: {error}",
+                    id(task_id.as_str()),
+                    error = error.display_chain()
+                )
             }
-            Self::Unauthorized { error } => write!(f, "the server refused the token, stopping: {error}"),
+            Self::Unauthorized { error } => {
+                write!(f, "the server refused the token, stopping: {error}", error = error.display_chain())
+            }
             Self::ShuttingDown { running, grace } => {
                 write!(f, "shutting down: {running} task(s) running, {} s grace", grace.as_secs())
             }
             Self::GraceExpired { running } => write!(f, "grace period over: cancelling {running} task(s)"),
             Self::Idle => f.write_str("queue drained"),
             Self::Deregistered { runtimes } => write!(f, "deregistered {runtimes} runtime(s)"),
-            Self::DeregisterFailed { error } => write!(f, "deregister failed: {error}"),
+            Self::DeregisterFailed { error } => write!(f, "deregister failed: {error}", error = error.display_chain()),
         }
     }
 }
@@ -400,5 +485,32 @@ impl Events {
 
     pub(crate) fn summary(&self) -> Summary {
         *self.summary.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use multica_api::{Endpoint, Error, RuntimeId, TaskId};
+
+    use super::WorkerEvent;
+
+    #[test]
+    fn an_event_shows_every_cause_of_its_error() {
+        let busy = Error::from_server_message(
+            Endpoint::ClaimTask.method(),
+            "/api/daemon/runtimes/rt-1/tasks/claim",
+            503,
+            "busy",
+        );
+        let error = Error::RetriesExhausted { attempts: 3, last: Box::new(busy) };
+        let claim = WorkerEvent::ClaimFailed { runtime_id: RuntimeId::new("rt-1"), error: error.clone() };
+        assert_eq!(
+            claim.to_string(),
+            r#"claim on runtime rt-1 failed: gave up after 3 attempts: POST /api/daemon/runtimes/rt-1/tasks/claim returned 503: {"error":"busy"}"#
+        );
+        let progress = WorkerEvent::ProgressFailed { task_id: TaskId::new("t-1"), error };
+        assert!(progress.to_string().ends_with(
+            r#"gave up after 3 attempts: POST /api/daemon/runtimes/rt-1/tasks/claim returned 503: {"error":"busy"}"#
+        ));
     }
 }

@@ -29,10 +29,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>,
             Err(None) => {
                 failures += 1;
                 if failures >= config.heartbeat_failures_before_reset {
-                    if let Some(reset) = &shared.on_heartbeat_trouble {
-                        reset();
-                        shared.events.emit(WorkerEvent::ConnectionsReset { in_a_row: failures });
-                    }
+                    // A stale pooled socket must not delay recovery.
+                    shared.api.drop_idle_connections();
+                    shared.events.emit(WorkerEvent::ConnectionsReset { in_a_row: failures });
                 }
             }
         }

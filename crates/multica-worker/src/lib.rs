@@ -12,11 +12,14 @@
 //! runtime the server forgot is registered again, a 401 stops the worker with
 //! [`WorkerError::Unauthorized`], other failures back off (capped, jittered).
 //!
-//! Written against server 3c93ebaf1c's routes. Later servers add a prepare
-//! lease, cancellation acknowledgements, task-scoped usage and a token per
-//! task; each has its place (the start of a task, the moment its agent is
-//! signalled, [`TaskContext::report_usage`], [`TaskContext::auth_token`])
-//! and joins the worker once the SDK has the routes.
+//! Runs on server 3c93ebaf1c and on today's (HEAD 1cc46b2697) alike. Where
+//! HEAD has more, the worker uses it: it extends a claimed task's prepare
+//! lease while the task prepares ([`Agent::prepare`]), acknowledges a
+//! cancellation once the agent has stopped, reports usage per task
+//! ([`TaskContext::report_usage`]; per runtime on 3c93ebaf1c) and hands the
+//! claim's token to the agent ([`TaskContext::auth_token`], the command
+//! agent's `MULTICA_TOKEN`). A route the server answers with the router's
+//! 404 is one it lacks: the worker stops calling it, and counts no error.
 //!
 //! Everything that happens is a [`WorkerEvent`], for a CLI to print and a
 //! test to assert; the run ends with a [`Summary`]. [`CommandAgent`] runs a
@@ -48,6 +51,9 @@ mod command;
 mod config;
 mod event;
 mod heartbeat;
+mod lease;
+mod prepare;
+mod routes;
 mod task;
 mod worker;
 

@@ -3,16 +3,20 @@
 use std::sync::Arc;
 
 use multica_api::reporter::TaskMessageReporter;
-use multica_api::{DaemonApiExt, Endpoint, Task, TaskId, TaskStatus};
+use multica_api::{CancelAck, DaemonApiExt, Endpoint, Task, TaskId, TaskStatus};
 use tokio::sync::watch;
 use tokio::time::{self, Instant};
 
 use crate::agent::{AgentOutcome, CancelReason, TaskContext};
 use crate::event::WorkerEvent;
+use crate::prepare::{self, Prepared};
+use crate::routes::LaterRoute;
 use crate::worker::Shared;
 
-/// Runs one claimed task to its end: start (a failed start fails the task),
-/// the agent with a status watch, then complete, fail or nothing (cancelled).
+/// Runs one claimed task to its end: preparation (with its lease kept
+/// alive), start (a failed start fails the task), the agent with a status
+/// watch, then complete, fail, or for a cancelled task nothing but the
+/// acknowledgement the server may want.
 pub(crate) async fn run(shared: Arc<Shared>, task: Task, cancel_all: watch::Receiver<Option<CancelReason>>) {
     #[cfg(feature = "tracing")]
     let span = tracing::info_span!("task", task_id = %task.record.id);
@@ -22,14 +26,27 @@ pub(crate) async fn run(shared: Arc<Shared>, task: Task, cancel_all: watch::Rece
     work.await;
 }
 
-async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Receiver<Option<CancelReason>>) {
+async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::Receiver<Option<CancelReason>>) {
     let api = &shared.api;
     let events = &shared.events;
     let task_id = task.record.id.clone();
-    // Later servers lease a claimed task while it prepares: extending that
-    // lease belongs here, before the start, once the SDK has the route.
+    // The agent's credential travels beside the task, not inside it.
+    let auth_token = task.auth_token.take().filter(|token| !token.is_empty());
+    match prepare::run(shared, &task, &mut cancel_all).await {
+        Prepared::Ready => {}
+        Prepared::Failed(reason) => return report(shared, &task_id, AgentOutcome::Failed(reason)).await,
+        Prepared::Cancelled(acknowledge) => {
+            return cancelled(shared, task_id, acknowledge.then(CancelAck::default)).await;
+        }
+    }
     if let Err(error) = api.start_task(&task_id).await {
-        let reason = format!("the daemon could not start the task: {error}");
+        // A task cancelled (or deleted) before it started cannot start.
+        match api.get_task_status(&task_id).await {
+            Ok(TaskStatus::Cancelled) => return cancelled(shared, task_id, Some(CancelAck::default())).await,
+            Err(gone) if gone.is_task_not_found() => return cancelled(shared, task_id, None).await,
+            _ => {}
+        }
+        let reason = format!("the daemon could not start the task: {}", error.display_chain());
         events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error });
         report(shared, &task_id, AgentOutcome::Failed(reason)).await;
         return;
@@ -44,14 +61,16 @@ async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Rece
         cancel,
         api: Arc::clone(api),
         events: Arc::clone(events),
-        // Later servers hand a task-scoped token out with the claim.
-        auth_token: None,
+        routes: Arc::clone(&shared.routes),
+        auth_token,
     };
     let agent = Arc::clone(&shared.agent);
     let mut agent_run = agent.run(context);
     let interval = shared.config.status_interval;
     let mut next_check = Instant::now() + interval;
     let mut cancelled: Option<(CancelReason, Instant)> = None;
+    // Whether the server said `cancelled` (not: the task is gone).
+    let mut acknowledge = false;
     let outcome = loop {
         let give_up = cancelled.map(|(_, at)| at + shared.config.cancel_grace);
         tokio::select! {
@@ -59,7 +78,10 @@ async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Rece
             () = time::sleep_until(next_check), if cancelled.is_none() => {
                 next_check = Instant::now() + interval;
                 match api.get_task_status(&task_id).await {
-                    Ok(TaskStatus::Cancelled) => cancelled = Some(stop(shared, &signal, &task_id, CancelReason::Server)),
+                    Ok(TaskStatus::Cancelled) => {
+                        acknowledge = true;
+                        cancelled = Some(stop(shared, &signal, &task_id, CancelReason::Server));
+                    }
                     // The task is gone, so nobody will take its result.
                     Err(error) if error.is_task_not_found() => {
                         cancelled = Some(stop(shared, &signal, &task_id, CancelReason::Server));
@@ -84,9 +106,9 @@ async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Rece
     events.emit(WorkerEvent::Streamed { task_id: task_id.clone(), stats: streamed.stats });
 
     let outcome = match (cancelled.map(|(reason, _)| reason), outcome) {
-        (Some(CancelReason::Server), _) => {
-            events.emit(WorkerEvent::Cancelled { task_id });
-            return;
+        (Some(CancelReason::Server), outcome) => {
+            let ack = acknowledge.then(|| stopped_with(outcome));
+            return self::cancelled(shared, task_id, ack).await;
         }
         // An agent that completed despite the shutdown signal keeps its result.
         (Some(CancelReason::Shutdown), Some(AgentOutcome::Completed(completion))) => {
@@ -104,10 +126,38 @@ async fn supervise(shared: &Arc<Shared>, task: Task, mut cancel_all: watch::Rece
     };
     // A cancellation may have come after the last check: its result would be refused.
     if let Ok(TaskStatus::Cancelled) = api.get_task_status(&task_id).await {
-        events.emit(WorkerEvent::Cancelled { task_id });
-        return;
+        return self::cancelled(shared, task_id, Some(stopped_with(Some(outcome)))).await;
     }
     report(shared, &task_id, outcome).await;
+}
+
+/// What the acknowledgement of a cancellation records: how the agent ended.
+fn stopped_with(outcome: Option<AgentOutcome>) -> CancelAck {
+    match outcome {
+        Some(AgentOutcome::Failed(reason)) => CancelAck { error_message: reason, ..CancelAck::default() },
+        Some(AgentOutcome::Completed(completion)) => CancelAck {
+            branch_name: completion.branch_name,
+            durable_work_dir: completion.durable_work_dir,
+            ..CancelAck::default()
+        },
+        None => CancelAck { error_message: "the agent did not stop in time".to_owned(), ..CancelAck::default() },
+    }
+}
+
+/// Ends a task the server cancelled, once its agent has stopped (or never
+/// ran): nothing is reported, and a cancellation the server still knows of
+/// (`ack`: not one of a task that is gone) is acknowledged where the server
+/// takes that (HEAD 1cc46b2697).
+async fn cancelled(shared: &Shared, task_id: TaskId, ack: Option<CancelAck>) {
+    if let Some(ack) = ack.filter(|_| shared.routes.may_have(LaterRoute::CancelAck)) {
+        match shared.api.ack_cancel_if_supported(&task_id, &ack).await {
+            Ok(true) => shared.events.emit(WorkerEvent::CancelAcknowledged { task_id: task_id.clone() }),
+            // Server 3c93ebaf1c wants no acknowledgement.
+            Ok(false) => shared.routes.lacks(LaterRoute::CancelAck),
+            Err(error) => shared.events.emit(WorkerEvent::CancelAckFailed { task_id: task_id.clone(), error }),
+        }
+    }
+    shared.events.emit(WorkerEvent::Cancelled { task_id });
 }
 
 /// Signals the agent to stop; returns the reason and when.
@@ -118,15 +168,17 @@ fn stop(
     reason: CancelReason,
 ) -> (CancelReason, Instant) {
     signal.send_replace(Some(reason));
-    // Later servers want a cancellation acknowledged: that call belongs here.
     shared.events.emit(WorkerEvent::CancelSignalled { task_id: task_id.clone(), reason });
     (reason, Instant::now())
 }
 
-/// Completes or fails the task, on the configured retry schedule.
+/// Completes or fails the task, on the configured retry schedule. A task
+/// cancelled since the last status check refuses the result (a state
+/// conflict on either server): it ends as cancelled.
 async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome) {
     let api = &shared.api;
     let retry = &shared.config.result_retry;
+    let ack = stopped_with(Some(outcome.clone()));
     let (sent, event) = match outcome {
         AgentOutcome::Completed(completion) => {
             let sent = retry.run(Endpoint::CompleteTask, || api.complete_task(task_id, &completion)).await;
@@ -138,7 +190,14 @@ async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome) {
         }
     };
     match sent {
-        Ok(()) => shared.events.emit(event),
-        Err(error) => shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error }),
+        Ok(_) => shared.events.emit(event),
+        Err(error) => {
+            if error.is_task_state_conflict() {
+                if let Ok(TaskStatus::Cancelled) = api.get_task_status(task_id).await {
+                    return cancelled(shared, task_id.clone(), Some(ack)).await;
+                }
+            }
+            shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error });
+        }
     }
 }

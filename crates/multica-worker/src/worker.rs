@@ -12,18 +12,23 @@ use crate::agent::{Agent, CancelReason};
 use crate::backoff;
 use crate::config::{Registration, WorkerConfig};
 use crate::event::{EventFn, Events, Summary, WorkerEvent};
+use crate::routes::ServerRoutes;
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
+///
+/// `Display` shows this level, the server's answer is the
+/// [`source`](std::error::Error::source); [`WorkerError::display_chain`]
+/// shows both on one line.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The first registration failed (no workspace, bad request, server
     /// down); nothing else was done.
-    #[error("registration failed: {0}")]
+    #[error("registration failed")]
     Registration(#[source] Error),
     /// The server refused the token (401): the worker stopped claiming,
     /// ended its tasks and tried to deregister.
-    #[error("the server refused the token (401); check or renew it: {error}")]
+    #[error("the server refused the token (401); check or renew it")]
     Unauthorized {
         /// The server's answer.
         #[source]
@@ -33,8 +38,38 @@ pub enum WorkerError {
     },
 }
 
-/// Called when heartbeats keep failing, to drop idle connections.
-pub(crate) type ResetFn = Arc<dyn Fn() + Send + Sync>;
+impl WorkerError {
+    /// The server's answer that stopped the worker.
+    pub fn error(&self) -> &Error {
+        match self {
+            Self::Registration(error) | Self::Unauthorized { error, .. } => error,
+        }
+    }
+
+    /// This error and each of its causes, joined by `: `, for a log line.
+    ///
+    /// ```
+    /// use multica_api::{Error, Method};
+    /// use multica_worker::WorkerError;
+    ///
+    /// let answer = Error::from_server_message(Method::Post, "/api/daemon/register", 404, "workspace not found");
+    /// let error = WorkerError::Registration(answer);
+    /// assert_eq!(error.to_string(), "registration failed");
+    /// assert_eq!(
+    ///     error.display_chain().to_string(),
+    ///     r#"registration failed: POST /api/daemon/register returned 404: {"error":"workspace not found"}"#
+    /// );
+    /// ```
+    pub fn display_chain(&self) -> impl std::fmt::Display + '_ {
+        struct Chain<'a>(&'a WorkerError);
+        impl std::fmt::Display for Chain<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: {}", self.0, self.0.error().display_chain())
+            }
+        }
+        Chain(self)
+    }
+}
 
 /// What the worker's parts share.
 pub(crate) struct Shared {
@@ -44,7 +79,7 @@ pub(crate) struct Shared {
     pub(crate) registration: Registration,
     pub(crate) events: Arc<Events>,
     pub(crate) runtimes: Mutex<Vec<Runtime>>,
-    pub(crate) on_heartbeat_trouble: Option<ResetFn>,
+    pub(crate) routes: Arc<ServerRoutes>,
 }
 
 impl Shared {
@@ -67,7 +102,6 @@ pub struct Worker {
     agent: Arc<dyn Agent>,
     config: WorkerConfig,
     on_event: Option<EventFn>,
-    on_heartbeat_trouble: Option<ResetFn>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -96,7 +130,7 @@ impl Worker {
 
     /// [`Worker::new`] with an agent already shared.
     pub fn with_shared_agent(api: Arc<dyn DaemonApi>, registration: Registration, agent: Arc<dyn Agent>) -> Self {
-        Self { api, registration, agent, config: WorkerConfig::default(), on_event: None, on_heartbeat_trouble: None }
+        Self { api, registration, agent, config: WorkerConfig::default(), on_event: None }
     }
 
     /// Replaces the configuration.
@@ -109,15 +143,6 @@ impl Worker {
     /// (keep it quick: print, count, send on a channel).
     pub fn on_event(mut self, on_event: impl Fn(&WorkerEvent) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Arc::new(on_event));
-        self
-    }
-
-    /// Calls `reset` when heartbeats have failed
-    /// [`WorkerConfig::heartbeat_failures_before_reset`] rounds in a row
-    /// (and each failed round after): give it the backend's way to drop
-    /// idle connections, so a stale socket cannot delay recovery.
-    pub fn on_heartbeat_trouble(mut self, reset: impl Fn() + Send + Sync + 'static) -> Self {
-        self.on_heartbeat_trouble = Some(Arc::new(reset));
         self
     }
 
@@ -134,7 +159,7 @@ impl Worker {
             registration: self.registration,
             events: Arc::clone(&events),
             runtimes: Mutex::new(Vec::new()),
-            on_heartbeat_trouble: self.on_heartbeat_trouble,
+            routes: Arc::default(),
         });
         match shared.register().await {
             Ok(runtimes) => runtimes.into_iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime })),

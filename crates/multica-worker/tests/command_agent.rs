@@ -142,3 +142,52 @@ async fn shutdown_stops_the_program_after_the_grace_and_fails_the_task() {
     assert!(error.contains("shut down") && error.contains("was stopped"), "{error}");
     assert_eq!(mock.calls_to(Endpoint::Deregister).len(), 1);
 }
+
+/// What the program saw of the token: its environment and its stdin.
+const SHOW_TOKEN: &str = r#"if [ -n "${MULTICA_TOKEN+x}" ]; then echo "token $MULTICA_TOKEN"; else echo "no token"; fi; grep -c mat_ || true"#;
+
+#[tokio::test]
+async fn the_claims_token_is_the_programs_multica_token_and_never_on_its_stdin() {
+    let mock = empty();
+    let task = add_task(&mock);
+    let token = "mat_0123456789abcdef0123456789abcdef01234567";
+    let recorder = Recorder::default();
+    let worker = Worker::new(Probe::with_claim_token(&mock, token), registration(), sh(SHOW_TOKEN)).config(fast());
+    let summary = recorder.attach(worker).run(std::future::pending()).await.unwrap();
+
+    assert_eq!(summary.completed, 1);
+    let lines: Vec<String> = mock.messages(&task).into_iter().map(|m| m.content).collect();
+    assert_eq!(lines, [format!("token {token}"), "0".to_owned()]);
+    for event in recorder.events() {
+        assert!(!format!("{event} {event:?}").contains("mat_"), "{event:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_in_the_claim_multica_token_is_not_set() {
+    let mock = empty();
+    let task = add_task(&mock);
+    let summary = Worker::new(Probe::new(&mock), registration(), sh(SHOW_TOKEN))
+        .config(fast())
+        .run(std::future::pending())
+        .await
+        .unwrap();
+
+    assert_eq!(summary.completed, 1);
+    let lines: Vec<String> = mock.messages(&task).into_iter().map(|m| m.content).collect();
+    assert_eq!(lines, ["no token", "0"]);
+}
+
+#[tokio::test]
+async fn on_a_head_server_each_program_gets_its_claims_mat_token() {
+    let mock = empty_head();
+    let task = add_task(&mock);
+    let script = r#"echo "${MULTICA_TOKEN%%_*} ${#MULTICA_TOKEN}""#;
+    let summary =
+        Worker::new(api(&mock), registration(), sh(script)).config(fast()).run(std::future::pending()).await.unwrap();
+
+    assert_eq!((summary.completed, summary.errors), (1, 0));
+    let lines: Vec<String> = mock.messages(&task).into_iter().map(|m| m.content).collect();
+    // `mat_` and 40 hex digits.
+    assert_eq!(lines, ["mat 44"]);
+}

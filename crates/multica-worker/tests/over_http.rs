@@ -57,3 +57,24 @@ async fn a_401_over_http_stops_the_worker() {
     assert_eq!(mock.calls_to(Endpoint::ClaimTask).len(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn over_http_at_head_leases_are_extended_in_real_time_and_programs_get_their_tokens() {
+    let mock = seeded_head();
+    let server = multica_mock::serve(mock.clone()).await.unwrap();
+    let client = HyperClient::builder(server.base_url()).token("mul_worker_tests").build().unwrap();
+    let api: Arc<dyn DaemonApi> = Arc::new(client);
+    let agent = CommandAgent::new("sh").args(["-c", r#"echo "${MULTICA_TOKEN%%_*} for $MULTICA_TASK_ID""#]);
+    let recorder = Recorder::default();
+    let worker = recorder.attach(Worker::new(api, registration(), agent).config(fast()));
+    let summary = worker.run(std::future::pending()).await.unwrap();
+
+    assert_eq!((summary.completed, summary.failed, summary.errors), (3, 0, 0));
+    for task in SEEDED_TASKS.map(TaskId::new) {
+        assert_eq!(mock.messages(&task)[0].content, format!("mat for {task}"));
+    }
+    // On the real clock too, each claim's lease is extended before its start.
+    let extended = recorder.count(|e| matches!(e, multica_worker::WorkerEvent::PrepareLeaseExtended { .. }));
+    assert_eq!(extended, 3);
+    server.shutdown().await;
+}

@@ -211,15 +211,13 @@ async fn repeated_503s_back_off_instead_of_polling_every_interval() {
 async fn repeated_heartbeat_failures_drop_idle_connections() {
     let mock = empty();
     mock.fail_next_with_status(Endpoint::SendHeartbeat, 3, 503, "service unavailable");
-    let resets = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&resets);
-    let worker =
-        Worker::new(api(&mock), registration(), TimedAgent::new(Duration::ZERO)).on_heartbeat_trouble(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-        });
+    let probe = Probe::new(&mock);
+    let recorder = Recorder::default();
+    let worker = recorder.attach(Worker::new(probe.clone(), registration(), TimedAgent::new(Duration::ZERO)));
     worker.run(tokio::time::sleep(Duration::from_secs(300))).await.unwrap();
     // Rounds 2 and 3 failed with at least one before them.
-    assert_eq!(resets.load(Ordering::SeqCst), 2);
+    assert_eq!(probe.drops(), 2);
+    assert_eq!(recorder.count(|e| matches!(e, WorkerEvent::ConnectionsReset { .. })), 2);
     assert!(mock.heartbeats(&RuntimeId::new(RUNTIME)) >= 1);
 }
 

@@ -77,3 +77,64 @@ impl Recorder {
 pub fn api(mock: &MockDaemon) -> Arc<dyn DaemonApi> {
     Arc::new(mock.clone())
 }
+
+/// The fake seen through a test double: counts the calls of
+/// [`DaemonApi::drop_idle_connections`] and, when given a token, hands it
+/// out with every claimed task (as a HEAD server's claim does).
+#[derive(Debug)]
+pub struct Probe {
+    pub mock: MockDaemon,
+    pub drops: std::sync::atomic::AtomicUsize,
+    pub claim_token: Option<&'static str>,
+}
+
+impl Probe {
+    pub fn new(mock: &MockDaemon) -> Arc<Self> {
+        Arc::new(Self { mock: mock.clone(), drops: Default::default(), claim_token: None })
+    }
+
+    pub fn with_claim_token(mock: &MockDaemon, token: &'static str) -> Arc<Self> {
+        Arc::new(Self { mock: mock.clone(), drops: Default::default(), claim_token: Some(token) })
+    }
+
+    pub fn drops(&self) -> usize {
+        self.drops.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[multica_api::async_trait]
+impl DaemonApi for Probe {
+    async fn call(&self, call: multica_api::Call) -> multica_api::Result<multica_api::Reply> {
+        match self.mock.call(call).await? {
+            multica_api::Reply::Claimed(Some(mut task)) => {
+                task.auth_token = self.claim_token.map(multica_api::SecretToken::new);
+                Ok(multica_api::Reply::Claimed(Some(task)))
+            }
+            reply => Ok(reply),
+        }
+    }
+
+    fn drop_idle_connections(&self) {
+        self.drops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The fake of server HEAD 1cc46b2697 with the demo seed, presenting a
+/// personal token (HEAD wants one on every call).
+pub fn seeded_head() -> MockDaemon {
+    MockDaemon::builder()
+        .seed(Seed::demo())
+        .server_version(multica_mock::ServerVersion::Head)
+        .token("mul_worker_tests")
+        .build()
+        .unwrap()
+}
+
+/// [`seeded_head`] with no task queued.
+pub fn empty_head() -> MockDaemon {
+    let mock = seeded_head();
+    for task in SEEDED_TASKS {
+        mock.cancel(&TaskId::new(task)).unwrap();
+    }
+    mock
+}
