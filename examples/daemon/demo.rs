@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use multica::mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, ServerVersion, TaskSeed};
+use multica::mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, TaskSeed};
+use multica::ServerVersion;
 use multica::{Error, RuntimeId, RuntimeStatus, TaskId, TaskStatus, WorkspaceId};
 
 use multica::worker::{short_id, Registration};
@@ -41,7 +42,7 @@ pub struct Demo {
 /// the fake wants [`TOKEN`], which the returned handle presents.
 pub fn build(version: ServerVersion) -> Result<Demo, Error> {
     let mut builder = MockDaemon::builder().seed(Seed::demo()).server_version(version);
-    if version.is_head() {
+    if version == ServerVersion::Head {
         builder = builder.token(TOKEN);
     }
     let mock = builder.build()?;
@@ -78,7 +79,7 @@ pub fn build(version: ServerVersion) -> Result<Demo, Error> {
     })?;
     // The server asks the runtime to prove it is alive; the first heartbeat
     // answers. (HEAD has no pings.)
-    if !version.is_head() {
+    if version != ServerVersion::Head {
         mock.request_ping(&RuntimeId::new(CLAUDE_RUNTIME))?;
     }
     Ok(Demo { mock, blocked_task, codex_task })

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multica::hyper::HyperClient;
-use multica::mock::ServerVersion;
+use multica::mock::parse_server_version;
 use multica::reporter::ReporterConfig;
 use multica::worker::{short_id, Registration, WorkerConfig};
+use multica::ServerVersion;
 use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
 
 use daemon::Log;
@@ -43,7 +44,8 @@ struct Args {
     workspace: Option<String>,
     daemon_id: Option<String>,
     concurrency: Option<usize>,
-    server_version: ServerVersion,
+    /// The embedded fake's version; `None` is 3c93ebaf1c.
+    server_version: Option<ServerVersion>,
     once: bool,
     help: bool,
 }
@@ -62,7 +64,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.concurrency = Some(text.parse().map_err(|_| format!("--concurrency: not a number: {text}"))?);
             }
             "--server-version" => {
-                parsed.server_version = value()?.parse().map_err(|err| format!("--server-version: {err}"))?;
+                parsed.server_version =
+                    Some(parse_server_version(&value()?).map_err(|err| format!("--server-version: {err}"))?);
             }
             "--once" => parsed.once = true,
             "--help" | "-h" => parsed.help = true,
@@ -72,7 +75,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     if parsed.server.is_some() != parsed.workspace.is_some() {
         return Err("--server and --workspace go together".into());
     }
-    if parsed.server.is_some() && parsed.server_version != ServerVersion::default() {
+    if parsed.server.is_some() && parsed.server_version.is_some() {
         return Err("--server-version chooses the embedded fake; a real server is what it is".into());
     }
     Ok(parsed)
@@ -153,14 +156,15 @@ async fn main() -> ExitCode {
             daemon::run(api, registration, config, AGENT_STEP, log, shutdown).await
         }
         _ => {
-            let demo = match demo::build(args.server_version) {
+            let version = args.server_version.unwrap_or(ServerVersion::V3c93ebaf1c);
+            let demo = match demo::build(version) {
                 Ok(demo) => demo,
                 Err(err) => {
                     eprintln!("cannot seed the demo: {}", err.display_chain());
                     return ExitCode::FAILURE;
                 }
             };
-            println!("multica demo daemon: embedded fake server {} with demo data (try --help)", args.server_version);
+            println!("multica demo daemon: embedded fake server {} with demo data (try --help)", version);
             log.say(format!(
                 "(demo) 5 tasks queued on 2 runtimes; task {} runs on codex, the agent of task {} is blocked, \
                  and a user will cancel task {} while it runs",
@@ -212,7 +216,7 @@ mod tests {
         assert!(args(&["--token"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--help"]).unwrap().help);
-        assert_eq!(args(&["--server-version", "head"]).unwrap().server_version, ServerVersion::Head);
+        assert_eq!(args(&["--server-version", "head"]).unwrap().server_version, Some(ServerVersion::Head));
         assert!(args(&["--server-version", "v9"]).is_err());
         assert!(args(&["--server", "https://m.example", "--workspace", "w", "--server-version", "head"]).is_err());
     }

@@ -124,7 +124,7 @@ impl DaemonApi for Probe {
 pub fn seeded_head() -> MockDaemon {
     MockDaemon::builder()
         .seed(Seed::demo())
-        .server_version(multica_mock::ServerVersion::Head)
+        .server_version(multica_api::ServerVersion::Head)
         .token("mul_worker_tests")
         .build()
         .unwrap()
