@@ -22,7 +22,7 @@ pub struct Seed {
     pub runtimes: Vec<RuntimeSeed>,
     /// Queued tasks; within one runtime, listed order is creation order.
     pub tasks: Vec<TaskSeed>,
-    /// Issue statuses (an issue not listed is open).
+    /// Issues: statuses (an issue not listed is open), titles and numbers.
     pub issues: Vec<IssueSeed>,
     /// The user the configured token (`--token`) belongs to: the one who
     /// assigned the seeded tasks and owns the runtimes it registers (HEAD's
@@ -140,15 +140,27 @@ pub struct TaskSeed {
     pub priority: i64,
 }
 
-/// An issue's status. Tasks work on issues; a claim that meets a task of a
-/// `done` or `cancelled` issue cancels all of that issue's tasks.
+/// An issue: its status, title and number. Tasks work on issues; a claim
+/// that meets a task of a `done` or `cancelled` issue cancels all of that
+/// issue's tasks. HEAD claims name the issue by its title (`thread_name`)
+/// and list the agent's other runs with their issues' titles and
+/// identifiers (`<workspace issue_prefix>-<number>`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IssueSeed {
     /// The issue (the `issue_id` of its tasks).
     pub id: IssueId,
-    /// `todo`, `in_progress`, `done`, `cancelled`… (free text, as the server's column).
+    /// `todo`, `in_progress`, `done`, `cancelled`… (free text, as the
+    /// server's column); empty: left as it is (open when never set).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub status: String,
+    /// The issue's title; may be empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// The issue's number within its workspace; when absent, an issue gets
+    /// the next free number of its workspace when its first task is queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
 }
 
 #[cfg(test)]

@@ -164,7 +164,8 @@ impl State {
             .map(|(k, _)| *k)
     }
 
-    /// §6.9: the content of the agent's workspace skills named by reference.
+    /// §6.9: the content of the agent's workspace skills and the built-in
+    /// skills named by reference.
     fn resolve_skill_bundles(
         &self,
         runtime_id: &RuntimeId,
@@ -183,6 +184,11 @@ impl State {
         for wanted in &request.skills {
             if wanted.id.is_empty() || wanted.hash.is_empty() || wanted.source.as_str().is_empty() {
                 return Err(reject(400, "invalid skill ref"));
+            }
+            if wanted.source == SkillSource::Builtin {
+                let skill = super::builtin_skills::find_builtin(&wanted.id).ok_or(reject(404, "skill bundle not found"))?;
+                bundles.push(skill.bundle());
+                continue;
             }
             let skill = skills
                 .iter()
