@@ -95,6 +95,13 @@ pub struct AgentSeed {
     pub instructions: String,
     /// Skills, with their files.
     pub skills: Vec<Skill>,
+    /// HEAD: the bundle `hash` (`sha256:<64 hex>`) a real server reports
+    /// for a workspace skill in `skill_refs`, by skill name. The server's
+    /// formula is not reproduced (it is not a digest of the content and
+    /// files alone), so a fixture mirroring a real database can pin it; a
+    /// skill not listed gets the fake's own digest of its content and files.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub skill_hashes: std::collections::BTreeMap<String, String>,
     /// How many of its tasks may be dispatched or running at once; default
     /// [`crate::DEFAULT_MAX_CONCURRENT_TASKS`].
     pub max_concurrent_tasks: Option<u32>,

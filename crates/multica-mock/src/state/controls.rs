@@ -88,6 +88,9 @@ impl State {
             instructions: seed.instructions.clone(),
             skills: seed.skills.clone(),
         });
+        for (name, hash) in &seed.skill_hashes {
+            self.skill_hashes.insert((id.clone(), name.clone()), hash.clone());
+        }
         Ok(id)
     }
 

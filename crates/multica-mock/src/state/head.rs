@@ -520,6 +520,16 @@ impl State {
         Ok(None)
     }
 
+    /// A workspace skill of an agent by reference, with the bundle hash a
+    /// seed pinned for it.
+    pub(super) fn workspace_skill_ref(&self, agent_id: &AgentId, skill: &multica_api::Skill) -> multica_api::SkillRef {
+        let mut reference = skill_ref(skill);
+        if let Some(hash) = self.skill_hashes.get(&(agent_id.clone(), skill.name.clone())) {
+            reference.hash.clone_from(hash);
+        }
+        reference
+    }
+
     /// The agent's other active tasks, newest first, with their issues'
     /// titles and identifiers.
     fn sibling_runs(&self, row: &TaskRow) -> Vec<multica_api::SiblingRun> {
@@ -586,7 +596,9 @@ impl State {
         if let Some(agent) = task.agent.as_mut() {
             let builtins = super::builtin_skills::builtin_skills();
             if caller.has_capability("skill-bundles-v1") {
-                agent.skill_refs = std::mem::take(&mut agent.skills).iter().map(skill_ref).collect();
+                let agent_id = agent.id.clone();
+                agent.skill_refs =
+                    std::mem::take(&mut agent.skills).iter().map(|s| self.workspace_skill_ref(&agent_id, s)).collect();
                 agent.skill_refs.extend(builtins.iter().map(|s| s.reference()));
             } else {
                 agent.skills.extend(builtins.iter().map(|s| s.inline()));

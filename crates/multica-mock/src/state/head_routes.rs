@@ -9,7 +9,7 @@ use multica_api::{
     TaskGcCheck, TaskId, TaskUsage, WorkspaceRepos,
 };
 
-use super::head::{repos_version, skill_ref, HeadFailure};
+use super::head::{repos_version, HeadFailure};
 use super::*;
 
 /// The most tasks one batch claim hands out.
@@ -195,7 +195,7 @@ impl State {
                 .filter(|_| wanted.source == SkillSource::Workspace)
                 .find(|s| s.id.as_deref() == Some(wanted.id.as_str()))
                 .ok_or(reject(404, "skill bundle not found"))?;
-            let reference = skill_ref(skill);
+            let reference = self.workspace_skill_ref(&row.agent_id, skill);
             bundles.push(SkillBundle {
                 id: reference.id,
                 source: reference.source,

@@ -313,6 +313,8 @@ pub(crate) struct State {
     issues: HashMap<IssueId, String>,
     /// Issue titles and numbers (HEAD claims name them).
     issue_info: HashMap<IssueId, IssueInfo>,
+    /// Pinned bundle hashes of workspace skills, by (agent, skill name).
+    skill_hashes: HashMap<(AgentId, String), String>,
     /// The last sweep's time: the sweeper runs every 30 s of fake time.
     last_sweep: Millis,
     /// Base of pairing links (`<frontend>/pair/local?token=…`) and the origin CORS allows.
@@ -362,6 +364,7 @@ impl State {
             agent_busy: HashMap::new(),
             issues: HashMap::new(),
             issue_info: HashMap::new(),
+            skill_hashes: HashMap::new(),
             last_sweep: start,
             frontend_url: DEFAULT_FRONTEND_URL.to_owned(),
             user: (DEFAULT_USER_ID.to_owned(), String::new()),
