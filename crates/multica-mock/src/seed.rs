@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use multica_api::{AgentId, DaemonId, IssueId, Repo, RuntimeId, RuntimeStatus, Skill, TaskId, WorkspaceId};
 
-/// A whole fixture: workspaces, then agents, runtimes, tasks and issue
-/// statuses, applied in that order so later items can refer to earlier ones.
+/// A whole fixture: workspaces, then agents, runtimes, issues and tasks,
+/// applied in that order so later items can refer to earlier ones.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Seed {

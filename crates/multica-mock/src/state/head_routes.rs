@@ -186,7 +186,8 @@ impl State {
                 return Err(reject(400, "invalid skill ref"));
             }
             if wanted.source == SkillSource::Builtin {
-                let skill = super::builtin_skills::find_builtin(&wanted.id).ok_or(reject(404, "skill bundle not found"))?;
+                let skill =
+                    super::builtin_skills::find_builtin(&wanted.id).ok_or(reject(404, "skill bundle not found"))?;
                 bundles.push(skill.bundle());
                 continue;
             }
