@@ -419,7 +419,13 @@ pub async fn claim_fills_agent_repos_and_workspace(api: &dyn DaemonApi, fixture:
     assert_eq!(agent.id, env.agent_id);
     assert_eq!(agent.name, "Coder");
     assert_eq!(agent.instructions, "Fix the issue.");
-    assert_eq!(agent.skills.len(), 1);
+    assert_eq!(agent.skills[0].name, "git");
+    if is_head(fixture) {
+        // HEAD follows the agent's skills with those built into the server (`"id": ""`).
+        assert!(agent.skills[1..].iter().all(|s| s.id.as_deref() == Some("")), "built-in skills follow");
+    } else {
+        assert_eq!(agent.skills.len(), 1);
+    }
     assert_eq!(task.repos.len(), 1);
     assert_eq!(task.prior_session_id, "");
     if is_head(fixture) {

@@ -28,6 +28,7 @@ impl Fixture for MockDaemon {
             instructions: agent.instructions.clone(),
             skills: agent.skills.clone(),
             max_concurrent_tasks: None,
+            skill_hashes: Default::default(),
         })
     }
 

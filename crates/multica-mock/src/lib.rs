@@ -185,9 +185,22 @@
 //!   `requesting_user_name` (the seed user's name), the newest session of the
 //!   same agent and issue from any attempt on the same runtime (not one a
 //!   context-exhaustion failure poisoned), a fresh `auth_token`
-//!   (`mat_` + 40 hex digits) and, with the `skill-bundles-v1` capability,
-//!   `agent.skill_refs` instead of inline skills. The server's built-in
-//!   skills are not part of the fake.
+//!   (`mat_` + 40 hex digits), `thread_name` (the issue's title) and
+//!   `active_sibling_runs` (the agent's other dispatched, running or waiting
+//!   tasks, newest first, each with its issue's title and identifier
+//!   `<issue_prefix>-<number>`; omitted when none).
+//! - **Skills of a claim**: the agent's workspace skills followed by the 9
+//!   skills built into the server binary (`multica-autopilots` …
+//!   `multica-working-on-issues`), shipped as data in the fake's
+//!   `builtin_skills.json` (content as the recorded server answered it).
+//!   Without `skill-bundles-v1` they are inline (`agent.skills`, built-ins
+//!   with `"id": ""`); with it `agent.skill_refs` lists references: a
+//!   built-in as `builtin:<name>`, source `builtin`, no description. A
+//!   file's `sha256` and every `size_bytes` (content plus files) are
+//!   computed; the bundle `hash` is no digest of the content and files
+//!   alone, so built-ins carry the recorded one and a workspace skill the
+//!   one its seed pins (`skill_hashes`), else the fake's own digest.
+//!   skill-bundles/resolve answers built-ins and workspace skills alike.
 //! - **Start** takes `dispatched` or `waiting_local_directory`; **complete**
 //!   acts on `running` only and **fail** on `dispatched`, `running` or
 //!   `waiting_local_directory`: any other status answers **200 with the row
@@ -227,7 +240,7 @@
 //!   prepare-lease (45 s more for a dispatched or waiting task that has not
 //!   started, 404 `task not found` for a task of another runtime);
 //!   wait-local-directory (`dispatched` only); skill-bundles/resolve (the
-//!   agent's workspace skills by reference, 409 `task is not preparing`, 404
+//!   agent's workspace skills and the built-ins by reference, 409 `task is not preparing`, 404
 //!   `skill bundle not found`); recover-orphans (in-flight tasks fail with
 //!   `runtime_recovery` and are retried); task usage (upserted per provider
 //!   and model, provider lower-cased, an empty one the runtime's:
@@ -327,14 +340,18 @@
 //! optional (generated when absent) and unknown fields are refused:
 //!
 //! - `workspaces`: `{id?, name, slug?, description?, context?, issue_prefix?, repos: [{url, description}]}`
-//! - `agents`: `{id?, workspace_id, name, instructions, skills: [{name, content, files?: [{path, content}]}], max_concurrent_tasks?}`
+//! - `agents`: `{id?, workspace_id, name, instructions, skills: [{id?, name, description?, content, files?: [{path, content}]}], max_concurrent_tasks?, skill_hashes?: {<skill name>: "sha256:<64 hex>"}}`
+//!   — `skill_hashes` pins the bundle hash HEAD reports for a workspace skill.
 //! - `runtimes`: `{id?, workspace_id, daemon_id?, name?, provider?, version?, status?, device_name?}`
 //!   — with a `daemon_id`, that daemon's registration with the same provider
 //!   updates this runtime and keeps its ID.
+//! - `issues`: `{id, status?, title?, number?}` — a status such as `done`
+//!   or `cancelled` (issues not listed are open); the title (a HEAD claim's
+//!   `thread_name`) and the number within its workspace (identifier
+//!   `<issue_prefix>-<number>`); an issue without a number gets the next
+//!   free one of its workspace when its first task is queued.
 //! - `tasks`: `{id?, runtime_id, agent_id, issue_id, priority?}` — queued;
 //!   among equal priorities, listed order is claim order.
-//! - `issues`: `{id, status}` — e.g. `done` or `cancelled`; issues not
-//!   listed are open.
 //! - `user`: `{id, name}` — the user the configured token belongs to
 //!   (HEAD's `attribution`, `owner_id`, `requesting_user_name`); applied first.
 //!

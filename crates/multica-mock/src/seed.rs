@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use multica_api::{AgentId, DaemonId, IssueId, Repo, RuntimeId, RuntimeStatus, Skill, TaskId, WorkspaceId};
 
-/// A whole fixture: workspaces, then agents, runtimes, tasks and issue
-/// statuses, applied in that order so later items can refer to earlier ones.
+/// A whole fixture: workspaces, then agents, runtimes, issues and tasks,
+/// applied in that order so later items can refer to earlier ones.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Seed {
@@ -22,7 +22,7 @@ pub struct Seed {
     pub runtimes: Vec<RuntimeSeed>,
     /// Queued tasks; within one runtime, listed order is creation order.
     pub tasks: Vec<TaskSeed>,
-    /// Issue statuses (an issue not listed is open).
+    /// Issues: statuses (an issue not listed is open), titles and numbers.
     pub issues: Vec<IssueSeed>,
     /// The user the configured token (`--token`) belongs to: the one who
     /// assigned the seeded tasks and owns the runtimes it registers (HEAD's
@@ -95,6 +95,13 @@ pub struct AgentSeed {
     pub instructions: String,
     /// Skills, with their files.
     pub skills: Vec<Skill>,
+    /// HEAD: the bundle `hash` (`sha256:<64 hex>`) a real server reports
+    /// for a workspace skill in `skill_refs`, by skill name. The server's
+    /// formula is not reproduced (it is not a digest of the content and
+    /// files alone), so a fixture mirroring a real database can pin it; a
+    /// skill not listed gets the fake's own digest of its content and files.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub skill_hashes: std::collections::BTreeMap<String, String>,
     /// How many of its tasks may be dispatched or running at once; default
     /// [`crate::DEFAULT_MAX_CONCURRENT_TASKS`].
     pub max_concurrent_tasks: Option<u32>,
@@ -140,15 +147,27 @@ pub struct TaskSeed {
     pub priority: i64,
 }
 
-/// An issue's status. Tasks work on issues; a claim that meets a task of a
-/// `done` or `cancelled` issue cancels all of that issue's tasks.
+/// An issue: its status, title and number. Tasks work on issues; a claim
+/// that meets a task of a `done` or `cancelled` issue cancels all of that
+/// issue's tasks. HEAD claims name the issue by its title (`thread_name`)
+/// and list the agent's other runs with their issues' titles and
+/// identifiers (`<workspace issue_prefix>-<number>`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IssueSeed {
     /// The issue (the `issue_id` of its tasks).
     pub id: IssueId,
-    /// `todo`, `in_progress`, `done`, `cancelled`… (free text, as the server's column).
+    /// `todo`, `in_progress`, `done`, `cancelled`… (free text, as the
+    /// server's column); empty: left as it is (open when never set).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub status: String,
+    /// The issue's title; may be empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// The issue's number within its workspace; when absent, an issue gets
+    /// the next free number of its workspace when its first task is queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
 }
 
 #[cfg(test)]

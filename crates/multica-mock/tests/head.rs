@@ -19,7 +19,7 @@ use multica_api::{
     BatchClaimRequest, Call, CancelAck, DaemonApi, DaemonApiExt, FailureReason, LocalDirectoryWait, Reply, SessionPin,
     TaskCompletion, TaskFailure, TaskId, TaskMessage, TaskStatus, TaskUsage, WorkspaceId,
 };
-use multica_mock::{serve, MockDaemon, MockToken, ServerVersion, WorkspaceSeed};
+use multica_mock::{serve, IssueSeed, MockDaemon, MockToken, Seed, ServerVersion, WorkspaceSeed};
 
 const PAT: &str = "mul_head0000000000000000000000000000000000";
 
@@ -164,6 +164,118 @@ async fn a_claim_carries_the_head_fields_and_a_new_task_token() {
     let token = task.auth_token.unwrap();
     assert!(token.expose().starts_with("mat_") && token.expose().len() == 44, "{}", token.expose());
     assert!(token.expose()[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[tokio::test]
+async fn a_claim_names_its_issue_and_lists_the_agents_other_active_runs() {
+    let world = head_world().await;
+    let issue = |id: &str, title: &str, number: Option<i64>| IssueSeed {
+        id: id.into(),
+        title: title.into(),
+        number,
+        ..IssueSeed::default()
+    };
+    let seed = Seed {
+        issues: vec![issue("issue-a", "Fix login", None), issue("issue-b", "Add docs", Some(7))],
+        ..Seed::default()
+    };
+    world.mock.seed(&seed).unwrap();
+    let a = world.enqueue("issue-a", 3);
+    let b = world.enqueue("issue-b", 2);
+    let c = world.enqueue("issue-c", 1);
+
+    let first = world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap();
+    assert_eq!((first.record.id.clone(), first.thread_name.as_str()), (a.clone(), "Fix login"));
+    assert!(first.active_sibling_runs.is_empty());
+    // Without `skill-bundles-v1`: the workspace skill, then the 9 built-ins inline.
+    let skills = &first.agent.as_ref().unwrap().skills;
+    assert_eq!(skills.len(), 10);
+    assert!(skills[1..].iter().all(|s| s.id.as_deref() == Some("") && s.name.starts_with("multica-")));
+    assert_eq!(skills[9].name, "multica-working-on-issues");
+
+    world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap();
+    let third = world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap();
+    assert_eq!(third.record.id, c);
+    assert_eq!(third.thread_name, "", "an issue without a title");
+    let siblings: Vec<(TaskId, &str, &str, TaskStatus)> = third
+        .active_sibling_runs
+        .iter()
+        .map(|r| (r.task_id.clone(), r.issue_identifier.as_str(), r.issue_title.as_str(), r.status.clone()))
+        .collect();
+    // Newest first; the workspace "Team" numbers its issues `TEA-<n>`: the
+    // seeded number kept, the others numbered as their first task is queued.
+    assert_eq!(
+        siblings,
+        vec![
+            (b, "TEA-7", "Add docs", TaskStatus::Dispatched),
+            (a.clone(), "TEA-1", "Fix login", TaskStatus::Dispatched)
+        ]
+    );
+    world.mock.start_task(&a).await.unwrap();
+    let issues = world.mock.snapshot().issues;
+    let numbered: Vec<(&str, Option<i64>)> = issues.iter().map(|i| (i.id.as_str(), i.number)).collect();
+    assert_eq!(numbered, vec![("issue-a", Some(1)), ("issue-b", Some(7)), ("issue-c", Some(8))]);
+}
+
+#[tokio::test]
+async fn with_skill_bundles_a_claim_references_the_built_in_skills_and_resolve_answers_them() {
+    let world = head_world().await;
+    let server = serve(world.mock.clone()).await.unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let post = |path: String, body: Value| {
+        let request = Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", server.base_url()))
+            .header("authorization", format!("Bearer {PAT}"))
+            .header("x-client-capabilities", "skill-bundles-v1")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.request(request).await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                serde_json::from_slice::<Value>(&response.into_body().collect().await.unwrap().to_bytes()).unwrap(),
+            )
+        }
+    };
+    let task = world.enqueue("issue-refs", 1);
+    let runtime = &world.runtime_id;
+    let (status, claim) = post(format!("/api/daemon/runtimes/{runtime}/tasks/claim"), json!({})).await;
+    assert_eq!(status, 200);
+    let agent = &claim["task"]["agent"];
+    assert!(agent.get("skills").is_none());
+    let refs = agent["skill_refs"].as_array().unwrap();
+    assert_eq!(refs.len(), 10);
+    assert_eq!(refs[0]["source"], "workspace");
+    let onboarding = refs.iter().find(|r| r["name"] == "multica-onboarding").unwrap();
+    assert_eq!(onboarding["id"], "builtin:multica-onboarding");
+    assert_eq!(onboarding["source"], "builtin");
+    assert_eq!((onboarding["file_count"].as_i64(), onboarding.get("description")), (Some(0), None));
+    let autopilots = refs.iter().find(|r| r["name"] == "multica-autopilots").unwrap();
+    let file = &autopilots["files"][0];
+    assert!(file["sha256"].as_str().unwrap().starts_with("sha256:"));
+
+    let wanted = json!({"skills": [{"id": autopilots["id"], "source": "builtin", "hash": autopilots["hash"]}]});
+    let (status, answer) =
+        post(format!("/api/daemon/runtimes/{runtime}/tasks/{task}/skill-bundles/resolve"), wanted).await;
+    assert_eq!(status, 200, "{answer}");
+    let bundle = &answer["bundles"][0];
+    assert_eq!(
+        (&bundle["id"], &bundle["hash"], &bundle["size_bytes"]),
+        (&autopilots["id"], &autopilots["hash"], &autopilots["size_bytes"])
+    );
+    let content = bundle["content"].as_str().unwrap();
+    let files_size: u64 =
+        bundle["files"].as_array().unwrap().iter().map(|f| f["content"].as_str().unwrap().len() as u64).sum();
+    assert_eq!(content.len() as u64 + files_size, autopilots["size_bytes"].as_u64().unwrap());
+    assert!(content.starts_with("---\nname: multica-autopilots"));
+    assert_eq!(bundle["files"][0]["sha256"], file["sha256"]);
+    let unknown = json!({"skills": [{"id": "builtin:nope", "source": "builtin", "hash": "sha256:00"}]});
+    let (status, _) = post(format!("/api/daemon/runtimes/{runtime}/tasks/{task}/skill-bundles/resolve"), unknown).await;
+    assert_eq!(status, 404);
+    server.shutdown().await;
 }
 
 #[tokio::test]

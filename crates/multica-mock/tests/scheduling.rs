@@ -252,12 +252,19 @@ async fn issues_and_agent_limits_come_from_the_seed() {
         }"#,
     )
     .unwrap();
-    assert_eq!(seed.issues, [IssueSeed { id: "closed".into(), status: "done".into() }]);
+    assert_eq!(seed.issues, [IssueSeed { id: "closed".into(), status: "done".into(), ..IssueSeed::default() }]);
     let mock = MockDaemon::builder().seed(seed).build().unwrap();
     let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
     let first = mock.claim_task(&runtime).await.unwrap().unwrap().record.id;
     assert_eq!(first, "44444444-4444-4444-8444-444444444402");
     assert_eq!(mock.task_status(&"44444444-4444-4444-8444-444444444401".into()), Some(TaskStatus::Cancelled));
     assert!(mock.claim_task(&runtime).await.unwrap().is_none(), "the agent's limit is 1");
-    assert_eq!(mock.snapshot().issues, [IssueSeed { id: "closed".into(), status: "done".into() }]);
+    // Every issue a task works on is known, numbered in queueing order.
+    let issue = |id: &str, status: &str, number: i64| IssueSeed {
+        id: id.into(),
+        status: status.into(),
+        title: String::new(),
+        number: Some(number),
+    };
+    assert_eq!(mock.snapshot().issues, [issue("closed", "done", 1), issue("open", "", 2)]);
 }

@@ -195,5 +195,5 @@ async fn the_issue_control_route_closes_issues() {
     assert_eq!(s.w.mock.task_status(&task), Some(TaskStatus::Cancelled));
     assert_eq!(s.post("/_mock/issues/I-1", r#"{"state":"done"}"#).await.status, 400);
     let state = s.send("GET", "/_mock/state", &[], "").await.json();
-    assert_eq!(state["issues"], json!([{"id": "I-1", "status": "done"}]));
+    assert_eq!(state["issues"], json!([{"id": "I-1", "status": "done", "number": 1}]));
 }

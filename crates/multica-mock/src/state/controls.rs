@@ -29,11 +29,13 @@ impl State {
         for runtime in &seed.runtimes {
             self.add_runtime(runtime)?;
         }
+        // Issues before tasks, so that queued tasks number only the issues
+        // the seed leaves unnumbered.
+        for issue in &seed.issues {
+            self.add_issue(issue)?;
+        }
         for task in &seed.tasks {
             self.add_task(task)?;
-        }
-        for issue in &seed.issues {
-            self.set_issue_status(&issue.id, &issue.status)?;
         }
         Ok(())
     }
@@ -86,6 +88,9 @@ impl State {
             instructions: seed.instructions.clone(),
             skills: seed.skills.clone(),
         });
+        for (name, hash) in &seed.skill_hashes {
+            self.skill_hashes.insert((id.clone(), name.clone()), hash.clone());
+        }
         Ok(id)
     }
 
@@ -172,9 +177,11 @@ impl State {
             initiator: Some(self.user.0.clone()),
             head: head::TaskHead::default(),
         };
+        let (issue_id, workspace_id) = (row.issue_id.clone(), row.workspace_id.clone());
         self.tasks.insert(id.clone(), row);
         self.task_order.push(id.clone());
         self.index_task(&id);
+        self.number_issue(&issue_id, &workspace_id);
         Ok(id)
     }
 
@@ -213,6 +220,59 @@ impl State {
         }
         self.issues.insert(issue_id, status.trim().to_owned());
         Ok(())
+    }
+
+    /// Records a seeded issue: its status (when given), title and number.
+    pub(crate) fn add_issue(&mut self, seed: &IssueSeed) -> Result<(), Error> {
+        let issue_id = canonical(&seed.id);
+        if issue_id.as_str().is_empty() {
+            return Err(control_error("empty issue id".into()));
+        }
+        if !seed.status.trim().is_empty() {
+            self.set_issue_status(&issue_id, &seed.status)?;
+        }
+        let info = self.issue_info.entry(issue_id).or_default();
+        info.title.clone_from(&seed.title);
+        if seed.number.is_some() {
+            info.number = seed.number;
+        }
+        Ok(())
+    }
+
+    /// An issue gets the workspace of its first task and, unless it has
+    /// one, the next free number of that workspace (the server numbers a
+    /// workspace's issues in creation order).
+    fn number_issue(&mut self, issue_id: &IssueId, workspace_id: &WorkspaceId) {
+        let next = 1 + self
+            .issue_info
+            .values()
+            .filter(|i| i.workspace_id.as_ref() == Some(workspace_id))
+            .filter_map(|i| i.number)
+            .max()
+            .unwrap_or(0);
+        let info = self.issue_info.entry(issue_id.clone()).or_default();
+        if info.workspace_id.is_none() {
+            info.workspace_id = Some(workspace_id.clone());
+        }
+        if info.number.is_none() {
+            info.number = Some(next);
+        }
+    }
+
+    /// The title and identifier (`<issue_prefix>-<number>`) of an issue,
+    /// empty when unknown.
+    pub(super) fn issue_title_and_identifier(&self, issue_id: &IssueId) -> (String, String) {
+        let Some(info) = self.issue_info.get(issue_id) else { return Default::default() };
+        let prefix = info
+            .workspace_id
+            .as_ref()
+            .and_then(|ws| self.workspaces.iter().find(|w| &w.workspace.id == ws))
+            .map(|w| w.workspace.issue_prefix.as_str());
+        let identifier = match (prefix, info.number) {
+            (Some(prefix), Some(number)) => format!("{prefix}-{number}"),
+            _ => String::new(),
+        };
+        (info.title.clone(), identifier)
     }
 
     /// An issue's status, when one was set.
@@ -343,10 +403,19 @@ impl State {
                 .collect(),
             pairing_sessions,
             issues: {
-                let mut issues: Vec<IssueSeed> = self
-                    .issues
-                    .iter()
-                    .map(|(id, status)| IssueSeed { id: id.clone(), status: status.clone() })
+                let ids: std::collections::BTreeSet<&IssueId> =
+                    self.issues.keys().chain(self.issue_info.keys()).collect();
+                let mut issues: Vec<IssueSeed> = ids
+                    .into_iter()
+                    .map(|id| {
+                        let info = self.issue_info.get(id).cloned().unwrap_or_default();
+                        IssueSeed {
+                            id: id.clone(),
+                            status: self.issues.get(id).cloned().unwrap_or_default(),
+                            title: info.title,
+                            number: info.number,
+                        }
+                    })
                     .collect();
                 issues.sort_by(|a, b| a.id.cmp(&b.id));
                 issues

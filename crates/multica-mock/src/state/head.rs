@@ -144,7 +144,7 @@ pub(super) fn repos_version(repos: &[Repo]) -> String {
     sha256_hex(urls.join("\n").as_bytes())
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(super) fn sha256_hex(data: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -520,6 +520,39 @@ impl State {
         Ok(None)
     }
 
+    /// A workspace skill of an agent by reference, with the bundle hash a
+    /// seed pinned for it.
+    pub(super) fn workspace_skill_ref(&self, agent_id: &AgentId, skill: &multica_api::Skill) -> multica_api::SkillRef {
+        let mut reference = skill_ref(skill);
+        if let Some(hash) = self.skill_hashes.get(&(agent_id.clone(), skill.name.clone())) {
+            reference.hash.clone_from(hash);
+        }
+        reference
+    }
+
+    /// The agent's other active tasks, newest first, with their issues'
+    /// titles and identifiers.
+    fn sibling_runs(&self, row: &TaskRow) -> Vec<multica_api::SiblingRun> {
+        self.task_order
+            .iter()
+            .rev()
+            .filter_map(|id| self.tasks.get(id))
+            .filter(|t| t.id != row.id && t.agent_id == row.agent_id && Self::is_active(&t.status))
+            .map(|t| {
+                let (issue_title, issue_identifier) = self.issue_title_and_identifier(&t.issue_id);
+                multica_api::SiblingRun {
+                    task_id: t.id.clone(),
+                    issue_id: t.issue_id.clone(),
+                    issue_identifier,
+                    issue_title,
+                    status: t.status.clone(),
+                    created_at: t.created.rfc3339(),
+                    started_at: t.started.map(Millis::rfc3339),
+                }
+            })
+            .collect()
+    }
+
     /// Dispatches (again) and builds the claim object: a new prepare lease
     /// and a new `mat_` token.
     fn hand_out(&mut self, task_id: &TaskId, caller: Caller<'_>) -> Option<Task> {
@@ -539,6 +572,8 @@ impl State {
             .and_then(|w| w.workspace.context.clone())
             .unwrap_or_default();
         task.leader_role_resolved = true;
+        task.thread_name = self.issue_title_and_identifier(&row.issue_id).0;
+        task.active_sibling_runs = self.sibling_runs(row);
         // The newest session of the same (agent, issue), from any attempt
         // on this runtime (another machine cannot resume it).
         task.prior_session_id.clear();
@@ -556,9 +591,18 @@ impl State {
         if owner == Some(self.user.0.as_str()) {
             task.requesting_user_name.clone_from(&self.user.1);
         }
+        // The skills built into the server follow the workspace skills;
         // `skill-bundles-v1`: references instead of inline content.
-        if let Some(agent) = task.agent.as_mut().filter(|_| caller.has_capability("skill-bundles-v1")) {
-            agent.skill_refs = std::mem::take(&mut agent.skills).iter().map(skill_ref).collect();
+        if let Some(agent) = task.agent.as_mut() {
+            let builtins = super::builtin_skills::builtin_skills();
+            if caller.has_capability("skill-bundles-v1") {
+                let agent_id = agent.id.clone();
+                agent.skill_refs =
+                    std::mem::take(&mut agent.skills).iter().map(|s| self.workspace_skill_ref(&agent_id, s)).collect();
+                agent.skill_refs.extend(builtins.iter().map(|s| s.reference()));
+            } else {
+                agent.skills.extend(builtins.iter().map(|s| s.inline()));
+            }
         }
         task.auth_token = Some(SecretToken::new(token));
         Some(task)

@@ -9,7 +9,7 @@ use multica_api::{
     TaskGcCheck, TaskId, TaskUsage, WorkspaceRepos,
 };
 
-use super::head::{repos_version, skill_ref, HeadFailure};
+use super::head::{repos_version, HeadFailure};
 use super::*;
 
 /// The most tasks one batch claim hands out.
@@ -164,7 +164,8 @@ impl State {
             .map(|(k, _)| *k)
     }
 
-    /// §6.9: the content of the agent's workspace skills named by reference.
+    /// §6.9: the content of the agent's workspace skills and the built-in
+    /// skills named by reference.
     fn resolve_skill_bundles(
         &self,
         runtime_id: &RuntimeId,
@@ -184,12 +185,18 @@ impl State {
             if wanted.id.is_empty() || wanted.hash.is_empty() || wanted.source.as_str().is_empty() {
                 return Err(reject(400, "invalid skill ref"));
             }
+            if wanted.source == SkillSource::Builtin {
+                let skill =
+                    super::builtin_skills::find_builtin(&wanted.id).ok_or(reject(404, "skill bundle not found"))?;
+                bundles.push(skill.bundle());
+                continue;
+            }
             let skill = skills
                 .iter()
                 .filter(|_| wanted.source == SkillSource::Workspace)
                 .find(|s| s.id.as_deref() == Some(wanted.id.as_str()))
                 .ok_or(reject(404, "skill bundle not found"))?;
-            let reference = skill_ref(skill);
+            let reference = self.workspace_skill_ref(&row.agent_id, skill);
             bundles.push(SkillBundle {
                 id: reference.id,
                 source: reference.source,

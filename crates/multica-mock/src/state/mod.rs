@@ -28,6 +28,7 @@ use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSe
 use crate::version::{ServerVersion, VersionRules};
 
 mod auth;
+mod builtin_skills;
 mod controls;
 mod head;
 mod head_routes;
@@ -271,6 +272,16 @@ struct PairingRow {
 }
 
 /// All data of the fake, plus its call log and armed faults.
+/// What the fake knows of an issue besides its status.
+#[derive(Debug, Clone, Default)]
+struct IssueInfo {
+    title: String,
+    /// The issue's number within its workspace.
+    number: Option<i64>,
+    /// The workspace of its first task, once one was queued.
+    workspace_id: Option<WorkspaceId>,
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     /// The server whose rules apply.
@@ -300,6 +311,10 @@ pub(crate) struct State {
     agent_busy: HashMap<AgentId, u32>,
     /// Issue statuses (an issue not listed is open).
     issues: HashMap<IssueId, String>,
+    /// Issue titles and numbers (HEAD claims name them).
+    issue_info: HashMap<IssueId, IssueInfo>,
+    /// Pinned bundle hashes of workspace skills, by (agent, skill name).
+    skill_hashes: HashMap<(AgentId, String), String>,
     /// The last sweep's time: the sweeper runs every 30 s of fake time.
     last_sweep: Millis,
     /// Base of pairing links (`<frontend>/pair/local?token=…`) and the origin CORS allows.
@@ -348,6 +363,8 @@ impl State {
             agent_queues: HashMap::new(),
             agent_busy: HashMap::new(),
             issues: HashMap::new(),
+            issue_info: HashMap::new(),
+            skill_hashes: HashMap::new(),
             last_sweep: start,
             frontend_url: DEFAULT_FRONTEND_URL.to_owned(),
             user: (DEFAULT_USER_ID.to_owned(), String::new()),
