@@ -37,9 +37,7 @@ fuzz_target!(|data: &[u8]| {
         4 => answer.check(request::list_pending_tasks(&runtime), json),
         5 => answer.check(request::report_usage(&runtime, &[UsageEntry::default()]), ignored),
         6 => answer.check(request::report_ping_result(&runtime, &PingId::new("p"), &PingResult::default()), ignored),
-        7 => {
-            answer.check(request::get_task_status(&task), |status| json(&TaskStatusResponse::new(status.clone())))
-        }
+        7 => answer.check(request::get_task_status(&task), |status| json(&TaskStatusResponse::new(status.clone()))),
         8 => answer.check(request::start_task(&task), ignored),
         9 => answer.check(request::report_progress(&task, &TaskProgress::default()), ignored),
         10 => answer.check(request::complete_task(&task, &TaskCompletion::default()), ignored),

@@ -87,14 +87,13 @@
 //!   them (no type denies unknown fields), so an older SDK reads a newer
 //!   server. The structs of [`dto`] gain fields in minor releases, and which
 //!   way they travel decides how they are built:
-//!   - **Answers** (what the server sends: [`RegisterResponse`](dto::RegisterResponse),
-//!     [`Runtime`](dto::Runtime), [`Task`](dto::Task),
-//!     [`TaskRecord`](dto::TaskRecord), [`HeartbeatResponse`](dto::HeartbeatResponse),
-//!     [`StoredTaskMessage`](dto::StoredTaskMessage), the gc-check,
-//!     skill-bundle, workspace and claim answers and every struct nested in
-//!     them) are `#[non_exhaustive]`: callers read their public fields; only
-//!     test doubles build them, from `Default` and field assignment or a
-//!     constructor (`Repo::new`, `StoredTaskMessage::new`…). A struct
+//!   - **Answers** (what the server sends: [`RegisterResponse`], [`Runtime`],
+//!     [`Task`], [`TaskRecord`], [`HeartbeatResponse`], [`StoredTaskMessage`],
+//!     the gc-check, skill-bundle, workspace and claim answers and every
+//!     struct nested in them) are `#[non_exhaustive]`: callers read their
+//!     public fields; only test doubles build them, from `Default` and field
+//!     assignment or a constructor ([`Repo::new`],
+//!     [`StoredTaskMessage::new`]…). A struct
 //!     literal of an answer does not compile outside this crate, so a new
 //!     field breaks nobody:
 //!
@@ -107,11 +106,10 @@
 //!     ping.id = "p-1".into();
 //!     assert_eq!(ping, multica_api::dto::PendingPing::new("p-1".into()));
 //!     ```
-//!   - **Requests** (what a caller sends: [`RegisterRequest`](dto::RegisterRequest),
-//!     [`RuntimeSpec`](dto::RuntimeSpec), [`TaskCompletion`](dto::TaskCompletion),
-//!     [`TaskMessage`](dto::TaskMessage), [`TaskFailure`](dto::TaskFailure),
-//!     [`UsageEntry`](dto::UsageEntry), the HEAD request bodies…) stay plain
-//!     structs with public fields and `Default`. Build them with their
+//!   - **Requests** (what a caller sends: [`RegisterRequest`],
+//!     [`RuntimeSpec`], [`TaskCompletion`], [`TaskMessage`], [`TaskFailure`],
+//!     [`UsageEntry`], the HEAD request bodies…) stay plain structs with
+//!     public fields and `Default`. Build them with their
 //!     constructors or a literal ending in `..Default::default()`, never a
 //!     literal naming every field: a field the SDK adds is optional (the
 //!     server reads request bodies leniently, absent means default) and is
