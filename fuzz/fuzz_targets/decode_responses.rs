@@ -29,13 +29,15 @@ fuzz_target!(|data: &[u8]| {
         0 => answer.check(request::register(&RegisterRequest::default()), json),
         1 => answer.check(request::deregister(&[runtime]), ignored),
         2 => answer.check(request::send_heartbeat(&runtime), json),
-        3 => answer.check(request::claim_task(&runtime), |task| json(&ClaimResponse { task: task.clone() })),
+        3 => answer.check(request::claim_task(&runtime), |task| {
+            let mut response = ClaimResponse::default();
+            response.task = task.clone();
+            json(&response)
+        }),
         4 => answer.check(request::list_pending_tasks(&runtime), json),
         5 => answer.check(request::report_usage(&runtime, &[UsageEntry::default()]), ignored),
         6 => answer.check(request::report_ping_result(&runtime, &PingId::new("p"), &PingResult::default()), ignored),
-        7 => {
-            answer.check(request::get_task_status(&task), |status| json(&TaskStatusResponse { status: status.clone() }))
-        }
+        7 => answer.check(request::get_task_status(&task), |status| json(&TaskStatusResponse::new(status.clone()))),
         8 => answer.check(request::start_task(&task), ignored),
         9 => answer.check(request::report_progress(&task, &TaskProgress::default()), ignored),
         10 => answer.check(request::complete_task(&task, &TaskCompletion::default()), ignored),

@@ -85,13 +85,41 @@
 //!
 //! - **New response fields** are ignored by decoding until the SDK adds
 //!   them (no type denies unknown fields), so an older SDK reads a newer
-//!   server. The structs of [`dto`] gain fields in minor releases: build the
-//!   ones you send from `Default` (`..Default::default()`) or their
-//!   constructors, never with a literal naming every field. The server reads
-//!   request bodies leniently (absent means default), so a field the SDK
-//!   adds is sent as its default by code that does not set it.
-//!   (`#[non_exhaustive]` with constructors and `with_*` setters is where
-//!   these structs are going; config types have it already.)
+//!   server. The structs of [`dto`] gain fields in minor releases, and which
+//!   way they travel decides how they are built:
+//!   - **Answers** (what the server sends: [`RegisterResponse`], [`Runtime`],
+//!     [`Task`], [`TaskRecord`], [`HeartbeatResponse`], [`StoredTaskMessage`],
+//!     the gc-check, skill-bundle, workspace and claim answers and every
+//!     struct nested in them) are `#[non_exhaustive]`: callers read their
+//!     public fields; only test doubles build them, from `Default` and field
+//!     assignment or a constructor ([`Repo::new`],
+//!     [`StoredTaskMessage::new`]…). A struct
+//!     literal of an answer does not compile outside this crate, so a new
+//!     field breaks nobody:
+//!
+//!     ```compile_fail,E0639
+//!     let ping = multica_api::dto::PendingPing { id: "p-1".into() };
+//!     ```
+//!
+//!     ```
+//!     let mut ping = multica_api::dto::PendingPing::default();
+//!     ping.id = "p-1".into();
+//!     assert_eq!(ping, multica_api::dto::PendingPing::new("p-1".into()));
+//!     ```
+//!   - **Requests** (what a caller sends: [`RegisterRequest`],
+//!     [`RuntimeSpec`], [`TaskCompletion`], [`TaskMessage`], [`TaskFailure`],
+//!     [`UsageEntry`], the HEAD request bodies…) stay plain structs with
+//!     public fields and `Default`. Build them with their
+//!     constructors or a literal ending in `..Default::default()`, never a
+//!     literal naming every field: a field the SDK adds is optional (the
+//!     server reads request bodies leniently, absent means default) and is
+//!     sent as its default by code that does not set it.
+//!
+//!     ```
+//!     use multica_api::dto::RuntimeSpec;
+//!     let spec = RuntimeSpec { name: "Claude".into(), provider: "claude".into(), ..Default::default() };
+//!     assert_eq!(spec.version, "");
+//!     ```
 //! - **New enum values** are kept, not rejected: every wire enum
 //!   ([`TaskStatus`], [`MessageKind`]…) has an `Other(String)` variant that
 //!   holds a value this SDK does not know and sends it back unchanged. The

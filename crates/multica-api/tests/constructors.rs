@@ -41,11 +41,17 @@ fn progress_and_each_message_kind() {
 
 #[test]
 fn the_registered_runtime_of_a_provider() {
-    let runtime = |id: &str, provider: &str| Runtime { id: id.into(), provider: provider.into(), ..Runtime::default() };
-    let registered = RegisterResponse {
-        runtimes: vec![runtime("r1", "claude"), runtime("r2", "codex")],
-        repos: vec![],
-        ..Default::default()
+    let runtime = |id: &str, provider: &str| {
+        let mut built = Runtime::default();
+        built.id = id.into();
+        built.provider = provider.into();
+        built
+    };
+    let registered = {
+        let mut built = RegisterResponse::default();
+        built.runtimes = vec![runtime("r1", "claude"), runtime("r2", "codex")];
+        built.repos = vec![];
+        built
     };
     assert_eq!(registered.runtime_of("codex").unwrap().id.as_str(), "r2");
     assert!(registered.runtime_of("gemini").is_none());

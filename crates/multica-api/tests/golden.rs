@@ -101,7 +101,15 @@ fn register_response_decodes_server_json() {
     assert_eq!(runtime.status, RuntimeStatus::Online);
     assert_eq!(runtime.metadata["os"], "darwin");
     assert_eq!(runtime.last_seen_at.as_deref(), Some("2026-03-30T12:00:00Z"));
-    assert_eq!(response.repos, vec![Repo { url: "u".into(), description: "d".into() }]);
+    assert_eq!(
+        response.repos,
+        vec![{
+            let mut built = Repo::default();
+            built.url = "u".into();
+            built.description = "d".into();
+            built
+        }]
+    );
 }
 
 #[test]
@@ -111,7 +119,11 @@ fn register_response_reads_nulls_as_empty() {
     let json = json!({"runtimes": [null_leaves(&runtime_json())], "repos": []});
     let runtime = &answer(request::register(&RegisterRequest::default()), &json).runtimes[0];
     let expected_metadata = serde_json::from_value(json!({"os": null})).unwrap();
-    assert_eq!(runtime, &Runtime { metadata: expected_metadata, ..Runtime::default() });
+    assert_eq!(runtime, &{
+        let mut built = Runtime::default();
+        built.metadata = expected_metadata;
+        built
+    });
     assert_eq!(runtime.status, RuntimeStatus::Other(String::new()));
 }
 
@@ -127,7 +139,14 @@ fn heartbeat_response_with_and_without_ping() {
     let hb = |json: Value| answer(request::send_heartbeat(&"rt".into()), &json);
     let with_ping = hb(json!({"status": "ok", "pending_ping": {"id": "p-1", "created_at": "x"}}));
     assert_eq!(with_ping.status, "ok");
-    assert_eq!(with_ping.pending_ping, Some(PendingPing { id: "p-1".into() }));
+    assert_eq!(
+        with_ping.pending_ping,
+        Some({
+            let mut built = PendingPing::default();
+            built.id = "p-1".into();
+            built
+        })
+    );
     assert_eq!(hb(json!({"status": "ok"})).pending_ping, None);
     assert_eq!(hb(json!({"status": null, "pending_ping": null})), HeartbeatResponse::default());
 }
@@ -143,7 +162,12 @@ fn claim_decodes_full_task() {
     assert_eq!(task.record.started_at, None);
     let agent = task.agent.unwrap();
     assert_eq!(agent.name, "Coder");
-    assert_eq!(agent.skills[0].files[0], SkillFile { path: "a.md".into(), content: "x".into() });
+    assert_eq!(agent.skills[0].files[0], {
+        let mut built = SkillFile::default();
+        built.path = "a.md".into();
+        built.content = "x".into();
+        built
+    });
     assert_eq!(task.repos[0].description, "main repo");
     assert_eq!(task.prior_session_id, "sess-9");
     assert_eq!(task.prior_work_dir, "/tmp/w");

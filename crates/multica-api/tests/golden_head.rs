@@ -437,7 +437,8 @@ fn task_token_is_redacted_in_debug_and_kept_by_serde() {
     assert!(shown.contains("auth_token: Some(SecretToken(<redacted>))"), "{}", &shown[shown.len() - 300..]);
     let encoded = serde_json::to_value(&task).unwrap();
     assert_eq!(encoded["auth_token"], json["task"]["auth_token"]);
-    let mdt = Task { remote_mcp_daemon_token: Some("mdt_secret".into()), ..Task::default() };
+    let mut mdt = Task::default();
+    mdt.remote_mcp_daemon_token = Some("mdt_secret".into());
     assert!(!format!("{mdt:?}").contains("mdt_secret"));
     assert_eq!(serde_json::to_value(&mdt).unwrap()["remote_mcp_daemon_token"], "mdt_secret");
 }
@@ -597,10 +598,10 @@ fn new_route_bodies_encode_as_the_contract() {
 fn new_answer_types_decode_the_contract_shapes() {
     let workspaces: Vec<DaemonWorkspace> =
         serde_json::from_value(json!([{"id": "ws-1", "name": "Diff"}, {"id": null, "name": null}])).unwrap();
-    assert_eq!(workspaces[0], DaemonWorkspace { id: "ws-1".into(), name: "Diff".into() });
+    assert_eq!(workspaces[0], DaemonWorkspace::new("ws-1".into(), "Diff"));
     assert_eq!(workspaces[1], DaemonWorkspace::default());
     let recovery: OrphanRecovery = serde_json::from_value(json!({"orphaned": 3, "retried": 2})).unwrap();
-    assert_eq!(recovery, OrphanRecovery { orphaned: 3, retried: 2 });
+    assert_eq!((recovery.orphaned, recovery.retried), (3, 2));
     let bundles: SkillBundleResponse = serde_json::from_value(json!({"bundles": [{
         "id": "builtin:x", "source": "builtin", "name": "x", "hash": "sha256:1", "size_bytes": 3, "content": "abc",
         "files": [{"path": "a.md", "content": "z", "sha256": "sha256:2", "size_bytes": 1}]}]}))

@@ -60,49 +60,64 @@ fn record() -> impl Strategy<Value = TaskRecord> {
             (dispatched, started, completed, created),
             (result, error),
         )| {
-            TaskRecord {
-                id: id.into(),
-                agent_id: agent.into(),
-                runtime_id: runtime.into(),
-                issue_id: issue.into(),
-                workspace_id: workspace.into(),
-                status,
-                priority,
-                dispatched_at: dispatched,
-                started_at: started,
-                completed_at: completed,
-                result,
-                error,
-                created_at: created,
-                ..Default::default()
-            }
+            let mut built = TaskRecord::default();
+            built.id = id.into();
+            built.agent_id = agent.into();
+            built.runtime_id = runtime.into();
+            built.issue_id = issue.into();
+            built.workspace_id = workspace.into();
+            built.status = status;
+            built.priority = priority;
+            built.dispatched_at = dispatched;
+            built.started_at = started;
+            built.completed_at = completed;
+            built.result = result;
+            built.error = error;
+            built.created_at = created;
+            built
         },
     )
 }
 
 fn task() -> impl Strategy<Value = Task> {
-    let skill = (text(), text(), vec((text(), text()), 0..2)).prop_map(|(name, content, files)| Skill {
-        name,
-        content,
-        files: files.into_iter().map(|(path, content)| SkillFile { path, content }).collect(),
-        ..Default::default()
+    let skill = (text(), text(), vec((text(), text()), 0..2)).prop_map(|(name, content, files)| {
+        let mut built = Skill::default();
+        built.name = name;
+        built.content = content;
+        built.files = files
+            .into_iter()
+            .map(|(path, content)| {
+                let mut built = SkillFile::default();
+                built.path = path;
+                built.content = content;
+                built
+            })
+            .collect();
+        built
     });
-    let agent = (id(), text(), text(), vec(skill, 0..2)).prop_map(|(id, name, instructions, skills)| TaskAgent {
-        id: id.into(),
-        name,
-        instructions,
-        skills,
-        ..Default::default()
+    let agent = (id(), text(), text(), vec(skill, 0..2)).prop_map(|(id, name, instructions, skills)| {
+        let mut built = TaskAgent::default();
+        built.id = id.into();
+        built.name = name;
+        built.instructions = instructions;
+        built.skills = skills;
+        built
     });
-    let repo = (text(), text()).prop_map(|(url, description)| Repo { url, description });
+    let repo = (text(), text()).prop_map(|(url, description)| {
+        let mut built = Repo::default();
+        built.url = url;
+        built.description = description;
+        built
+    });
     (record(), proptest::option::of(agent), vec(repo, 0..2), text(), text()).prop_map(
-        |(record, agent, repos, prior_session_id, prior_work_dir)| Task {
-            record,
-            agent,
-            repos,
-            prior_session_id,
-            prior_work_dir,
-            ..Default::default()
+        |(record, agent, repos, prior_session_id, prior_work_dir)| {
+            let mut built = Task::default();
+            built.record = record;
+            built.agent = agent;
+            built.repos = repos;
+            built.prior_session_id = prior_session_id;
+            built.prior_work_dir = prior_work_dir;
+            built
         },
     )
 }
@@ -330,7 +345,7 @@ proptest! {
     #[test]
     fn tasks_round_trip(task in task()) {
         round_trip(&task);
-        round_trip(&ClaimResponse { task: Some(task) });
+        round_trip(&{ let mut built = ClaimResponse::default(); built.task = Some(task); built });
     }
 
     #[test]

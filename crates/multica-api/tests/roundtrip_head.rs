@@ -22,14 +22,22 @@ fn reason() -> impl Strategy<Value = FailureReason> {
 
 fn attribution() -> impl Strategy<Value = TaskAttribution> {
     (text(), any::<bool>(), of(text()), of(text()), of(text())).prop_map(|(source, precise, initiator, kind, retry)| {
-        TaskAttribution {
-            source,
-            precise,
-            initiator: initiator.map(|id| AttributionActor { id }),
-            evidence: kind.map(|kind| AttributionEvidence { kind, ref_id: "i".into() }),
-            retry_of_task_id: retry.map(TaskId::from),
-            ..TaskAttribution::default()
-        }
+        let mut built = TaskAttribution::default();
+        built.source = source;
+        built.precise = precise;
+        built.initiator = initiator.map(|id| {
+            let mut built = AttributionActor::default();
+            built.id = id;
+            built
+        });
+        built.evidence = kind.map(|kind| {
+            let mut built = AttributionEvidence::default();
+            built.kind = kind;
+            built.ref_id = "i".into();
+            built
+        });
+        built.retry_of_task_id = retry.map(TaskId::from);
+        built
     })
 }
 
@@ -50,73 +58,83 @@ fn record() -> impl Strategy<Value = TaskRecord> {
             kind,
             attribution,
         )| {
-            TaskRecord {
-                id: "t".into(),
-                status: status.into(),
-                failure_reason,
-                attempt,
-                max_attempts,
-                parent_task_id: parent.map(TaskId::from),
-                work_dir: work,
-                relative_work_dir: rel,
-                durable_work_dir: durable,
-                relative_durable_work_dir: rel_durable,
-                branch_name: branch,
-                delivered_comment_ids: delivered.map(|ids| ids.into_iter().map(CommentId::from).collect()),
-                kind,
-                attribution,
-                ..TaskRecord::default()
-            }
+            let mut built = TaskRecord::default();
+            built.id = "t".into();
+            built.status = status.into();
+            built.failure_reason = failure_reason;
+            built.attempt = attempt;
+            built.max_attempts = max_attempts;
+            built.parent_task_id = parent.map(TaskId::from);
+            built.work_dir = work;
+            built.relative_work_dir = rel;
+            built.durable_work_dir = durable;
+            built.relative_durable_work_dir = rel_durable;
+            built.branch_name = branch;
+            built.delivered_comment_ids = delivered.map(|ids| ids.into_iter().map(CommentId::from).collect());
+            built.kind = kind;
+            built.attribution = attribution;
+            built
         },
     )
 }
 
 /// A claim object with every HEAD field drawn.
 fn task() -> impl Strategy<Value = Task> {
-    let skill_ref = (text(), text(), any::<i64>()).prop_map(|(id, hash, size_bytes)| SkillRef {
-        id,
-        source: SkillSource::Builtin,
-        hash,
-        size_bytes,
-        files: vec![SkillRefFile { path: "a".into(), sha256: "sha256:0".into(), size_bytes: 1 }],
-        ..SkillRef::default()
+    let skill_ref = (text(), text(), any::<i64>()).prop_map(|(id, hash, size_bytes)| {
+        let mut built = SkillRef::default();
+        built.id = id;
+        built.source = SkillSource::Builtin;
+        built.hash = hash;
+        built.size_bytes = size_bytes;
+        built.files = vec![{
+            let mut built = SkillRefFile::default();
+            built.path = "a".into();
+            built.sha256 = "sha256:0".into();
+            built.size_bytes = 1;
+            built
+        }];
+        built
     });
     let agent =
         (vec(skill_ref, 0..2), vec(text(), 0..2), text(), of(text())).prop_map(|(skill_refs, args, model, id)| {
-            TaskAgent {
-                skill_refs,
-                custom_args: args,
-                custom_env: [("K".to_owned(), "V".to_owned())].into_iter().collect(),
-                model,
-                skills: vec![Skill { id, name: "s".into(), ..Skill::default() }],
-                ..TaskAgent::default()
-            }
+            let mut built = TaskAgent::default();
+            built.skill_refs = skill_refs;
+            built.custom_args = args;
+            built.custom_env = [("K".to_owned(), "V".to_owned())].into_iter().collect();
+            built.model = model;
+            built.skills = vec![{
+                let mut built = Skill::default();
+                built.id = id;
+                built.name = "s".into();
+                built
+            }];
+            built
         });
-    let sibling = (text(), of(text())).prop_map(|(issue_title, started_at)| SiblingRun {
-        task_id: "s".into(),
-        issue_title,
-        status: TaskStatus::Running,
-        started_at,
-        ..SiblingRun::default()
+    let sibling = (text(), of(text())).prop_map(|(issue_title, started_at)| {
+        let mut built = SiblingRun::default();
+        built.task_id = "s".into();
+        built.issue_title = issue_title;
+        built.status = TaskStatus::Running;
+        built.started_at = started_at;
+        built
     });
     let strings = (text(), text(), text(), text());
     let flags = (any::<bool>(), any::<bool>());
     (record(), of(agent), vec(sibling, 0..2), strings, flags, of(text()), of(text())).prop_map(
         |(record, agent, active_sibling_runs, (context, thread, user, profile), (leader, unavailable), token, mdt)| {
-            Task {
-                record,
-                agent,
-                active_sibling_runs,
-                workspace_context: context,
-                thread_name: thread,
-                requesting_user_name: user,
-                requesting_user_profile_description: profile,
-                leader_role_resolved: leader,
-                prior_session_resume_unavailable: unavailable,
-                auth_token: token.map(SecretToken::from),
-                remote_mcp_daemon_token: mdt.map(SecretToken::from),
-                ..Task::default()
-            }
+            let mut built = Task::default();
+            built.record = record;
+            built.agent = agent;
+            built.active_sibling_runs = active_sibling_runs;
+            built.workspace_context = context;
+            built.thread_name = thread;
+            built.requesting_user_name = user;
+            built.requesting_user_profile_description = profile;
+            built.leader_role_resolved = leader;
+            built.prior_session_resume_unavailable = unavailable;
+            built.auth_token = token.map(SecretToken::from);
+            built.remote_mcp_daemon_token = mdt.map(SecretToken::from);
+            built
         },
     )
 }
@@ -144,28 +162,14 @@ proptest! {
     #[test]
     fn head_claims_round_trip(task in task()) {
         round_trip(&task);
-        round_trip(&BatchClaimResponse { tasks: vec![task.clone(), task] });
+        round_trip(&{ let mut built = BatchClaimResponse::default(); built.tasks = vec![task.clone(), task]; built });
     }
 
     /// Without its HEAD fields a row encodes as 3c93ebaf1c sends it.
     #[test]
     fn clearing_head_fields_gives_the_3c93ebaf1c_row(record in record()) {
-        let bare = TaskRecord { id: record.id.clone(), status: record.status.clone(), ..TaskRecord::default() };
-        let cleared = TaskRecord {
-            failure_reason: FailureReason::default(),
-            attempt: None,
-            max_attempts: None,
-            parent_task_id: None,
-            work_dir: String::new(),
-            relative_work_dir: String::new(),
-            durable_work_dir: String::new(),
-            relative_durable_work_dir: String::new(),
-            branch_name: String::new(),
-            delivered_comment_ids: None,
-            kind: None,
-            attribution: None,
-            ..record
-        };
+        let bare = { let mut built = TaskRecord::default(); built.id = record.id.clone(); built.status = record.status.clone(); built };
+        let cleared = { let mut built = record; built.failure_reason = FailureReason::default(); built.attempt = None; built.max_attempts = None; built.parent_task_id = None; built.work_dir = String::new(); built.relative_work_dir = String::new(); built.durable_work_dir = String::new(); built.relative_durable_work_dir = String::new(); built.branch_name = String::new(); built.delivered_comment_ids = None; built.kind = None; built.attribution = None; built };
         prop_assert_eq!(serde_json::to_string(&cleared).unwrap(), serde_json::to_string(&bare).unwrap());
     }
 

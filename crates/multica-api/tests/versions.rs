@@ -39,19 +39,23 @@ fn not_found(call: &Call) -> Error {
 }
 
 fn row(status: &str) -> TaskRecord {
-    TaskRecord { id: "t-1".into(), status: status.into(), ..TaskRecord::default() }
+    let mut record = TaskRecord::default();
+    record.id = "t-1".into();
+    record.status = status.into();
+    record
 }
 
 /// A backend with the 3c93ebaf1c route list: HEAD-only routes are unknown.
 fn old_server(call: &Call) -> Result<Reply> {
     match call.endpoint() {
         Endpoint::ReportUsage | Endpoint::ReportTaskMessages => Ok(Reply::Done),
-        Endpoint::ListWorkspaces => Ok(Reply::Workspaces(vec![Workspace {
-            id: "ws-1".into(),
-            name: "Diff".into(),
-            slug: "diff".into(),
-            ..Workspace::default()
-        }])),
+        Endpoint::ListWorkspaces => {
+            let mut workspace = Workspace::default();
+            workspace.id = "ws-1".into();
+            workspace.name = "Diff".into();
+            workspace.slug = "diff".into();
+            Ok(Reply::Workspaces(vec![workspace]))
+        }
         _ => Err(not_found(call)),
     }
 }
@@ -59,9 +63,7 @@ fn old_server(call: &Call) -> Result<Reply> {
 /// A backend with the HEAD route list.
 fn head_server(call: &Call) -> Result<Reply> {
     Ok(match call.endpoint() {
-        Endpoint::ListDaemonWorkspaces => {
-            Reply::DaemonWorkspaces(vec![DaemonWorkspace { id: "ws-1".into(), name: "Diff".into() }])
-        }
+        Endpoint::ListDaemonWorkspaces => Reply::DaemonWorkspaces(vec![DaemonWorkspace::new("ws-1".into(), "Diff")]),
         Endpoint::ExtendPrepareLease => Reply::TaskRecord(row("dispatched")),
         Endpoint::ListWorkspaces => {
             return Err(Error::from_server_message(Method::Get, "/api/workspaces", 401, "invalid token"))
@@ -132,7 +134,7 @@ fn usage_takes_the_route_of_each_version() {
 
 #[test]
 fn workspaces_take_the_route_of_each_version() {
-    let expected = vec![DaemonWorkspace { id: "ws-1".into(), name: "Diff".into() }];
+    let expected = vec![DaemonWorkspace::new("ws-1".into(), "Diff")];
     let old = Scripted::new(old_server);
     assert_eq!(run(old.list_workspaces_on(ServerVersion::V3c93ebaf1c)).unwrap(), expected);
     assert_eq!(old.calls(), [Call::ListWorkspaces]);
@@ -199,7 +201,9 @@ fn an_unchanged_row_is_the_state_conflict_of_3c93ebaf1c() {
 
     // HEAD turns a context-overflow notice sent as complete into a fail.
     let overflow = Scripted::new(|_| {
-        Ok(Reply::TaskRecord(TaskRecord { failure_reason: FailureReason::ContextOverflow, ..row("failed") }))
+        let mut record = row("failed");
+        record.failure_reason = FailureReason::ContextOverflow;
+        Ok(Reply::TaskRecord(record))
     });
     assert!(run(overflow.complete_task(&task, &completion)).is_ok());
 }

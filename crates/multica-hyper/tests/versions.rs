@@ -126,7 +126,7 @@ async fn against_3c93ebaf1c_the_client_detects_it_and_takes_its_routes() {
     assert_eq!(version, ServerVersion::V3c93ebaf1c);
     client.report_task_usage_on(version, &runtime, &task, "2026-11-29", &usage()).await.unwrap();
     let workspaces = client.list_workspaces_on(version).await.unwrap();
-    assert_eq!(workspaces, [DaemonWorkspace { id: "ws-1".into(), name: "Diff".into() }]);
+    assert_eq!(workspaces, [DaemonWorkspace::new("ws-1".into(), "Diff")]);
     assert!(!client.ack_cancel_if_supported(&task, &CancelAck::default()).await.unwrap());
     assert_eq!(client.extend_prepare_lease_if_supported(&runtime, &task).await.unwrap(), None);
     let err = client.complete_task(&task, &TaskCompletion::with_output("x")).await.unwrap_err();
@@ -164,7 +164,7 @@ async fn against_head_the_client_detects_it_and_takes_its_routes() {
     assert_eq!(version, ServerVersion::Head);
     client.report_task_usage_on(version, &runtime, &task, "2026-11-29", &usage()).await.unwrap();
     let workspaces = client.list_workspaces_on(version).await.unwrap();
-    assert_eq!(workspaces, [DaemonWorkspace { id: "ws-1".into(), name: "Diff".into() }]);
+    assert_eq!(workspaces, [DaemonWorkspace::new("ws-1".into(), "Diff")]);
     assert!(client.ack_cancel_if_supported(&task, &CancelAck::default()).await.unwrap());
     let lease = client.extend_prepare_lease_if_supported(&runtime, &task).await.unwrap().unwrap();
     assert_eq!(lease.status, multica_api::TaskStatus::Dispatched);

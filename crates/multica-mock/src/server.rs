@@ -393,7 +393,7 @@ fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
         }),
         Reply::Claim(task) => serde_json::to_vec(&ClaimBody { task }),
         Reply::Records(body) => serde_json::to_vec(body),
-        Reply::Status(status) => serde_json::to_vec(&TaskStatusResponse { status: status.clone() }),
+        Reply::Status(status) => serde_json::to_vec(&TaskStatusResponse::new(status.clone())),
         Reply::Record(body) => serde_json::to_vec(body),
         Reply::Messages(body) => serde_json::to_vec(body),
         Reply::Workspaces(body) => serde_json::to_vec(body),

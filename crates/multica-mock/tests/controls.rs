@@ -200,7 +200,9 @@ async fn fixture_trait_sets_up_and_inspects_through_the_fake() {
     let mock = MockDaemon::new();
     let fixture: &dyn Fixture = &mock;
     let workspace_id = fixture.create_workspace("Team", &[common::repo()]).await.unwrap();
-    let agent = multica_api::TaskAgent { name: "A".into(), skills: vec![common::skill()], ..Default::default() };
+    let mut agent = multica_api::TaskAgent::default();
+    agent.name = "A".into();
+    agent.skills = vec![common::skill()];
     let agent_id = fixture.create_agent(&workspace_id, &agent).await.unwrap();
     let registered = mock.register(&common::register_request(&workspace_id, "d", "claude")).await.unwrap();
     let runtime_id = registered.runtimes[0].id.clone();

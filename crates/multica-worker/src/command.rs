@@ -223,7 +223,10 @@ fn signal_group(child: &mut Child, _group: Option<u32>, _kill: bool) {
 /// The task as the program reads it: without the daemon's Remote MCP
 /// token, which is never the agent's (its own token is `MULTICA_TOKEN`).
 fn task_input(task: &Task) -> Task {
-    Task { auth_token: None, remote_mcp_daemon_token: None, ..task.clone() }
+    let mut input = task.clone();
+    input.auth_token = None;
+    input.remote_mcp_daemon_token = None;
+    input
 }
 
 fn outcome(name: &str, status: std::io::Result<ExitStatus>, out: String, err: String) -> AgentOutcome {

@@ -10,6 +10,7 @@ use crate::serde_util::{is_empty_str, null_as_default as nd};
 /// HEAD 1cc46b2697), so the agent knows what else it is doing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SiblingRun {
     /// The other task.
     #[serde(deserialize_with = "nd")]
@@ -37,6 +38,7 @@ pub struct SiblingRun {
 /// A file of a referenced skill: its digest, not its content.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SkillRefFile {
     /// Path relative to the skill's folder.
     #[serde(deserialize_with = "nd")]
@@ -55,6 +57,7 @@ pub struct SkillRefFile {
 /// (see [`SkillBundleRequest`](super::SkillBundleRequest)).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SkillRef {
     /// `builtin:<name>` for a built-in skill, the UUID of a workspace skill.
     #[serde(deserialize_with = "nd")]
@@ -86,15 +89,24 @@ pub struct SkillRef {
 /// Someone a task is attributed to (`attribution.initiator` / `originator`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AttributionActor {
     /// The actor's ID (a user's, for a task a person caused).
     #[serde(deserialize_with = "nd")]
     pub id: String,
 }
 
+impl AttributionActor {
+    /// The actor with this ID.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+
 /// What a task's attribution rests on (`attribution.evidence`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AttributionEvidence {
     /// The kind of evidence, e.g. `issue_assignment`.
     #[serde(deserialize_with = "nd")]
@@ -111,6 +123,7 @@ pub struct AttributionEvidence {
 /// plus `retry_of_task_id` on automatic retries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TaskAttribution {
     /// How the task came about, e.g. `direct_human`.
     #[serde(deserialize_with = "nd")]

@@ -12,6 +12,7 @@ use crate::serde_util::{is_empty_str, null_as_default as nd};
 /// Answer of `GET /api/daemon/tasks/{id}/gc-check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TaskGcCheck {
     /// The task's status.
     #[serde(deserialize_with = "nd")]
@@ -25,6 +26,7 @@ pub struct TaskGcCheck {
 /// `GET /api/daemon/chat-sessions/{id}/gc-check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct GcCheck {
     /// The object's status (an issue's `done`, `cancelled`…).
     #[serde(deserialize_with = "nd")]
@@ -37,6 +39,7 @@ pub struct GcCheck {
 /// Answer of `GET /api/daemon/autopilot-runs/{id}/gc-check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AutopilotRunGcCheck {
     /// The run's status.
     #[serde(deserialize_with = "nd")]
@@ -58,6 +61,7 @@ pub struct IssueGcCheckRequest {
 /// One issue in an [`IssueGcCheckResponse`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct IssueGcStatus {
     /// The issue.
     #[serde(deserialize_with = "nd")]
@@ -76,6 +80,7 @@ pub struct IssueGcStatus {
 /// Answer of `POST /api/daemon/workspaces/{wid}/issues/gc-check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct IssueGcCheckResponse {
     /// One entry per issue asked about.
     #[serde(deserialize_with = "nd")]

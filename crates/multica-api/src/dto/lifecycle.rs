@@ -133,6 +133,7 @@ pub struct SessionPin {
 /// were failed with `runtime_recovery`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OrphanRecovery {
     /// How many dispatched, running or waiting tasks were failed.
     #[serde(deserialize_with = "nd")]
@@ -167,6 +168,7 @@ pub struct BatchClaimRequest {
 /// `runtime_id` and `auth_token`), `[]` when none.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct BatchClaimResponse {
     /// The claimed tasks.
     #[serde(deserialize_with = "nd")]

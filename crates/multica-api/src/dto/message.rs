@@ -55,6 +55,7 @@ impl TaskMessage {
 /// A message as the server stores it (`GET /api/daemon/tasks/{taskId}/messages`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct StoredTaskMessage {
     /// The task it belongs to.
     #[serde(deserialize_with = "nd")]
@@ -70,4 +71,12 @@ pub struct StoredTaskMessage {
     /// seconds). `None` from 3c93ebaf1c.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+}
+
+impl StoredTaskMessage {
+    /// The message as stored for this task, without the HEAD 1cc46b2697
+    /// fields.
+    pub fn new(task_id: TaskId, message: TaskMessage) -> Self {
+        Self { task_id, message, ..Default::default() }
+    }
 }

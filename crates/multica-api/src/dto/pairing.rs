@@ -29,6 +29,7 @@ pub struct PairingRequest {
 /// who opens `link_url` and approves it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PairingSession {
     /// The session's secret token (also its ID in paths).
     #[serde(deserialize_with = "nd")]

@@ -83,6 +83,7 @@ pub struct RegisterRequest {
 /// A runtime as the server stores it (in the register response).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Runtime {
     /// The runtime's ID, used by every runtime-scoped call.
     #[serde(deserialize_with = "nd")]
@@ -145,6 +146,7 @@ pub struct Runtime {
 /// A repository a workspace works on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Repo {
     /// Clone URL.
     #[serde(deserialize_with = "nd")]
@@ -154,9 +156,17 @@ pub struct Repo {
     pub description: String,
 }
 
+impl Repo {
+    /// A repository with its URL and description.
+    pub fn new(url: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { url: url.into(), description: description.into() }
+    }
+}
+
 /// Response of `POST /api/daemon/register`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct RegisterResponse {
     /// One runtime per runtime sent, in order.
     #[serde(deserialize_with = "nd")]
@@ -186,6 +196,7 @@ impl RegisterResponse {
 /// A workspace, as listed by `GET /api/workspaces`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Workspace {
     /// The workspace's ID.
     #[serde(deserialize_with = "nd")]

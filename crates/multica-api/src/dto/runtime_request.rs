@@ -33,6 +33,7 @@ impl HeartbeatRequest {
 /// `pending_local_skills`); answer it under that ID.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PendingRuntimeRequest {
     /// The request's ID, to report its result under.
     #[serde(deserialize_with = "nd")]
@@ -42,6 +43,7 @@ pub struct PendingRuntimeRequest {
 /// A pending update of the daemon (`pending_update`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PendingUpdate {
     /// The update's ID, to report its progress under.
     #[serde(deserialize_with = "nd")]
@@ -54,6 +56,7 @@ pub struct PendingUpdate {
 /// A pending import of one local skill (`pending_local_skill_import(s)`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PendingSkillImport {
     /// The import's ID, to report its result under.
     #[serde(deserialize_with = "nd")]

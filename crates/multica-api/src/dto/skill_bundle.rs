@@ -42,6 +42,7 @@ pub struct SkillBundleRequest {
 /// A file of a fetched skill.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SkillBundleFile {
     /// Path relative to the skill's folder.
     #[serde(deserialize_with = "nd")]
@@ -61,6 +62,7 @@ pub struct SkillBundleFile {
 /// since the claim comes with its current content (and hash).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SkillBundle {
     /// The skill's ID.
     #[serde(deserialize_with = "nd")]
@@ -91,6 +93,7 @@ pub struct SkillBundle {
 /// Answer of the resolve call.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SkillBundleResponse {
     /// One bundle per requested skill.
     #[serde(deserialize_with = "nd")]

@@ -21,6 +21,7 @@ use crate::serde_util::{is_empty_str, is_false, null_as_default as nd};
 /// 3c93ebaf1c row encodes as 3c93ebaf1c sends it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TaskRecord {
     /// The task's ID.
     #[serde(deserialize_with = "nd")]
@@ -108,6 +109,7 @@ pub struct TaskRecord {
 /// A file shipped with a skill.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct SkillFile {
     /// Path relative to the skill's folder.
     #[serde(deserialize_with = "nd")]
@@ -117,9 +119,17 @@ pub struct SkillFile {
     pub content: String,
 }
 
+impl SkillFile {
+    /// A file with its path and content.
+    pub fn new(path: impl Into<String>, content: impl Into<String>) -> Self {
+        Self { path: path.into(), content: content.into() }
+    }
+}
+
 /// A skill of an agent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Skill {
     /// HEAD 1cc46b2697: the workspace skill's UUID, `Some("")` for a skill
     /// built into the server. `None` from 3c93ebaf1c, which sends no ID.
@@ -142,6 +152,7 @@ pub struct Skill {
 /// The agent a claimed task runs as.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TaskAgent {
     /// The agent's ID.
     #[serde(deserialize_with = "nd")]
@@ -200,6 +211,7 @@ pub struct TaskAgent {
 /// or `None` from 3c93ebaf1c and omitted when encoded empty.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, from = "TaskFields")]
+#[non_exhaustive]
 pub struct Task {
     /// The stored task (ID, status, priority…); its fields sit at the top
     /// level of the JSON object.
@@ -383,6 +395,7 @@ impl From<TaskFields> for Task {
 /// Response of a claim: `{"task": null}` when nothing is queued.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct ClaimResponse {
     /// The claimed task, if any.
     pub task: Option<Task>,
@@ -391,15 +404,24 @@ pub struct ClaimResponse {
 /// Response of `GET /api/daemon/tasks/{taskId}/status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TaskStatusResponse {
     /// The task's current status.
     #[serde(deserialize_with = "nd")]
     pub status: TaskStatus,
 }
 
+impl TaskStatusResponse {
+    /// The answer for a task in this status.
+    pub fn new(status: TaskStatus) -> Self {
+        Self { status }
+    }
+}
+
 /// The `{"status":"ok"}` answer of calls that report something.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OkResponse {
     /// `ok`.
     #[serde(deserialize_with = "nd")]
@@ -416,16 +438,25 @@ impl OkResponse {
 /// A ping the server asks the runtime to answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PendingPing {
     /// The ping's ID, to report its result under.
     #[serde(deserialize_with = "nd")]
     pub id: crate::PingId,
 }
 
+impl PendingPing {
+    /// The ping with this ID.
+    pub fn new(id: crate::PingId) -> Self {
+        Self { id }
+    }
+}
+
 /// Response of `POST /api/daemon/heartbeat`. Each pending request is
 /// handed out once.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct HeartbeatResponse {
     /// `ok`.
     #[serde(deserialize_with = "nd")]

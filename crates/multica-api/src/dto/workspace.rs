@@ -12,6 +12,7 @@ use crate::serde_util::null_as_default as nd;
 /// a daemon token (which cannot list `/api/workspaces`). Ordered by ID.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DaemonWorkspace {
     /// The workspace's ID.
     #[serde(deserialize_with = "nd")]
@@ -21,10 +22,18 @@ pub struct DaemonWorkspace {
     pub name: String,
 }
 
+impl DaemonWorkspace {
+    /// The workspace with this ID and name.
+    pub fn new(id: WorkspaceId, name: impl Into<String>) -> Self {
+        Self { id, name: name.into() }
+    }
+}
+
 /// Answer of `GET /api/daemon/workspaces/{wid}/repos` (HEAD 1cc46b2697): the
 /// workspace's repositories, as a registration answers them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct WorkspaceRepos {
     /// The workspace.
     #[serde(deserialize_with = "nd")]
@@ -46,6 +55,7 @@ pub struct WorkspaceRepos {
 /// [`RuntimeSpec::profile_id`](super::RuntimeSpec::profile_id)).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct RuntimeProfiles {
     /// The profiles, as JSON objects (their shape was not recorded: passed
     /// through).

@@ -48,63 +48,68 @@ fn size_of(text: &str) -> i64 {
 impl BuiltinSkill {
     /// The skill inline, as a claim without `skill-bundles-v1` carries it.
     pub(super) fn inline(&self) -> Skill {
-        Skill {
-            id: Some(String::new()),
-            name: self.name.clone(),
-            description: String::new(),
-            content: self.content.clone(),
-            files: self.files.clone(),
-        }
+        let mut skill = Skill::default();
+        skill.id = Some(String::new());
+        skill.name = self.name.clone();
+        skill.content = self.content.clone();
+        skill.files = self.files.clone();
+        skill
     }
 
     /// The skill by reference: its files' digests, the bundle's hash and
     /// total size (content plus files).
     pub(super) fn reference(&self) -> SkillRef {
-        let size = size_of(&self.content) + self.files.iter().map(|f| size_of(&f.content)).sum::<i64>();
-        SkillRef {
-            id: builtin_id(&self.name),
-            source: SkillSource::Builtin,
-            name: self.name.clone(),
-            description: String::new(),
-            hash: self.hash.clone(),
-            size_bytes: size,
-            file_count: i64::try_from(self.files.len()).unwrap_or(i64::MAX),
-            files: self
-                .files
-                .iter()
-                .map(|f| SkillRefFile {
-                    path: f.path.clone(),
-                    sha256: format!("sha256:{}", sha256_hex(f.content.as_bytes())),
-                    size_bytes: size_of(&f.content),
-                })
-                .collect(),
-        }
+        let mut reference = SkillRef::default();
+        reference.id = builtin_id(&self.name);
+        reference.source = SkillSource::Builtin;
+        reference.name = self.name.clone();
+        reference.hash = self.hash.clone();
+        reference.size_bytes = size_of(&self.content) + self.files.iter().map(|f| size_of(&f.content)).sum::<i64>();
+        reference.file_count = i64::try_from(self.files.len()).unwrap_or(i64::MAX);
+        reference.files = self
+            .files
+            .iter()
+            .map(|f| {
+                let mut file = SkillRefFile::default();
+                file.path = f.path.clone();
+                file.sha256 = format!("sha256:{}", sha256_hex(f.content.as_bytes()));
+                file.size_bytes = size_of(&f.content);
+                file
+            })
+            .collect();
+        reference
     }
 
     /// The skill's content as skill-bundles/resolve answers it.
     pub(super) fn bundle(&self) -> SkillBundle {
-        let reference = self.reference();
-        SkillBundle {
-            id: reference.id,
-            source: reference.source,
-            name: reference.name,
-            description: reference.description,
-            hash: reference.hash,
-            size_bytes: reference.size_bytes,
-            content: self.content.clone(),
-            files: self
-                .files
-                .iter()
-                .zip(reference.files)
-                .map(|(file, file_ref)| SkillBundleFile {
-                    path: file.path.clone(),
-                    content: file.content.clone(),
-                    sha256: file_ref.sha256,
-                    size_bytes: file_ref.size_bytes,
-                })
-                .collect(),
-        }
+        bundle(self.reference(), &self.content, &self.files)
     }
+}
+
+/// A skill's bundle as skill-bundles/resolve answers it: its reference's
+/// identity, hash and sizes with the content and files themselves.
+pub(super) fn bundle(reference: SkillRef, content: &str, files: &[SkillFile]) -> SkillBundle {
+    let mut bundle = SkillBundle::default();
+    bundle.id = reference.id;
+    bundle.source = reference.source;
+    bundle.name = reference.name;
+    bundle.description = reference.description;
+    bundle.hash = reference.hash;
+    bundle.size_bytes = reference.size_bytes;
+    bundle.content = content.to_owned();
+    bundle.files = files
+        .iter()
+        .zip(reference.files)
+        .map(|(file, file_ref)| {
+            let mut bundle_file = SkillBundleFile::default();
+            bundle_file.path = file.path.clone();
+            bundle_file.content = file.content.clone();
+            bundle_file.sha256 = file_ref.sha256;
+            bundle_file.size_bytes = file_ref.size_bytes;
+            bundle_file
+        })
+        .collect();
+    bundle
 }
 
 /// The built-in skill a `builtin:<name>` reference names.

@@ -52,20 +52,18 @@ impl State {
         let slug = seed.slug.clone().unwrap_or_else(|| slug_of(&seed.name));
         let issue_prefix = seed.issue_prefix.clone().unwrap_or_else(|| prefix_of(&seed.name));
         let now = self.now.rfc3339();
-        self.workspaces.push(WorkspaceRow {
-            workspace: Workspace {
-                id: id.clone(),
-                name: seed.name.clone(),
-                slug,
-                description: seed.description.clone(),
-                context: seed.context.clone(),
-                settings: Map::new(),
-                repos: seed.repos.clone(),
-                issue_prefix,
-                created_at: now.clone(),
-                updated_at: now,
-            },
-        });
+        let mut workspace = Workspace::default();
+        workspace.id = id.clone();
+        workspace.name = seed.name.clone();
+        workspace.slug = slug;
+        workspace.description = seed.description.clone();
+        workspace.context = seed.context.clone();
+        workspace.settings = Map::new();
+        workspace.repos = seed.repos.clone();
+        workspace.issue_prefix = issue_prefix;
+        workspace.created_at = now.clone();
+        workspace.updated_at = now;
+        self.workspaces.push(WorkspaceRow { workspace });
         Ok(id)
     }
 

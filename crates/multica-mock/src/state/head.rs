@@ -109,30 +109,30 @@ impl TaskRow {
     pub(super) fn record_head(&self) -> TaskRecord {
         let head = &self.head;
         let issue = self.issue_id.as_str().to_owned();
-        let attribution = TaskAttribution {
-            source: "direct_human".to_owned(),
-            precise: true,
-            initiator: self.initiator.clone().map(|id| AttributionActor { id }),
-            originator: self.initiator.clone().map(|id| AttributionActor { id }),
-            evidence: Some(AttributionEvidence { kind: "issue_assignment".to_owned(), ref_id: issue }),
-            retry_of_task_id: head.parent.clone(),
-            ..Default::default()
-        };
-        TaskRecord {
-            failure_reason: FailureReason::from(head.failure_reason.as_str()),
-            attempt: Some(head.attempt),
-            max_attempts: Some(head.max_attempts),
-            parent_task_id: head.parent.clone(),
-            work_dir: self.work_dir.clone(),
-            relative_work_dir: relative_dir(&self.work_dir),
-            durable_work_dir: head.durable_work_dir.clone(),
-            relative_durable_work_dir: relative_dir(&head.durable_work_dir),
-            branch_name: head.branch_name.clone(),
-            delivered_comment_ids: Some(Vec::new()),
-            kind: Some(TaskKind::Direct),
-            attribution: Some(attribution),
-            ..self.record()
-        }
+        let mut evidence = AttributionEvidence::default();
+        evidence.kind = "issue_assignment".to_owned();
+        evidence.ref_id = issue;
+        let mut attribution = TaskAttribution::default();
+        attribution.source = "direct_human".to_owned();
+        attribution.precise = true;
+        attribution.initiator = self.initiator.clone().map(AttributionActor::new);
+        attribution.originator = self.initiator.clone().map(AttributionActor::new);
+        attribution.evidence = Some(evidence);
+        attribution.retry_of_task_id = head.parent.clone();
+        let mut record = self.record();
+        record.failure_reason = FailureReason::from(head.failure_reason.as_str());
+        record.attempt = Some(head.attempt);
+        record.max_attempts = Some(head.max_attempts);
+        record.parent_task_id = head.parent.clone();
+        record.work_dir = self.work_dir.clone();
+        record.relative_work_dir = relative_dir(&self.work_dir);
+        record.durable_work_dir = head.durable_work_dir.clone();
+        record.relative_durable_work_dir = relative_dir(&head.durable_work_dir);
+        record.branch_name = head.branch_name.clone();
+        record.delivered_comment_ids = Some(Vec::new());
+        record.kind = Some(TaskKind::Direct);
+        record.attribution = Some(attribution);
+        record
     }
 }
 
@@ -155,10 +155,12 @@ pub(super) fn skill_ref(skill: &multica_api::Skill) -> multica_api::SkillRef {
     let files: Vec<multica_api::SkillRefFile> = skill
         .files
         .iter()
-        .map(|f| multica_api::SkillRefFile {
-            path: f.path.clone(),
-            sha256: format!("sha256:{}", sha256_hex(f.content.as_bytes())),
-            size_bytes: i64::try_from(f.content.len()).unwrap_or(i64::MAX),
+        .map(|f| {
+            let mut file = multica_api::SkillRefFile::default();
+            file.path = f.path.clone();
+            file.sha256 = format!("sha256:{}", sha256_hex(f.content.as_bytes()));
+            file.size_bytes = i64::try_from(f.content.len()).unwrap_or(i64::MAX);
+            file
         })
         .collect();
     let mut bundle = skill.content.clone();
@@ -166,16 +168,16 @@ pub(super) fn skill_ref(skill: &multica_api::Skill) -> multica_api::SkillRef {
         bundle.push_str(&format!("\n{}\n{}", file.path, file.content));
     }
     let size: usize = skill.content.len() + skill.files.iter().map(|f| f.content.len()).sum::<usize>();
-    multica_api::SkillRef {
-        id: skill.id.clone().unwrap_or_default(),
-        source: multica_api::SkillSource::Workspace,
-        name: skill.name.clone(),
-        description: skill.description.clone(),
-        hash: format!("sha256:{}", sha256_hex(bundle.as_bytes())),
-        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
-        file_count: i64::try_from(skill.files.len()).unwrap_or(i64::MAX),
-        files,
-    }
+    let mut reference = multica_api::SkillRef::default();
+    reference.id = skill.id.clone().unwrap_or_default();
+    reference.source = multica_api::SkillSource::Workspace;
+    reference.name = skill.name.clone();
+    reference.description = skill.description.clone();
+    reference.hash = format!("sha256:{}", sha256_hex(bundle.as_bytes()));
+    reference.size_bytes = i64::try_from(size).unwrap_or(i64::MAX);
+    reference.file_count = i64::try_from(skill.files.len()).unwrap_or(i64::MAX);
+    reference.files = files;
+    reference
 }
 
 /// Names of `NAME=value` assignments whose value is a secret.
@@ -390,7 +392,12 @@ impl State {
             runtimes.push(row.to_runtime_head());
         }
         let repos = self.workspace(&workspace_id).map(|w| w.workspace.repos.clone()).unwrap_or_default();
-        Ok(RegisterResponse { repos_version: repos_version(&repos), repos, runtimes, settings: Some(Map::new()) })
+        let mut response = RegisterResponse::default();
+        response.repos_version = repos_version(&repos);
+        response.repos = repos;
+        response.runtimes = runtimes;
+        response.settings = Some(Map::new());
+        Ok(response)
     }
 
     pub(super) fn deregister_head(&mut self, runtime_ids: &[RuntimeId], identity: &Identity) -> Result<(), Rejection> {
@@ -427,7 +434,9 @@ impl State {
             row.updated = now;
             row.heartbeats += 1;
         }
-        Ok(HeartbeatResponse { status: "ok".to_owned(), ..Default::default() })
+        let mut response = HeartbeatResponse::default();
+        response.status = "ok".to_owned();
+        Ok(response)
     }
 
     /// Queued and dispatched tasks of the runtime, by priority then age
@@ -540,15 +549,15 @@ impl State {
             .filter(|t| t.id != row.id && t.agent_id == row.agent_id && Self::is_active(&t.status))
             .map(|t| {
                 let (issue_title, issue_identifier) = self.issue_title_and_identifier(&t.issue_id);
-                multica_api::SiblingRun {
-                    task_id: t.id.clone(),
-                    issue_id: t.issue_id.clone(),
-                    issue_identifier,
-                    issue_title,
-                    status: t.status.clone(),
-                    created_at: t.created.rfc3339(),
-                    started_at: t.started.map(Millis::rfc3339),
-                }
+                let mut run = multica_api::SiblingRun::default();
+                run.task_id = t.id.clone();
+                run.issue_id = t.issue_id.clone();
+                run.issue_identifier = issue_identifier;
+                run.issue_title = issue_title;
+                run.status = t.status.clone();
+                run.created_at = t.created.rfc3339();
+                run.started_at = t.started.map(Millis::rfc3339);
+                run
             })
             .collect()
     }
@@ -999,11 +1008,11 @@ impl State {
         stored.sort_by_key(|(m, _)| m.seq);
         Ok(stored
             .into_iter()
-            .map(|(message, at)| StoredTaskMessage {
-                task_id: row.id.clone(),
-                issue_id: Some(row.issue_id.clone()),
-                message,
-                created_at: Some(at.rfc3339_micros()),
+            .map(|(message, at)| {
+                let mut stored = StoredTaskMessage::new(row.id.clone(), message);
+                stored.issue_id = Some(row.issue_id.clone());
+                stored.created_at = Some(at.rfc3339_micros());
+                stored
             })
             .collect())
     }

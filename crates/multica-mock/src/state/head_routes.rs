@@ -5,8 +5,8 @@
 
 use multica_api::{
     BatchClaimRequest, CancelAck, DaemonWorkspace, IssueGcStatus, LocalDirectoryWait, OrphanRecovery,
-    Reply as ApiReply, RuntimeProfiles, SessionPin, SkillBundle, SkillBundleFile, SkillBundleRequest, SkillSource,
-    TaskGcCheck, TaskId, TaskUsage, WorkspaceRepos,
+    Reply as ApiReply, RuntimeProfiles, SessionPin, SkillBundle, SkillBundleRequest, SkillSource, TaskGcCheck, TaskId,
+    TaskUsage, WorkspaceRepos,
 };
 
 use super::head::{repos_version, HeadFailure};
@@ -84,7 +84,9 @@ impl State {
                 api(self.workspace_repos(workspace_id, identity).map(ApiReply::WorkspaceRepos))
             }
             Call::ListRuntimeProfiles { workspace_id } => api(self.head_workspace(workspace_id, identity).map(|id| {
-                ApiReply::RuntimeProfiles(RuntimeProfiles { runtime_profiles: Vec::new(), workspace_id: id })
+                let mut profiles = RuntimeProfiles::default();
+                profiles.workspace_id = id;
+                ApiReply::RuntimeProfiles(profiles)
             })),
             _ => return None,
         })
@@ -197,26 +199,7 @@ impl State {
                 .find(|s| s.id.as_deref() == Some(wanted.id.as_str()))
                 .ok_or(reject(404, "skill bundle not found"))?;
             let reference = self.workspace_skill_ref(&row.agent_id, skill);
-            bundles.push(SkillBundle {
-                id: reference.id,
-                source: reference.source,
-                name: reference.name,
-                description: reference.description,
-                hash: reference.hash,
-                size_bytes: reference.size_bytes,
-                content: skill.content.clone(),
-                files: skill
-                    .files
-                    .iter()
-                    .zip(reference.files)
-                    .map(|(file, file_ref)| SkillBundleFile {
-                        path: file.path.clone(),
-                        content: file.content.clone(),
-                        sha256: file_ref.sha256,
-                        size_bytes: file_ref.size_bytes,
-                    })
-                    .collect(),
-            });
+            bundles.push(super::builtin_skills::bundle(reference, &skill.content, &skill.files));
         }
         Ok(bundles)
     }
@@ -249,10 +232,10 @@ impl State {
             self.fail_head(id, &failure, identity)?;
         }
         let retried = self.tasks.len() - before;
-        Ok(OrphanRecovery {
-            orphaned: i64::try_from(orphans.len()).unwrap_or(i64::MAX),
-            retried: i64::try_from(retried).unwrap_or(i64::MAX),
-        })
+        let mut recovery = OrphanRecovery::default();
+        recovery.orphaned = i64::try_from(orphans.len()).unwrap_or(i64::MAX);
+        recovery.retried = i64::try_from(retried).unwrap_or(i64::MAX);
+        Ok(recovery)
     }
 
     /// §6.11: `dispatched` → `waiting_local_directory`, with a new lease.
@@ -340,10 +323,10 @@ impl State {
     fn task_gc_check(&self, task_id: &TaskId, identity: &Identity) -> Result<TaskGcCheck, Rejection> {
         let id = self.head_task(task_id.as_str(), identity)?;
         let row = self.tasks.get(&id).ok_or(TASK_NOT_FOUND)?;
-        Ok(TaskGcCheck {
-            status: row.status.clone(),
-            completed_at: row.completed.map_or_else(|| ZERO_TIME.to_owned(), Millis::rfc3339_micros),
-        })
+        let mut check = TaskGcCheck::default();
+        check.status = row.status.clone();
+        check.completed_at = row.completed.map_or_else(|| ZERO_TIME.to_owned(), Millis::rfc3339_micros);
+        Ok(check)
     }
 
     /// An issue the fake knows (a task works on it or its status was set):
@@ -375,12 +358,14 @@ impl State {
         for issue in issue_ids {
             let id = IssueId::new(ids::parse_uuid(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?);
             let in_workspace = self.tasks.values().any(|t| t.issue_id == id && t.workspace_id == workspace_id);
-            out.push(match self.issue_state(&id).filter(|_| in_workspace) {
-                Some((status, updated)) => {
-                    IssueGcStatus { id, found: true, status, updated_at: updated.rfc3339_micros() }
-                }
-                None => IssueGcStatus { id, found: false, ..Default::default() },
-            });
+            let mut gc = IssueGcStatus::default();
+            gc.id = id;
+            if let Some((status, updated)) = self.issue_state(&gc.id).filter(|_| in_workspace) {
+                gc.found = true;
+                gc.status = status;
+                gc.updated_at = updated.rfc3339_micros();
+            }
+            out.push(gc);
         }
         Ok(out)
     }
@@ -395,7 +380,7 @@ impl State {
             .workspaces
             .iter()
             .filter(|w| identity.may_access(&w.workspace.id))
-            .map(|w| DaemonWorkspace { id: w.workspace.id.clone(), name: w.workspace.name.clone() })
+            .map(|w| DaemonWorkspace::new(w.workspace.id.clone(), w.workspace.name.clone()))
             .collect();
         workspaces.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         workspaces
@@ -404,10 +389,17 @@ impl State {
     fn workspace_repos(&self, workspace_id: &WorkspaceId, identity: &Identity) -> Result<WorkspaceRepos, Rejection> {
         let id = self.head_workspace(workspace_id, identity)?;
         let repos = self.workspace(&id).map(|w| w.workspace.repos.clone()).unwrap_or_default();
-        Ok(WorkspaceRepos { workspace_id: id, repos_version: repos_version(&repos), repos, settings: Map::new() })
+        let mut answer = WorkspaceRepos::default();
+        answer.workspace_id = id;
+        answer.repos_version = repos_version(&repos);
+        answer.repos = repos;
+        Ok(answer)
     }
 }
 
 fn issue_gc((status, updated): (String, Millis)) -> multica_api::GcCheck {
-    multica_api::GcCheck { status, updated_at: updated.rfc3339_micros() }
+    let mut check = multica_api::GcCheck::default();
+    check.status = status;
+    check.updated_at = updated.rfc3339_micros();
+    check
 }

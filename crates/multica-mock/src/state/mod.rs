@@ -155,21 +155,20 @@ struct RuntimeRow {
 
 impl RuntimeRow {
     fn to_runtime(&self) -> Runtime {
-        Runtime {
-            id: self.id.clone(),
-            workspace_id: self.workspace_id.clone(),
-            daemon_id: self.daemon_id.clone(),
-            name: self.name.clone(),
-            runtime_mode: "local".to_owned(),
-            provider: self.provider.clone(),
-            status: self.status.clone(),
-            device_info: self.device_info.clone(),
-            metadata: self.metadata.clone(),
-            last_seen_at: self.last_seen.map(Millis::rfc3339),
-            created_at: self.created.rfc3339(),
-            updated_at: self.updated.rfc3339(),
-            ..Default::default()
-        }
+        let mut runtime = Runtime::default();
+        runtime.id = self.id.clone();
+        runtime.workspace_id = self.workspace_id.clone();
+        runtime.daemon_id = self.daemon_id.clone();
+        runtime.name = self.name.clone();
+        runtime.runtime_mode = "local".to_owned();
+        runtime.provider = self.provider.clone();
+        runtime.status = self.status.clone();
+        runtime.device_info = self.device_info.clone();
+        runtime.metadata = self.metadata.clone();
+        runtime.last_seen_at = self.last_seen.map(Millis::rfc3339);
+        runtime.created_at = self.created.rfc3339();
+        runtime.updated_at = self.updated.rfc3339();
+        runtime
     }
 
     /// The runtime as HEAD answers it: launch header, owner, visibility.
@@ -179,12 +178,11 @@ impl RuntimeRow {
             "codex" => "codex app-server",
             _ => "",
         };
-        Runtime {
-            launch_header: Some(launch_header.to_owned()),
-            owner_id: self.owner.clone().map(Into::into),
-            visibility: Some("private".to_owned()),
-            ..self.to_runtime()
-        }
+        let mut runtime = self.to_runtime();
+        runtime.launch_header = Some(launch_header.to_owned());
+        runtime.owner_id = self.owner.clone().map(Into::into);
+        runtime.visibility = Some("private".to_owned());
+        runtime
     }
 }
 
@@ -218,28 +216,29 @@ struct TaskRow {
 
 impl TaskRow {
     fn record(&self) -> TaskRecord {
-        TaskRecord {
-            id: self.id.clone(),
-            agent_id: self.agent_id.clone(),
-            runtime_id: self.runtime_id.clone(),
-            issue_id: self.issue_id.clone(),
-            workspace_id: self.workspace_id.clone(),
-            status: self.status.clone(),
-            priority: self.priority,
-            dispatched_at: self.dispatched.map(Millis::rfc3339),
-            started_at: self.started.map(Millis::rfc3339),
-            completed_at: self.completed.map(Millis::rfc3339),
-            result: self.result.clone(),
-            error: self.error.clone(),
-            created_at: self.created.rfc3339(),
-            ..Default::default()
-        }
+        let mut record = TaskRecord::default();
+        record.id = self.id.clone();
+        record.agent_id = self.agent_id.clone();
+        record.runtime_id = self.runtime_id.clone();
+        record.issue_id = self.issue_id.clone();
+        record.workspace_id = self.workspace_id.clone();
+        record.status = self.status.clone();
+        record.priority = self.priority;
+        record.dispatched_at = self.dispatched.map(Millis::rfc3339);
+        record.started_at = self.started.map(Millis::rfc3339);
+        record.completed_at = self.completed.map(Millis::rfc3339);
+        record.result = self.result.clone();
+        record.error = self.error.clone();
+        record.created_at = self.created.rfc3339();
+        record
     }
 
     /// The row as the server's `UPDATE … RETURNING` and pending queries
     /// return it: their query does not fill `workspace_id` (the claim's does).
     fn record_unjoined(&self) -> TaskRecord {
-        TaskRecord { workspace_id: WorkspaceId::default(), ..self.record() }
+        let mut record = self.record();
+        record.workspace_id = WorkspaceId::default();
+        record
     }
 
     fn queue_key(&self) -> QueueKey {

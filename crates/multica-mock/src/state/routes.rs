@@ -96,7 +96,10 @@ impl State {
                 self.runtimes.get(&id).map(RuntimeRow::to_runtime).unwrap_or_default()
             })
             .collect();
-        Ok(RegisterResponse { runtimes, repos, ..Default::default() })
+        let mut response = RegisterResponse::default();
+        response.runtimes = runtimes;
+        response.repos = repos;
+        Ok(response)
     }
 
     /// Creates or updates the runtime of (workspace, daemon, provider), with
@@ -189,11 +192,10 @@ impl State {
         if let Some(ping) = pending_ping.as_ref().and_then(|id| self.pings.get_mut(id)) {
             ping.sent = true;
         }
-        Ok(HeartbeatResponse {
-            status: "ok".to_owned(),
-            pending_ping: pending_ping.map(|id| PendingPing { id }),
-            ..Default::default()
-        })
+        let mut response = HeartbeatResponse::default();
+        response.status = "ok".to_owned();
+        response.pending_ping = pending_ping.map(PendingPing::new);
+        Ok(response)
     }
 
     /// The runtime's queued and dispatched tasks in claim order.
@@ -327,7 +329,7 @@ impl State {
             .map(|row| {
                 row.sorted_messages()
                     .into_iter()
-                    .map(|message| StoredTaskMessage { task_id: row.id.clone(), message, ..Default::default() })
+                    .map(|message| StoredTaskMessage::new(row.id.clone(), message))
                     .collect()
             })
             .unwrap_or_default()
@@ -361,22 +363,18 @@ impl State {
         let token = self.new_hex_id();
         let now = self.now;
         let expires = now.after(PAIRING_TTL);
-        let session = PairingSession {
-            token: token.clone(),
-            daemon_id: daemon_id.into(),
-            device_name: device_name.to_owned(),
-            runtime_name: runtime_name.to_owned(),
-            runtime_type: runtime_type.to_owned(),
-            runtime_version: request.runtime_version.trim().to_owned(),
-            workspace_id: None,
-            status: PairingStatus::Pending,
-            approved_at: None,
-            claimed_at: None,
-            expires_at: expires.rfc3339(),
-            created_at: now.rfc3339(),
-            updated_at: now.rfc3339(),
-            link_url: Some(format!("{}/pair/local?token={token}", self.frontend_url.trim_end_matches('/'))),
-        };
+        let mut session = PairingSession::default();
+        session.token = token.clone();
+        session.daemon_id = daemon_id.into();
+        session.device_name = device_name.to_owned();
+        session.runtime_name = runtime_name.to_owned();
+        session.runtime_type = runtime_type.to_owned();
+        session.runtime_version = request.runtime_version.trim().to_owned();
+        session.status = PairingStatus::Pending;
+        session.expires_at = expires.rfc3339();
+        session.created_at = now.rfc3339();
+        session.updated_at = now.rfc3339();
+        session.link_url = Some(format!("{}/pair/local?token={token}", self.frontend_url.trim_end_matches('/')));
         self.pairings.insert(token.clone(), PairingRow { session: session.clone(), expires });
         self.pairing_order.push(token);
         Ok(session)

@@ -172,12 +172,13 @@ impl State {
     /// workspace's repos and the session to resume.
     pub(super) fn claimed(&self, task_id: &multica_api::TaskId) -> Option<Task> {
         let row = self.tasks.get(task_id)?;
-        let agent = self.agents.iter().find(|a| a.id == row.agent_id).map(|a| TaskAgent {
-            id: a.id.clone(),
-            name: a.name.clone(),
-            instructions: a.instructions.clone(),
-            skills: a.skills.clone(),
-            ..Default::default()
+        let agent = self.agents.iter().find(|a| a.id == row.agent_id).map(|a| {
+            let mut agent = TaskAgent::default();
+            agent.id = a.id.clone();
+            agent.name = a.name.clone();
+            agent.instructions = a.instructions.clone();
+            agent.skills = a.skills.clone();
+            agent
         });
         let repos = self
             .workspaces
@@ -187,7 +188,13 @@ impl State {
             .unwrap_or_default();
         let (prior_session_id, prior_work_dir) =
             self.last_sessions.get(&(row.agent_id.clone(), row.issue_id.clone())).cloned().unwrap_or_default();
-        Some(Task { record: row.record(), agent, repos, prior_session_id, prior_work_dir, ..Default::default() })
+        let mut task = Task::default();
+        task.record = row.record();
+        task.agent = agent;
+        task.repos = repos;
+        task.prior_session_id = prior_session_id;
+        task.prior_work_dir = prior_work_dir;
+        Some(task)
     }
 
     // ----- the sweeper -----------------------------------------------------

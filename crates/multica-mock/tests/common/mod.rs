@@ -17,16 +17,15 @@ pub struct World {
 }
 
 pub fn repo() -> Repo {
-    Repo { url: "https://example.com/app.git".into(), description: "the app".into() }
+    Repo::new("https://example.com/app.git", "the app")
 }
 
 pub fn skill() -> Skill {
-    Skill {
-        name: "testing".into(),
-        content: "run the tests".into(),
-        files: vec![SkillFile { path: "a.md".into(), content: "A".into() }],
-        ..Default::default()
-    }
+    let mut skill = Skill::default();
+    skill.name = "testing".into();
+    skill.content = "run the tests".into();
+    skill.files = vec![SkillFile::new("a.md", "A")];
+    skill
 }
 
 pub async fn world_with(mock: MockDaemon) -> World {
