@@ -78,27 +78,10 @@ fn binary_refuses_bad_arguments() {
 
 #[tokio::test]
 async fn binary_seeds_issues_and_agent_limits_and_takes_a_frontend_url() {
-    let seed = r#"{
-        "workspaces": [{"id": "11111111-1111-4111-8111-111111111111", "name": "W"}],
-        "agents": [{"id": "22222222-2222-4222-8222-222222222222", "workspace_id": "11111111-1111-4111-8111-111111111111",
-                    "name": "A", "max_concurrent_tasks": 1}],
-        "runtimes": [{"id": "33333333-3333-4333-8333-333333333333", "workspace_id": "11111111-1111-4111-8111-111111111111",
-                      "daemon_id": "d"}],
-        "tasks": [
-            {"id": "44444444-4444-4444-8444-444444444401", "runtime_id": "33333333-3333-4333-8333-333333333333",
-             "agent_id": "22222222-2222-4222-8222-222222222222", "issue_id": "closed", "priority": 2},
-            {"id": "44444444-4444-4444-8444-444444444402", "runtime_id": "33333333-3333-4333-8333-333333333333",
-             "agent_id": "22222222-2222-4222-8222-222222222222", "issue_id": "open", "priority": 1},
-            {"id": "44444444-4444-4444-8444-444444444403", "runtime_id": "33333333-3333-4333-8333-333333333333",
-             "agent_id": "22222222-2222-4222-8222-222222222222", "issue_id": "open", "priority": 0}
-        ],
-        "issues": [{"id": "closed", "status": "done"}]
-    }"#;
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("binary-scheduling-seed.json");
-    std::fs::write(&path, seed).unwrap();
-    let file = path.to_str().unwrap().to_owned();
+    // The seed `scheduling.rs` checks in process, here through `--seed`.
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scheduling-seed.json");
     let (_server, url) =
-        tokio::task::spawn_blocking(move || start(&["--seed", &file, "--frontend-url", "https://app.example"]))
+        tokio::task::spawn_blocking(move || start(&["--seed", file, "--frontend-url", "https://app.example"]))
             .await
             .unwrap();
     let claim = format!("{url}/api/daemon/runtimes/33333333-3333-4333-8333-333333333333/tasks/claim");
@@ -109,7 +92,6 @@ async fn binary_seeds_issues_and_agent_limits_and_takes_a_frontend_url() {
     let (status, body) = send("POST", format!("{url}/api/daemon/pairing-sessions"), pairing, None).await;
     assert_eq!(status, 201);
     assert!(body.contains("\"link_url\":\"https://app.example/pair/local?token="), "{body}");
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[tokio::test]

@@ -232,26 +232,8 @@ async fn one_long_jump_runs_every_sweep_it_passes() {
 
 #[tokio::test(start_paused = true)]
 async fn issues_and_agent_limits_come_from_the_seed() {
-    let seed = Seed::from_json(
-        r#"{
-            "workspaces": [{"id": "11111111-1111-4111-8111-111111111111", "name": "W"}],
-            "agents": [{"id": "22222222-2222-4222-8222-222222222222",
-                        "workspace_id": "11111111-1111-4111-8111-111111111111",
-                        "name": "A", "max_concurrent_tasks": 1}],
-            "runtimes": [{"id": "33333333-3333-4333-8333-333333333333",
-                          "workspace_id": "11111111-1111-4111-8111-111111111111", "daemon_id": "d"}],
-            "tasks": [
-                {"id": "44444444-4444-4444-8444-444444444401", "runtime_id": "33333333-3333-4333-8333-333333333333",
-                 "agent_id": "22222222-2222-4222-8222-222222222222", "issue_id": "closed", "priority": 2},
-                {"id": "44444444-4444-4444-8444-444444444402", "runtime_id": "33333333-3333-4333-8333-333333333333",
-                 "agent_id": "22222222-2222-4222-8222-222222222222", "issue_id": "open", "priority": 1},
-                {"id": "44444444-4444-4444-8444-444444444403", "runtime_id": "33333333-3333-4333-8333-333333333333",
-                 "agent_id": "22222222-2222-4222-8222-222222222222", "issue_id": "open", "priority": 0}
-            ],
-            "issues": [{"id": "closed", "status": "done"}]
-        }"#,
-    )
-    .unwrap();
+    // Shared with the binary's test, which loads the same file with `--seed`.
+    let seed = Seed::from_json(include_str!("fixtures/scheduling-seed.json")).unwrap();
     assert_eq!(seed.issues, [IssueSeed { id: "closed".into(), status: "done".into(), ..IssueSeed::default() }]);
     let mock = MockDaemon::builder().seed(seed).build().unwrap();
     let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
