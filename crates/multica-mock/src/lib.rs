@@ -427,7 +427,7 @@ pub use server::{
     serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
 };
-pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
+pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_JWT_SECRET, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;
 pub use tokens::MockToken;
 pub use version::{parse_server_version, ServerVersion, UnknownServerVersion};

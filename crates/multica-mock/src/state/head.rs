@@ -397,7 +397,8 @@ impl State {
         }
         let device_name = request.device_name.trim();
         let owner = match identity {
-            Identity::User { .. } | Identity::Anyone => Some(self.user.0.clone()),
+            Identity::User { id, .. } => Some(id.clone()),
+            Identity::Anyone => Some(self.user.0.clone()),
             Identity::Daemon { .. } => None,
         };
         let mut runtimes = Vec::with_capacity(request.runtimes.len());

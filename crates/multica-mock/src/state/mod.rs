@@ -35,6 +35,7 @@ mod failure;
 mod head;
 mod head_routes;
 mod ids;
+mod jwt;
 mod routes;
 mod runtime_requests;
 mod scheduler;
@@ -42,6 +43,7 @@ mod scheduler;
 pub(crate) use auth::Identity;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
+pub use jwt::DEFAULT_JWT_SECRET;
 use runtime_requests::requests_kind;
 pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
 
@@ -336,6 +338,8 @@ pub(crate) struct State {
     ping_order: Vec<PingId>,
     pairings: HashMap<String, PairingRow>,
     pairing_order: Vec<String>,
+    /// The secret login JWTs are signed with.
+    pub(crate) jwt_secret: Vec<u8>,
     /// HEAD: runtime requests users made (model lists, local skills,
     /// imports, updates), oldest first.
     runtime_requests: Vec<runtime_requests::RequestRow>,
@@ -347,8 +351,10 @@ fn control_error(message: String) -> Error {
 
 impl State {
     pub(crate) fn new(version: ServerVersion, start: Millis, token: Option<&str>, call_log_capacity: usize) -> Self {
-        let tokens =
-            token.map(|t| (t.to_owned(), auth::Credential::Personal { member_of: None })).into_iter().collect();
+        let tokens = token
+            .map(|t| (t.to_owned(), auth::Credential::Personal { user: None, member_of: None }))
+            .into_iter()
+            .collect();
         Self {
             version,
             tokens,
@@ -383,6 +389,7 @@ impl State {
             pairings: HashMap::new(),
             pairing_order: Vec::new(),
             runtime_requests: Vec::new(),
+            jwt_secret: DEFAULT_JWT_SECRET.as_bytes().to_vec(),
         }
     }
 
