@@ -233,6 +233,24 @@ async fn a_deleted_runtime_is_acked_runtime_gone() {
     assert_eq!(refused.status, 404);
 }
 
+#[tokio::test]
+async fn a_model_list_request_pushes_pending_work_and_the_next_ack_carries_it_once() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    let request = head.mock.request_runtime(&multica_mock::RuntimeRequest::model_list(head.rt1.clone())).unwrap();
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({ "type": "daemon:pending_work", "payload": { "runtime_id": head.rt1, "kind": "model_list" } })
+    );
+    send(&mut ws, heartbeat(head.rt1.as_str())).await;
+    assert_eq!(recv(&mut ws).await["payload"]["pending_model_list"], json!({ "id": request.id }));
+    send(&mut ws, heartbeat(head.rt1.as_str())).await;
+    assert!(recv(&mut ws).await["payload"].get("pending_model_list").is_none());
+    // Local-skill requests wait for the next scheduled heartbeat.
+    head.mock.request_runtime(&multica_mock::RuntimeRequest::local_skills(head.rt1.clone())).unwrap();
+    silence(&mut ws, QUIET).await;
+}
+
 // ----- §10.10-13 the RPC ------------------------------------------------------------
 
 fn claim_body(head: &Head, max_tasks: i64) -> Value {

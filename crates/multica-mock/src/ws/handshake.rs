@@ -52,7 +52,7 @@ pub(crate) fn handshake(mock: &MockDaemon, mut request: Request<Incoming>) -> Ht
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else { return refusal(bad_request()) };
 
     let user_of = match &identity {
-        Identity::User { member_of } => Some(member_of.clone()),
+        Identity::User { member_of, .. } => Some(member_of.clone()),
         _ => None::<Option<HashSet<WorkspaceId>>>,
     };
     let registration = hub.register(runtime_ids.clone(), workspaces, user_of);

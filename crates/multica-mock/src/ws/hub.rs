@@ -140,7 +140,6 @@ impl Hub {
     }
 
     /// `daemon:pending_work` to every connection holding the runtime.
-    #[allow(dead_code)] // Until the fake queues runtime requests.
     pub(crate) fn pending_work(&self, runtime_id: &RuntimeId, kind: &str) {
         let payload = json!({ "runtime_id": runtime_id, "kind": kind });
         self.push(&frame("daemon:pending_work", payload), |c| c.runtime_ids.iter().any(|r| r == runtime_id.as_str()));
