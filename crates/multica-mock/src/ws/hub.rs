@@ -209,3 +209,47 @@ impl Hub {
         (delay.map(|(_, d)| d), drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> RuntimeId {
+        RuntimeId::new("abcdef00-0000-4000-8000-0000000000aa")
+    }
+
+    #[test]
+    fn a_push_into_a_full_queue_evicts_the_connection() {
+        let hub = Hub::default();
+        let registration = hub.register(vec![runtime().as_str().to_owned()], Vec::new(), None);
+        for _ in 0..SEND_QUEUE {
+            hub.task_available(&runtime(), None);
+        }
+        assert_eq!(hub.connection_count(), 1, "sixteen frames fit");
+        // An ack that does not fit is dropped; the connection stays.
+        assert!(registration.outbox.try_send("ack".to_owned()).is_err());
+        assert_eq!(hub.connection_count(), 1);
+        hub.task_available(&runtime(), None);
+        assert_eq!(hub.connection_count(), 0, "the seventeenth push evicts");
+    }
+
+    #[test]
+    fn pushes_go_to_the_exact_runtime_strings_and_to_members() {
+        let hub = Hub::default();
+        let workspace = WorkspaceId::new("11111111-1111-4111-8111-111111111111");
+        let mut lower = hub.register(vec![runtime().as_str().to_owned()], vec![workspace.clone()], None);
+        let mut upper = hub.register(vec![runtime().as_str().to_ascii_uppercase()], Vec::new(), Some(None));
+        let mut stranger = hub.register(Vec::new(), Vec::new(), Some(Some(HashSet::new())));
+        hub.task_available(&runtime(), Some(&TaskId::new("t")));
+        hub.workspaces_changed(&workspace);
+        hub.runtime_profiles_changed(&workspace, "p");
+        let kinds = |r: &mut Registration| {
+            std::iter::from_fn(|| r.inbox.try_recv().ok())
+                .map(|f| serde_json::from_str::<Value>(&f).unwrap_or_default()["type"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&mut lower), [json!("daemon:task_available"), json!("daemon:runtime_profiles_changed")]);
+        assert_eq!(kinds(&mut upper), [json!("daemon:workspaces_changed")]);
+        assert!(kinds(&mut stranger).is_empty());
+    }
+}
