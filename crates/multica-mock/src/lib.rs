@@ -261,7 +261,8 @@
 //!   parameter`); gc checks (a null `completed_at` is
 //!   `0001-01-01T00:00:00Z`; chat sessions and autopilot runs are never
 //!   found); `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
-//!   and `/runtime-profiles` (none). At 3c93ebaf1c every one of these
+//!   and `/runtime-profiles` (those created with
+//!   [`MockDaemon::add_runtime_profile`]). At 3c93ebaf1c every one of these
 //!   routes is `404 page not found`, and HEAD bodies of old routes (a fail
 //!   with `failure_reason`) are read as 3c93ebaf1c reads them.
 //! - **Runtime requests** (what a user asks a runtime for in the web UI:
@@ -300,12 +301,66 @@
 //! - **Around the routes**: `GET /api/daemon/workspaces` answers with `ETag:
 //!   W/"<SHA-256 of the JSON array>"` and `Cache-Control: private,
 //!   no-cache`, and 304 without a body to a matching `If-None-Match`;
-//!   `GET /api/daemon/ws` without a WebSocket upgrade is 400 `Bad Request`
-//!   (plain text, `Sec-Websocket-Version: 13`); the plugin routes answer 503
+//!   the plugin routes answer 503
 //!   `Plugin management is not enabled`. CORS also allows the
 //!   `X-Client-Capabilities` request header and exposes
 //!   `X-Comments-Truncated, X-Timeline-Truncated` to the allowed origin.
-//! - **Every answer** carries HEAD's `Content-Security-Policy` header.
+//! - **Every answer** carries HEAD's `Content-Security-Policy` header (but
+//!   a WebSocket upgrade's bare 101).
+//!
+//! ## The daemon WebSocket channel (HEAD)
+//!
+//! Served over HTTP only (the in-process API has no socket):
+//! `GET /api/daemon/ws?runtime_ids=<id>,<id>` (also repeated `runtime_id`),
+//! checked by the repository's WS contract (`WS-CONTRACT.md`, replayed
+//! in `tests/replay_ws.rs`, its scenarios in `tests/channel.rs`):
+//!
+//! - **Handshake**, first failure wins, nothing upgraded: the daemon auth
+//!   middleware's 401s; 405 with `Allow: GET`; 400 `runtime_ids or user
+//!   identity required` (a daemon token without runtimes; a personal token
+//!   without any connects "account-only"); per ID in order, all or nothing,
+//!   400 `invalid runtime_id`, 404 `runtime not found` (also another daemon's
+//!   runtime for a daemon token), 404 `not found` (a workspace the token
+//!   cannot reach); then a request that is no WebSocket upgrade gets 400
+//!   `Bad Request` (plain text, `Sec-Websocket-Version: 13`). The 101 has
+//!   only `Upgrade`, `Connection`, `Sec-WebSocket-Accept`: no subprotocol, no
+//!   compression. The connection holds the IDs **as sent** (upper case
+//!   included) and the identity and `X-Client-Capabilities` of the handshake.
+//! - **Frames** are `{"type","payload"}` JSON, text or binary alike, at most
+//!   64 KiB (a larger message is closed with 1009, empty reason); anything
+//!   unusable (not JSON, unknown type, a heartbeat for a runtime not held as
+//!   sent, an RPC without `request_id`) is dropped silently.
+//! - **`daemon:heartbeat`** runs the HTTP heartbeat in order on the read
+//!   loop and answers `daemon:heartbeat_ack` with the canonical
+//!   `runtime_id`, `status:"ok"`, `server_capabilities:["rpc-v1"]` and the
+//!   pending runtime requests it hands out; a deleted runtime
+//!   ([`MockDaemon::remove_runtime`]) gets `status:"runtime_gone"`,
+//!   `runtime_gone:true`.
+//! - **`daemon:rpc_request`** `tasks.claim` is the batch claim as the
+//!   connection's identity with the handshake's capabilities (`status` and
+//!   `body`, a refusal as its status and `{"error"}`); another method is 404
+//!   `error: unknown rpc method "<m>"`; eight run at once, the ninth is 429
+//!   `too many in-flight rpc requests` at once; `timeout_ms` bounds a claim
+//!   (500 `failed to claim tasks: context deadline exceeded`).
+//! - **Pushes**: `task_available {runtime_id, task_id}` when a task is queued
+//!   (enqueue, retry, deferred task due), `{runtime_id}` when one ends
+//!   (complete, fail, cancel); `pending_work {runtime_id, kind:"model_list"}`
+//!   on a model-list request; `runtime_profiles_changed` to connections with
+//!   a runtime in the workspace; `workspaces_changed {}` to personal-token
+//!   connections of a member when a workspace is created or deleted
+//!   ([`MockDaemon::add_workspace`], [`MockDaemon::remove_workspace`]).
+//! - **Liveness**: a ping every 54 s; the read deadline is 60 s from connect
+//!   or the last pong (heartbeats do not extend it), then an empty close
+//!   frame; each write must finish within 10 s; a client close is echoed
+//!   with its code and no reason; runtime status never depends on the
+//!   socket. A push that finds the 16-frame send queue full evicts the
+//!   connection; an ack or answer that does not fit is dropped.
+//! - **Faults**: [`MockDaemon::refuse_channel_upgrades`],
+//!   [`MockDaemon::drop_channel_after_claims`] (claimed, then dropped:
+//!   the uncertain claim), [`MockDaemon::delay_channel_claims`] (past the
+//!   budget). Heartbeats and claims over the socket are logged with
+//!   [`Transport::Ws`] ([`MockDaemon::calls_with_transport`]). Shutting a
+//!   [`MockServer`] down ends its fake's channel connections.
 //!
 //! # Over HTTP
 //!
