@@ -447,6 +447,30 @@ async fn enqueues_and_ends_push_task_available_to_every_holder() {
 }
 
 #[tokio::test]
+async fn a_bulk_transition_hints_each_runtime_once() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    let tasks = [head.enqueue(), head.enqueue()];
+    for task in &tasks {
+        head.mock.claim_task(&head.rt1).await.unwrap().unwrap();
+        assert_eq!(recv(&mut ws).await["payload"]["task_id"], json!(task));
+    }
+    // Both dispatched tasks time out in one sweep, their runtime still heard from.
+    head.mock.advance_clock(Duration::from_secs(200));
+    head.mock.send_heartbeat(&head.rt1).await.unwrap();
+    head.mock.advance_clock(Duration::from_secs(140));
+    for task in &tasks {
+        assert_eq!(head.mock.task_status(task), Some(TaskStatus::Failed));
+    }
+    let mut frames = Vec::new();
+    while let Some(Message::Text(text)) = next(&mut ws, QUIET).await {
+        frames.push(serde_json::from_str::<Value>(&text).unwrap()["payload"].clone());
+    }
+    let hints: Vec<&Value> = frames.iter().filter(|p| p.get("task_id").is_none()).collect();
+    assert_eq!(hints, [&json!({ "runtime_id": head.rt1 })], "{frames:?}");
+}
+
+#[tokio::test]
 async fn profile_and_workspace_changes_push_to_whom_they_concern() {
     let head = Head::new().await;
     let mut main = head.connect().await;

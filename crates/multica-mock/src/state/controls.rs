@@ -64,7 +64,8 @@ impl State {
         workspace.created_at = now.clone();
         workspace.updated_at = now;
         self.workspaces.push(WorkspaceRow { workspace });
-        self.hub.workspaces_changed(&id);
+        // Its creator, the fake's user, hears of it.
+        self.hub.workspaces_changed_for_user(&self.user.0);
         Ok(id)
     }
 

@@ -307,6 +307,9 @@ pub(crate) struct State {
     pub(crate) hub: std::sync::Arc<crate::ws::Hub>,
     /// Custom runtime profiles (HEAD), oldest first.
     profiles: Vec<channel::ProfileRow>,
+    /// During a bulk transition, the runtimes whose tasks ended: each is
+    /// hinted once when it is over.
+    finished_runtimes: Option<Vec<RuntimeId>>,
     workspaces: Vec<WorkspaceRow>,
     agents: Vec<AgentState>,
     runtimes: HashMap<RuntimeId, RuntimeRow>,
@@ -373,6 +376,7 @@ impl State {
             faults: Faults::default(),
             hub: std::sync::Arc::default(),
             profiles: Vec::new(),
+            finished_runtimes: None,
             workspaces: Vec::new(),
             agents: Vec::new(),
             runtimes: HashMap::new(),

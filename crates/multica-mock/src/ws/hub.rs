@@ -20,11 +20,18 @@ struct Connection {
     runtime_ids: Vec<String>,
     /// The distinct workspaces of those runtimes.
     workspace_ids: Vec<WorkspaceId>,
-    /// A personal token's workspaces (`None` inside: every one); `None`
-    /// for a daemon token, which never hears `workspaces_changed`.
-    user_of: Option<Option<HashSet<WorkspaceId>>>,
+    /// A user's ID and workspaces (`None`: every one); `None` for a daemon
+    /// token, which never hears `workspaces_changed`.
+    user: Option<ChannelUser>,
     outbox: mpsc::Sender<String>,
     close: Arc<Notify>,
+}
+
+/// The user a connection authenticated as.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelUser {
+    pub(crate) id: String,
+    pub(crate) member_of: Option<HashSet<WorkspaceId>>,
 }
 
 /// What a registered connection's session needs from the hub.
@@ -80,7 +87,7 @@ impl Hub {
         &self,
         runtime_ids: Vec<String>,
         workspace_ids: Vec<WorkspaceId>,
-        user_of: Option<Option<HashSet<WorkspaceId>>>,
+        user: Option<ChannelUser>,
     ) -> Registration {
         let (outbox, inbox) = mpsc::channel(SEND_QUEUE);
         let close = Arc::new(Notify::new());
@@ -88,7 +95,7 @@ impl Hub {
         inner.next_id += 1;
         let id = inner.next_id;
         let connection =
-            Connection { runtime_ids, workspace_ids, user_of, outbox: outbox.clone(), close: Arc::clone(&close) };
+            Connection { runtime_ids, workspace_ids, user, outbox: outbox.clone(), close: Arc::clone(&close) };
         inner.connections.insert(id, connection);
         Registration { id, outbox, inbox, close }
     }
@@ -152,13 +159,17 @@ impl Hub {
         self.push(&frame("daemon:runtime_profiles_changed", payload), |c| c.workspace_ids.contains(workspace_id));
     }
 
-    /// `daemon:workspaces_changed` to every connection of a user who is a
-    /// member of the workspace (never a daemon token's).
-    pub(crate) fn workspaces_changed(&self, workspace_id: &WorkspaceId) {
-        self.push(&frame("daemon:workspaces_changed", json!({})), |c| match &c.user_of {
-            Some(None) => true,
-            Some(Some(member_of)) => member_of.contains(workspace_id),
-            None => false,
+    /// `daemon:workspaces_changed` to every connection of the user (a
+    /// workspace they created).
+    pub(crate) fn workspaces_changed_for_user(&self, user_id: &str) {
+        self.push(&frame("daemon:workspaces_changed", json!({})), |c| c.user.as_ref().is_some_and(|u| u.id == user_id));
+    }
+
+    /// `daemon:workspaces_changed` to every connection of a member of the
+    /// workspace (it is deleted).
+    pub(crate) fn workspaces_changed_for_members(&self, workspace_id: &WorkspaceId) {
+        self.push(&frame("daemon:workspaces_changed", json!({})), |c| {
+            c.user.as_ref().is_some_and(|u| u.member_of.as_ref().is_none_or(|m| m.contains(workspace_id)))
         });
     }
 
@@ -238,10 +249,11 @@ mod tests {
         let hub = Hub::default();
         let workspace = WorkspaceId::new("11111111-1111-4111-8111-111111111111");
         let mut lower = hub.register(vec![runtime().as_str().to_owned()], vec![workspace.clone()], None);
-        let mut upper = hub.register(vec![runtime().as_str().to_ascii_uppercase()], Vec::new(), Some(None));
-        let mut stranger = hub.register(Vec::new(), Vec::new(), Some(Some(HashSet::new())));
+        let user = |member_of| Some(ChannelUser { id: "u".into(), member_of });
+        let mut upper = hub.register(vec![runtime().as_str().to_ascii_uppercase()], Vec::new(), user(None));
+        let mut stranger = hub.register(Vec::new(), Vec::new(), user(Some(HashSet::new())));
         hub.task_available(&runtime(), Some(&TaskId::new("t")));
-        hub.workspaces_changed(&workspace);
+        hub.workspaces_changed_for_members(&workspace);
         hub.runtime_profiles_changed(&workspace, "p");
         let kinds = |r: &mut Registration| {
             std::iter::from_fn(|| r.inbox.try_recv().ok())
@@ -251,5 +263,9 @@ mod tests {
         assert_eq!(kinds(&mut lower), [json!("daemon:task_available"), json!("daemon:runtime_profiles_changed")]);
         assert_eq!(kinds(&mut upper), [json!("daemon:workspaces_changed")]);
         assert!(kinds(&mut stranger).is_empty());
+        hub.workspaces_changed_for_user("u");
+        assert_eq!(kinds(&mut upper), [json!("daemon:workspaces_changed")]);
+        assert_eq!(kinds(&mut stranger), [json!("daemon:workspaces_changed")]);
+        assert!(kinds(&mut lower).is_empty());
     }
 }
