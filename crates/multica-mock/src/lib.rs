@@ -341,7 +341,7 @@
 //!   `body`, a refusal as its status and `{"error"}`); another method is 404
 //!   `error: unknown rpc method "<m>"`; eight run at once, the ninth is 429
 //!   `too many in-flight rpc requests` at once; `timeout_ms` bounds a claim
-//!   (500 `failed to claim tasks: context deadline exceeded`).
+//!   (500 `failed to claim tasks: promote deferred tasks: context deadline exceeded`, its first stage).
 //! - **Pushes**: `task_available {runtime_id, task_id}` when a task is queued
 //!   (enqueue, retry, deferred task due), `{runtime_id}` when one ends
 //!   (complete, fail, cancel); `pending_work {runtime_id, kind:"model_list"}`

@@ -394,6 +394,10 @@ async fn a_claim_slower_than_its_budget_answers_500_and_claims_nothing() {
     assert!(started.elapsed() < Duration::from_secs(2), "answered at the budget, not after the delay");
     assert_eq!(answer["payload"]["request_id"], "slow");
     assert_eq!(answer["payload"]["status"], 500);
+    assert_eq!(
+        answer["payload"]["body"],
+        json!({ "error": "failed to claim tasks: promote deferred tasks: context deadline exceeded" })
+    );
     assert!(answer["payload"].get("error").is_none());
     assert_eq!(head.mock.task_status(&task), Some(TaskStatus::Queued));
 }
