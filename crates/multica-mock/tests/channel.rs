@@ -594,3 +594,62 @@ async fn shutting_the_server_down_ends_its_channel_connections() {
     assert!(next(&mut ws, Duration::from_secs(5)).await.is_none_or(|m| m.is_close()));
     assert_eq!(mock.channel_connections(), 0);
 }
+
+// ----- the control routes over HTTP ----------------------------------------------------
+
+async fn control(head: &Head, method: &str, path: &str, body: Value) -> (u16, Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", head.server.base_url()))
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn control_routes_cause_every_push_and_arm_the_channel_faults() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    let (_, created) = control(&head, "POST", "/_mock/workspaces", json!({ "name": "Second" })).await;
+    assert_eq!(recv(&mut ws).await["type"], "daemon:workspaces_changed");
+    let path = format!("/_mock/workspaces/{}", created["id"].as_str().unwrap());
+    assert_eq!(control(&head, "DELETE", &path, json!({})).await.0, 200);
+    assert_eq!(recv(&mut ws).await["type"], "daemon:workspaces_changed");
+    assert_eq!(control(&head, "DELETE", &path, json!({})).await.0, 400, "already gone");
+
+    let profile = json!({ "id": "0f0f0f0f-0000-4000-8000-000000000001", "workspace_id": head.workspace_id,
+                          "display_name": "p", "protocol_family": "codex", "command_name": "codex-p" });
+    let (status, created) = control(&head, "POST", "/_mock/runtime-profiles", profile).await;
+    assert_eq!((status, created["id"].as_str()), (200, Some("0f0f0f0f-0000-4000-8000-000000000001")));
+    assert_eq!(created["display_name"], "p");
+    assert_eq!(recv(&mut ws).await["payload"]["runtime_profile_id"], created["id"]);
+    let listed = head.mock.list_runtime_profiles(&head.workspace_id).await.unwrap();
+    assert_eq!(listed.runtime_profiles.len(), 1);
+    assert_eq!(
+        control(&head, "DELETE", "/_mock/runtime-profiles/0f0f0f0f-0000-4000-8000-000000000001", json!({})).await.0,
+        200
+    );
+    assert_eq!(recv(&mut ws).await["type"], "daemon:runtime_profiles_changed");
+
+    let runtime = format!("/_mock/runtimes/{}", head.rt2);
+    assert_eq!(control(&head, "DELETE", &runtime, json!({})).await.0, 200);
+    send(&mut ws, heartbeat(head.rt2.as_str())).await;
+    assert_eq!(recv(&mut ws).await["payload"]["status"], "runtime_gone");
+
+    let fault = json!({ "endpoint": "ws_claim", "close_connection": true });
+    assert_eq!(control(&head, "POST", "/_mock/faults", fault).await.0, 200);
+    send(&mut ws, claim("c", claim_body(&head, 1))).await;
+    assert!(next(&mut ws, Duration::from_secs(5)).await.is_none_or(|m| m.is_close()));
+    let fault = json!({ "endpoint": "ws_upgrade", "status": 503, "message": "maintenance" });
+    assert_eq!(control(&head, "POST", "/_mock/faults", fault).await.0, 200);
+    let refused = connect(&head.url(&format!("?runtime_ids={}", head.rt1)), &[("Authorization", &bearer(PAT))])
+        .await
+        .unwrap_err();
+    assert_eq!((refused.status, refused.body.as_str()), (503, "{\"error\":\"maintenance\"}\n"));
+    assert_eq!(control(&head, "POST", "/_mock/faults", json!({ "endpoint": "ws_claim" })).await.0, 400);
+}
