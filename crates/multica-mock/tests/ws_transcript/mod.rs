@@ -97,6 +97,8 @@ impl Report {
 pub type StandIn = (&'static str, Value);
 
 struct Connection {
+    /// When the 101 came: the recording's time and ours.
+    connected: (f64, Instant),
     writer: OwnedWriteHalf,
     received: Vec<(Instant, Event)>,
     closed_by_us: bool,
@@ -210,7 +212,10 @@ impl WsReplayer {
                             let connection = self.connections.get_mut(&conn).unwrap();
                             let _ = connection.writer.shutdown().await;
                         }
-                        expected.push((conn, class(t - last_action.0), item.clone(), last_action.1));
+                        // A server ping is the connection's timer, not an answer.
+                        let reference =
+                            if item["op"] == "ping" { self.connections[&conn].connected } else { last_action };
+                        expected.push((conn, class(t - reference.0), item.clone(), reference.1));
                     }
                 }
             }
@@ -576,7 +581,8 @@ impl WsReplayer {
             let conn = recorded["conn"].as_str().unwrap_or_default().to_owned();
             let (reader, writer) = stream.into_split();
             tokio::spawn(read_events(conn.clone(), reader, self.events.0.clone()));
-            self.connections.insert(conn, Connection { writer, received: Vec::new(), closed_by_us: false });
+            let connected = (recorded["t_answer"].as_f64().unwrap_or_default(), Instant::now());
+            self.connections.insert(conn, Connection { connected, writer, received: Vec::new(), closed_by_us: false });
         }
         differences
     }
