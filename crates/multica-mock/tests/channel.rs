@@ -653,3 +653,29 @@ async fn control_routes_cause_every_push_and_arm_the_channel_faults() {
     assert_eq!((refused.status, refused.body.as_str()), (503, "{\"error\":\"maintenance\"}\n"));
     assert_eq!(control(&head, "POST", "/_mock/faults", json!({ "endpoint": "ws_claim" })).await.0, 400);
 }
+
+#[tokio::test]
+async fn the_channel_runs_in_process_over_a_byte_stream() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let head = Head::new().await;
+    let (client, server) = tokio::io::duplex(256 * 1024);
+    let serving = tokio::spawn(multica_mock::serve_stream(head.mock.clone(), server, usize::MAX));
+    let mut request = format!("ws://fake/api/daemon/ws?runtime_ids={}", head.rt1).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", bearer(PAT).parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::client_async(request, client).await.unwrap();
+    assert_eq!(response.status(), 101);
+    futures_util::SinkExt::send(&mut ws, Message::text(heartbeat(head.rt1.as_str()).to_string())).await.unwrap();
+    let ack = match futures_util::StreamExt::next(&mut ws).await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<Value>(&text).unwrap(),
+        other => panic!("expected the ack, got {other:?}"),
+    };
+    assert_eq!(ack["payload"]["status"], "ok");
+    let task = head.enqueue();
+    let pushed = match futures_util::StreamExt::next(&mut ws).await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<Value>(&text).unwrap(),
+        other => panic!("expected the push, got {other:?}"),
+    };
+    assert_eq!(pushed["payload"]["task_id"], json!(task));
+    drop(ws);
+    serving.await.unwrap();
+}
