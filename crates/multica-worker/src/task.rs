@@ -13,6 +13,7 @@ use crate::agent::{AgentOutcome, CancelReason, TaskContext};
 use crate::event::WorkerEvent;
 use crate::prepare::{self, Prepared};
 use crate::routes::LaterRoute;
+use crate::usage::TaskUsageSums;
 use crate::worker::Shared;
 
 /// Runs one claimed task to its end: preparation (with its lease kept
@@ -58,6 +59,7 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
 
     let reporter = TaskMessageReporter::start(Arc::clone(api), task_id.clone(), shared.config.reporter.clone());
     let (signal, cancel) = watch::channel(None);
+    let task_id_runtime = task.record.runtime_id.clone();
     let context = TaskContext {
         task,
         messages: reporter.sink(),
@@ -68,6 +70,9 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
         auth_token,
         skills,
         pinned: Arc::clone(&pinned),
+        runtime_provider: shared.provider_of(&task_id_runtime),
+        usage: TaskUsageSums::default(),
+        daily: Arc::clone(&shared.daily_usage),
     };
     let agent = Arc::clone(&shared.agent);
     let mut agent_run = agent.run(context);

@@ -14,6 +14,7 @@ use crate::config::{Registration, WorkerConfig};
 use crate::event::{EventFn, Events, Summary, WorkerEvent};
 use crate::routes::{LaterRoute, ServerRoutes};
 use crate::skills::SkillCache;
+use crate::usage::DailyUsage;
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
@@ -82,9 +83,20 @@ pub(crate) struct Shared {
     pub(crate) runtimes: Mutex<Vec<Runtime>>,
     pub(crate) routes: Arc<ServerRoutes>,
     pub(crate) skills: SkillCache,
+    pub(crate) daily_usage: Arc<DailyUsage>,
 }
 
 impl Shared {
+    /// The provider of runtime `runtime_id` (empty when unknown).
+    pub(crate) fn provider_of(&self, runtime_id: &RuntimeId) -> String {
+        let runtimes = self.runtimes.lock().unwrap_or_else(PoisonError::into_inner);
+        runtimes
+            .iter()
+            .find(|runtime| &runtime.id == runtime_id)
+            .map(|runtime| runtime.provider.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn runtimes(&self) -> Vec<Runtime> {
         self.runtimes.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -163,6 +175,7 @@ impl Worker {
             runtimes: Mutex::new(Vec::new()),
             routes: Arc::default(),
             skills: SkillCache::default(),
+            daily_usage: Arc::default(),
         });
         match shared.register().await {
             Ok(runtimes) => {
