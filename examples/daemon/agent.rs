@@ -75,5 +75,3 @@ impl Agent for SimulatedAgent {
         })
     }
 }
-
-/// Today's date (UTC) as `YYYY-MM-DD`, the day usage is counted on.
