@@ -247,7 +247,7 @@ impl TaskContext {
             return Ok(false);
         }
         let task_id = self.task.record.id.clone();
-        let answer = self.api.pin_session(&task_id, &pin).await;
+        let answer = RetryPolicy::default().run(Endpoint::PinSession, || self.api.pin_session(&task_id, &pin)).await;
         match self.routes.answer(LaterRoute::SessionPin, answer) {
             None => Ok(false),
             Some(Ok(())) => {
