@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::{DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
+use multica_api::{ClientCapability, DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
@@ -136,6 +136,19 @@ enum Stop {
 }
 
 impl Worker {
+    /// The capabilities whose contract the worker honours, to announce in
+    /// `X-Client-Capabilities` on every call (build the client with them:
+    /// `HyperClient::builder(url).capabilities(Worker::CAPABILITIES)`):
+    /// `skill-bundles-v1`, since the worker resolves a claim's skill
+    /// references while the task prepares; at HEAD 1cc46b2697 a claim then
+    /// carries references (a few KB) instead of every skill's content
+    /// (about 200 KB). Not announced: `coalesced-comments-v1` and
+    /// `local-worktree-v1` (the worker has no comment bundles or local
+    /// directories to handle: without them the server keeps such tasks from
+    /// it or explains), `rpc-v1` (WebSocket only), and the three the server
+    /// does not read. The worker works without any of them too.
+    pub const CAPABILITIES: [ClientCapability; 1] = [ClientCapability::SkillBundles];
+
     /// A worker that registers `registration` through `api` and runs
     /// `agent` per task, with [`WorkerConfig::default`].
     pub fn new(api: Arc<dyn DaemonApi>, registration: Registration, agent: impl Agent) -> Self {
