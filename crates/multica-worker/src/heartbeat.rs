@@ -43,6 +43,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>,
             _ = stopped.changed() => break,
         }
     }
+    // Answers already under way may finish (a user waits on them), within the cancel grace.
+    let finishing = async { while answers.join_next().await.is_some() {} };
+    let _ = time::timeout(config.cancel_grace, finishing).await;
     answers.shutdown().await;
 }
 

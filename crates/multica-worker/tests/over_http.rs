@@ -78,3 +78,49 @@ async fn over_http_at_head_leases_are_extended_in_real_time_and_programs_get_the
     assert_eq!(extended, 3);
     server.shutdown().await;
 }
+
+/// Records how many skills each task's agent got and answers the model picker.
+#[derive(Clone, Default)]
+struct SkillCounter(Arc<std::sync::Mutex<Vec<usize>>>);
+
+#[multica_api::async_trait]
+impl multica_worker::Agent for SkillCounter {
+    async fn run(&self, context: multica_worker::TaskContext) -> multica_worker::AgentOutcome {
+        self.0.lock().unwrap().push(context.skills().iter().filter(|skill| !skill.content.is_empty()).count());
+        multica_worker::AgentOutcome::completed("done")
+    }
+
+    async fn list_models(
+        &self,
+        _runtime: &multica_api::Runtime,
+    ) -> multica_worker::RuntimeAnswer<multica_worker::ModelCatalog> {
+        let model = multica_api::RuntimeModel { id: "opus".into(), label: "Opus".into(), ..Default::default() };
+        multica_worker::RuntimeAnswer::Answered(multica_worker::ModelCatalog::new(vec![model]))
+    }
+}
+
+#[tokio::test]
+async fn over_http_at_head_claims_carry_skill_references_and_a_model_list_request_is_answered() {
+    let mock = seeded_head();
+    let server = multica_mock::serve(mock.clone()).await.unwrap();
+    let client = HyperClient::builder(server.base_url())
+        .token("mul_worker_tests")
+        .capabilities(Worker::CAPABILITIES)
+        .build()
+        .unwrap();
+    let api: Arc<dyn DaemonApi> = Arc::new(client);
+    // A user opened the model picker before the daemon came up.
+    mock.request_runtime(&multica_mock::RuntimeRequest::model_list(RUNTIME)).unwrap();
+    let agent = SkillCounter::default();
+    let summary =
+        Worker::new(api, registration(), agent.clone()).config(fast()).run(std::future::pending()).await.unwrap();
+
+    assert_eq!((summary.completed, summary.errors), (3, 0));
+    // Every task's agent got the ten skills (workspace + built-in), fetched by reference.
+    assert_eq!(*agent.0.lock().unwrap(), [10, 10, 10]);
+    assert!(!mock.calls_to(Endpoint::ResolveSkillBundles).is_empty());
+    let requests = mock.runtime_requests();
+    assert_eq!(requests[0].status, "completed");
+    assert_eq!(requests[0].result.as_ref().unwrap()["models"][0]["id"], "opus");
+    server.shutdown().await;
+}
