@@ -124,3 +124,33 @@ async fn over_http_at_head_claims_carry_skill_references_and_a_model_list_reques
     assert_eq!(requests[0].result.as_ref().unwrap()["models"][0]["id"], "opus");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_daemon_started_before_its_server_waits_for_it_and_then_runs_the_queue() {
+    // A port nobody listens on yet: connections are refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let client = HyperClient::builder(format!("http://{addr}")).build().unwrap();
+    let api: Arc<dyn DaemonApi> = Arc::new(client);
+    let config = WorkerConfig { wait_for_server: Some(Duration::from_secs(30)), ..fast() };
+    let recorder = Recorder::default();
+    let worker = recorder.attach(Worker::new(api, registration(), CommandAgent::new("true")).config(config));
+    let running = tokio::spawn(worker.run(std::future::pending()));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while recorder.count(|e| matches!(e, multica_worker::WorkerEvent::RegistrationRetrying { .. })) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no retry");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mock = seeded();
+    let server_config = multica_mock::ServerConfig { addr, ..multica_mock::ServerConfig::default() };
+    let server = multica_mock::serve_with(mock.clone(), server_config).await.unwrap();
+
+    let summary = running.await.unwrap().unwrap();
+    assert_eq!((summary.completed, summary.failed), (3, 0));
+    let retry = recorder.events().into_iter().find_map(|e| match e {
+        multica_worker::WorkerEvent::RegistrationRetrying { error, .. } => Some(error),
+        _ => None,
+    });
+    assert!(retry.unwrap().is_transport(), "connection refused");
+    server.shutdown().await;
+}
