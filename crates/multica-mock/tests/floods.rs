@@ -1,0 +1,357 @@
+//! The fake's server under floods, with a well-behaved client alongside:
+//! thousands of churning connections that never complete a request, and an
+//! HTTP/2 rapid-reset flood (whole claims, each stream reset as soon as it
+//! is sent). What is deterministic is asserted (the well-behaved client's
+//! failures, what the server closed); timings are printed, and the
+//! `--ignored` test measures latency and the server's CPU time.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use multica_mock::{serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// The demo seed's runtime, which has queued tasks to claim.
+const RUNTIME: &str = "33333333-3333-4333-8333-333333333333";
+
+/// Generous bound on one answer on a loaded machine; it only tells "answered"
+/// from "never".
+const SLACK: Duration = Duration::from_secs(5);
+
+/// A daemon's keep-alive client: one HTTP/1.1 connection, reused for every
+/// request, opened again only after the server closed it.
+struct KeepAlive {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    /// Requests that got no answer (the connection closed under them).
+    failures: usize,
+    /// Connections opened.
+    connections: usize,
+    /// How long each answered request took.
+    latencies: Vec<Duration>,
+}
+
+impl KeepAlive {
+    fn new(addr: SocketAddr) -> Self {
+        Self { addr, stream: None, failures: 0, connections: 0, latencies: Vec::new() }
+    }
+
+    /// One heartbeat; a failure is counted and the connection dropped.
+    async fn heartbeat(&mut self) {
+        if self.stream.is_none() {
+            self.stream = Some(TcpStream::connect(self.addr).await.unwrap());
+            self.connections += 1;
+        }
+        let stream = self.stream.as_mut().unwrap();
+        let started = Instant::now();
+        match tokio::time::timeout(SLACK, exchange(stream)).await {
+            Ok(Ok(status)) => {
+                assert_eq!(status, 200);
+                self.latencies.push(started.elapsed());
+            }
+            Ok(Err(_)) | Err(_) => {
+                self.failures += 1;
+                self.stream = None;
+            }
+        }
+    }
+}
+
+/// A heartbeat on a kept-alive connection; the answer's status.
+async fn exchange(stream: &mut TcpStream) -> std::io::Result<u16> {
+    let body = format!(r#"{{"runtime_id":"{RUNTIME}"}}"#);
+    let request = format!(
+        "POST /api/daemon/heartbeat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    read_answer(stream).await
+}
+
+/// Reads one HTTP/1.1 answer with a `content-length`; its status.
+async fn read_answer(stream: &mut TcpStream) -> std::io::Result<u16> {
+    let closed = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed mid-answer");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(closed());
+        }
+        answer.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_ascii_lowercase();
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while answer.len() < head_end + length {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(closed());
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    Ok(status)
+}
+
+/// Reads (and discards) until the server closes the connection.
+async fn until_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+/// One churning connection: connects, is silent (or sends half a request
+/// head), and goes away after `hold` unless the server closed it first.
+/// Whether the server closed it.
+async fn churn(addr: SocketAddr, slow_head: bool, hold: Duration) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else { return false };
+    if slow_head && stream.write_all(b"GET /api/daemon/runtimes HTTP/1.1\r\nHost: x\r\n").await.is_err() {
+        return true;
+    }
+    tokio::time::timeout(hold, until_closed(&mut stream)).await.is_ok()
+}
+
+/// `total` churning connections, `at_once` at a time; how many the server
+/// closed.
+async fn flood(addr: SocketAddr, total: usize, at_once: usize, hold: Duration) -> usize {
+    let mut running = tokio::task::JoinSet::new();
+    let mut closed = 0;
+    for i in 0..total {
+        if running.len() >= at_once {
+            closed += usize::from(running.join_next().await.unwrap().unwrap());
+        }
+        running.spawn(churn(addr, i % 2 == 0, hold));
+    }
+    while let Some(result) = running.join_next().await {
+        closed += usize::from(result.unwrap());
+    }
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_churning_connections_fails_no_request_of_a_keep_alive_client() {
+    const CAP: usize = 64;
+    const FLOOD: usize = 10_000;
+    const AT_ONCE: usize = 256;
+    // The timeouts are far away: only the cap sheds anything here.
+    let limits =
+        ConnectionLimits { header_read_timeout: SLACK * 4, idle_timeout: SLACK * 4, max_connections: CAP };
+    let mock = MockDaemon::builder().seed(Seed::demo()).build().unwrap();
+    let server = serve_with(mock, ServerConfig { limits, ..ServerConfig::default() }).await.unwrap();
+    let addr = server.addr();
+
+    let mut client = KeepAlive::new(addr);
+    client.heartbeat().await;
+    let started = Instant::now();
+    let flood = tokio::spawn(flood(addr, FLOOD, AT_ONCE, Duration::from_millis(50)));
+    // A daemon's rhythm: a request every 10 ms, idle in between.
+    let mut every = tokio::time::interval(Duration::from_millis(10));
+    while !flood.is_finished() {
+        every.tick().await;
+        client.heartbeat().await;
+    }
+    let closed = flood.await.unwrap();
+    let requests = client.latencies.len() + client.failures;
+    println!(
+        "{FLOOD} churning connections ({AT_ONCE} at once, cap {CAP}) in {:?}: {closed} closed by the server; \
+         keep-alive client: {requests} requests, {} failed, {} connection(s)",
+        started.elapsed(),
+        client.failures,
+        client.connections
+    );
+    assert!(closed > FLOOD / 2, "the cap shed the flood: {closed}");
+    assert_eq!(client.failures, 0, "the keep-alive client lost requests to the flood");
+    assert_eq!(client.connections, 1, "its connection was never shed");
+}
+
+/// Opens h2c connections and sends `streams` whole claims on them, each
+/// reset at once; opens a new connection whenever the server ends one.
+/// How many connections it took.
+async fn rapid_reset(addr: SocketAddr, streams: usize, sent: Arc<AtomicUsize>) -> usize {
+    let uri = format!("http://{addr}/api/daemon/runtimes/{RUNTIME}/tasks/claim");
+    let mut connections = 0;
+    'connect: while sent.load(Ordering::SeqCst) < streams {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let _ = tcp.set_nodelay(true);
+        let Ok((client, connection)) = h2::client::handshake(tcp).await else { continue };
+        connections += 1;
+        let driver = tokio::spawn(connection);
+        let mut client = match client.ready().await {
+            Ok(client) => client,
+            Err(_) => continue,
+        };
+        while sent.load(Ordering::SeqCst) < streams {
+            let request = http::Request::post(&uri).header("content-type", "application/json").body(()).unwrap();
+            let Ok((_response, mut stream)) = client.send_request(request, false) else {
+                driver.abort();
+                continue 'connect;
+            };
+            let _ = stream.send_data(Bytes::from_static(b"{}"), true);
+            stream.send_reset(h2::Reason::CANCEL);
+            sent.fetch_add(1, Ordering::SeqCst);
+            client = match client.ready().await {
+                Ok(client) => client,
+                Err(_) => {
+                    driver.abort();
+                    continue 'connect;
+                }
+            };
+        }
+        driver.abort();
+    }
+    connections
+}
+
+/// Percentile `p` (0–100) of sorted `values`.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rapid_reset_flood_fails_no_request_of_another_client() {
+    const STREAMS: usize = 20_000;
+    let mock = MockDaemon::builder().seed(Seed::demo()).build().unwrap();
+    let server = serve_with(mock.clone(), ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let mut client = KeepAlive::new(addr);
+    client.heartbeat().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let attack = tokio::spawn(rapid_reset(addr, STREAMS, Arc::clone(&sent)));
+    let mut every = tokio::time::interval(Duration::from_millis(5));
+    while !attack.is_finished() {
+        every.tick().await;
+        client.heartbeat().await;
+    }
+    let connections = attack.await.unwrap();
+    let mut latencies = client.latencies.clone();
+    latencies.sort();
+    println!(
+        "{STREAMS} reset claims on {connections} connection(s) in {:?}; other client: {} requests, {} failed, \
+         p50 {:?}, p99 {:?}, max {:?}",
+        started.elapsed(),
+        latencies.len() + client.failures,
+        client.failures,
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        latencies.last().unwrap()
+    );
+    assert_eq!(client.failures, 0);
+}
+
+/// CPU time (user + system) of process `pid` so far, from `/proc`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces), 1-based from
+    // the state: utime is field 14 and stime 15 of the whole line.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// The server binary, killed when dropped.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server_process() -> (ServerProcess, SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_multica-mock-server"))
+        .arg("--seed-demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let process = ServerProcess(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line.trim().trim_start_matches("http://").parse().unwrap();
+    (process, addr)
+}
+
+/// The other client's latency and the server's CPU time, without and then
+/// under a rapid-reset flood, against the server binary in its own process.
+/// Prints figures; asserts only that the other client lost nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn measure_rapid_reset_against_the_server_binary() {
+    const STREAMS: usize = 100_000;
+    const ATTACKERS: usize = 2;
+    let (process, addr) = tokio::task::spawn_blocking(start_server_process).await.unwrap();
+    let pid = process.0.id();
+
+    let run = |attack: bool| async move {
+        let cpu_before = cpu_time(pid);
+        let started = Instant::now();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut attackers = tokio::task::JoinSet::new();
+        let done = Arc::new(AtomicBool::new(!attack));
+        if attack {
+            for _ in 0..ATTACKERS {
+                attackers.spawn(rapid_reset(addr, STREAMS, Arc::clone(&sent)));
+            }
+        }
+        let mut client = KeepAlive::new(addr);
+        let mut every = tokio::time::interval(Duration::from_millis(5));
+        let mut requests = 0;
+        while if attack { !attackers.is_empty() && !done.load(Ordering::SeqCst) } else { requests < 400 } {
+            every.tick().await;
+            client.heartbeat().await;
+            requests += 1;
+            if attack && sent.load(Ordering::SeqCst) >= STREAMS {
+                done.store(true, Ordering::SeqCst);
+            }
+        }
+        let mut connections = 0;
+        while let Some(n) = attackers.join_next().await {
+            connections += n.unwrap();
+        }
+        let elapsed = started.elapsed();
+        let cpu = cpu_time(pid).saturating_sub(cpu_before);
+        let mut latencies = client.latencies.clone();
+        latencies.sort();
+        println!(
+            "{}: {elapsed:?}, server CPU {cpu:?}; other client {} requests, {} failed, p50 {:?}, p99 {:?}, \
+             max {:?}{}",
+            if attack { "rapid reset" } else { "baseline" },
+            latencies.len() + client.failures,
+            client.failures,
+            percentile(&latencies, 50),
+            percentile(&latencies, 99),
+            latencies.last().unwrap(),
+            if attack {
+                format!("; {} reset claims on {connections} connection(s)", sent.load(Ordering::SeqCst))
+            } else {
+                String::new()
+            }
+        );
+        client.failures
+    };
+    assert_eq!(run(false).await, 0);
+    assert_eq!(run(true).await, 0);
+}
