@@ -196,6 +196,14 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
     max_body_bytes: usize,
 ) -> Result<HttpResponse, CloseConnection> {
+    if request.version() == http::Version::HTTP_2 {
+        // hyper drops a stream's handler when the client resets the stream,
+        // but checks only while the handler is pending, and h2 hands over
+        // streams already reset. Pending once first, a request whose client
+        // reset it with the request (rapid reset) is dropped unrun instead
+        // of claiming a task nobody receives.
+        tokio::task::yield_now().await;
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);

@@ -206,6 +206,9 @@ async fn rapid_reset(addr: SocketAddr, streams: usize, sent: Arc<AtomicUsize>) -
             let _ = stream.send_data(Bytes::from_static(b"{}"), true);
             stream.send_reset(h2::Reason::CANCEL);
             sent.fetch_add(1, Ordering::SeqCst);
+            // Let the connection's task write the frames out: h2 only
+            // queues them here.
+            tokio::task::yield_now().await;
             client = match client.ready().await {
                 Ok(client) => client,
                 Err(_) => {

@@ -106,7 +106,7 @@ impl Connections {
     /// Whether a new connection can be served now: the cap is not reached,
     /// or an open connection has no request in flight and can make room.
     fn has_room(&self) -> bool {
-        self.open.len() < self.cap() || self.open.values().any(|(watch, _)| watch.waiting_since().is_some())
+        self.open.len() < self.cap() || self.open.values().any(|(watch, _)| watch.shed_rank().is_some())
     }
 
     /// Serves the parked connection if there is room for it now.
@@ -133,7 +133,7 @@ impl Connections {
     /// [`Connections::may_accept`] said yes, it is parked until one is
     /// answered.
     pub(super) fn admit(&mut self, stream: TcpStream, mock: MockDaemon, max_body_bytes: usize) {
-        if self.open.len() >= self.cap() && !self.shed_longest_waiting() {
+        if self.open.len() >= self.cap() && !self.shed_one() {
             self.parked = Some(stream);
             return;
         }
@@ -156,15 +156,15 @@ impl Connections {
         }
     }
 
-    /// Closes the connection with no request in flight that has waited
-    /// longest; false when every connection has one.
-    fn shed_longest_waiting(&mut self) -> bool {
-        let oldest = self
+    /// Closes the connection that goes first by [`ShedRank`]; false when
+    /// every connection has a request in flight.
+    fn shed_one(&mut self) -> bool {
+        let first = self
             .open
             .iter()
-            .filter_map(|(id, (watch, _))| watch.waiting_since().map(|since| (since, *id)))
-            .min_by_key(|(since, _)| *since);
-        match oldest.and_then(|(_, id)| self.open.remove(&id)) {
+            .filter_map(|(id, (watch, _))| watch.shed_rank().map(|rank| (rank, *id)))
+            .min_by_key(|(rank, _)| *rank);
+        match first.and_then(|(_, id)| self.open.remove(&id)) {
             Some((_, task)) => {
                 task.abort();
                 true
@@ -239,6 +239,33 @@ enum Overdue {
     Idle,
 }
 
+/// The order in which connections with no request in flight are shed at
+/// the cap, the least first. First those waiting for a request head, which
+/// hold a descriptor and serve no one: silent or slow since connecting, or
+/// trickling a next head for longer than [`SLOW_HEAD`]. Then the idle
+/// keep-alive connections of clients that were answered, which may be
+/// reused at any moment (over HTTP/1.1, a request sent as its connection
+/// closes is lost). Last, an answered client's next head that is still
+/// arriving: a request about to be in flight. Within each, the one that
+/// has waited longest goes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ShedRank {
+    /// Waiting since then for a request head.
+    AwaitingHead(Instant),
+    /// Idle since its last answer, then.
+    Idle(Instant),
+    /// A next head began to arrive then.
+    HeadArriving(Instant),
+}
+
+/// How long the next head on a kept-alive connection may take to arrive
+/// before its connection ranks with the slow ones for shedding. A head
+/// comes in one write; one still arriving after this is being trickled.
+/// Much shorter than the header read timeout, which closes it anyway; much
+/// longer than a loaded machine takes to read a head that has arrived
+/// (up to 20 ms seen under a flood on 2 cores).
+const SLOW_HEAD: Duration = Duration::from_secs(1);
+
 /// What one connection is doing, as its bytes and requests show.
 struct Watch {
     /// When the connection was accepted; the other times count from it.
@@ -302,16 +329,19 @@ impl Watch {
         }
     }
 
-    /// Since when the connection has had no request in flight, for
-    /// choosing whom to shed: a connection never served counts from its
-    /// accept. `None` while a request is in flight.
-    fn waiting_since(&self) -> Option<Instant> {
+    /// Where the connection stands when one must be shed; `None` while a
+    /// request is in flight.
+    fn shed_rank(&self) -> Option<ShedRank> {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return None;
         }
-        match self.idle_since.load(Ordering::SeqCst) {
-            NEVER => Some(self.accepted),
-            since => Some(self.at(since)),
+        match (self.idle_since.load(Ordering::SeqCst), self.head_started.load(Ordering::SeqCst)) {
+            (NEVER, _) => Some(ShedRank::AwaitingHead(self.accepted)),
+            (since, NEVER) => Some(ShedRank::Idle(self.at(since))),
+            (_, started) if self.at(started) + SLOW_HEAD <= Instant::now() => {
+                Some(ShedRank::AwaitingHead(self.at(started)))
+            }
+            (_, started) => Some(ShedRank::HeadArriving(self.at(started))),
         }
     }
 
