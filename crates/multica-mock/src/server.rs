@@ -24,6 +24,10 @@ use crate::version::VersionRules;
 
 mod limits;
 
+/// Streams reset by their client that h2 lets wait to be taken before it
+/// ends the connection: the burst of resets a connection is allowed.
+pub(crate) const MAX_PENDING_RESET_STREAMS: usize = limits::RESET_BURST as usize;
+
 pub use limits::{ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
 /// The largest request body accepted by default: no cap, as the server has

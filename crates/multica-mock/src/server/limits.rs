@@ -10,6 +10,7 @@
 //! its bytes and its requests do.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,6 +39,15 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Open connections at most (default): half of the usual 1,024 file
 /// descriptors, so that the process never runs out of them.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Streams a client may reset before being answered, at once: as many as
+/// it may have open (hyper's default `max_concurrent_streams`).
+pub(crate) const RESET_BURST: u64 = 200;
+/// Streams a client may reset per second of its connection's life beyond
+/// [`RESET_BURST`]. Past that, the connection is not read until its
+/// allowance catches up, so that a rapid-reset flood costs the server no
+/// more than this many streams a second per connection.
+const RESET_RATE: u64 = 100;
 
 /// How long an idle connection told to close (an HTTP/2 GOAWAY) gets to do
 /// so before it is dropped.
@@ -184,7 +194,7 @@ async fn serve(
 ) {
     // Latency over throughput: small JSON answers must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(Watched { inner: stream, watch: Arc::clone(&watch), preface_seen: 0 });
+    let io = TokioIo::new(Watched { inner: stream, watch: Arc::clone(&watch), preface_seen: 0, paused: None });
     let service = {
         let watch = Arc::clone(&watch);
         service_fn(move |request| {
@@ -192,7 +202,7 @@ async fn serve(
             let answer = crate::server::handle(mock.clone(), request, max_body_bytes);
             async move {
                 let answer = answer.await;
-                drop(in_flight);
+                in_flight.answered();
                 answer
             }
         })
@@ -272,6 +282,8 @@ struct Watch {
     accepted: Instant,
     /// Requests being answered.
     in_flight: AtomicUsize,
+    /// Requests dropped unanswered: over HTTP/2, streams the client reset.
+    resets: AtomicU64,
     /// When the last answer was given; [`NEVER`] before the first.
     idle_since: AtomicU64,
     /// When the first byte of an unfinished HTTP/1 request head arrived
@@ -295,6 +307,7 @@ impl Watch {
         Self {
             accepted: Instant::now(),
             in_flight: AtomicUsize::new(0),
+            resets: AtomicU64::new(0),
             idle_since: AtomicU64::new(NEVER),
             head_started: AtomicU64::new(NEVER),
             http2: AtomicBool::new(false),
@@ -314,7 +327,15 @@ impl Watch {
     fn begin_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.head_started.store(NEVER, Ordering::SeqCst);
-        InFlight(Arc::clone(self))
+        InFlight { watch: Arc::clone(self), answered: false }
+    }
+
+    /// Until when the connection is not read: it has reset more streams
+    /// than [`RESET_BURST`] and [`RESET_RATE`] allow for its age.
+    fn paused_until(&self) -> Option<Instant> {
+        let over = self.resets.load(Ordering::SeqCst).checked_sub(RESET_BURST)?;
+        let until = self.accepted + Duration::from_millis(over.saturating_mul(1000) / RESET_RATE);
+        (until > Instant::now()).then_some(until)
     }
 
     /// Bytes arrived from the client.
@@ -367,12 +388,25 @@ impl Watch {
     }
 }
 
-/// A request being answered; dropped when its answer is ready.
-struct InFlight(Arc<Watch>);
+/// A request being answered; dropped when its answer is ready, or when
+/// hyper drops the request (its stream reset, its connection gone).
+struct InFlight {
+    watch: Arc<Watch>,
+    answered: bool,
+}
+
+impl InFlight {
+    fn answered(mut self) {
+        self.answered = true;
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let watch = &self.0;
+        let watch = &self.watch;
+        if !self.answered {
+            watch.resets.fetch_add(1, Ordering::SeqCst);
+        }
         watch.idle_since.store(watch.now(), Ordering::SeqCst);
         if watch.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             watch.changed.notify_one();
@@ -391,6 +425,8 @@ struct Watched {
     /// How many bytes of [`H2_PREFACE`] have matched so far;
     /// `usize::MAX` once decided.
     preface_seen: usize,
+    /// While reading is paused for too many resets: when it resumes.
+    paused: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Watched {
@@ -414,6 +450,14 @@ impl Watched {
 
 impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        while let Some(until) = self.watch.paused_until() {
+            let paused = self.paused.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+            if paused.deadline() != until {
+                paused.as_mut().reset(until);
+            }
+            std::task::ready!(paused.as_mut().poll(cx));
+        }
+        self.paused = None;
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
