@@ -24,10 +24,6 @@ use crate::version::VersionRules;
 
 mod limits;
 
-/// Streams reset by their client that h2 lets wait to be taken before it
-/// ends the connection: the burst of resets a connection is allowed.
-pub(crate) const MAX_PENDING_RESET_STREAMS: usize = limits::RESET_BURST as usize;
-
 pub use limits::{ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
 /// The largest request body accepted by default: no cap, as the server has
@@ -200,14 +196,6 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
     max_body_bytes: usize,
 ) -> Result<HttpResponse, CloseConnection> {
-    if request.version() == http::Version::HTTP_2 {
-        // hyper drops a stream's handler when the client resets the stream,
-        // but checks only while the handler is pending, and h2 hands over
-        // streams already reset. Pending once first, a request whose client
-        // reset it with the request (rapid reset) is dropped unrun instead
-        // of claiming a task nobody receives.
-        tokio::task::yield_now().await;
-    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);

@@ -47,10 +47,5 @@ pub(crate) fn http_builder() -> auto::Builder<TokioExecutor> {
     // A client may end its side once the request is sent, as Go's server
     // allows: that is no reason to drop the answer.
     builder.http1().half_close(true);
-    // h2 ends a connection (GOAWAY) once 20 streams its client reset wait
-    // to be taken; a rapid-reset client then reconnects with a fresh
-    // allowance. The fake's own allowance (`limits`) pauses reading such a
-    // connection instead; this only bounds the queue of one read.
-    builder.http2().max_pending_accept_reset_streams(crate::server::MAX_PENDING_RESET_STREAMS);
     builder
 }

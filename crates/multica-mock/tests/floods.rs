@@ -150,8 +150,7 @@ async fn a_flood_of_churning_connections_fails_no_request_of_a_keep_alive_client
     const FLOOD: usize = 10_000;
     const AT_ONCE: usize = 256;
     // The timeouts are far away: only the cap sheds anything here.
-    let limits =
-        ConnectionLimits { header_read_timeout: SLACK * 4, idle_timeout: SLACK * 4, max_connections: CAP };
+    let limits = ConnectionLimits { header_read_timeout: SLACK * 4, idle_timeout: SLACK * 4, max_connections: CAP };
     let mock = MockDaemon::builder().seed(Seed::demo()).build().unwrap();
     let server = serve_with(mock, ServerConfig { limits, ..ServerConfig::default() }).await.unwrap();
     let addr = server.addr();
@@ -278,7 +277,7 @@ fn latency_summary(client: &KeepAlive) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rapid_reset_flood_fails_no_request_of_another_client_and_runs_no_reset_claim() {
+async fn a_rapid_reset_flood_fails_no_request_of_another_client() {
     let mock = MockDaemon::builder().seed(Seed::demo()).build().unwrap();
     let queued = mock.snapshot().tasks.len();
     let server = serve_with(mock.clone(), ServerConfig::default()).await.unwrap();
@@ -292,6 +291,8 @@ async fn a_rapid_reset_flood_fails_no_request_of_another_client_and_runs_no_rese
     );
     assert_eq!(client.failures, 0);
     assert!(sent > 300, "the flood ran: {sent}");
+    // Claims reset in the write that sent them mostly never reach the
+    // state (a read may split a stream's frames): printed, not asserted.
     assert!(queued > 0);
 }
 

@@ -1,6 +1,7 @@
 //! What keeps the fake's server serving when clients hold connections open:
 //! a header read timeout, an idle timeout and a cap on open connections
-//! that sheds the longest-idle connection to make room for a new client.
+//! that sheds, for a new client, first a connection that serves no one
+//! (silent, or a slow head) and only then an idle keep-alive one.
 //!
 //! hyper's own HTTP/1 header timeout needs a timer, also runs while a
 //! keep-alive connection waits for its next request (so it cannot be longer
@@ -10,7 +11,6 @@
 //! its bytes and its requests do.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -40,15 +40,6 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// descriptors, so that the process never runs out of them.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
-/// Streams a client may reset before being answered, at once: as many as
-/// it may have open (hyper's default `max_concurrent_streams`).
-pub(crate) const RESET_BURST: u64 = 200;
-/// Streams a client may reset per second of its connection's life beyond
-/// [`RESET_BURST`]. Past that, the connection is not read until its
-/// allowance catches up, so that a rapid-reset flood costs the server no
-/// more than this many streams a second per connection.
-const RESET_RATE: u64 = 100;
-
 /// How long an idle connection told to close (an HTTP/2 GOAWAY) gets to do
 /// so before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -63,12 +54,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// - sent no new request within `idle_timeout` of its last answer.
 ///
 /// A connection with a request in flight is never cut by these. When
-/// `max_connections` are open, a newly accepted connection closes the
-/// open one with no request in flight that has waited longest (a silent or
-/// slow client, or the longest-idle keep-alive connection), so that a new
-/// client is served; only while every open connection has a request in
-/// flight do new connections wait in the listen backlog, until one of
-/// those requests is answered or its connection closes.
+/// `max_connections` are open, a newly accepted connection closes one with
+/// no request in flight so that a new client is served: first one still
+/// waiting for a request head (silent or slow since connecting, or an
+/// answered client trickling its next head for over a second), the one
+/// that has waited longest; only when there is none, the longest-idle
+/// keep-alive connection of an answered client (over HTTP/1.1 that client
+/// may lose a request it sends just then). Only while every open connection
+/// has a request in flight do new connections wait in the listen backlog,
+/// until one of those requests is answered or its connection closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Default [`DEFAULT_HEADER_READ_TIMEOUT`].
@@ -194,7 +188,7 @@ async fn serve(
 ) {
     // Latency over throughput: small JSON answers must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(Watched { inner: stream, watch: Arc::clone(&watch), preface_seen: 0, paused: None });
+    let io = TokioIo::new(Watched { inner: stream, watch: Arc::clone(&watch), preface_seen: 0 });
     let service = {
         let watch = Arc::clone(&watch);
         service_fn(move |request| {
@@ -202,7 +196,7 @@ async fn serve(
             let answer = crate::server::handle(mock.clone(), request, max_body_bytes);
             async move {
                 let answer = answer.await;
-                in_flight.answered();
+                drop(in_flight);
                 answer
             }
         })
@@ -282,8 +276,6 @@ struct Watch {
     accepted: Instant,
     /// Requests being answered.
     in_flight: AtomicUsize,
-    /// Requests dropped unanswered: over HTTP/2, streams the client reset.
-    resets: AtomicU64,
     /// When the last answer was given; [`NEVER`] before the first.
     idle_since: AtomicU64,
     /// When the first byte of an unfinished HTTP/1 request head arrived
@@ -307,7 +299,6 @@ impl Watch {
         Self {
             accepted: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            resets: AtomicU64::new(0),
             idle_since: AtomicU64::new(NEVER),
             head_started: AtomicU64::new(NEVER),
             http2: AtomicBool::new(false),
@@ -327,15 +318,7 @@ impl Watch {
     fn begin_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.head_started.store(NEVER, Ordering::SeqCst);
-        InFlight { watch: Arc::clone(self), answered: false }
-    }
-
-    /// Until when the connection is not read: it has reset more streams
-    /// than [`RESET_BURST`] and [`RESET_RATE`] allow for its age.
-    fn paused_until(&self) -> Option<Instant> {
-        let over = self.resets.load(Ordering::SeqCst).checked_sub(RESET_BURST)?;
-        let until = self.accepted + Duration::from_millis(over.saturating_mul(1000) / RESET_RATE);
-        (until > Instant::now()).then_some(until)
+        InFlight(Arc::clone(self))
     }
 
     /// Bytes arrived from the client.
@@ -388,25 +371,12 @@ impl Watch {
     }
 }
 
-/// A request being answered; dropped when its answer is ready, or when
-/// hyper drops the request (its stream reset, its connection gone).
-struct InFlight {
-    watch: Arc<Watch>,
-    answered: bool,
-}
-
-impl InFlight {
-    fn answered(mut self) {
-        self.answered = true;
-    }
-}
+/// A request being answered; dropped when its answer is ready.
+struct InFlight(Arc<Watch>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let watch = &self.watch;
-        if !self.answered {
-            watch.resets.fetch_add(1, Ordering::SeqCst);
-        }
+        let watch = &self.0;
         watch.idle_since.store(watch.now(), Ordering::SeqCst);
         if watch.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             watch.changed.notify_one();
@@ -425,8 +395,6 @@ struct Watched {
     /// How many bytes of [`H2_PREFACE`] have matched so far;
     /// `usize::MAX` once decided.
     preface_seen: usize,
-    /// While reading is paused for too many resets: when it resumes.
-    paused: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Watched {
@@ -450,14 +418,6 @@ impl Watched {
 
 impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        while let Some(until) = self.watch.paused_until() {
-            let paused = self.paused.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-            if paused.deadline() != until {
-                paused.as_mut().reset(until);
-            }
-            std::task::ready!(paused.as_mut().poll(cx));
-        }
-        self.paused = None;
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
