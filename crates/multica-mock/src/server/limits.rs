@@ -204,18 +204,23 @@ async fn serve(
     let builder = crate::stream::http_builder();
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
+    // Checked at its deadline, and at least every shortest limit: any
+    // deadline set meanwhile (a request answered, a head begun) is at least
+    // that far off, so none is missed, and requests need not wake this loop.
+    let check_every = limits.header_read_timeout.min(limits.idle_timeout);
+    let next_check = tokio::time::sleep(check_every);
+    tokio::pin!(next_check);
     let overdue = loop {
-        let changed = watch.changed.notified();
-        let deadline = watch.deadline(&limits);
         tokio::select! {
             // A connection ending badly (client gone, injected transport
             // fault) is that connection's business only.
             _ = connection.as_mut() => return,
-            () = changed => {}
-            () = sleep_until(deadline) => {
+            () = next_check.as_mut() => {
                 if let Some(overdue) = watch.overdue(&limits) {
                     break overdue;
                 }
+                let latest = Instant::now() + check_every;
+                next_check.as_mut().reset(watch.deadline(&limits).map_or(latest, |due| due.min(latest)));
             }
         }
     };
@@ -224,13 +229,6 @@ async fn serve(
         // then close. A slow head gets no such courtesy.
         connection.as_mut().graceful_shutdown();
         let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -285,8 +283,6 @@ struct Watch {
     /// frames that are no request (settings, pings, window updates) between
     /// requests, so bytes alone do not start a head there.
     http2: AtomicBool,
-    /// Woken when the deadline may have moved earlier or become due.
-    changed: Notify,
     /// The server's, woken when this connection can make room.
     room: Arc<Notify>,
 }
@@ -302,7 +298,6 @@ impl Watch {
             idle_since: AtomicU64::new(NEVER),
             head_started: AtomicU64::new(NEVER),
             http2: AtomicBool::new(false),
-            changed: Notify::new(),
             room,
         }
     }
@@ -326,10 +321,9 @@ impl Watch {
         let between_requests = self.in_flight.load(Ordering::SeqCst) == 0
             && self.idle_since.load(Ordering::SeqCst) != NEVER
             && !self.http2.load(Ordering::SeqCst);
-        if between_requests
-            && self.head_started.compare_exchange(NEVER, self.now(), Ordering::SeqCst, Ordering::SeqCst).is_ok()
-        {
-            self.changed.notify_one();
+        if between_requests {
+            // Only the first byte of a head starts its clock.
+            let _ = self.head_started.compare_exchange(NEVER, self.now(), Ordering::SeqCst, Ordering::SeqCst);
         }
     }
 
@@ -379,7 +373,6 @@ impl Drop for InFlight {
         let watch = &self.0;
         watch.idle_since.store(watch.now(), Ordering::SeqCst);
         if watch.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            watch.changed.notify_one();
             watch.room.notify_one();
         }
     }
