@@ -367,8 +367,10 @@ fn start_server_process() -> (ServerProcess, SocketAddr) {
     use std::io::BufRead;
     // Another build of the server (an older commit) may be measured the same
     // way.
-    let binary =
-        std::env::var("MOCK_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_multica-mock-server").to_owned());
+    let binary = std::env::var("MOCK_SERVER_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_multica-mock-server").to_owned());
     let mut child = std::process::Command::new(binary)
         .arg("--seed-demo")
         .stdout(std::process::Stdio::piped())
@@ -393,7 +395,9 @@ async fn measure_rapid_reset_against_the_server_binary() {
     const REQUESTS: usize = 600;
     let (process, addr) = tokio::task::spawn_blocking(start_server_process).await.unwrap();
     let pid = process.0.id();
-    for attackers in [0, 2] {
+    // `ATTACKERS=n` floods from n connections at once instead of 2.
+    let flooding = std::env::var("ATTACKERS").ok().and_then(|n| n.parse().ok()).unwrap_or(2);
+    for attackers in [0, flooding] {
         let cpu_before = cpu_time(pid);
         let started = Instant::now();
         let (client, sent, flood) = beside_rapid_reset(addr, attackers, REQUESTS).await;
