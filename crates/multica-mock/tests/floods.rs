@@ -336,6 +336,9 @@ async fn a_rapid_reset_flood_fails_no_request_of_another_client() {
     // The server ends a flooding connection, saying why.
     assert!(flood.connections > 1 && !flood.goaways.is_empty(), "{flood:?}");
     assert!(flood.goaways.iter().all(|(_, code)| *code == ENHANCE_YOUR_CALM), "{:?}", flood.goaways);
+    // Each connection ends after a few dozen streams (the server ends it once
+    // 20 reset ones wait); with that limit at 200 it took up to 1,551.
+    assert!(most_taken <= 200, "{most_taken} streams taken on one connection");
     // Claims reset in the write that sent them mostly never reach the
     // state (a read may split a stream's frames): printed, not asserted.
     assert!(queued > 0);
