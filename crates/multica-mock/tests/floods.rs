@@ -323,7 +323,7 @@ async fn a_rapid_reset_flood_fails_no_request_of_another_client() {
     let started = Instant::now();
     let (client, sent, flood) = beside_rapid_reset(server.addr(), 1, 300).await;
     let claims = mock.calls_to(multica_api::Endpoint::ClaimTask).len();
-    let most_taken = flood.goaways.iter().map(|(last, _)| (last + 1) / 2).max().unwrap_or(0);
+    let most_taken = flood.goaways.iter().map(|(last, _)| last.div_ceil(2)).max().unwrap_or(0);
     println!(
         "{sent} reset claims written on {} connection(s) in {:?}, {claims} run; {} GOAWAY(s), at most {most_taken} \
          streams taken on one connection; other client: {}",
