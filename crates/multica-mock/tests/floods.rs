@@ -285,12 +285,23 @@ async fn beside_rapid_reset(addr: SocketAddr, attackers: usize, requests: usize)
     for _ in 0..attackers {
         attacks.spawn(rapid_reset(addr, Arc::clone(&stop), Arc::clone(&sent)));
     }
-    let mut client = KeepAlive::new(addr);
-    let mut every = tokio::time::interval(Duration::from_millis(5));
-    for _ in 0..requests {
-        every.tick().await;
-        client.heartbeat().await;
-    }
+    // The client runs on a runtime of its own, so that what it measures is
+    // the server, not a queue shared with the attackers' tasks.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = runtime.block_on(async {
+            let mut client = KeepAlive::new(addr);
+            let mut every = tokio::time::interval(Duration::from_millis(5));
+            for _ in 0..requests {
+                every.tick().await;
+                client.heartbeat().await;
+            }
+            client
+        });
+        let _ = done_tx.send(client);
+    });
+    let client = done_rx.await.unwrap();
     stop.store(true, Ordering::SeqCst);
     let mut flood = Flood::default();
     while let Some(one) = attacks.join_next().await {
