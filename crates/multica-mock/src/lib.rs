@@ -308,9 +308,9 @@
 //!   sheds one for a new client: first a silent or slow connection, the
 //!   longest-waiting, and only when there is none the longest-idle
 //!   keep-alive connection of an answered client ([`ConnectionLimits`]).
-//!   Over HTTP/2, hyper's and h2's defaults bound a client's streams (200
-//!   open at once; a connection is ended when 20 streams its client reset
-//!   wait to be taken), so a rapid-reset client keeps reconnecting.
+//!   Over HTTP/2 a client may have 200 streams open, and its connection is
+//!   ended (GOAWAY `ENHANCE_YOUR_CALM`) once 20 streams it reset wait to be
+//!   taken: a rapid-reset client must reconnect every few dozen streams.
 //!
 //! ## Control routes
 //!
