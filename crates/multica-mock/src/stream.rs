@@ -52,10 +52,11 @@ pub(crate) fn http_builder() -> auto::Builder<TokioExecutor> {
     // before the server takes it costs little, and once 20 such wait to be
     // taken h2 ends the connection (GOAWAY `ENHANCE_YOUR_CALM`), so a
     // flooding client must reconnect every few dozen streams. With 200
-    // instead, the server took up to 1,551 streams on one connection and
-    // ran 4,134 of the reset claims, and another client's p99 rose to
-    // 104 ms (one flooding connection) and 279 ms (16; 0.7 ms with none),
-    // against 11–53 ms with 20 (`tests/floods.rs`).
+    // instead, the server took up to 401 streams on one connection and ran
+    // about 8,000 of the reset claims in 1.5 s, and under 16 flooding
+    // connections spent 10–12 s of CPU where it spends 1.3–1.8 s with 20,
+    // another client's p99 at 153 ms instead of 18–40 ms
+    // (`tests/floods.rs`).
     builder
         .http2()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
