@@ -53,9 +53,10 @@ pub(crate) fn http_builder() -> auto::Builder<TokioExecutor> {
     // taken h2 ends the connection (GOAWAY `ENHANCE_YOUR_CALM`), so a
     // flooding client must reconnect every few dozen streams. With 200
     // instead, the server took up to 401 streams on one connection and ran
-    // about 8,000 of the reset claims in 1.5 s, and under 16 flooding
-    // connections spent 10–12 s of CPU where it spends 1.3–1.8 s with 20,
-    // another client's p99 at 153 ms instead of 18–40 ms
+    // about 8,000 of the reset claims in 1.5 s; under 16 flooding
+    // connections another client's 600 requests took 18–21 s instead of
+    // 3 s, its p99 153 ms instead of 18–40 ms, the server's CPU 10–12 s
+    // instead of 1.3–1.8 s
     // (`tests/floods.rs`).
     builder
         .http2()
