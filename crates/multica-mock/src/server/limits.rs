@@ -265,7 +265,7 @@ enum ShedRank {
 /// comes in one write; one still arriving after this is being trickled.
 /// Much shorter than the header read timeout, which closes it anyway; much
 /// longer than a loaded machine takes to read a head that has arrived
-/// (up to 20 ms seen under a flood on 2 cores).
+/// (up to 17 ms seen under a flood on 2 cores).
 const SLOW_HEAD: Duration = Duration::from_secs(1);
 
 /// What one connection is doing, as its bytes and requests show.
