@@ -229,7 +229,14 @@
 //!   attempt).
 //! - **Messages** are redacted when stored (`Bearer [REDACTED]`, `[REDACTED
 //!   CREDENTIAL]` for `PASSWORD=…`-style assignments and provider keys) and
-//!   listed with `issue_id` and a `created_at` with six fractional digits.
+//!   listed with `issue_id` and a `created_at`.
+//! - **Timestamps**: task and runtime rows are RFC 3339 to the second;
+//!   database times that HEAD marshals as Go `time.Time` (a message's
+//!   `created_at`, gc checks) are RFC 3339 with the fraction's trailing
+//!   zeros dropped (none on a whole second), as Go's `time.RFC3339Nano`.
+//!   The fake's database stamps a write at the fake time plus 2 µs per
+//!   write since the clock last moved (the first 1 µs in), so its stamps
+//!   carry a fraction as the server's do, and stay ordered.
 //!   Progress and non-empty message batches look the task up first.
 //! - **The sweeper** (every 30 s): a runtime silent for more than 150 s goes
 //!   offline, its tasks untouched; a task dispatched more than 300 s ago,

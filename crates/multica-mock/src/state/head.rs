@@ -51,6 +51,8 @@ pub(super) struct TaskHead {
     pub(super) auth_token: Option<String>,
     /// Why the task waits for a local directory.
     pub(super) waiting_reason: String,
+    /// When the database stamped the task finished (gc checks show it).
+    pub(super) completed_stamp: Option<DbTime>,
     /// What the daemon's `cancel-ack` recorded.
     pub(super) cancel_ack: Option<super::head_routes::CancelRecord>,
     /// The task a user's rerun made this one from (§7.4).
@@ -73,6 +75,7 @@ impl Default for TaskHead {
             auth_token: None,
             waiting_reason: String::new(),
             cancel_ack: None,
+            completed_stamp: None,
             rerun_of: None,
             session_rollout_missing: false,
         }
@@ -1038,7 +1041,8 @@ impl State {
             return Ok(());
         }
         let id = self.head_task(task_id.as_str(), identity)?;
-        let now = self.now;
+        // One statement stores the batch: one stamp.
+        let stamp = self.db_stamp();
         let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
         for message in messages {
             let mut message = message.clone();
@@ -1049,7 +1053,7 @@ impl State {
             message.tool = message.tool.replace('\0', "");
             message.input.values_mut().for_each(redact_json);
             row.messages.push(message);
-            row.message_times.push(now);
+            row.message_times.push(stamp);
         }
         Ok(())
     }
@@ -1061,11 +1065,11 @@ impl State {
     ) -> Result<Vec<StoredTaskMessage>, Rejection> {
         let id = self.head_task(task_id.as_str(), identity)?;
         let Some(row) = self.tasks.get(&id) else { return Ok(Vec::new()) };
-        let mut stored: Vec<(TaskMessage, Millis)> = row
+        let mut stored: Vec<(TaskMessage, DbTime)> = row
             .messages
             .iter()
             .cloned()
-            .zip(row.message_times.iter().copied().chain(std::iter::repeat(row.created)))
+            .zip(row.message_times.iter().copied().chain(std::iter::repeat(DbTime::at(row.created, 0))))
             .collect();
         stored.sort_by_key(|(m, _)| m.seq);
         Ok(stored
@@ -1073,7 +1077,7 @@ impl State {
             .map(|(message, at)| {
                 let mut stored = StoredTaskMessage::new(row.id.clone(), message);
                 stored.issue_id = Some(row.issue_id.clone());
-                stored.created_at = Some(at.rfc3339_micros());
+                stored.created_at = Some(at.rfc3339_nano());
                 stored
             })
             .collect())

@@ -338,23 +338,36 @@ impl State {
         let row = self.tasks.get(&id).ok_or(TASK_NOT_FOUND)?;
         let mut check = TaskGcCheck::default();
         check.status = row.status.clone();
-        check.completed_at = row.completed.map_or_else(|| ZERO_TIME.to_owned(), Millis::rfc3339_micros);
+        check.completed_at = match (row.head.completed_stamp, row.completed) {
+            (Some(stamp), _) => stamp.rfc3339_nano(),
+            (None, Some(completed)) => DbTime::at(completed, 0).rfc3339_nano(),
+            (None, None) => ZERO_TIME.to_owned(),
+        };
         Ok(check)
     }
 
     /// An issue the fake knows (a task works on it or its status was set):
     /// its status and when it last changed.
-    fn issue_state(&self, issue_id: &IssueId) -> Option<(String, Millis)> {
+    fn issue_state(&self, issue_id: &IssueId) -> Option<(String, DbTime)> {
         let tasks: Vec<&TaskRow> = self.tasks.values().filter(|t| &t.issue_id == issue_id).collect();
         let status = self.issues.get(issue_id).cloned();
         if tasks.is_empty() && status.is_none() {
             return None;
         }
-        let updated = tasks.iter().map(|t| t.completed.or(t.started).or(t.dispatched).unwrap_or(t.created)).max();
-        Some((status.unwrap_or_else(|| "todo".to_owned()), updated.unwrap_or(self.now)))
+        // The database stamps every write; an unfinished task's last write
+        // is taken 1 µs into its millisecond.
+        let updated = tasks
+            .iter()
+            .map(|t| {
+                t.head
+                    .completed_stamp
+                    .unwrap_or_else(|| DbTime::at(t.completed.or(t.started).or(t.dispatched).unwrap_or(t.created), 1))
+            })
+            .max();
+        Some((status.unwrap_or_else(|| "todo".to_owned()), updated.unwrap_or(DbTime::at(self.now, 1))))
     }
 
-    fn issue_gc_check(&self, issue_id: &IssueId, identity: &Identity) -> Result<(String, Millis), Rejection> {
+    fn issue_gc_check(&self, issue_id: &IssueId, identity: &Identity) -> Result<(String, DbTime), Rejection> {
         let id = IssueId::new(ids::parse_uuid(issue_id.as_str()).ok_or(reject(400, "invalid issue_id"))?);
         let accessible = self.tasks.values().filter(|t| t.issue_id == id).all(|t| identity.may_access(&t.workspace_id));
         self.issue_state(&id).filter(|_| accessible).ok_or(reject(404, "issue not found"))
@@ -376,7 +389,7 @@ impl State {
             if let Some((status, updated)) = self.issue_state(&gc.id).filter(|_| in_workspace) {
                 gc.found = true;
                 gc.status = status;
-                gc.updated_at = updated.rfc3339_micros();
+                gc.updated_at = updated.rfc3339_nano();
             }
             out.push(gc);
         }
@@ -410,10 +423,10 @@ impl State {
     }
 }
 
-fn issue_gc((status, updated): (String, Millis)) -> multica_api::GcCheck {
+fn issue_gc((status, updated): (String, DbTime)) -> multica_api::GcCheck {
     let mut check = multica_api::GcCheck::default();
     check.status = status;
-    check.updated_at = updated.rfc3339_micros();
+    check.updated_at = updated.rfc3339_nano();
     check
 }
 

@@ -20,7 +20,7 @@ use multica_api::{
     TaskStatus, UsageEntry, Workspace, WorkspaceId,
 };
 
-use crate::clock::{is_valid_date, Millis};
+use crate::clock::{is_valid_date, DbTime, Millis};
 use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
@@ -214,7 +214,7 @@ struct TaskRow {
     progress: Option<TaskProgress>,
     messages: Vec<TaskMessage>,
     /// HEAD: when each of `messages` was stored, in the same order.
-    message_times: Vec<Millis>,
+    message_times: Vec<DbTime>,
     /// The user who assigned the task (HEAD's `attribution`).
     initiator: Option<String>,
     head: head::TaskHead,
@@ -338,6 +338,9 @@ pub(crate) struct State {
     ping_order: Vec<PingId>,
     pairings: HashMap<String, PairingRow>,
     pairing_order: Vec<String>,
+    /// The database's stamps at the current fake time: (that time, how many
+    /// writes it stamped).
+    db_stamps: (Millis, u64),
     /// The secret login JWTs are signed with.
     pub(crate) jwt_secret: Vec<u8>,
     /// HEAD: runtime requests users made (model lists, local skills,
@@ -390,7 +393,20 @@ impl State {
             pairing_order: Vec::new(),
             runtime_requests: Vec::new(),
             jwt_secret: DEFAULT_JWT_SECRET.as_bytes().to_vec(),
+            db_stamps: (start, 0),
         }
+    }
+
+    /// When the database stamps a write now: the fake time plus the
+    /// microseconds the writes since the clock last moved took, 2 µs each
+    /// (the first 1 µs in), so successive writes at one fake time are
+    /// ordered and, like the server's, carry a microsecond fraction.
+    fn db_stamp(&mut self) -> DbTime {
+        if self.db_stamps.0 != self.now {
+            self.db_stamps = (self.now, 0);
+        }
+        self.db_stamps.1 += 1;
+        DbTime::at(self.now, self.db_stamps.1 * 2 - 1)
     }
 
     /// A new UUID-looking ID from a counter: deterministic across runs.
