@@ -321,6 +321,11 @@
 //!
 //! - JSON bodies end in a newline (Go's `json.Encoder`) with
 //!   `Content-Type: application/json`; errors are `{"error":"…"}`.
+//! - `Content-Length` as Go's `net/http` sends it: it sets the length of an
+//!   answer that fit in its 2048-byte write buffer, and chunks a larger one
+//!   whose handler set none (HTTP/1.1). 3c93ebaf1c's handlers stream their
+//!   JSON, so its answers above 2048 bytes are `Transfer-Encoding: chunked`;
+//!   HEAD's set `Content-Length` on every JSON answer.
 //! - Request bodies are read as Go's `encoding/json` decoder reads them into
 //!   a struct ([`multica_api::go_json`]): only the first JSON value counts
 //!   (trailing bytes are ignored), `null` is an empty object, keys match
