@@ -155,7 +155,10 @@
 //! - **Workspace access**: a runtime or task outside the caller's workspaces
 //!   is 404 `not found` (a task: `task not found`); registering in one is 404
 //!   `workspace not found`; deregister skips such runtimes.
-//! - **IDs**: a path or body ID that is not a UUID is 400 `invalid
+//! - **IDs** are read as HEAD's handlers read them (pgx): 32 hex digits, or
+//!   36 characters whose hyphen positions are not read, any case, nothing
+//!   trimmed (but a registration's `workspace_id` and a workspace path) and no
+//!   braces. A path or body ID that is not one is 400 `invalid
 //!   runtime_id` / `invalid task_id` / `invalid workspace_id` / `invalid
 //!   runtime_ids`; an unknown runtime is 404 `runtime not found` (heartbeat,
 //!   claim, pending), an unknown task 404 `task not found` (every task

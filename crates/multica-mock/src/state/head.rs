@@ -341,7 +341,7 @@ impl State {
     /// UUID, 404 `runtime not found` when unknown, 404 `not found` when the
     /// caller may not access its workspace.
     pub(super) fn head_runtime(&self, runtime_id: &str, identity: &Identity) -> Result<RuntimeId, Rejection> {
-        let id = RuntimeId::new(ids::parse_uuid(runtime_id.trim()).ok_or(reject(400, "invalid runtime_id"))?);
+        let id = RuntimeId::new(ids::parse_uuid_go(runtime_id).ok_or(reject(400, "invalid runtime_id"))?);
         let row = self.runtimes.get(&id).ok_or(reject(404, "runtime not found"))?;
         if !identity.may_access(&row.workspace_id) {
             return Err(NOT_FOUND);
@@ -352,7 +352,7 @@ impl State {
     /// A task by path ID: 400 `invalid task_id`, 404 `task not found` when
     /// unknown, 404 `not found` when outside the caller's workspaces.
     pub(super) fn head_task(&self, task_id: &str, identity: &Identity) -> Result<TaskId, Rejection> {
-        let id = TaskId::new(ids::parse_uuid(task_id).ok_or(reject(400, "invalid task_id"))?);
+        let id = TaskId::new(ids::parse_uuid_go(task_id).ok_or(reject(400, "invalid task_id"))?);
         match self.tasks.get(&id) {
             Some(row) if identity.may_access(&row.workspace_id) => Ok(row.id.clone()),
             Some(_) => Err(NOT_FOUND),
@@ -384,7 +384,7 @@ impl State {
             return Err(reject(400, "at least one runtime or failed profile is required"));
         }
         let workspace_id =
-            WorkspaceId::new(ids::parse_uuid(workspace_text).ok_or(reject(400, "invalid workspace_id"))?);
+            WorkspaceId::new(ids::parse_uuid_go(workspace_text).ok_or(reject(400, "invalid workspace_id"))?);
         if self.workspace(&workspace_id).is_none() || !identity.may_access(&workspace_id) {
             return Err(reject(404, "workspace not found"));
         }
@@ -392,7 +392,7 @@ impl State {
         // (a failed profile of an unknown profile is skipped).
         for spec in &request.runtimes {
             if let Some(profile) = spec.profile_id.as_ref().map(|p| p.as_str().trim()).filter(|p| !p.is_empty()) {
-                return Err(match ids::parse_uuid(profile) {
+                return Err(match ids::parse_uuid_go(profile) {
                     None => reject(400, "invalid profile_id"),
                     Some(_) => reject_with(400, format!("unknown runtime profile: {profile}")),
                 });
@@ -443,7 +443,7 @@ impl State {
         }
         let mut parsed = Vec::with_capacity(runtime_ids.len());
         for id in runtime_ids {
-            parsed.push(RuntimeId::new(ids::parse_uuid(id.as_str()).ok_or(reject(400, "invalid runtime_ids"))?));
+            parsed.push(RuntimeId::new(ids::parse_uuid_go(id.as_str()).ok_or(reject(400, "invalid runtime_ids"))?));
         }
         let now = self.now;
         for id in parsed {
@@ -461,7 +461,7 @@ impl State {
         batch_import: bool,
         identity: &Identity,
     ) -> Result<HeartbeatResponse, Rejection> {
-        if runtime_id.as_str().trim().is_empty() {
+        if runtime_id.as_str().is_empty() {
             return Err(reject(400, "runtime_id is required"));
         }
         let id = self.head_runtime(runtime_id.as_str(), identity)?;

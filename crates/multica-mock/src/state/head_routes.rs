@@ -71,11 +71,11 @@ impl State {
             Call::GetIssueGcCheck { issue_id } => {
                 api(self.issue_gc_check(issue_id, identity).map(|s| ApiReply::GcCheck(issue_gc(s))))
             }
-            Call::GetChatSessionGcCheck { session_id } => match ids::parse_uuid(session_id) {
+            Call::GetChatSessionGcCheck { session_id } => match ids::parse_uuid_go(session_id) {
                 None => Err(reject(400, "invalid session_id")),
                 Some(_) => Err(reject(404, "chat session not found")),
             },
-            Call::GetAutopilotRunGcCheck { run_id } => match ids::parse_uuid(run_id) {
+            Call::GetAutopilotRunGcCheck { run_id } => match ids::parse_uuid_go(run_id) {
                 None => Err(reject(400, "invalid run_id")),
                 Some(_) => Err(reject(404, "autopilot run not found")),
             },
@@ -108,7 +108,7 @@ impl State {
     /// A workspace by path ID: 404 `not found` when it is not a UUID,
     /// unknown, or outside the caller's workspaces.
     fn head_workspace(&self, workspace_id: &WorkspaceId, identity: &Identity) -> Result<WorkspaceId, Rejection> {
-        let id = WorkspaceId::new(ids::parse_uuid(workspace_id.as_str()).ok_or(reject(404, "not found"))?);
+        let id = WorkspaceId::new(ids::parse_uuid_go(workspace_id.as_str().trim()).ok_or(reject(404, "not found"))?);
         if self.workspace(&id).is_none() || !identity.may_access(&id) {
             return Err(reject(404, "not found"));
         }
@@ -368,7 +368,7 @@ impl State {
     }
 
     fn issue_gc_check(&self, issue_id: &IssueId, identity: &Identity) -> Result<(String, DbTime), Rejection> {
-        let id = IssueId::new(ids::parse_uuid(issue_id.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+        let id = IssueId::new(ids::parse_uuid_go(issue_id.as_str()).ok_or(reject(400, "invalid issue_id"))?);
         let accessible = self.tasks.values().filter(|t| t.issue_id == id).all(|t| identity.may_access(&t.workspace_id));
         self.issue_state(&id).filter(|_| accessible).ok_or(reject(404, "issue not found"))
     }
@@ -382,7 +382,7 @@ impl State {
         let workspace_id = self.head_workspace(workspace_id, identity)?;
         let mut out = Vec::with_capacity(issue_ids.len());
         for issue in issue_ids {
-            let id = IssueId::new(ids::parse_uuid(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+            let id = IssueId::new(ids::parse_uuid_go(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?);
             let in_workspace = self.tasks.values().any(|t| t.issue_id == id && t.workspace_id == workspace_id);
             let mut gc = IssueGcStatus::default();
             gc.id = id;
