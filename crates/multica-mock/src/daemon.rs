@@ -244,6 +244,15 @@ impl MockDaemon {
         self.lock().add_agent(&agent)
     }
 
+    /// Creates a custom runtime profile of a workspace (HEAD), as a user does:
+    /// a daemon that registers a runtime with its `profile_id` gets a runtime
+    /// of the profile's protocol family (409 once it is disabled), and
+    /// `GET /workspaces/{id}/runtime-profiles` lists it while enabled.
+    /// Returns the profile as the server answers it.
+    pub fn add_runtime_profile(&self, profile: &crate::seed::RuntimeProfileSeed) -> Result<serde_json::Value> {
+        self.lock().add_runtime_profile(profile)
+    }
+
     /// Creates a runtime as if a daemon had registered it (never seen yet).
     pub fn add_runtime(&self, runtime: RuntimeSeed) -> Result<RuntimeId> {
         self.lock().add_runtime(&runtime)

@@ -170,9 +170,20 @@
 //!   `custom_name`/`profile_id` `null`, and `metadata` `{capabilities,
 //!   cli_version, launched_by, version}` with the request's
 //!   `X-Client-Capabilities`; the answer adds `repos_version` (SHA-256 of the
-//!   sorted repo URLs) and `settings`. Runtime profiles are not modelled: a
-//!   `profile_id` is 400 `unknown runtime profile: <id>`. Heartbeats hand out
-//!   no pings.
+//!   sorted repo URLs) and `settings`. Runtimes are registered one after the
+//!   other (an error answers at once; those before it stay registered).
+//!   With a `profile_id` a runtime is an instance of that custom runtime
+//!   profile ([`MockDaemon::add_runtime_profile`], seed `runtime_profiles`):
+//!   upserted by (workspace, daemon, profile), its provider the profile's
+//!   protocol family; 400 `invalid profile_id`, 400 `unknown runtime
+//!   profile: <id>` (no such profile in the workspace), 409 `runtime profile
+//!   is disabled: <id>`. A `failed_profiles` entry of a known, enabled
+//!   profile records an offline runtime of it (`metadata` says why);
+//!   others are skipped. `legacy_daemon_ids`: runtimes of the same provider
+//!   registered under one of those daemon IDs (ignoring case) are merged
+//!   into the registered one — their tasks move to it and they are deleted.
+//!   `GET /workspaces/{id}/runtime-profiles` lists the enabled profiles.
+//!   Heartbeats hand out no pings.
 //! - **Task rows** carry `workspace_id`, `attempt`/`max_attempts` (1 and 2),
 //!   `parent_task_id` on retries, work dirs with their relative forms,
 //!   `delivered_comment_ids: []`, `kind: direct` and the assignment's
@@ -250,9 +261,10 @@
 //!   offline` (`runtime_offline`); a deferred retry whose runtime is not back
 //!   3 h after it was due fails (`runtime_reconnect_timeout`); a queued task
 //!   older than 2 h (not an offline retry) fails `task expired in queue`
-//!   (`queued_expired`). Each retryable failure creates its retry. Offline
-//!   runtimes are never deleted (HEAD deletes those without agents after 7
-//!   days).
+//!   (`queued_expired`). Each retryable failure creates its retry. A
+//!   runtime offline and last seen more than 7 days ago, with no unfinished
+//!   task, is deleted with its tasks (the server also keeps runtimes its
+//!   agents name; the fake's agents name none).
 //! - **HEAD's new routes**: the batch claim (`/tasks/claim` and its alias
 //!   `/claim`: `daemon_id` required, 403 `daemon_id does not match token`
 //!   for a daemon token of another daemon, `max_tasks` not negative, capped
@@ -384,6 +396,7 @@
 //! | `GET /_mock/state` | — | a [`Snapshot`] |
 //! | `POST /_mock/runtime-requests` | a [`RuntimeRequest`]: `{"id"?, "runtime_id", "kind": "model_list" \| "local_skills" \| "local_skill_import" \| "update", "skill_key"?, "target_version"?}` | 201, the request as stored (`id`: 32 hex digits, generated when absent); 404 `runtime not found`, 503 `runtime is offline` (all but `update`), 409 `an update is already in progress for this runtime`, 400 `skill_key is required` / `target_version is required` |
 //! | `GET /_mock/runtime-requests` | — | every [`RuntimeRequestState`], oldest first |
+//! | `POST /_mock/runtime-profiles` | a [`RuntimeProfileSeed`]: `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name", "description"?, "fixed_args"?, "enabled"?}` | the profile as the server answers it |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
@@ -437,7 +450,7 @@ pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::DEFAULT_CALL_LOG_CAPACITY;
 pub use requests::{Rerun, RuntimeRequest, RuntimeRequestKind, RuntimeRequestState};
-pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
+pub use seed::{AgentSeed, IssueSeed, RuntimeProfileSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
 pub use server::{
     serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,

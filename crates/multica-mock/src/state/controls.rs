@@ -23,6 +23,9 @@ impl State {
         for workspace in &seed.workspaces {
             self.add_workspace(workspace)?;
         }
+        for profile in &seed.runtime_profiles {
+            self.add_runtime_profile(profile)?;
+        }
         for agent in &seed.agents {
             self.add_agent(agent)?;
         }

@@ -32,6 +32,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(9_000);
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 /// How long a deferred `runtime_offline` retry waits before it may be claimed.
 const OFFLINE_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// An offline runtime with nothing unfinished is deleted after this long.
+const OFFLINE_RUNTIME_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long the last provider-network retry waits.
 const PROVIDER_NETWORK_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -388,45 +390,102 @@ impl State {
         if self.workspace(&workspace_id).is_none() || !identity.may_access(&workspace_id) {
             return Err(reject(404, "workspace not found"));
         }
-        // Custom runtime profiles are not modelled: every profile is unknown
-        // (a failed profile of an unknown profile is skipped).
-        for spec in &request.runtimes {
-            if let Some(profile) = spec.profile_id.as_ref().map(|p| p.as_str().trim()).filter(|p| !p.is_empty()) {
-                return Err(match ids::parse_uuid_go(profile) {
-                    None => reject(400, "invalid profile_id"),
-                    Some(_) => reject_with(400, format!("unknown runtime profile: {profile}")),
-                });
-            }
-        }
         let device_name = request.device_name.trim();
         let owner = match identity {
             Identity::User { id, .. } => Some(id.clone()),
             Identity::Anyone => Some(self.user.0.clone()),
             Identity::Daemon { .. } => None,
         };
-        let mut runtimes = Vec::with_capacity(request.runtimes.len());
-        for spec in &request.runtimes {
-            let spec = RuntimeSpec {
-                name: spec.name.trim().to_owned(),
-                provider: spec.provider.trim().to_lowercase(),
-                version: spec.version.trim().to_owned(),
-                status: spec.status.clone(),
-                ..Default::default()
-            };
-            let id = self.upsert_runtime(None, &workspace_id, Some(&daemon_id), &spec, device_name);
-            let Some(row) = self.runtimes.get_mut(&id) else { continue };
+        let metadata = |version: &str| {
             let mut metadata = Map::new();
             let capabilities = caller.capability_list().map_or(Value::Null, |list| json!(list));
             metadata.insert("capabilities".to_owned(), capabilities);
             metadata.insert("cli_version".to_owned(), Value::String(request.cli_version.clone()));
             metadata.insert("launched_by".to_owned(), Value::String(request.launched_by.clone()));
-            metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
-            row.metadata = metadata;
+            metadata.insert("version".to_owned(), Value::String(version.to_owned()));
+            metadata
+        };
+        // One runtime after the other: an error answers at once, the
+        // runtimes before it stay registered.
+        let mut runtimes = Vec::with_capacity(request.runtimes.len());
+        for spec in &request.runtimes {
+            let provider = spec.provider.trim().to_lowercase();
+            let profile_text = spec.profile_id.as_ref().map(|p| p.as_str()).unwrap_or_default();
+            let mut spec = RuntimeSpec {
+                name: spec.name.trim().to_owned(),
+                provider: if provider.is_empty() { "unknown".to_owned() } else { provider },
+                version: spec.version.clone(),
+                status: spec.status.clone(),
+                ..Default::default()
+            };
+            let profile = match profile_text.trim() {
+                "" => None,
+                trimmed => {
+                    let id = ids::parse_uuid_go(trimmed).ok_or(reject(400, "invalid profile_id"))?;
+                    let profile = self
+                        .profile(&workspace_id, &id)
+                        .ok_or_else(|| reject_with(400, format!("unknown runtime profile: {profile_text}")))?;
+                    if !profile.enabled {
+                        return Err(reject_with(409, format!("runtime profile is disabled: {profile_text}")));
+                    }
+                    spec.provider.clone_from(&profile.protocol_family);
+                    Some(id)
+                }
+            };
+            let id =
+                self.upsert_runtime_row(None, &workspace_id, Some(&daemon_id), &spec, device_name, profile.clone());
+            let Some(row) = self.runtimes.get_mut(&id) else { continue };
+            row.metadata = metadata(&spec.version);
             // A daemon token keeps the owner the runtime had.
             if owner.is_some() {
                 row.owner.clone_from(&owner);
             }
-            runtimes.push(row.to_runtime_head());
+            if profile.is_none() {
+                self.merge_legacy_runtimes(&id, &spec.provider, &request.legacy_daemon_ids);
+            }
+            if let Some(row) = self.runtimes.get(&id) {
+                runtimes.push(row.to_runtime_head());
+            }
+        }
+        // A profile the daemon could not start is recorded as an offline
+        // runtime of that profile; an unknown or disabled one is skipped.
+        for failed in &request.failed_profiles {
+            let text = failed.profile_id.as_str().trim();
+            if text.is_empty() {
+                continue;
+            }
+            let id = ids::parse_uuid_go(text).ok_or(reject(400, "invalid profile_id"))?;
+            let Some(profile) = self.profile(&workspace_id, &id).filter(|p| p.enabled).cloned() else { continue };
+            let name = match device_name {
+                "" => profile.display_name.clone(),
+                device => format!("{} ({device})", profile.display_name),
+            };
+            let spec = RuntimeSpec {
+                name,
+                provider: profile.protocol_family.clone(),
+                status: RuntimeStatus::Offline,
+                ..Default::default()
+            };
+            let runtime_id =
+                self.upsert_runtime_row(None, &workspace_id, Some(&daemon_id), &spec, device_name, Some(id));
+            let reason = match failed.reason.trim() {
+                "" => "custom runtime command could not be resolved",
+                reason => reason,
+            };
+            let command = match failed.command_name.trim() {
+                "" => profile.command_name.as_str(),
+                command => command,
+            };
+            let mut metadata = metadata("");
+            metadata.insert("runtime_profile_registration_error".to_owned(), Value::Bool(true));
+            metadata.insert("runtime_profile_failure_reason".to_owned(), Value::String(reason.to_owned()));
+            metadata.insert("command_name".to_owned(), Value::String(command.to_owned()));
+            if let Some(row) = self.runtimes.get_mut(&runtime_id) {
+                row.metadata = metadata;
+                if owner.is_some() {
+                    row.owner.clone_from(&owner);
+                }
+            }
         }
         let repos = self.workspace(&workspace_id).map(|w| w.workspace.repos.clone()).unwrap_or_default();
         let mut response = RegisterResponse::default();
@@ -736,7 +795,20 @@ impl State {
             TaskStatus::Queued if !self.is_offline_retry(t) => Some(t.created.after(QUEUE_TIMEOUT)),
             _ => None,
         });
-        online.chain(tasks).min()
+        let collect = self.runtimes_to_collect().into_iter().map(|(_, due)| due);
+        online.chain(tasks).chain(collect).min()
+    }
+
+    /// Offline runtimes last seen more than 7 days ago with no unfinished
+    /// task: the sweeper deletes them (the fake's agents name no runtime).
+    fn runtimes_to_collect(&self) -> Vec<(RuntimeId, Millis)> {
+        self.runtime_order
+            .iter()
+            .filter_map(|id| self.runtimes.get(id))
+            .filter(|r| r.status == RuntimeStatus::Offline)
+            .filter_map(|r| r.last_seen.map(|seen| (r.id.clone(), seen.after(OFFLINE_RUNTIME_TTL))))
+            .filter(|(id, _)| !self.tasks.values().any(|t| &t.runtime_id == id && t.completed.is_none()))
+            .collect()
     }
 
     /// One run of HEAD's sweeper: silent runtimes go offline (their tasks
@@ -802,6 +874,11 @@ impl State {
                 row.head.auth_token = None;
             }
             self.retry_if_due(&id, &reason);
+        }
+        for (id, due) in self.runtimes_to_collect() {
+            if due < now {
+                self.delete_runtime(&id);
+            }
         }
     }
 

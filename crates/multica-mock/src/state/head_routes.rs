@@ -88,7 +88,9 @@ impl State {
             }
             Call::ListRuntimeProfiles { workspace_id } => api(self.head_workspace(workspace_id, identity).map(|id| {
                 let mut profiles = RuntimeProfiles::default();
-                profiles.workspace_id = id;
+                profiles.runtime_profiles = self.enabled_profiles(&id);
+                // The server echoes the path's text (trimmed), not the parsed ID.
+                profiles.workspace_id = WorkspaceId::new(workspace_id.as_str().trim());
                 ApiReply::RuntimeProfiles(profiles)
             })),
             _ => return None,

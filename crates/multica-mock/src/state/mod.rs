@@ -27,6 +27,7 @@ use crate::log::CallLog;
 use crate::requests::Rerun;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::version::{ServerVersion, VersionRules};
+use multica_api::TaskId;
 
 mod auth;
 mod builtin_skills;
@@ -36,6 +37,7 @@ mod head;
 mod head_routes;
 mod ids;
 mod jwt;
+mod profiles;
 mod routes;
 mod runtime_requests;
 mod scheduler;
@@ -157,6 +159,8 @@ struct RuntimeRow {
     pending_pings: VecDeque<PingId>,
     /// HEAD: the user who registered it with a personal token.
     owner: Option<String>,
+    /// HEAD: the custom runtime profile it is an instance of.
+    profile_id: Option<String>,
 }
 
 impl RuntimeRow {
@@ -187,6 +191,7 @@ impl RuntimeRow {
         let mut runtime = self.to_runtime();
         runtime.launch_header = Some(launch_header.to_owned());
         runtime.owner_id = self.owner.clone().map(Into::into);
+        runtime.profile_id = self.profile_id.clone().map(Into::into);
         runtime.visibility = Some("private".to_owned());
         runtime
     }
@@ -305,6 +310,10 @@ pub(crate) struct State {
     runtimes: HashMap<RuntimeId, RuntimeRow>,
     runtime_order: Vec<RuntimeId>,
     runtime_by_owner: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    /// HEAD: custom runtimes by (workspace, daemon, profile ID).
+    runtime_by_profile: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    /// HEAD: custom runtime profiles.
+    profiles: Vec<profiles::ProfileRow>,
     tasks: HashMap<multica_api::TaskId, TaskRow>,
     task_order: Vec<multica_api::TaskId>,
     /// Per runtime, its queued and dispatched tasks in claim order: what a
@@ -372,6 +381,8 @@ impl State {
             runtimes: HashMap::new(),
             runtime_order: Vec::new(),
             runtime_by_owner: HashMap::new(),
+            runtime_by_profile: HashMap::new(),
+            profiles: Vec::new(),
             tasks: HashMap::new(),
             task_order: Vec::new(),
             queues: HashMap::new(),

@@ -52,7 +52,7 @@ impl State {
     }
 
     /// Removes a task from the indexes its current status put it in.
-    fn unindex_task(&mut self, task_id: &multica_api::TaskId) {
+    pub(super) fn unindex_task(&mut self, task_id: &multica_api::TaskId) {
         let Some(row) = self.tasks.get(task_id) else { return };
         let key = row.queue_key();
         let (runtime_id, agent_id) = (row.runtime_id.clone(), row.agent_id.clone());
