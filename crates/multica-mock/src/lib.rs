@@ -142,16 +142,29 @@
 //! - **Auth on every `/api/daemon/*` request**, known route or not, before
 //!   routing: no header → 401 `missing authorization header`; not
 //!   `Bearer <non-empty>` → `invalid authorization format`; an unknown or
-//!   expired `mdt_` daemon token → `invalid daemon token`; anything else that
-//!   is not a known `mul_` personal token (`mat_` task tokens, `mcn_`, JWTs)
-//!   → `invalid token`. These 401s are `application/json` without a trailing
-//!   newline. [`MockDaemonBuilder::token`] is the personal token of a member
-//!   of every workspace; [`MockDaemon::add_token`] (`POST /_mock/tokens`)
-//!   adds personal tokens of members of some workspaces ([`MockToken`]) and
-//!   daemon tokens bound to a workspace and daemon ID, optionally expiring
-//!   on the fake clock. `/api/workspaces` takes any personal token (listing
-//!   the user's workspaces) and a claimed task's `auth_token` until the task
-//!   completes or fails (as the runtime owner), never a daemon token.
+//!   expired `mdt_` daemon token → `invalid daemon token`; a `mul_` token
+//!   the fake does not know, a `mcn_` cloud node token (no cloud fleet) →
+//!   `invalid token`; anything else is read as a login JWT: HMAC-signed
+//!   (`HS256`/`384`/`512`) with the configured secret
+//!   ([`MockDaemonBuilder::jwt_secret`], default [`DEFAULT_JWT_SECRET`],
+//!   the server's development secret), `exp`/`nbf` checked on the fake
+//!   clock, else `invalid token` (so are `mat_` task tokens); without a
+//!   non-blank string `sub` → `invalid claims`. A JWT of the seed's user
+//!   ([`MockDaemon::login_jwt`]) acts on every workspace; of another user,
+//!   on the workspaces of that user's personal tokens
+//!   ([`MockToken::of_user`]). The server's temporarily disabled accounts (a
+//!   fixed list of two user IDs and two e-mails) get 403 `account disabled`
+//!   whatever their credential. These answers are `application/json`
+//!   without a trailing newline. [`MockDaemonBuilder::token`] is the
+//!   personal token of the seed's user, a member of every workspace;
+//!   [`MockDaemon::add_token`] (`POST /_mock/tokens`) adds personal tokens
+//!   of members of some workspaces ([`MockToken`]) and daemon tokens bound
+//!   to a workspace and daemon ID, optionally expiring on the fake clock.
+//!   `/api/workspaces` (HEAD's user middleware: no `Bearer <token>` is 401
+//!   `missing authorization`, plain text) takes personal tokens (listing the
+//!   user's workspaces), login JWTs and a claimed task's `auth_token` until
+//!   the task completes or fails (as the runtime owner), never a daemon
+//!   token.
 //! - **Workspace access**: a runtime or task outside the caller's workspaces
 //!   is 404 `not found` (a task: `task not found`); registering in one is 404
 //!   `workspace not found`; deregister skips such runtimes.

@@ -913,3 +913,24 @@ async fn runtimes_offline_for_seven_days_are_deleted() {
     assert!(world.mock.runtime_by_id(&busy).is_none());
     assert!(world.mock.task(&queued).is_none());
 }
+
+/// HEAD's user middleware reads only `Bearer <token>`: anything else is no
+/// token (`missing authorization`), a daemon token is no user credential.
+#[tokio::test]
+async fn the_user_api_middleware_answers_as_heads() {
+    let world = head_world().await;
+    let list = |token: Option<&str>| {
+        let mock = match token {
+            Some(token) => world.mock.with_token(token),
+            None => world.mock.without_token(),
+        };
+        async move { mock.list_workspaces().await.map(|_| ()).map_err(|e| (e.status(), e.server_message())) }
+    };
+    let missing = Err((Some(401), Some("missing authorization".to_owned())));
+    assert_eq!(list(None).await, missing);
+    world.mock.add_token(&MockToken::daemon("mdt_user_api", world.workspace_id.clone(), "d1".into())).unwrap();
+    assert_eq!(list(Some("mdt_user_api")).await, Err((Some(401), Some("invalid token".to_owned()))));
+    assert_eq!(list(Some("mcn_cloud")).await, Err((Some(401), Some("invalid token".to_owned()))));
+    assert_eq!(list(Some(&world.mock.login_jwt("00000000-0000-4000-a000-000000000001"))).await, Ok(()));
+    assert_eq!(list(Some(PAT)).await, Ok(()));
+}
