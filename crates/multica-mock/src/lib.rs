@@ -294,8 +294,12 @@
 //!   task only); the session pin (204, 400 `session_id or work_dir
 //!   required`); `?since=N` on the message list (400 `invalid since
 //!   parameter`); gc checks (a null `completed_at` is
-//!   `0001-01-01T00:00:00Z`; chat sessions and autopilot runs are never
-//!   found); `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
+//!   `0001-01-01T00:00:00Z`; an issue found but outside the caller's
+//!   workspaces is 404 `not found`; the batch check parses its workspace
+//!   first, 400 `invalid workspace_id`, takes at most 500 issues, 400 `too
+//!   many issue_ids`, and names each as it was sent; chat sessions and
+//!   autopilot runs are never found); a daemon token's workspace is compared
+//!   with a workspace path's text as sent, a member's with the parsed ID; `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
 //!   and `/runtime-profiles` (none). At 3c93ebaf1c every one of these
 //!   routes is `404 page not found`, and HEAD bodies of old routes (a fail
 //!   with `failure_reason`) are read as 3c93ebaf1c reads them.

@@ -934,3 +934,31 @@ async fn the_user_api_middleware_answers_as_heads() {
     assert_eq!(list(Some(&world.mock.login_jwt("00000000-0000-4000-a000-000000000001"))).await, Ok(()));
     assert_eq!(list(Some(PAT)).await, Ok(()));
 }
+
+/// The batch gc check as HEAD's handler reads it: its workspace parsed
+/// first, a daemon token's workspace compared as sent (a member's parsed), at most 500 issues,
+/// each item naming its issue as sent.
+#[tokio::test]
+async fn the_batch_gc_check_reads_its_ids_as_heads_handler() {
+    let world = head_world().await;
+    let issue = "0b5a3c4e-8a6f-4f0a-9d4e-2b7c1d9e8f10";
+    world.enqueue(issue, 1);
+    let message = |result: Result<Vec<multica_api::IssueGcStatus>, multica_api::Error>| {
+        result.map(|items| items.len()).map_err(|e| (e.status(), e.server_message().unwrap_or_default()))
+    };
+    let bad = WorkspaceId::new("nope");
+    assert_eq!(message(world.mock.check_issues_gc(&bad, &[]).await), Err((Some(400), "invalid workspace_id".into())));
+    let many: Vec<multica_api::IssueId> = (0..501).map(|_| issue.into()).collect();
+    let too_many = world.mock.check_issues_gc(&world.workspace_id, &many).await;
+    assert_eq!(message(too_many), Err((Some(400), "too many issue_ids".into())));
+    let items = world.mock.check_issues_gc(&world.workspace_id, &[issue.to_uppercase().into()]).await.unwrap();
+    assert_eq!((items[0].id.as_str(), items[0].found), (issue.to_uppercase().as_str(), true));
+
+    world.mock.add_token(&MockToken::daemon("mdt_gc", world.workspace_id.clone(), "d1".into())).unwrap();
+    let daemon = world.mock.with_token("mdt_gc");
+    // The same workspace written without hyphens: the token's is compared as text.
+    let unhyphenated = WorkspaceId::new(world.workspace_id.as_str().replace('-', ""));
+    assert_eq!(message(daemon.check_issues_gc(&unhyphenated, &[]).await), Err((Some(404), "not found".into())));
+    assert_eq!(message(world.mock.check_issues_gc(&unhyphenated, &[]).await), Ok(0), "a member's is parsed");
+    assert_eq!(message(daemon.check_issues_gc(&world.workspace_id, &[]).await), Ok(0));
+}

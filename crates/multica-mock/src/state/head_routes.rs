@@ -13,6 +13,8 @@ use super::head::{repos_version, HeadFailure};
 use super::runtime_requests::Report;
 use super::*;
 
+/// The most issues one batch gc check takes.
+const MAX_ISSUE_GC_BATCH: usize = 500;
 /// The most tasks one batch claim hands out.
 const BATCH_CLAIM_CAP: i64 = 32;
 /// What Go writes for a zero `time.Time` (a gc check of an unfinished task).
@@ -109,9 +111,17 @@ impl State {
 
     /// A workspace by path ID: 404 `not found` when it is not a UUID,
     /// unknown, or outside the caller's workspaces.
+    /// A daemon token's workspace is compared with the path's text as sent
+    /// (an upper-case ID is not its workspace); a user's membership with the
+    /// parsed ID.
     fn head_workspace(&self, workspace_id: &WorkspaceId, identity: &Identity) -> Result<WorkspaceId, Rejection> {
-        let id = WorkspaceId::new(ids::parse_uuid_go(workspace_id.as_str().trim()).ok_or(reject(404, "not found"))?);
-        if self.workspace(&id).is_none() || !identity.may_access(&id) {
+        let text = workspace_id.as_str().trim();
+        let id = WorkspaceId::new(ids::parse_uuid_go(text).ok_or(reject(404, "not found"))?);
+        let token_matches = match identity {
+            Identity::Daemon { workspace_id, .. } => workspace_id.as_str() == text,
+            _ => identity.may_access(&id),
+        };
+        if self.workspace(&id).is_none() || !token_matches {
             return Err(reject(404, "not found"));
         }
         Ok(id)
@@ -371,8 +381,13 @@ impl State {
 
     fn issue_gc_check(&self, issue_id: &IssueId, identity: &Identity) -> Result<(String, DbTime), Rejection> {
         let id = IssueId::new(ids::parse_uuid_go(issue_id.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+        let state = self.issue_state(&id).ok_or(reject(404, "issue not found"))?;
+        // Found, then the workspace access check's own 404.
         let accessible = self.tasks.values().filter(|t| t.issue_id == id).all(|t| identity.may_access(&t.workspace_id));
-        self.issue_state(&id).filter(|_| accessible).ok_or(reject(404, "issue not found"))
+        if !accessible {
+            return Err(reject(404, "not found"));
+        }
+        Ok(state)
     }
 
     fn check_issues_gc(
@@ -381,14 +396,24 @@ impl State {
         issue_ids: &[IssueId],
         identity: &Identity,
     ) -> Result<Vec<IssueGcStatus>, Rejection> {
+        // This route parses its workspace before the access check, and is
+        // the only one whose path ID is not trimmed.
+        ids::parse_uuid_go(workspace_id.as_str()).ok_or(reject(400, "invalid workspace_id"))?;
         let workspace_id = self.head_workspace(workspace_id, identity)?;
-        let mut out = Vec::with_capacity(issue_ids.len());
+        if issue_ids.len() > MAX_ISSUE_GC_BATCH {
+            return Err(reject(400, "too many issue_ids"));
+        }
+        let mut parsed = Vec::with_capacity(issue_ids.len());
         for issue in issue_ids {
-            let id = IssueId::new(ids::parse_uuid_go(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+            parsed.push(IssueId::new(ids::parse_uuid_go(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?));
+        }
+        let mut out = Vec::with_capacity(issue_ids.len());
+        for (sent, id) in issue_ids.iter().zip(parsed) {
             let in_workspace = self.tasks.values().any(|t| t.issue_id == id && t.workspace_id == workspace_id);
             let mut gc = IssueGcStatus::default();
-            gc.id = id;
-            if let Some((status, updated)) = self.issue_state(&gc.id).filter(|_| in_workspace) {
+            // Each item names the issue as it was sent.
+            gc.id = sent.clone();
+            if let Some((status, updated)) = self.issue_state(&id).filter(|_| in_workspace) {
                 gc.found = true;
                 gc.status = status;
                 gc.updated_at = updated.rfc3339_nano();
