@@ -416,6 +416,25 @@
 //! | `POST /_mock/runtime-profiles` | a [`RuntimeProfileSeed`]: `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name", "description"?, "fixed_args"?, "enabled"?}` | the profile as the server answers it |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
+//! What a user does in the web UI, staged for a daemon under test (HEAD):
+//!
+//! ```text
+//! POST /_mock/runtime-requests {"runtime_id": RT, "kind": "model_list"}
+//!   → 201 {"id": "b75b…d401", "runtime_id": RT, "kind": "model_list"}
+//! POST /api/daemon/heartbeat {"runtime_id": RT}        (the daemon)
+//!   → {"status": "ok", "pending_model_list": {"id": "b75b…d401"}}
+//! POST /api/daemon/runtimes/RT/models/b75b…d401/result {"status": "completed", "models": […]}
+//! GET  /_mock/runtime-requests → [{…, "status": "completed", "result": {…}}]
+//!
+//! POST /_mock/tasks {"rerun_of_task_id": T1}
+//!   → the new task's row, "attribution": {…, "rerun_of_task_id": T1}
+//! POST /api/daemon/runtimes/RT/tasks/claim              (the daemon)
+//!   → T1's work dir (and session, when resumable) as prior_work_dir / prior_session_id
+//! ```
+//!
+//! In process: [`MockDaemon::request_runtime`], [`MockDaemon::runtime_requests`],
+//! [`MockDaemon::rerun`].
+//!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
 //! (`ClaimTask`).
 //!
