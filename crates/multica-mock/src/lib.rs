@@ -323,7 +323,9 @@
 //!   `running`, `completed`, `failed`, else 400 `invalid status: <s>`).
 //!   [`MockDaemon::runtime_requests`] shows each with its report.
 //! - **Reruns** ([`MockDaemon::rerun`], `POST /_mock/tasks` with
-//!   `rerun_of_task_id`): the new task's row carries
+//!   `rerun_of_task_id`): the queued, dispatched and deferred tasks of the
+//!   source's issue and agent are cancelled, then a task of that agent and
+//!   issue is queued (another issue or agent is refused); its row carries
 //!   `attribution.rerun_of_task_id`; its claim offers the source task's work
 //!   dir and, when the source ran on the same runtime and its failure does
 //!   not poison the session, its session; a source of another agent or
