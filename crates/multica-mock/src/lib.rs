@@ -202,7 +202,11 @@
 //!   `delivered_comment_ids: []`, `kind: direct` and the assignment's
 //!   `attribution` by the seed's user.
 //! - **Claims** hand a runtime nothing unless it is online with a heartbeat
-//!   in the last 150 s. A dispatched task of the runtime that never started,
+//!   in the last 150 s. A runtime needs an owner to mint a task's token
+//!   (seeded runtimes belong to the seed's user; a user's registration
+//!   makes that user the owner, a daemon token's keeps it): without one the
+//!   task is cancelled and the claim is 500 `runtime owner required to mint
+//!   task token` (a batch claim skips it). A dispatched task of the runtime that never started,
 //!   dispatched 90 s ago or more with its 45 s prepare lease expired, is
 //!   handed out again (same ID, new `dispatched_at`, new token); otherwise
 //!   the first queued task by priority, then age, whose agent has room

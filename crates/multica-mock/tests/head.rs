@@ -962,3 +962,34 @@ async fn the_batch_gc_check_reads_its_ids_as_heads_handler() {
     assert_eq!(message(world.mock.check_issues_gc(&unhyphenated, &[]).await), Ok(0), "a member's is parsed");
     assert_eq!(message(daemon.check_issues_gc(&world.workspace_id, &[]).await), Ok(0));
 }
+
+/// A runtime only a daemon token registered has no owner to mint a task's
+/// token for: its claim cancels the task and answers 500.
+#[tokio::test]
+async fn a_runtime_without_an_owner_cannot_hand_out_tasks() {
+    let world = head_world().await;
+    world.mock.add_token(&MockToken::daemon("mdt_owner", world.workspace_id.clone(), "fresh".into())).unwrap();
+    let daemon = world.mock.with_token("mdt_owner");
+    let runtime =
+        daemon.register(&register_request(&world.workspace_id, "fresh", "codex")).await.unwrap().runtimes[0].id.clone();
+    let task = world
+        .mock
+        .add_task(multica_mock::TaskSeed {
+            id: None,
+            runtime_id: runtime.clone(),
+            agent_id: world.agent_id.clone(),
+            issue_id: "issue-unowned".into(),
+            priority: 1,
+        })
+        .unwrap();
+    let err = daemon.claim_task(&runtime).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.server_message().as_deref()),
+        (Some(500), Some("runtime owner required to mint task token"))
+    );
+    assert_eq!(world.mock.task_status(&task), Some(TaskStatus::Cancelled));
+    // A user's registration makes it the owner.
+    world.mock.register(&register_request(&world.workspace_id, "fresh", "codex")).await.unwrap();
+    let again = world.enqueue("issue-owned", 1);
+    assert_eq!(world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap().record.id, again);
+}

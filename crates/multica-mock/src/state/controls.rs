@@ -127,9 +127,12 @@ impl State {
         };
         let id =
             self.upsert_runtime(seed.id.clone(), &seed.workspace_id, seed.daemon_id.as_ref(), &spec, &seed.device_name);
-        // A seeded runtime has not been seen by any daemon yet.
+        // A seeded runtime has not been seen by any daemon yet; it belongs
+        // to the seed's user, as a runtime row of the server has an owner.
+        let owner = self.user.0.clone();
         if let Some(row) = self.runtimes.get_mut(&id) {
             row.last_seen = None;
+            row.owner = Some(owner);
         }
         Ok(id)
     }

@@ -93,6 +93,8 @@ const START_NO_ROWS: Rejection = reject(400, "start task: no rows in result set"
 const LEASE_NO_ROWS: Rejection = reject(400, "extend task prepare lease: no rows in result set");
 const WAIT_NO_ROWS: Rejection = reject(400, "mark task waiting_local_directory: no rows in result set");
 const NOT_FOUND: Rejection = reject(404, "not found");
+/// A claim on a runtime without an owner (registered only with a daemon token).
+pub(super) const OWNER_REQUIRED: Rejection = reject(500, "runtime owner required to mint task token");
 
 /// `/Users/dev/src/demo` → `src/demo`; `…/multica_workspaces/<ws>/…` →
 /// `multica_workspaces/<ws>/…`: the path without the machine's home.
@@ -607,7 +609,7 @@ impl State {
             })
         });
         if let Some(id) = stale.cloned() {
-            return Ok(self.hand_out(&id, caller));
+            return self.hand_out_owned(&id, &runtime_id, caller);
         }
         for id in queue {
             let Some(row) = self.tasks.get(&id) else { continue };
@@ -622,9 +624,28 @@ impl State {
                 continue;
             }
             self.set_task_status(&id, TaskStatus::Dispatched);
-            return Ok(self.hand_out(&id, caller));
+            return self.hand_out_owned(&id, &runtime_id, caller);
         }
         Ok(None)
+    }
+
+    /// Hands a dispatched task out, unless its runtime has no owner to mint
+    /// the task's token for: then the task is cancelled and the claim
+    /// answers 500 (a batch claim skips it).
+    fn hand_out_owned(
+        &mut self,
+        task_id: &TaskId,
+        runtime_id: &RuntimeId,
+        caller: Caller<'_>,
+    ) -> Result<Option<Task>, Rejection> {
+        if self.runtimes.get(runtime_id).is_some_and(|r| r.owner.is_none()) {
+            self.set_task_status(task_id, TaskStatus::Cancelled);
+            if let Some(row) = self.tasks.get_mut(task_id) {
+                row.head.lease = None;
+            }
+            return Err(OWNER_REQUIRED);
+        }
+        Ok(self.hand_out(task_id, caller))
     }
 
     /// A workspace skill of an agent by reference, with the bundle hash a

@@ -168,14 +168,17 @@ impl State {
                 .filter_map(|id| self.next_claim_key(id).map(|key| (key, id.clone())))
                 .min_by_key(|(key, _)| *key);
             let Some((_, runtime_id)) = best else { break };
-            match self.claim_head(&runtime_id, identity, caller)? {
-                Some(task) => {
+            match self.claim_head(&runtime_id, identity, caller) {
+                Ok(Some(task)) => {
                     tasks.push(task);
                     wanted -= 1;
                 }
-                None => {
+                Ok(None) => {
                     exhausted.insert(runtime_id);
                 }
+                // The task was cancelled; the batch goes on.
+                Err(rejection) if rejection == super::head::OWNER_REQUIRED => {}
+                Err(rejection) => return Err(rejection),
             }
         }
         Ok(tasks)
