@@ -248,3 +248,10 @@ async fn a_rerun_replaces_the_pending_runs_of_its_issue_and_agent() {
     assert!(String::from_utf8_lossy(&text).contains("source task does not belong to this issue"));
     server.shutdown().await;
 }
+
+#[test]
+fn the_3c93ebaf1c_fake_has_no_runtime_requests() {
+    let mock = MockDaemon::new();
+    let err = mock.request_runtime(&RuntimeRequest::model_list("r")).unwrap_err();
+    assert_eq!(err.status(), Some(400));
+}
