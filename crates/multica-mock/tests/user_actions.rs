@@ -232,11 +232,9 @@ async fn a_rerun_replaces_the_pending_runs_of_its_issue_and_agent() {
     assert_eq!(world.mock.task_status(&rerun), Some(Queued));
 
     // Over the control route a rerun may not move to another issue.
-    let mut wrong = Rerun::of(first);
-    wrong.priority = Some(1);
     let server = serve(world.mock.clone()).await.unwrap();
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let body = json!({"rerun_of_task_id": wrong.rerun_of_task_id, "issue_id": "issue-other"});
+    let body = json!({"rerun_of_task_id": first, "issue_id": "issue-other"});
     let request = Request::builder()
         .method("POST")
         .uri(format!("{}/_mock/tasks", server.base_url()))
