@@ -414,6 +414,7 @@ impl State {
     }
 
     pub(crate) fn snapshot(&mut self) -> Snapshot {
+        let runtime_requests = self.runtime_requests();
         let tokens = self.pairing_order.clone();
         let pairing_sessions = tokens.iter().filter_map(|token| self.get_pairing(token).ok()).collect();
         Snapshot {
@@ -482,6 +483,7 @@ impl State {
                 issues
             },
             call_count: self.calls.total(),
+            runtime_requests,
         }
     }
 }
