@@ -46,6 +46,7 @@
 //! ```
 
 mod agent;
+pub mod agents;
 mod backoff;
 mod command;
 mod config;
@@ -58,7 +59,7 @@ mod task;
 mod worker;
 
 pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};
-pub use command::CommandAgent;
+pub use command::{AgentEvent, CommandAgent, Interpreter, LineParser, PlainText, ProcessExit, RunInput};
 pub use config::{Registration, WorkerConfig};
 pub use event::{short_id, Summary, WorkerEvent};
 pub use worker::{Worker, WorkerError};

@@ -1,0 +1,4 @@
+//! Ready [`Interpreter`](crate::Interpreter)s for real coding agents, each
+//! with the invocation the Go daemon uses: [`ClaudeCode`] (stream-json),
+//! [`Codex`] (`codex exec --json`) and [`Acp`] (the Agent Client Protocol,
+//! JSON-RPC over stdio, spoken by Hermes, Kimi, Qoder, Grok and others).
