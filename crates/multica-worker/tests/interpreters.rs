@@ -1,0 +1,194 @@
+//! The ready interpreters on recorded outputs, no process: each line of a
+//! transcript through the parser, then the exit.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use multica_api::{TaskCompletion, TaskUsage};
+use multica_worker::agents::ClaudeParser;
+use multica_worker::{AgentEvent, AgentOutcome, LineParser, ProcessExit};
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/agents/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Every line of `transcript` through `parser`: the events in order.
+fn replay(parser: &mut dyn LineParser, transcript: &str) -> Vec<AgentEvent> {
+    transcript.lines().flat_map(|line| parser.on_line(line)).collect()
+}
+
+fn exit(program: &str, code: i32, stderr: &str) -> ProcessExit {
+    ProcessExit { program: program.to_owned(), status: Ok(ExitStatus::from_raw(code << 8)), stderr: stderr.to_owned() }
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+fn stdin_json(event: &AgentEvent) -> Value {
+    match event {
+        AgentEvent::Stdin(bytes) => {
+            assert_eq!(bytes.last(), Some(&b'\n'), "one line");
+            serde_json::from_slice(bytes).unwrap()
+        }
+        other => panic!("not a stdin write: {other:?}"),
+    }
+}
+
+const CLAUDE_SESSION: &str = "5b0f6e2a-93c1-4c1e-9d57-2f4e8b6a1c11";
+
+#[test]
+fn claude_sends_the_prompt_as_one_stream_json_user_message_and_keeps_stdin_open() {
+    let mut parser = ClaudeParser::new("fix the range bug", String::new());
+    let start = parser.start();
+    assert_eq!(start.len(), 1, "{start:?}");
+    assert_eq!(
+        stdin_json(&start[0]),
+        json!({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": "fix the range bug"}]}})
+    );
+}
+
+#[test]
+fn claude_tool_use_run_maps_to_messages_usage_session_and_the_result() {
+    let mut parser = ClaudeParser::new("fix it", String::new());
+    let events = replay(&mut parser, &fixture("claude-code-2.1.220-tool-use.jsonl"));
+    let expected = vec![
+        AgentEvent::Session(CLAUDE_SESSION.to_owned()),
+        AgentEvent::Thinking("The issue says the range parser drops the last element. Run the tests first.".into()),
+        AgentEvent::Text("I'll run the test suite to see what fails.".into()),
+        AgentEvent::ToolUse {
+            tool: "Bash".into(),
+            input: object(json!({"command": "cargo test", "description": "Run the test suite"})),
+        },
+        AgentEvent::ToolResult {
+            tool: "Bash".into(),
+            output: "error: running 12 tests\ntest range::tests::inclusive_end ... FAILED\ntest result: FAILED. 11 passed; 1 failed"
+                .into(),
+        },
+        AgentEvent::ToolUse {
+            tool: "Edit".into(),
+            input: object(json!({
+                "file_path": "/home/dev/work/demo/src/range.rs",
+                "old_string": "start..end",
+                "new_string": "start..=end"
+            })),
+        },
+        AgentEvent::ToolResult {
+            tool: "Edit".into(),
+            output: "The file /home/dev/work/demo/src/range.rs has been updated.".into(),
+        },
+        AgentEvent::Text("Fixed the off-by-one in `range.rs`: the end is inclusive now, and all 12 tests pass.".into()),
+        AgentEvent::Usage(TaskUsage {
+            provider: "claude".into(),
+            model: "claude-sonnet-4-5-20250929".into(),
+            input_tokens: 12,
+            output_tokens: 296,
+            cache_read_tokens: 50380,
+            cache_write_tokens: 6144,
+            cost_usd_ticks: 426_280_500,
+        }),
+        AgentEvent::CloseStdin,
+    ];
+    assert_eq!(events, expected);
+    let outcome = parser.finish(&exit("claude", 0, ""));
+    assert_eq!(
+        outcome,
+        AgentOutcome::Completed(TaskCompletion {
+            output: "Fixed the off-by-one in `range.rs`: the end is inclusive now, and all 12 tests pass.".into(),
+            session_id: CLAUDE_SESSION.into(),
+            ..TaskCompletion::default()
+        })
+    );
+}
+
+#[test]
+fn claude_context_exhausted_fails_with_the_go_daemons_reason_even_though_is_error_says_so_too() {
+    // Upstream's recording (server/pkg/agent/testdata): compaction failed,
+    // the result is `is_error` with `terminal_reason: prompt_too_long`.
+    let mut parser = ClaudeParser::new("go on", String::new());
+    let events = replay(&mut parser, &fixture("claude-code-2.1.220-context-exhausted-resume.jsonl"));
+    assert!(events.contains(&AgentEvent::Text("Prompt is too long".into())), "{events:?}");
+    assert!(!events.iter().any(|event| matches!(event, AgentEvent::Usage(_))), "all-zero usage is no usage");
+    let AgentOutcome::Failed(reason) = parser.finish(&exit("claude", 1, "")) else { panic!("completed") };
+    assert_eq!(
+        reason,
+        "claude ended the turn with terminal_reason=prompt_too_long: the session's context window is exhausted and compaction could not recover it (Prompt is too long)"
+    );
+}
+
+#[test]
+fn claude_is_error_result_fails_with_its_text_and_the_stderr_tail() {
+    let mut parser = ClaudeParser::new("go", String::new());
+    replay(
+        &mut parser,
+        r#"{"type":"result","subtype":"success","is_error":true,"terminal_reason":"api_error","session_id":"sess-x","result":"API Error: 529 overloaded"}"#,
+    );
+    let outcome = parser.finish(&exit("claude", 1, "retrying in 8s"));
+    assert_eq!(outcome, AgentOutcome::failed("API Error: 529 overloaded; claude stderr: retrying in 8s"));
+}
+
+#[test]
+fn claude_without_a_result_line_fails_by_exit_status_or_missing_result() {
+    let mut parser = ClaudeParser::new("go", String::new());
+    replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"s1"}"#);
+    let outcome = parser.finish(&exit("claude", 3, "V8 abort"));
+    assert_eq!(outcome, AgentOutcome::failed("claude exited with error: exit status: 3; claude stderr: V8 abort"));
+
+    let mut parser = ClaudeParser::new("go", String::new());
+    replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"s1"}"#);
+    assert_eq!(
+        parser.finish(&exit("claude", 0, "")),
+        AgentOutcome::failed("claude stream ended without terminal result")
+    );
+}
+
+#[test]
+fn claude_lines_that_are_not_json_are_kept_as_text_and_blank_ones_dropped() {
+    let mut parser = ClaudeParser::new("go", String::new());
+    let events = replay(
+        &mut parser,
+        "Warning: proxy settings ignored\n\n{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"te",
+    );
+    assert_eq!(
+        events,
+        [
+            AgentEvent::Text("Warning: proxy settings ignored".into()),
+            AgentEvent::Text("{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"te".into())
+        ]
+    );
+}
+
+#[test]
+fn claude_permission_requests_are_allowed_in_the_foreground() {
+    let mut parser = ClaudeParser::new("go", String::new());
+    let events = parser.on_line(
+        r#"{"type":"control_request","request_id":"req-1","request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"npm run dev","run_in_background":true}}}"#,
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        stdin_json(&events[0]),
+        json!({"type": "control_response", "response": {"subtype": "success", "request_id": "req-1",
+            "response": {"behavior": "allow", "updatedInput": {"command": "npm run dev", "run_in_background": false}}}})
+    );
+}
+
+#[test]
+fn claude_result_without_model_usage_reports_usage_for_the_model_asked_for() {
+    let mut parser = ClaudeParser::new("go", "claude-opus-4-1".into());
+    let events = parser.on_line(
+        r#"{"type":"result","is_error":false,"session_id":"s","result":"ok","usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":11,"cache_creation_input_tokens":13}}"#,
+    );
+    let usage = TaskUsage {
+        provider: "claude".into(),
+        model: "claude-opus-4-1".into(),
+        input_tokens: 5,
+        output_tokens: 7,
+        cache_read_tokens: 11,
+        cache_write_tokens: 13,
+        cost_usd_ticks: 0,
+    };
+    assert!(events.contains(&AgentEvent::Usage(usage)), "{events:?}");
+}
