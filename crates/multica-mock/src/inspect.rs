@@ -7,7 +7,7 @@ use crate::seed::IssueSeed;
 
 use multica_api::{
     AgentId, PairingSession, PingId, PingResult, Runtime, RuntimeId, Skill, TaskMessage, TaskProgress, TaskRecord,
-    UsageEntry, Workspace, WorkspaceId,
+    TaskUsage, UsageEntry, Workspace, WorkspaceId,
 };
 
 /// Everything the fake holds, at one moment.
@@ -79,6 +79,11 @@ pub struct TaskState {
     pub progress: Option<TaskProgress>,
     /// Stored live-output messages, by seq ascending.
     pub messages: Vec<TaskMessage>,
+    /// Server HEAD 1cc46b2697: the task's usage rows (one per provider and
+    /// model, the last report of each), by provider then model; 3c93ebaf1c
+    /// keeps usage per runtime only ([`Snapshot::usage`]).
+    #[serde(default)]
+    pub usage: Vec<TaskUsage>,
 }
 
 /// One stored usage row.
