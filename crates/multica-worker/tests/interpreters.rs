@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use multica_api::{TaskCompletion, TaskUsage};
-use multica_worker::agents::ClaudeParser;
+use multica_worker::agents::{ClaudeParser, CodexParser};
 use multica_worker::{AgentEvent, AgentOutcome, LineParser, ProcessExit};
 use serde_json::{json, Value};
 
@@ -191,4 +191,84 @@ fn claude_result_without_model_usage_reports_usage_for_the_model_asked_for() {
         cost_usd_ticks: 0,
     };
     assert!(events.contains(&AgentEvent::Usage(usage)), "{events:?}");
+}
+
+const CODEX_THREAD: &str = "019a2d7a-41c4-78b1-b7cc-a45d62a89cd5";
+
+#[test]
+fn codex_sends_the_prompt_on_stdin_and_closes_it() {
+    let mut parser = CodexParser::new("fix the range bug", String::new());
+    assert_eq!(parser.start(), [AgentEvent::Stdin(b"fix the range bug".to_vec()), AgentEvent::CloseStdin]);
+}
+
+#[test]
+fn codex_exec_json_run_maps_items_to_messages_and_the_turn_to_usage() {
+    let mut parser = CodexParser::new("fix it", "gpt-5-codex".into());
+    let events = replay(&mut parser, &fixture("codex-exec-json.jsonl"));
+    let usage = TaskUsage {
+        provider: "codex".into(),
+        model: "gpt-5-codex".into(),
+        input_tokens: 315,
+        output_tokens: 122,
+        cache_read_tokens: 24448,
+        cache_write_tokens: 0,
+        cost_usd_ticks: 0,
+    };
+    let expected = vec![
+        AgentEvent::Session(CODEX_THREAD.into()),
+        AgentEvent::Thinking("**Running the failing test first**".into()),
+        AgentEvent::ToolUse {
+            tool: "exec_command".into(),
+            input: object(json!({"command": "bash -lc 'cargo test range'"})),
+        },
+        AgentEvent::ToolResult {
+            tool: "exec_command".into(),
+            output: "test range::tests::inclusive_end ... FAILED\n".into(),
+        },
+        AgentEvent::ToolUse {
+            tool: "patch_apply".into(),
+            input: object(json!({"changes": [{"path": "src/range.rs", "kind": "update"}]})),
+        },
+        AgentEvent::ToolResult { tool: "patch_apply".into(), output: "completed: update src/range.rs".into() },
+        AgentEvent::ToolUse { tool: "issue_comment".into(), input: object(json!({"issue": "MUL-7", "body": "Fixed"})) },
+        AgentEvent::ToolResult { tool: "issue_comment".into(), output: "completed".into() },
+        AgentEvent::Text("The range end is inclusive now; `cargo test` passes.".into()),
+        AgentEvent::Usage(usage),
+    ];
+    assert_eq!(events, expected);
+    assert_eq!(
+        parser.finish(&exit("codex", 0, "")),
+        AgentOutcome::Completed(TaskCompletion {
+            output: "The range end is inclusive now; `cargo test` passes.".into(),
+            session_id: CODEX_THREAD.into(),
+            ..TaskCompletion::default()
+        })
+    );
+}
+
+#[test]
+fn codex_failed_turn_fails_with_its_message_and_the_stderr_tail() {
+    let mut parser = CodexParser::new("fix it", String::new());
+    let events = replay(&mut parser, &fixture("codex-exec-json-failed.jsonl"));
+    assert!(events.contains(&AgentEvent::Error("Reconnecting... 1/5".into())), "{events:?}");
+    assert_eq!(
+        parser.finish(&exit("codex", 1, "ERROR: exceeded retry limit")),
+        AgentOutcome::failed(
+            "stream disconnected before completion: error sending request for url (https://api.openai.com/v1/responses); codex stderr: ERROR: exceeded retry limit"
+        )
+    );
+}
+
+#[test]
+fn codex_usage_of_an_unnamed_model_is_unknowns_and_a_run_without_a_turn_fails() {
+    let mut parser = CodexParser::new("go", String::new());
+    let events = parser
+        .on_line(r#"{"type":"turn.completed","usage":{"input_tokens":10,"cached_input_tokens":4,"output_tokens":3}}"#);
+    let [AgentEvent::Usage(usage)] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!((usage.model.as_str(), usage.input_tokens, usage.cache_read_tokens), ("unknown", 6, 4));
+
+    let mut parser = CodexParser::new("go", String::new());
+    replay(&mut parser, r#"{"type":"thread.started","thread_id":"t"}"#);
+    assert_eq!(parser.finish(&exit("codex", 0, "")), AgentOutcome::failed("codex stream ended without turn.completed"));
+    assert_eq!(parser.finish(&exit("codex", 2, "")), AgentOutcome::failed("codex exited with error: exit status: 2"));
 }
