@@ -50,7 +50,7 @@ impl Agent for SimulatedAgent {
             let reason = format!("blocked:{}", why.trim_start_matches(':'));
             out.tool_result("Bash", "error: deploy credentials not found");
             out.error(reason.clone());
-            return AgentOutcome::Failed(reason);
+            return AgentOutcome::failed(reason);
         }
 
         out.tool_result("Bash", "test result: ok. 42 passed; 0 failed");

@@ -1,17 +1,20 @@
 //! What runs a task: the [`Agent`] trait and the [`TaskContext`] it gets.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use multica_api::reporter::ReporterSink;
 use multica_api::{
-    DaemonApi, DaemonApiExt, Endpoint, Runtime, SecretToken, Task, TaskCompletion, TaskProgress, TaskUsage, UsageEntry,
+    DaemonApi, DaemonApiExt, Endpoint, Error, FailureReason, LocalSkill, Runtime, SecretToken, SessionPin, Task,
+    TaskCompletion, TaskFailure, TaskProgress, TaskUsage, UsageEntry,
 };
 use tokio::sync::watch;
 
 use crate::event::{Events, WorkerEvent};
 use crate::routes::{LaterRoute, ServerRoutes};
+use crate::runtime_request::{ImportedSkill, ModelCatalog, RuntimeAnswer};
+use crate::skills::AgentSkill;
 
 /// Runs tasks (and answers pings) for a [`Worker`](crate::Worker).
 ///
@@ -44,6 +47,42 @@ pub trait Agent: Send + Sync + 'static {
         let _ = runtime;
         Ok("pong".to_owned())
     }
+
+    /// Answers a user's request for the models `runtime` offers (the model
+    /// picker; server HEAD 1cc46b2697 hands it out with a heartbeat). By
+    /// default [`RuntimeAnswer::Unsupported`]: the server is told the
+    /// runtime has no model selection, and the UI shows that at once.
+    async fn list_models(&self, runtime: &Runtime) -> RuntimeAnswer<ModelCatalog> {
+        let _ = runtime;
+        RuntimeAnswer::Unsupported
+    }
+
+    /// Answers a request for the skills installed on this machine for
+    /// `runtime`'s CLI. By default [`RuntimeAnswer::Unsupported`] (the
+    /// runtime has no local skills).
+    async fn list_local_skills(&self, runtime: &Runtime) -> RuntimeAnswer<Vec<LocalSkill>> {
+        let _ = runtime;
+        RuntimeAnswer::Unsupported
+    }
+
+    /// Answers a request to import the local skill `skill_key` (a key
+    /// [`Agent::list_local_skills`] listed) into the workspace. Several
+    /// imports may run at once (the worker takes them in batches). By
+    /// default [`RuntimeAnswer::Unsupported`], which the server records as
+    /// a failed import, as the Go daemon words it.
+    async fn import_local_skill(&self, runtime: &Runtime, skill_key: &str) -> RuntimeAnswer<ImportedSkill> {
+        let _ = (runtime, skill_key);
+        RuntimeAnswer::Unsupported
+    }
+
+    /// Answers a request to update the daemon's CLI to `target_version`:
+    /// `Answered(output)` once updated. By default
+    /// [`RuntimeAnswer::Unsupported`], a failed update (a library daemon is
+    /// updated by whoever built it).
+    async fn update(&self, runtime: &Runtime, target_version: &str) -> RuntimeAnswer<String> {
+        let _ = (runtime, target_version);
+        RuntimeAnswer::Unsupported
+    }
 }
 
 /// How an agent's run ended.
@@ -51,8 +90,11 @@ pub trait Agent: Send + Sync + 'static {
 pub enum AgentOutcome {
     /// Done: the task completes with this.
     Completed(TaskCompletion),
-    /// The task fails with this reason.
-    Failed(String),
+    /// The task fails with this: the error text and, in the server's terms,
+    /// why ([`TaskFailure::failure_reason`], which decides whether server
+    /// HEAD 1cc46b2697 retries the task; left empty, the server classifies
+    /// the text itself), plus the session and work directory to resume.
+    Failed(TaskFailure),
 }
 
 impl AgentOutcome {
@@ -61,9 +103,17 @@ impl AgentOutcome {
         Self::Completed(TaskCompletion::with_output(output))
     }
 
-    /// A failure with its reason.
-    pub fn failed(reason: impl Into<String>) -> Self {
-        Self::Failed(reason.into())
+    /// A failure with its error text and no reason: the server classifies
+    /// the text (as the Go daemon does for an agent's error).
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self::Failed(TaskFailure::new(error))
+    }
+
+    /// A failure with its error text and the reason in the server's terms,
+    /// e.g. [`FailureReason::Timeout`] for a run that hit its time limit
+    /// (retried by the server).
+    pub fn failed_with(error: impl Into<String>, reason: FailureReason) -> Self {
+        Self::Failed(TaskFailure::new(error).with_reason(reason))
     }
 }
 
@@ -74,8 +124,14 @@ pub enum CancelReason {
     /// nothing is reported for it.
     Server,
     /// The worker is shutting down and the grace period ran out; the task
-    /// fails unless the agent still completes it.
+    /// fails (reason [`FailureReason::Cancelled`], as the Go daemon sends)
+    /// unless the agent still completes it.
     Shutdown,
+    /// The task ran longer than
+    /// [`WorkerConfig::task_timeout`](crate::WorkerConfig::task_timeout); it
+    /// fails with [`FailureReason::Timeout`] (retried by the server) unless
+    /// the agent still completes it.
+    Timeout,
 }
 
 impl fmt::Display for CancelReason {
@@ -83,6 +139,7 @@ impl fmt::Display for CancelReason {
         f.write_str(match self {
             Self::Server => "cancelled on the server",
             Self::Shutdown => "the daemon is shutting down",
+            Self::Timeout => "the task ran out of time",
         })
     }
 }
@@ -97,6 +154,8 @@ pub struct TaskContext {
     pub(crate) events: Arc<Events>,
     pub(crate) routes: Arc<ServerRoutes>,
     pub(crate) auth_token: Option<SecretToken>,
+    pub(crate) skills: Arc<[AgentSkill]>,
+    pub(crate) pinned: Arc<Mutex<SessionPin>>,
 }
 
 impl fmt::Debug for TaskContext {
@@ -130,6 +189,71 @@ impl TaskContext {
     /// is redacted: call [`SecretToken::expose`] only where it is used.
     pub fn auth_token(&self) -> Option<&SecretToken> {
         self.auth_token.as_ref()
+    }
+
+    /// The session the server offers to resume (`prior_session_id`): at
+    /// HEAD 1cc46b2697 the latest session of this agent and issue on this
+    /// runtime (a retry's failed attempt, a follow-up) or a rerun's source
+    /// task; at 3c93ebaf1c the last completed task's. `None` when there is
+    /// none. Resume it if the agent can; when the server withheld a newer
+    /// session as unsafe, `task().prior_session_resume_unavailable` is set.
+    pub fn prior_session_id(&self) -> Option<&str> {
+        Some(self.task.prior_session_id.as_str()).filter(|id| !id.is_empty())
+    }
+
+    /// The work directory of that session (`prior_work_dir`), to run in
+    /// again; `None` when there is none.
+    pub fn prior_work_dir(&self) -> Option<&str> {
+        Some(self.task.prior_work_dir.as_str()).filter(|dir| !dir.is_empty())
+    }
+
+    /// The agent's skills, with their content, ready to use: at HEAD
+    /// 1cc46b2697 the claim's skill references resolved during preparation
+    /// (cached by hash across tasks), at 3c93ebaf1c the claim's inline
+    /// skills. Write them where the agent's CLI looks with
+    /// [`AgentSkill::write_all`]. Empty when the agent has none.
+    pub fn skills(&self) -> &[AgentSkill] {
+        &self.skills
+    }
+
+    /// Pins the agent's session (and work directory) on the task as soon
+    /// as the agent has one, so that a retry or follow-up resumes it even
+    /// if this run dies (HEAD 1cc46b2697's session route). `Ok(true)` when
+    /// the server stored it; `Ok(false)` when the server has no such route
+    /// (3c93ebaf1c: it learns the session from the final report only). Either
+    /// way the worker remembers the pin and sends it with the task's
+    /// complete or fail when the outcome names no session of its own.
+    /// Empty values are not sent (the server needs at least one).
+    pub async fn pin_session(&self, session_id: &str, work_dir: &str) -> Result<bool, Error> {
+        let pin = SessionPin { session_id: session_id.to_owned(), work_dir: work_dir.to_owned() };
+        if pin.session_id.is_empty() && pin.work_dir.is_empty() {
+            return Ok(false);
+        }
+        {
+            let mut pinned = self.pinned.lock().unwrap_or_else(PoisonError::into_inner);
+            if !pin.session_id.is_empty() {
+                pinned.session_id.clone_from(&pin.session_id);
+            }
+            if !pin.work_dir.is_empty() {
+                pinned.work_dir.clone_from(&pin.work_dir);
+            }
+        }
+        if !self.routes.may_have(LaterRoute::SessionPin) {
+            return Ok(false);
+        }
+        let task_id = self.task.record.id.clone();
+        let answer = self.api.pin_session(&task_id, &pin).await;
+        match self.routes.answer(LaterRoute::SessionPin, answer) {
+            None => Ok(false),
+            Some(Ok(())) => {
+                self.events.emit(WorkerEvent::SessionPinned { task_id, session_id: pin.session_id });
+                Ok(true)
+            }
+            Some(Err(error)) => {
+                self.events.emit(WorkerEvent::SessionPinFailed { task_id, error: error.clone() });
+                Err(error)
+            }
+        }
     }
 
     /// Reports step `step` of `total`; a failure is a

@@ -6,7 +6,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-use multica_api::{TaskCompletion, TaskUsage};
+use multica_api::{FailureReason, TaskCompletion, TaskFailure, TaskUsage};
 use multica_worker::agents::{ClaudeParser, CodexParser};
 use multica_worker::{AgentEvent, AgentOutcome, LineParser, ProcessExit};
 use serde_json::{json, Value};
@@ -22,6 +22,11 @@ fn replay(parser: &mut dyn LineParser, transcript: &str) -> Vec<AgentEvent> {
 
 fn exit(program: &str, code: i32, stderr: &str) -> ProcessExit {
     ProcessExit { program: program.to_owned(), status: Ok(ExitStatus::from_raw(code << 8)), stderr: stderr.to_owned() }
+}
+
+/// A failure with the session a retry may resume.
+fn failed(error: &str, session: &str) -> AgentOutcome {
+    AgentOutcome::Failed(TaskFailure { session_id: session.to_owned(), ..TaskFailure::new(error) })
 }
 
 fn object(value: Value) -> serde_json::Map<String, Value> {
@@ -112,11 +117,14 @@ fn claude_context_exhausted_fails_with_the_go_daemons_reason_even_though_is_erro
     let events = replay(&mut parser, &fixture("claude-code-2.1.220-context-exhausted-resume.jsonl"));
     assert!(events.contains(&AgentEvent::Text("Prompt is too long".into())), "{events:?}");
     assert!(!events.iter().any(|event| matches!(event, AgentEvent::Usage(_))), "all-zero usage is no usage");
-    let AgentOutcome::Failed(reason) = parser.finish(&exit("claude", 1, "")) else { panic!("completed") };
+    let AgentOutcome::Failed(failure) = parser.finish(&exit("claude", 1, "")) else { panic!("completed") };
     assert_eq!(
-        reason,
+        failure.error,
         "claude ended the turn with terminal_reason=prompt_too_long: the session's context window is exhausted and compaction could not recover it (Prompt is too long)"
     );
+    // Not retried; the session goes with it (the server retires it).
+    assert_eq!(failure.failure_reason, FailureReason::ContextOverflow);
+    assert_eq!(failure.session_id, "7ff8bf88-4d29-47f6-8c54-87f7ec0b080b");
 }
 
 #[test]
@@ -127,7 +135,7 @@ fn claude_is_error_result_fails_with_its_text_and_the_stderr_tail() {
         r#"{"type":"result","subtype":"success","is_error":true,"terminal_reason":"api_error","session_id":"sess-x","result":"API Error: 529 overloaded"}"#,
     );
     let outcome = parser.finish(&exit("claude", 1, "retrying in 8s"));
-    assert_eq!(outcome, AgentOutcome::failed("API Error: 529 overloaded; claude stderr: retrying in 8s"));
+    assert_eq!(outcome, failed("API Error: 529 overloaded; claude stderr: retrying in 8s", "sess-x"));
 }
 
 #[test]
@@ -135,7 +143,7 @@ fn claude_without_a_result_line_fails_by_exit_status_or_missing_result() {
     let mut parser = ClaudeParser::new("go", String::new());
     replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"s1"}"#);
     let outcome = parser.finish(&exit("claude", 3, "V8 abort"));
-    assert_eq!(outcome, AgentOutcome::failed("claude exited with error: exit status: 3; claude stderr: V8 abort"));
+    assert_eq!(outcome, failed("claude exited with error: exit status: 3; claude stderr: V8 abort", "s1"));
 
     let mut parser = ClaudeParser::new("go", String::new());
     replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"s1"}"#);
@@ -143,6 +151,23 @@ fn claude_without_a_result_line_fails_by_exit_status_or_missing_result() {
         parser.finish(&exit("claude", 0, "")),
         AgentOutcome::failed("claude stream ended without terminal result")
     );
+}
+
+#[test]
+fn claude_refused_resume_fails_without_a_session_to_resume_again() {
+    // Claude answered with another session than the one asked for.
+    let mut parser = ClaudeParser::new("go", String::new()).resuming(Some("sess-old"));
+    replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"sess-new"}"#);
+    assert_eq!(parser.finish(&exit("claude", 1, "")), failed("claude exited with error: exit status: 1", ""));
+    // Claude's own wording, on stderr.
+    let mut parser = ClaudeParser::new("go", String::new()).resuming(Some("sess-old"));
+    let outcome = parser.finish(&exit("claude", 1, "No conversation found with session ID: sess-old"));
+    let AgentOutcome::Failed(failure) = outcome else { panic!("completed") };
+    assert_eq!(failure.session_id, "");
+    // A failure of a resumed run that kept its session keeps it.
+    let mut parser = ClaudeParser::new("go", String::new()).resuming(Some("sess-old"));
+    replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"sess-old"}"#);
+    assert_eq!(parser.finish(&exit("claude", 1, "")), failed("claude exited with error: exit status: 1", "sess-old"));
 }
 
 #[test]
@@ -253,8 +278,9 @@ fn codex_failed_turn_fails_with_its_message_and_the_stderr_tail() {
     assert!(events.contains(&AgentEvent::Error("Reconnecting... 1/5".into())), "{events:?}");
     assert_eq!(
         parser.finish(&exit("codex", 1, "ERROR: exceeded retry limit")),
-        AgentOutcome::failed(
-            "stream disconnected before completion: error sending request for url (https://api.openai.com/v1/responses); codex stderr: ERROR: exceeded retry limit"
+        failed(
+            "stream disconnected before completion: error sending request for url (https://api.openai.com/v1/responses); codex stderr: ERROR: exceeded retry limit",
+            "019a2d7b-0000-7000-8000-000000000001"
         )
     );
 }
@@ -269,6 +295,6 @@ fn codex_usage_of_an_unnamed_model_is_unknowns_and_a_run_without_a_turn_fails() 
 
     let mut parser = CodexParser::new("go", String::new());
     replay(&mut parser, r#"{"type":"thread.started","thread_id":"t"}"#);
-    assert_eq!(parser.finish(&exit("codex", 0, "")), AgentOutcome::failed("codex stream ended without turn.completed"));
-    assert_eq!(parser.finish(&exit("codex", 2, "")), AgentOutcome::failed("codex exited with error: exit status: 2"));
+    assert_eq!(parser.finish(&exit("codex", 0, "")), failed("codex stream ended without turn.completed", "t"));
+    assert_eq!(parser.finish(&exit("codex", 2, "")), failed("codex exited with error: exit status: 2", "t"));
 }

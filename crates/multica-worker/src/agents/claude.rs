@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 
-use multica_api::{TaskCompletion, TaskUsage};
+use multica_api::{FailureReason, TaskCompletion, TaskFailure, TaskUsage};
 use serde_json::{json, Value};
 
 use crate::agent::AgentOutcome;
@@ -81,9 +81,14 @@ impl Interpreter for ClaudeCode {
         ]
     }
 
+    /// Claude Code discovers project skills in `.claude/skills`.
+    fn skills_dir(&self) -> &'static str {
+        ".claude/skills"
+    }
+
     fn parser(&self, run: &RunInput<'_>) -> Box<dyn LineParser> {
         let model = run.task.agent.as_ref().map(|agent| agent.model.trim().to_owned()).unwrap_or_default();
-        Box::new(ClaudeParser::new(run.prompt, model))
+        Box::new(ClaudeParser::new(run.prompt, model).resuming(run.resume_session))
     }
 }
 
@@ -91,6 +96,8 @@ impl Interpreter for ClaudeCode {
 #[derive(Debug, Default)]
 pub struct ClaudeParser {
     prompt: String,
+    /// The session asked for with `--resume`.
+    resume: Option<String>,
     /// The model asked for, for a result that names none.
     model: String,
     session: String,
@@ -111,6 +118,22 @@ impl ClaudeParser {
     /// result does not say which model it was.
     pub fn new(prompt: &str, model: String) -> Self {
         Self { prompt: prompt.to_owned(), model, ..Self::default() }
+    }
+
+    /// The same parser for a run that resumes `session`.
+    pub fn resuming(mut self, session: Option<&str>) -> Self {
+        self.resume = session.map(str::to_owned);
+        self
+    }
+
+    /// Whether a failed run's `--resume` was itself refused (the Go
+    /// daemon's evidence: Claude's wording, or another session answered);
+    /// then the session must not be resumed again.
+    fn resume_rejected(&self, error: &str) -> bool {
+        let Some(asked) = &self.resume else { return false };
+        let error = error.to_lowercase();
+        RESUME_REJECTED.iter().any(|phrase| error.contains(phrase))
+            || (!self.session.is_empty() && self.session != *asked)
     }
 
     fn assistant(&mut self, message: &Value, events: &mut Vec<AgentEvent>) {
@@ -284,6 +307,7 @@ impl LineParser for ClaudeParser {
 
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
         let result = self.result.take();
+        let context_exhausted = result.as_ref().is_some_and(|result| result.terminal_reason == PROMPT_TOO_LONG);
         let failure = match &result {
             Some(result) if result.terminal_reason == PROMPT_TOO_LONG => {
                 let mut reason = format!(
@@ -307,9 +331,15 @@ impl LineParser for ClaudeParser {
             Some(_) => None,
         };
         match (failure, result) {
-            (Some(mut reason), _) => {
-                exit.append_stderr(&mut reason);
-                AgentOutcome::Failed(reason)
+            (Some(mut error), _) => {
+                exit.append_stderr(&mut error);
+                let session = if self.resume_rejected(&error) { "" } else { self.session.as_str() };
+                let mut failure = TaskFailure { session_id: session.to_owned(), ..TaskFailure::new(error) };
+                if context_exhausted {
+                    // Never retried, and the session is not resumed again.
+                    failure = failure.with_reason(FailureReason::ContextOverflow);
+                }
+                AgentOutcome::Failed(failure)
             }
             (None, result) => {
                 let text = result.map(|result| result.text).unwrap_or_default();
@@ -323,6 +353,16 @@ impl LineParser for ClaudeParser {
         }
     }
 }
+
+/// What Claude says when the session to resume is gone or not this
+/// account's (the Go daemon's list).
+const RESUME_REJECTED: &[&str] = &[
+    "no conversation found",
+    "no saved session found",
+    "已绑定另外",
+    "bound to another account",
+    "bound to a different account",
+];
 
 /// Claude Code's `terminal_reason` for a context window that is full.
 const PROMPT_TOO_LONG: &str = "prompt_too_long";

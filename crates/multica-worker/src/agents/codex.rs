@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use multica_api::{TaskCompletion, TaskUsage};
+use multica_api::{TaskCompletion, TaskFailure, TaskUsage};
 use serde_json::{json, Map, Value};
 
 use crate::agent::AgentOutcome;
@@ -45,6 +45,11 @@ impl Interpreter for Codex {
             args.extend(["resume".into(), session.into()]);
         }
         args
+    }
+
+    /// Codex discovers repository skills in `.agents/skills`.
+    fn skills_dir(&self) -> &'static str {
+        ".agents/skills"
     }
 
     fn parser(&self, run: &RunInput<'_>) -> Box<dyn LineParser> {
@@ -196,9 +201,9 @@ impl LineParser for CodexParser {
             (None, Ok(_)) => None,
         };
         match failure {
-            Some(mut reason) => {
-                exit.append_stderr(&mut reason);
-                AgentOutcome::Failed(reason)
+            Some(mut error) => {
+                exit.append_stderr(&mut error);
+                AgentOutcome::Failed(TaskFailure { session_id: self.thread.clone(), ..TaskFailure::new(error) })
             }
             None => AgentOutcome::Completed(TaskCompletion {
                 output: std::mem::take(&mut self.last_message),

@@ -45,6 +45,13 @@ pub trait Interpreter: Send + Sync + 'static {
         &[]
     }
 
+    /// Where the agent's skills go, relative to the program's directory:
+    /// where the CLI discovers project skills (the Go daemon's choice per
+    /// CLI). By default `.agent_context/skills`, the Go daemon's fallback.
+    fn skills_dir(&self) -> &'static str {
+        ".agent_context/skills"
+    }
+
     /// A parser for one run.
     fn parser(&self, run: &RunInput<'_>) -> Box<dyn LineParser>;
 }

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use multica_api::{Task, TaskUsage};
+use multica_api::{FailureReason, Task, TaskUsage};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{self, Instant};
 
 use crate::agent::{Agent, AgentOutcome, CancelReason, TaskContext};
+use crate::skills::AgentSkill;
 pub(crate) use interpret::{keep_tail, OUTPUT_TAIL_BYTES};
 pub use interpret::{AgentEvent, Interpreter, LineParser, PlainText, ProcessExit, RunInput};
 use lines::LineReader;
@@ -35,17 +36,32 @@ use process::{Group, Stop};
 ///   (nor what the interpreter removes), plus `MULTICA_TASK_ID`,
 ///   `MULTICA_RUNTIME_ID`, `MULTICA_AGENT_ID`, `MULTICA_ISSUE_ID` and
 ///   `MULTICA_WORKSPACE_ID`, the task's token ([`TaskContext::auth_token`],
-///   server HEAD 1cc46b2697) as `MULTICA_TOKEN`, and what
-///   [`env`](Self::env) sets.
+///   server HEAD 1cc46b2697) as `MULTICA_TOKEN`, the agent's name as
+///   `MULTICA_AGENT_NAME`, the session the server offers to resume and its
+///   directory as `MULTICA_PRIOR_SESSION_ID` and `MULTICA_PRIOR_WORK_DIR`
+///   (the interpreter passes the session to the CLI, unless the server says
+///   it cannot be resumed), the directory holding the agent's skills as
+///   `MULTICA_SKILLS_DIR`, and what [`env`](Self::env) sets.
+/// - The agent's skills ([`TaskContext::skills`]) are written before the
+///   program starts, one folder each with its `SKILL.md`: under the
+///   program's [`current_dir`](Self::current_dir) where the CLI discovers
+///   them ([`Interpreter::skills_dir`], `.claude/skills` for Claude Code),
+///   or without one in a directory of the task's own, removed after the run.
 /// - Its stdout is read as lines of at most
 ///   [`max_line_bytes`](Self::max_line_bytes) (over-long lines are cut,
 ///   invalid UTF-8 replaced, nothing ends the reading before EOF), each
 ///   handed to the interpreter's [`LineParser`], whose [`AgentEvent`]s
 ///   become live messages, progress, usage (reported when the run ends),
 ///   the session to pin, and writes to the program's stdin.
+/// - A session the parser reports is pinned at once
+///   ([`TaskContext::pin_session`]: where the server has the route, so a
+///   retry resumes it even if this run dies), with the program's directory.
 /// - When the program has ended and its stdout is read, the parser decides
-///   the outcome; the completion gets the session the parser reported and
-///   the work directory when it does not name them itself.
+///   the outcome; it names the program's directory as the work directory
+///   when it does not name one itself.
+/// - Stopped by a cancellation it fails with `cancelled` (the Go daemon's
+///   reason for a run stopped from outside); after the timeout with
+///   `timeout` (retried by server HEAD 1cc46b2697).
 /// - On cancellation, on shutdown and after the per-task timeout the parser
 ///   may first ask the program to stop by its protocol (then the program
 ///   gets one [`kill_grace`](Self::kill_grace)); then, on Unix, its whole
@@ -190,12 +206,54 @@ impl CommandAgent {
         if let Some(token) = context.auth_token() {
             command.env("MULTICA_TOKEN", token.expose());
         }
+        if let Some(agent) = &context.task().agent {
+            command.env("MULTICA_AGENT_NAME", &agent.name);
+        }
+        if let Some(session) = context.prior_session_id() {
+            command.env("MULTICA_PRIOR_SESSION_ID", session);
+        }
+        if let Some(dir) = context.prior_work_dir() {
+            command.env("MULTICA_PRIOR_WORK_DIR", dir);
+        }
         if let Some(dir) = &self.current_dir {
             command.current_dir(dir);
         }
         #[cfg(unix)]
         command.process_group(0);
         command
+    }
+}
+
+impl CommandAgent {
+    /// Writes the agent's skills where its CLI discovers them: under the
+    /// program's directory ([`Interpreter::skills_dir`]), or without one in
+    /// a directory of the task's own, removed after the run.
+    fn write_skills(&self, context: &TaskContext) -> std::io::Result<Option<SkillsDir>> {
+        if context.skills().is_empty() {
+            return Ok(None);
+        }
+        let (dir, temporary) = match &self.current_dir {
+            Some(work_dir) => (work_dir.join(self.interpreter.skills_dir()), false),
+            None => (std::env::temp_dir().join(format!("multica-skills-{}", context.task().record.id)), true),
+        };
+        let skills = SkillsDir { dir, temporary };
+        AgentSkill::write_all(context.skills(), &skills.dir)?;
+        Ok(Some(skills))
+    }
+}
+
+/// Where a run's skills were written.
+struct SkillsDir {
+    dir: PathBuf,
+    /// Whether the directory is the run's own, removed with it.
+    temporary: bool,
+}
+
+impl Drop for SkillsDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -231,7 +289,7 @@ impl Agent for CommandAgent {
         let name = self.program.to_string_lossy().into_owned();
         let task = task_input(context.task());
         let prompt = (self.prompt)(&task);
-        let resume = resume_session(&task);
+        let resume = resume_session(&context);
         let input = RunInput {
             task: &task,
             prompt: &prompt,
@@ -239,7 +297,15 @@ impl Agent for CommandAgent {
             work_dir: self.current_dir.as_deref(),
         };
         let mut parser = self.interpreter.parser(&input);
-        let mut child = match self.command(&context, self.interpreter.args(&input)).spawn() {
+        let skills = match self.write_skills(&context) {
+            Ok(skills) => skills,
+            Err(err) => return AgentOutcome::failed(format!("cannot write the agent's skills: {err}")),
+        };
+        let mut command = self.command(&context, self.interpreter.args(&input));
+        if let Some(skills) = &skills {
+            command.env("MULTICA_SKILLS_DIR", &skills.dir);
+        }
+        let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return AgentOutcome::failed(format!("cannot run {name}: executable not found ({err})"))
@@ -249,7 +315,8 @@ impl Agent for CommandAgent {
         let group = Group::new(child.id());
         let stdin = child.stdin.take().map(stdin_writer);
         let stderr = child.stderr.take().map(|err| tokio::spawn(read_tail(err)));
-        let mut run = Run { context: &context, stdin, usage: Vec::new(), session: None };
+        let work_dir = self.current_dir.as_ref().map(|dir| dir.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut run = Run { context: &context, work_dir, stdin, usage: Vec::new(), session: None };
         run.apply(parser.start()).await;
 
         let mut lines = child.stdout.take().map(|out| LineReader::new(BufReader::new(out), self.max_line_bytes));
@@ -316,23 +383,32 @@ impl Agent for CommandAgent {
                 parser.finish(&exit)
             }
             Some(why) => {
-                let mut reason = match why {
-                    Stopped::Cancelled(reason) => format!("{name} was stopped: {reason}"),
-                    Stopped::TimedOut => format!("{name} timed out after {} s", self.timeout.as_secs()),
+                let (mut error, reason) = match why {
+                    Stopped::Cancelled(CancelReason::Timeout) | Stopped::TimedOut => {
+                        let limit = match why {
+                            Stopped::TimedOut => format!("{} s", self.timeout.as_secs()),
+                            _ => "the task's limit".to_owned(),
+                        };
+                        (format!("{name} timed out after {limit}"), FailureReason::Timeout)
+                    }
+                    // The Go daemon's label for a run stopped from outside.
+                    Stopped::Cancelled(reason) => (format!("{name} was stopped: {reason}"), FailureReason::Cancelled),
                 };
                 if !stderr.is_empty() {
-                    reason.push_str(&format!("; stderr: {stderr}"));
+                    error.push_str(&format!("; stderr: {stderr}"));
                 }
-                AgentOutcome::Failed(reason)
+                AgentOutcome::failed_with(error, reason)
             }
         };
-        run.finish(outcome, self.current_dir.as_deref()).await
+        run.finish(outcome).await
     }
 }
 
 /// One run's side of the events: the task's sinks and the program's stdin.
 struct Run<'a> {
     context: &'a TaskContext,
+    /// The program's directory, as the session's work directory.
+    work_dir: String,
     stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
     usage: Vec<TaskUsage>,
     session: Option<String>,
@@ -358,6 +434,9 @@ impl Run<'_> {
                 },
                 AgentEvent::Session(session) => {
                     if self.session.as_deref() != Some(session.as_str()) {
+                        // A failed pin is a worker event; the session still
+                        // goes with the final report.
+                        let _ = self.context.pin_session(&session, &self.work_dir).await;
                         self.session = Some(session);
                     }
                 }
@@ -371,19 +450,16 @@ impl Run<'_> {
         }
     }
 
-    /// Reports the usage and completes the outcome with the session and
-    /// the work directory.
-    async fn finish(self, mut outcome: AgentOutcome, work_dir: Option<&std::path::Path>) -> AgentOutcome {
+    /// Reports the usage and names the work directory in the outcome (the
+    /// worker adds the pinned session where the outcome names none).
+    async fn finish(self, mut outcome: AgentOutcome) -> AgentOutcome {
         self.context.report_usage(&usage::entries(&self.usage, usage::today())).await;
-        if let AgentOutcome::Completed(completion) = &mut outcome {
-            if completion.session_id.is_empty() {
-                completion.session_id = self.session.unwrap_or_default();
-            }
-            if completion.work_dir.is_empty() {
-                if let Some(dir) = work_dir {
-                    completion.work_dir = dir.to_string_lossy().into_owned();
-                }
-            }
+        let work_dir = match &mut outcome {
+            AgentOutcome::Completed(completion) => &mut completion.work_dir,
+            AgentOutcome::Failed(failure) => &mut failure.work_dir,
+        };
+        if work_dir.is_empty() {
+            work_dir.clone_from(&self.work_dir);
         }
         outcome
     }
@@ -415,9 +491,9 @@ fn task_input(task: &Task) -> Task {
 }
 
 /// The prior session to resume, unless the server said it cannot be.
-fn resume_session(task: &Task) -> Option<String> {
-    let prior = task.prior_session_id.trim();
-    (!prior.is_empty() && !task.prior_session_resume_unavailable).then(|| prior.to_owned())
+fn resume_session(context: &TaskContext) -> Option<String> {
+    let prior = context.prior_session_id()?.trim();
+    (!prior.is_empty() && !context.task().prior_session_resume_unavailable).then(|| prior.to_owned())
 }
 
 /// Reads everything, keeping only the tail; returns it trimmed.
