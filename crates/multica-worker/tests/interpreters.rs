@@ -7,7 +7,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use multica_api::{FailureReason, TaskCompletion, TaskFailure, TaskUsage};
-use multica_worker::agents::{ClaudeParser, CodexParser};
+use multica_worker::agents::{AcpParser, AcpResume, ClaudeParser, CodexParser};
 use multica_worker::{AgentEvent, AgentOutcome, LineParser, ProcessExit};
 use serde_json::{json, Value};
 
@@ -147,10 +147,7 @@ fn claude_without_a_result_line_fails_by_exit_status_or_missing_result() {
 
     let mut parser = ClaudeParser::new("go", String::new());
     replay(&mut parser, r#"{"type":"system","subtype":"init","session_id":"s1"}"#);
-    assert_eq!(
-        parser.finish(&exit("claude", 0, "")),
-        AgentOutcome::failed("claude stream ended without terminal result")
-    );
+    assert_eq!(parser.finish(&exit("claude", 0, "")), failed("claude stream ended without terminal result", "s1"));
 }
 
 #[test]
@@ -297,4 +294,145 @@ fn codex_usage_of_an_unnamed_model_is_unknowns_and_a_run_without_a_turn_fails() 
     replay(&mut parser, r#"{"type":"thread.started","thread_id":"t"}"#);
     assert_eq!(parser.finish(&exit("codex", 0, "")), failed("codex stream ended without turn.completed", "t"));
     assert_eq!(parser.finish(&exit("codex", 2, "")), failed("codex exited with error: exit status: 2", "t"));
+}
+
+const ACP_SESSION: &str = "sess_8f2c1e";
+
+/// The JSON-RPC messages among `events` that go to the agent.
+fn sent(events: &[AgentEvent]) -> Vec<Value> {
+    events.iter().filter(|event| matches!(event, AgentEvent::Stdin(_))).map(stdin_json).collect()
+}
+
+#[test]
+fn acp_initializes_opens_a_session_prompts_streams_and_ends_on_the_prompts_answer() {
+    let mut parser = AcpParser::new("fix the range bug", "/work/demo");
+    let start = sent(&parser.start());
+    assert_eq!(
+        start,
+        [json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": 1,
+            "clientCapabilities": {"fs": {"readTextFile": false, "writeTextFile": false}, "terminal": false},
+            "clientInfo": {"name": "multica-rs", "version": env!("CARGO_PKG_VERSION")}}})]
+    );
+    let events = replay(&mut parser, &fixture("acp-prompt-turn.jsonl"));
+    assert_eq!(
+        sent(&events),
+        [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "session/new", "params": {"cwd": "/work/demo", "mcpServers": []}}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "session/prompt", "params": {"sessionId": ACP_SESSION,
+                "prompt": [{"type": "text", "text": "fix the range bug"}]}}),
+            // A single-use grant, not the permanent one offered first.
+            json!({"jsonrpc": "2.0", "id": 0, "result": {"outcome": {"outcome": "selected", "optionId": "allow_once"}}}),
+        ]
+    );
+    let told: Vec<AgentEvent> = events.into_iter().filter(|event| !matches!(event, AgentEvent::Stdin(_))).collect();
+    let expected = vec![
+        AgentEvent::Session(ACP_SESSION.into()),
+        AgentEvent::Thinking("Check the failing test first.".into()),
+        AgentEvent::TextDelta("Running the tests.".into()),
+        AgentEvent::ToolUse { tool: "Run cargo test".into(), input: object(json!({"command": "cargo test"})) },
+        AgentEvent::ToolResult { tool: "Run cargo test".into(), output: "test result: ok. 12 passed".into() },
+        AgentEvent::ToolUse {
+            tool: "Edit src/range.rs".into(),
+            input: object(json!({"path": "src/range.rs", "old": "start..end", "new": "start..=end"})),
+        },
+        AgentEvent::ToolResult {
+            tool: "Edit src/range.rs".into(),
+            output: "--- src/range.rs\n+++ src/range.rs".into(),
+        },
+        AgentEvent::TextDelta("All 12 tests ".into()),
+        AgentEvent::TextDelta("pass now.".into()),
+        AgentEvent::Usage(TaskUsage {
+            provider: String::new(),
+            model: "kimi-k2-turbo".into(),
+            input_tokens: 1200,
+            output_tokens: 340,
+            cache_read_tokens: 800,
+            cache_write_tokens: 64,
+            cost_usd_ticks: 0,
+        }),
+        AgentEvent::CloseStdin,
+    ];
+    assert_eq!(told, expected);
+    assert_eq!(
+        parser.finish(&exit("kimi", 0, "")),
+        AgentOutcome::Completed(TaskCompletion {
+            // The text after the last tool call.
+            output: "All 12 tests pass now.".into(),
+            session_id: ACP_SESSION.into(),
+            ..TaskCompletion::default()
+        })
+    );
+}
+
+#[test]
+fn acp_continues_the_prior_session_by_load_or_resume() {
+    for (method, name) in [(AcpResume::Load, "session/load"), (AcpResume::Resume, "session/resume")] {
+        let mut parser = AcpParser::new("go on", ".").resume(Some(("sess_old".into(), method)));
+        parser.start();
+        let events = parser.on_line(r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":1}}"#);
+        assert_eq!(
+            sent(&events),
+            [
+                json!({"jsonrpc": "2.0", "id": 1, "method": name, "params": {"sessionId": "sess_old", "cwd": ".", "mcpServers": []}})
+            ]
+        );
+        // `session/load` answers null: the session is the one asked for.
+        let events = parser.on_line(r#"{"jsonrpc":"2.0","id":1,"result":null}"#);
+        assert_eq!(events[0], AgentEvent::Session("sess_old".into()));
+        assert_eq!(sent(&events)[0]["method"], "session/prompt");
+    }
+}
+
+#[test]
+fn acp_rpc_error_fails_with_the_go_daemons_wording() {
+    let mut parser = AcpParser::new("go", ".");
+    parser.start();
+    parser.on_line(r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":1}}"#);
+    let events = parser.on_line(
+        r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"Internal error","data":{"details":"No LLM provider configured"}}}"#,
+    );
+    assert_eq!(events, [AgentEvent::CloseStdin]);
+    assert_eq!(
+        parser.finish(&exit("hermes", 0, "")),
+        failed(
+            r#"hermes session/new failed: session/new: Internal error (code=-32603, data={"details":"No LLM provider configured"})"#,
+            ""
+        )
+    );
+}
+
+#[test]
+fn acp_cancel_is_the_protocols_cancel_and_the_cancelled_answer_ends_the_run() {
+    let mut parser = AcpParser::new("go", ".");
+    assert_eq!(parser.on_cancel(), [], "nothing to cancel before the prompt: signals do it");
+    parser.start();
+    replay(
+        &mut parser,
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"sessionId\":\"s9\"}}",
+    );
+    assert_eq!(
+        sent(&parser.on_cancel()),
+        [json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": "s9"}})]
+    );
+    let events = parser.on_line(r#"{"jsonrpc":"2.0","id":2,"result":{"stopReason":"cancelled"}}"#);
+    assert_eq!(events, [AgentEvent::CloseStdin]);
+    assert_eq!(parser.finish(&exit("kiro-cli", 0, "")), failed("kiro-cli cancelled the prompt", "s9"));
+}
+
+#[test]
+fn acp_unknown_agent_requests_get_method_not_found_and_exit_before_the_answer_fails() {
+    let mut parser = AcpParser::new("go", ".");
+    parser.start();
+    let events =
+        parser.on_line(r#"{"jsonrpc":"2.0","id":"r1","method":"fs/read_text_file","params":{"path":"/etc/passwd"}}"#);
+    assert_eq!(
+        sent(&events),
+        [
+            json!({"jsonrpc": "2.0", "id": "r1", "error": {"code": -32601, "message": "method not found: fs/read_text_file"}})
+        ]
+    );
+    assert_eq!(
+        parser.finish(&exit("kimi", 1, "panic")),
+        failed("kimi exited with error: exit status: 1; kimi stderr: panic", "")
+    );
 }
