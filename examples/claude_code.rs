@@ -1,10 +1,7 @@
-//! A whole daemon for Claude Code: each task runs `claude` in stream-json,
-//! its text, thinking, tool calls and results streamed live, its result,
-//! session and usage reported. `cargo run --example claude_code -- --server
-//! URL --token T --workspace W [--once] [--command CMD]`; the server and
-//! token default to `MULTICA_SERVER_URL` and `MULTICA_TOKEN`, `--command`
-//! runs another program in `claude`'s place. Without a server, on the
-//! embedded fake with demo data.
+//! A whole daemon for Claude Code: `claude` per task in stream-json, its text, thinking, tool calls
+//! and results live, its result, session and usage reported. `cargo run --example claude_code --
+//! --server URL --token T --workspace W [--once] [--command CMD]`: the server and token default to
+//! MULTICA_SERVER_URL and MULTICA_TOKEN; without either, on the embedded fake with demo data.
 use std::sync::Arc;
 
 use multica::hyper::HyperClientBuilder;
@@ -24,14 +21,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flag = |name: &str, default: &str| flags.get(name).cloned().unwrap_or_else(|| default.to_owned());
     let remote = flags.contains_key("--server") || std::env::var_os("MULTICA_SERVER_URL").is_some();
     let api: Arc<dyn DaemonApi> = if remote {
-        // Configured as the Go daemon is, from the environment; flags win.
-        let flagged = [("--server", "MULTICA_SERVER_URL"), ("--token", "MULTICA_TOKEN")];
-        let flagged = flagged.into_iter().filter_map(|(flag, var)| Some((var.to_owned(), flags.get(flag)?.clone())));
-        Arc::new(
-            HyperClientBuilder::from_env_vars(std::env::vars().chain(flagged))?
-                .build()?
-                .with_retry(RetryPolicy::default()),
-        )
+        // Configured from the environment as the Go daemon is; flags win.
+        let flagged = [("--server", "MULTICA_SERVER_URL"), ("--token", "MULTICA_TOKEN")].into_iter();
+        let vars = std::env::vars().chain(flagged.filter_map(|(f, var)| Some((var.into(), flags.get(f)?.clone()))));
+        Arc::new(HyperClientBuilder::from_env_vars(vars)?.build()?.with_retry(RetryPolicy::default()))
     } else {
         Arc::new(MockDaemon::builder().seed(Seed::demo()).build()?)
     };
@@ -40,11 +33,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registration = Registration::new(workspace, flag("--daemon-id", "demo-daemon"), "claude-host", vec![runtime]);
     let agent = CommandAgent::new(flag("--command", "claude")).interpreter(ClaudeCode);
     let config = WorkerConfig { exit_when_idle: flags.contains_key("--once") || !remote, ..WorkerConfig::default() };
-    let summary = Worker::new(api, registration, agent)
-        .config(config)
-        .on_event(|event| println!("{event}"))
-        .run(async { tokio::signal::ctrl_c().await.unwrap_or_default() })
-        .await?;
+    let worker = Worker::new(api, registration, agent).config(config).on_event(|event| println!("{event}"));
+    let summary = worker.run(async { tokio::signal::ctrl_c().await.unwrap_or_default() }).await?;
     println!("done: {summary}");
     Ok(())
 }
