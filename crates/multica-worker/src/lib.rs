@@ -23,7 +23,9 @@
 //!
 //! Everything that happens is a [`WorkerEvent`], for a CLI to print and a
 //! test to assert; the run ends with a [`Summary`]. [`CommandAgent`] runs a
-//! program per task.
+//! program per task, its output read by an [`Interpreter`]: plain text by
+//! default, or a real coding agent from [`agents`] (Claude Code, Codex, ACP
+//! agents), each run as the Go daemon runs it.
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -339,7 +339,7 @@ impl Agent for CommandAgent {
                     // Children left in the group may hold stdout open.
                     if lines.is_some() && next.is_none() {
                         next = Some(Next::Signal(Stop::Kill));
-                        stop_timer.as_mut().reset(Instant::now() + self.kill_grace);
+                        stop_timer.as_mut().reset(after(self.kill_grace));
                     }
                 }
                 reason = context.cancelled(), if stopped.is_none() => stop_now = Some(Stopped::Cancelled(reason)),
@@ -348,7 +348,7 @@ impl Agent for CommandAgent {
                     Some(Next::Signal(stop)) => {
                         kill_now = group.signal(stop);
                         next = Some(stop.next().map_or(Next::GiveUp, Next::Signal));
-                        stop_timer.as_mut().reset(Instant::now() + self.kill_grace);
+                        stop_timer.as_mut().reset(after(self.kill_grace));
                     }
                     _ => lines = None,
                 },
@@ -364,7 +364,7 @@ impl Agent for CommandAgent {
                     Stop::Interrupt
                 };
                 next = Some(Next::Signal(first));
-                stop_timer.as_mut().reset(Instant::now() + self.kill_grace);
+                stop_timer.as_mut().reset(after(self.kill_grace));
             }
             if kill_now {
                 let _ = child.start_kill();
@@ -463,6 +463,12 @@ impl Run<'_> {
         }
         outcome
     }
+}
+
+/// `wait` from now (far in the future for a wait too long to add).
+fn after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
 }
 
 /// Writes what it is sent to the program's stdin; dropping the sender
