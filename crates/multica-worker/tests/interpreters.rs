@@ -436,3 +436,18 @@ fn acp_unknown_agent_requests_get_method_not_found_and_exit_before_the_answer_fa
         failed("kimi exited with error: exit status: 1; kimi stderr: panic", "")
     );
 }
+
+#[test]
+fn claude_run_that_left_a_tool_in_the_background_fails_as_the_go_daemon_fails_it() {
+    let mut parser = ClaudeParser::new("go", String::new());
+    replay(
+        &mut parser,
+        concat!(
+            r#"{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"started","status":"async_launched"}]}]}}"#,
+            "\n",
+            r#"{"type":"result","is_error":false,"session_id":"s","result":"parent turn completed early"}"#
+        ),
+    );
+    let AgentOutcome::Failed(failure) = parser.finish(&exit("claude", 0, "")) else { panic!("completed") };
+    assert!(failure.error.contains("async background task"), "{failure:?}");
+}

@@ -12,8 +12,8 @@ use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput}
 /// Claude Code (`claude`), run as the Go daemon runs it: `-p
 /// --output-format stream-json --input-format stream-json --verbose
 /// --permission-mode bypassPermissions --disallowedTools AskUserQuestion`,
-/// then `--model <agent's model>` and `--resume <prior session>` when the
-/// task has them; the prompt goes in as one stream-json user message on
+/// then `--model <agent's model>`, `--effort <agent's thinking level>` and
+/// `--resume <prior session>` when the task has them; the prompt goes in as one stream-json user message on
 /// stdin, kept open for the CLI's permission requests (each allowed, as the
 /// Go daemon does) until the `result` line. Markers of an enclosing Claude
 /// Code session (`CLAUDECODE`, `CLAUDE_CODE_SESSION_ID`…) are not passed on.
@@ -25,10 +25,13 @@ use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput}
 /// empty), the session, and usage per model (input, output, cache read,
 /// cache creation, and cost) from its `modelUsage`, or its `usage` for the
 /// model of the run. It fails the task, with the Go daemon's reasons, on
-/// `terminal_reason: prompt_too_long` (the context is exhausted), on
+/// `terminal_reason: prompt_too_long` (the context is exhausted, reason
+/// `agent_error.context_overflow`), on
 /// `is_error` (the result's text: a provider's error), on a non-zero exit
-/// (`claude exited with error: exit status 1`) or when no result came
-/// (`claude stream ended without terminal result`), with the stderr tail.
+/// (`claude exited with error: exit status 1`), when no result came
+/// (`claude stream ended without terminal result`) or when a tool was left
+/// running in the background, with the stderr tail; the session goes with
+/// the failure unless the run's `--resume` was refused.
 ///
 /// ```
 /// use multica_worker::CommandAgent;
@@ -62,8 +65,12 @@ impl Interpreter for ClaudeCode {
         .into_iter()
         .map(OsString::from)
         .collect();
-        if let Some(model) = run.task.agent.as_ref().map(|agent| agent.model.trim()).filter(|m| !m.is_empty()) {
+        let agent = run.task.agent.as_ref();
+        if let Some(model) = agent.map(|agent| agent.model.trim()).filter(|model| !model.is_empty()) {
             args.extend(["--model".into(), model.into()]);
+        }
+        if let Some(effort) = agent.map(|agent| agent.thinking_level.trim()).filter(|level| !level.is_empty()) {
+            args.extend(["--effort".into(), effort.into()]);
         }
         if let Some(session) = run.resume_session {
             args.extend(["--resume".into(), session.into()]);
@@ -104,6 +111,8 @@ pub struct ClaudeParser {
     tools: HashMap<String, String>,
     last_assistant_text: String,
     result: Option<ResultLine>,
+    /// A tool went on in the background, past the end of the turn.
+    async_launch: bool,
 }
 
 #[derive(Debug, Default)]
@@ -184,7 +193,9 @@ impl ClaudeParser {
         let Some(blocks) = message.get("content").and_then(Value::as_array) else { return };
         for block in blocks.iter().filter(|block| str_field(block, "type") == "tool_result") {
             let tool = self.tools.get(str_field(block, "tool_use_id")).cloned().unwrap_or_default();
-            let mut output = block.get("content").map(content_text).unwrap_or_default();
+            let content = block.get("content").unwrap_or(&Value::Null);
+            self.async_launch |= has_async_launch(content);
+            let mut output = content_text(content);
             if block.get("is_error").and_then(Value::as_bool) == Some(true) {
                 output.insert_str(0, "error: ");
             }
@@ -328,6 +339,10 @@ impl LineParser for ClaudeParser {
                 Err(err) => format!("claude exited with error: {err}"),
             }),
             None => Some("claude stream ended without terminal result".to_owned()),
+            Some(_) if self.async_launch => Some(
+                "claude launched an async background task; Multica-managed runs require foreground execution"
+                    .to_owned(),
+            ),
             Some(_) => None,
         };
         match (failure, result) {
@@ -386,6 +401,24 @@ fn usd_ticks(usd: f64) -> i64 {
         (usd * 1e10).round() as i64
     } else {
         0
+    }
+}
+
+/// Whether a tool result says its work goes on in the background
+/// (`"status": "async_launched"`, itself or in one of its blocks).
+fn has_async_launch(content: &Value) -> bool {
+    let launched = |value: &Value| str_field(value, "status") == "async_launched";
+    match content {
+        Value::Object(_) => {
+            launched(content)
+                || content.get("content").and_then(Value::as_array).is_some_and(|b| b.iter().any(launched))
+        }
+        Value::Array(blocks) => blocks.iter().any(launched),
+        // A string may hold the JSON.
+        Value::String(text) => {
+            serde_json::from_str::<Value>(text).is_ok_and(|value| !value.is_string() && has_async_launch(&value))
+        }
+        _ => false,
     }
 }
 
