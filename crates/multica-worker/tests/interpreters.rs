@@ -7,8 +7,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use multica_api::{FailureReason, TaskCompletion, TaskFailure, TaskUsage};
-use multica_worker::agents::{AcpParser, AcpResume, ClaudeParser, CodexParser};
-use multica_worker::{AgentEvent, AgentOutcome, LineParser, ProcessExit};
+use multica_worker::agents::{AcpParser, AcpResume, ClaudeCode, ClaudeParser, Codex, CodexParser};
+use multica_worker::{AgentEvent, AgentOutcome, Interpreter, LineParser, ProcessExit, RunInput};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> String {
@@ -450,4 +450,74 @@ fn claude_run_that_left_a_tool_in_the_background_fails_as_the_go_daemon_fails_it
     );
     let AgentOutcome::Failed(failure) = parser.finish(&exit("claude", 0, "")) else { panic!("completed") };
     assert!(failure.error.contains("async background task"), "{failure:?}");
+}
+
+fn task_with_agent(model: &str, thinking: &str, custom_args: &[&str]) -> multica_api::Task {
+    let mut agent = multica_api::TaskAgent::default();
+    agent.model = model.into();
+    agent.thinking_level = thinking.into();
+    agent.custom_args = custom_args.iter().map(|arg| (*arg).to_owned()).collect();
+    let mut task = multica_api::Task::default();
+    task.agent = Some(agent);
+    task
+}
+
+fn args_of(interpreter: &dyn Interpreter, task: &multica_api::Task, resume: Option<&str>) -> Vec<String> {
+    let run = RunInput { task, prompt: "p", resume_session: resume, work_dir: None };
+    interpreter.args(&run).into_iter().map(|arg| arg.into_string().unwrap()).collect()
+}
+
+#[test]
+fn claude_is_invoked_as_the_go_daemon_invokes_it_and_custom_args_cannot_break_the_protocol() {
+    let task = task_with_agent(
+        "claude-opus-4-1",
+        "high",
+        &["--output-format", "text", "--add-dir='/srv/shared'", "-p", "--effort=low", "--verbose"],
+    );
+    assert_eq!(
+        args_of(&ClaudeCode, &task, Some("sess-1")),
+        [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--input-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "bypassPermissions",
+            "--disallowedTools",
+            "AskUserQuestion",
+            "--model",
+            "claude-opus-4-1",
+            "--effort",
+            "high",
+            "--resume",
+            "sess-1",
+            "--add-dir=/srv/shared",
+            "--verbose"
+        ]
+    );
+    assert_eq!(ClaudeCode.skills_dir(), ".claude/skills");
+    assert!(ClaudeCode.env_remove().contains(&"CLAUDECODE"));
+}
+
+#[test]
+fn codex_is_invoked_with_exec_json_custom_args_then_resume() {
+    let task = task_with_agent("gpt-5-codex", "", &["--json", "-c", "model_reasoning_effort=\"high\""]);
+    assert_eq!(
+        args_of(&Codex, &task, Some("019a")),
+        [
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--sandbox",
+            "danger-full-access",
+            "--model",
+            "gpt-5-codex",
+            "-c",
+            "model_reasoning_effort=\"high\"",
+            "resume",
+            "019a"
+        ]
+    );
 }

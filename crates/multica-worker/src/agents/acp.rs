@@ -25,7 +25,8 @@ pub enum AcpResume {
 }
 
 /// An agent speaking the Agent Client Protocol (ACP) on stdio, driven as
-/// the Go daemon drives Hermes, Kimi, Kiro and the others: `initialize`
+/// the Go daemon drives Hermes, Kimi, Kiro and the others (the agent's
+/// `custom_args` after the program's own arguments): `initialize`
 /// (protocol version 1, no file system or terminal offered), then
 /// `session/new` in the program's directory, or the prior session
 /// continued ([`AcpResume`]), then one `session/prompt` with the task's
@@ -62,6 +63,10 @@ impl Acp {
 }
 
 impl Interpreter for Acp {
+    fn args(&self, run: &RunInput<'_>) -> Vec<std::ffi::OsString> {
+        super::custom_args(run, &[])
+    }
+
     fn parser(&self, run: &RunInput<'_>) -> Box<dyn LineParser> {
         let cwd = run.work_dir.map_or_else(|| ".".to_owned(), |dir| dir.to_string_lossy().into_owned());
         let model = run.task.agent.as_ref().map(|agent| agent.model.trim().to_owned()).unwrap_or_default();

@@ -13,7 +13,8 @@ use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput}
 /// --output-format stream-json --input-format stream-json --verbose
 /// --permission-mode bypassPermissions --disallowedTools AskUserQuestion`,
 /// then `--model <agent's model>`, `--effort <agent's thinking level>` and
-/// `--resume <prior session>` when the task has them; the prompt goes in as one stream-json user message on
+/// `--resume <prior session>` when the task has them, then the agent's
+/// `custom_args` (without the flags above); the prompt goes in as one stream-json user message on
 /// stdin, kept open for the CLI's permission requests (each allowed, as the
 /// Go daemon does) until the `result` line. Markers of an enclosing Claude
 /// Code session (`CLAUDECODE`, `CLAUDE_CODE_SESSION_ID`…) are not passed on.
@@ -75,6 +76,7 @@ impl Interpreter for ClaudeCode {
         if let Some(session) = run.resume_session {
             args.extend(["--resume".into(), session.into()]);
         }
+        args.extend(super::custom_args(run, BLOCKED));
         args
     }
 
@@ -368,6 +370,17 @@ impl LineParser for ClaudeParser {
         }
     }
 }
+
+/// The flags this interpreter sets, which the agent's `custom_args` may not.
+const BLOCKED: &[super::Blocked] = &[
+    super::blocked("-p", false),
+    super::blocked("--print", false),
+    super::blocked("--output-format", true),
+    super::blocked("--input-format", true),
+    super::blocked("--permission-mode", true),
+    super::blocked("--mcp-config", true),
+    super::blocked("--effort", true),
+];
 
 /// What Claude says when the session to resume is gone or not this
 /// account's (the Go daemon's list).

@@ -11,8 +11,8 @@ use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput}
 /// Codex (`codex`) in `exec --json`, its JSONL event stream: `exec --json
 /// --skip-git-repo-check --sandbox danger-full-access` (the sandbox the Go
 /// daemon configures on Linux, approvals never asked in `exec`), then
-/// `--model <agent's model>` and `resume <prior session>` when the task has
-/// them; the prompt goes in on stdin, which is then closed (as Codex's own
+/// `--model <agent's model>`, the agent's `custom_args` (without those
+/// flags) and `resume <prior session>` when the task has them; the prompt goes in on stdin, which is then closed (as Codex's own
 /// SDK does). The Go daemon drives Codex's `app-server` instead; the events
 /// are mapped the same way.
 ///
@@ -41,6 +41,7 @@ impl Interpreter for Codex {
         if let Some(model) = agent_model(run) {
             args.extend(["--model".into(), model.into()]);
         }
+        args.extend(super::custom_args(run, BLOCKED));
         if let Some(session) = run.resume_session {
             args.extend(["resume".into(), session.into()]);
         }
@@ -56,6 +57,10 @@ impl Interpreter for Codex {
         Box::new(CodexParser::new(run.prompt, agent_model(run).unwrap_or_default().to_owned()))
     }
 }
+
+/// The flags this interpreter sets, which the agent's `custom_args` may not.
+const BLOCKED: &[super::Blocked] =
+    &[super::blocked("--json", false), super::blocked("--sandbox", true), super::blocked("--model", true)];
 
 fn agent_model<'a>(run: &RunInput<'a>) -> Option<&'a str> {
     run.task.agent.as_ref().map(|agent| agent.model.trim()).filter(|model| !model.is_empty())
