@@ -372,8 +372,9 @@ impl Agent for CommandAgent {
         }
         drop(group);
         run.stdin = None;
+        // A process that left the group may still hold stderr open.
         let stderr = match stderr {
-            Some(reader) => reader.await.unwrap_or_default(),
+            Some(reader) => time::timeout(self.kill_grace, reader).await.ok().and_then(Result::ok).unwrap_or_default(),
             None => String::new(),
         };
         let outcome = match stopped {
