@@ -521,3 +521,12 @@ fn codex_is_invoked_with_exec_json_custom_args_then_resume() {
         ]
     );
 }
+
+#[test]
+fn codex_todo_list_is_progress() {
+    let mut parser = CodexParser::new("go", String::new());
+    let events = parser.on_line(
+        r#"{"type":"item.updated","item":{"id":"item_5","type":"todo_list","items":[{"text":"Run tests","completed":true},{"text":"Fix range","completed":false},{"text":"Open PR","completed":false}]}}"#,
+    );
+    assert_eq!(events, [AgentEvent::Progress(multica_api::TaskProgress::new("Fix range", 1, 3))]);
+}

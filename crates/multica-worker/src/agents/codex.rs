@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use multica_api::{TaskCompletion, TaskFailure, TaskUsage};
+use multica_api::{TaskCompletion, TaskFailure, TaskProgress, TaskUsage};
 use serde_json::{json, Map, Value};
 
 use crate::agent::AgentOutcome;
@@ -19,7 +19,8 @@ use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput}
 /// A command run is a tool call `exec_command` (`command`) and its result
 /// (the aggregated output); a file change is `patch_apply` (`changes`) and
 /// its status; an MCP tool call is the tool's name with its arguments and
-/// status; a web search is `web_search`; agent messages are text (the last
+/// status; a web search is `web_search`; the to-do list is progress (done
+/// of all, the next item as the summary); agent messages are text (the last
 /// one is the output), reasoning is thinking, an error item or event is an
 /// error message. `thread.started` gives the session (pinned at once);
 /// each `turn.completed` adds its usage (input less the cached part, as the
@@ -142,6 +143,17 @@ impl CodexParser {
                 }
             }
             ("error", false) => events.push(AgentEvent::Error(str_field(item, "message").to_owned())),
+            ("todo_list", _) => {
+                let items = item.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+                let done = items.iter().filter(|todo| todo.get("completed").and_then(Value::as_bool) == Some(true));
+                let step = i64::try_from(done.count()).unwrap_or(i64::MAX);
+                let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+                let next = items.iter().find(|todo| todo.get("completed").and_then(Value::as_bool) != Some(true));
+                let summary = next.map_or("done", |todo| str_field(todo, "text")).to_owned();
+                if total > 0 {
+                    events.push(AgentEvent::Progress(TaskProgress::new(summary, step, total)));
+                }
+            }
             _ => {}
         }
     }
@@ -186,6 +198,7 @@ impl LineParser for CodexParser {
             }
             "item.started" => self.item(true, value.get("item").unwrap_or(&Value::Null), &mut events),
             "item.completed" => self.item(false, value.get("item").unwrap_or(&Value::Null), &mut events),
+            "item.updated" => self.item(true, value.get("item").unwrap_or(&Value::Null), &mut events),
             "turn.completed" => self.turn_completed(value.get("usage").unwrap_or(&Value::Null), &mut events),
             "turn.failed" => {
                 let message = value.get("error").map(|error| str_field(error, "message")).unwrap_or_default();
