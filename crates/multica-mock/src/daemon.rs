@@ -7,14 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use multica_api::{
-    AgentId, Call, Endpoint, Error, IssueId, PairingSession, PingId, Reply, Result, Runtime, RuntimeId, TaskMessage,
-    TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
+    AgentId, Call, Endpoint, Error, IssueId, Method, PairingSession, PingId, Reply, Result, Runtime, RuntimeId,
+    TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
 };
 
 use crate::clock::{Millis, DEFAULT_START_MILLIS};
 use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
 use crate::log::DEFAULT_CALL_LOG_CAPACITY;
+use crate::requests::{Rerun, RuntimeRequest, RuntimeRequestState};
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 use crate::tokens::MockToken;
@@ -34,6 +35,9 @@ pub struct MockDaemon {
     /// The `Authorization` header value this handle presents (see
     /// [`MockDaemon::with_token`]).
     authorization: Option<Arc<str>>,
+    /// The `X-Client-Capabilities` value this handle presents (see
+    /// [`MockDaemon::with_capabilities`]).
+    capabilities: Option<Arc<str>>,
     /// The state's version, fixed at build time: read without the lock.
     version: ServerVersion,
 }
@@ -124,6 +128,7 @@ impl MockDaemonBuilder {
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
             authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
+            capabilities: None,
             version,
         };
         if let Some(seed) = &self.seed {
@@ -154,6 +159,7 @@ impl MockDaemon {
                 DEFAULT_CALL_LOG_CAPACITY,
             ))),
             authorization: None,
+            capabilities: None,
             version: ServerVersion::V3c93ebaf1c,
         }
     }
@@ -168,12 +174,21 @@ impl MockDaemon {
     /// `impl Into<String>`, as every token argument of the SDK.
     pub fn with_token(&self, token: impl Into<String>) -> MockDaemon {
         let authorization = Arc::from(format!("Bearer {}", token.into()));
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: Some(authorization), version: self.version }
+        MockDaemon { authorization: Some(authorization), ..self.clone() }
     }
 
     /// A handle on the same state that presents no token.
     pub fn without_token(&self) -> MockDaemon {
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: None, version: self.version }
+        MockDaemon { authorization: None, ..self.clone() }
+    }
+
+    /// A handle on the same state that sends `capabilities` as its
+    /// `X-Client-Capabilities` on every call, as a client built with them
+    /// does over HTTP (HEAD reads it at register and on claims: with
+    /// `skill-bundles-v1` a claim carries skill references).
+    pub fn with_capabilities(&self, capabilities: &[multica_api::ClientCapability]) -> MockDaemon {
+        let header = multica_api::ClientCapability::header_value(capabilities);
+        MockDaemon { capabilities: Some(Arc::from(header)), ..self.clone() }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -286,6 +301,90 @@ impl MockDaemon {
     /// Asks a runtime to answer a ping: its next heartbeat hands it out (once).
     pub fn request_ping(&self, runtime_id: &RuntimeId) -> Result<PingId> {
         self.lock().create_ping(runtime_id)
+    }
+
+    /// Asks a runtime for its model list, local skills, a skill import or a
+    /// CLI update, as a user of the web UI does (HEAD): the runtime's next
+    /// heartbeat hands the request out once, and the daemon answers it on
+    /// the result routes. Returns the request as stored (its ID generated
+    /// when empty). Fails as the user API does: 404 `runtime not found`,
+    /// 503 `runtime is offline` (all but an update), 409 `an update is
+    /// already in progress for this runtime`, 400 without the `skill_key`
+    /// of an import or the `target_version` of an update.
+    ///
+    /// A daemon asked for its models:
+    ///
+    /// ```
+    /// use multica_api::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
+    /// use multica_mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
+    ///     .seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// let asked = mock.request_runtime(&RuntimeRequest::model_list(runtime.clone()))?;
+    ///
+    /// let beat = mock.send_heartbeat_with(&HeartbeatRequest::new(runtime.clone())).await?;
+    /// let pending = beat.pending_model_list.expect("handed out");
+    /// assert_eq!(pending.id, asked.id);
+    /// // Handed out once.
+    /// assert!(mock.send_heartbeat(&runtime).await?.pending_model_list.is_none());
+    ///
+    /// let mut result = ModelListResult::default();
+    /// result.status = "completed".into();
+    /// result.models = vec![RuntimeModel { id: "sonnet".into(), label: "Sonnet".into(), ..Default::default() }];
+    /// mock.report_model_list(&runtime, &pending.id, &result).await?;
+    /// assert_eq!(mock.runtime_requests()[0].status, "completed");
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn request_runtime(&self, request: &RuntimeRequest) -> Result<RuntimeRequest> {
+        self.lock()
+            .enqueue_runtime_request(request)
+            .map_err(|r| Error::from_server_message(Method::Post, "/_mock/runtime-requests", r.status, &r.message))
+    }
+
+    /// The runtime requests users made, oldest first, each with its status
+    /// (`pending`, `running` once handed out, `completed`, `failed`,
+    /// `timeout`) and the daemon's report.
+    pub fn runtime_requests(&self) -> Vec<RuntimeRequestState> {
+        self.lock().runtime_requests()
+    }
+
+    /// Reruns a task, as a user does (`POST /api/issues/{id}/rerun` with
+    /// its `task_id`, HEAD): queues a new task of the same agent, issue and
+    /// runtime (and priority, unless given) whose row carries
+    /// `attribution.rerun_of_task_id` and whose claim offers that task's
+    /// work dir, and its session when resumable. Returns the new task's ID.
+    ///
+    /// ```
+    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion};
+    /// use multica_mock::{MockDaemon, Rerun, Seed, ServerVersion};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
+    ///     .seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// mock.send_heartbeat(&runtime).await?;
+    /// let first = mock.claim_task(&runtime).await?.expect("a queued task");
+    /// mock.start_task(&first.record.id).await?;
+    /// let mut done = TaskCompletion::with_output("done");
+    /// done.session_id = "sess-1".into();
+    /// done.work_dir = "/tmp/work".into();
+    /// mock.complete_task(&first.record.id, &done).await?;
+    ///
+    /// let rerun = mock.rerun(&Rerun::of(first.record.id.clone()).with_priority(9))?;
+    /// let again = mock.claim_task(&runtime).await?.expect("the rerun");
+    /// assert_eq!(again.record.id, rerun);
+    /// assert_eq!(again.prior_session_id, "sess-1");
+    /// assert_eq!(again.prior_work_dir, "/tmp/work");
+    /// let attribution = again.record.attribution.expect("attributed");
+    /// assert_eq!(attribution.rerun_of_task_id, Some(first.record.id));
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn rerun(&self, rerun: &Rerun) -> Result<multica_api::TaskId> {
+        self.lock().rerun_task(rerun, None)
     }
 
     /// Accepts `token` from now on (HEAD's daemon and user routes): a
@@ -464,11 +563,12 @@ impl multica_api::DaemonApi for MockDaemon {
             path()?;
         }
         let authorization = self.authorization.as_deref();
+        let capabilities = self.capabilities.as_deref();
         let outcome = self
             .run(
                 endpoint,
                 || call.clone(),
-                |state| state.apply(&call, Caller { authorization, capabilities: None, if_none_match: None }),
+                |state| state.apply(&call, Caller { authorization, capabilities, if_none_match: None }),
             )
             .await;
         match outcome {

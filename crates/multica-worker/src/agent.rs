@@ -4,10 +4,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use multica_api::layer::RetryPolicy;
 use multica_api::reporter::ReporterSink;
 use multica_api::{
     DaemonApi, DaemonApiExt, Endpoint, Error, FailureReason, LocalSkill, Runtime, SecretToken, SessionPin, Task,
-    TaskCompletion, TaskFailure, TaskProgress, TaskUsage, UsageEntry,
+    TaskCompletion, TaskFailure, TaskProgress, TaskUsage,
 };
 use tokio::sync::watch;
 
@@ -15,6 +16,7 @@ use crate::event::{Events, WorkerEvent};
 use crate::routes::{LaterRoute, ServerRoutes};
 use crate::runtime_request::{ImportedSkill, ModelCatalog, RuntimeAnswer};
 use crate::skills::AgentSkill;
+use crate::usage::{DailyUsage, TaskUsageSums};
 
 /// Runs tasks (and answers pings) for a [`Worker`](crate::Worker).
 ///
@@ -156,6 +158,9 @@ pub struct TaskContext {
     pub(crate) auth_token: Option<SecretToken>,
     pub(crate) skills: Arc<[AgentSkill]>,
     pub(crate) pinned: Arc<Mutex<SessionPin>>,
+    pub(crate) runtime_provider: String,
+    pub(crate) usage: TaskUsageSums,
+    pub(crate) daily: Arc<DailyUsage>,
 }
 
 impl fmt::Debug for TaskContext {
@@ -242,7 +247,7 @@ impl TaskContext {
             return Ok(false);
         }
         let task_id = self.task.record.id.clone();
-        let answer = self.api.pin_session(&task_id, &pin).await;
+        let answer = RetryPolicy::default().run(Endpoint::PinSession, || self.api.pin_session(&task_id, &pin)).await;
         match self.routes.answer(LaterRoute::SessionPin, answer) {
             None => Ok(false),
             Some(Ok(())) => {
@@ -267,30 +272,49 @@ impl TaskContext {
         }
     }
 
-    /// Reports token usage of this task: per task where the server takes
-    /// that (HEAD 1cc46b2697, upserted by task, provider and model), else
-    /// per runtime (3c93ebaf1c, upserted by runtime, date, provider and
-    /// model). Each success is a [`WorkerEvent::UsageReported`] naming the
-    /// route; a failure is a [`WorkerEvent::UsageFailed`], never fatal.
-    pub async fn report_usage(&self, entries: &[UsageEntry]) {
-        if entries.is_empty() {
-            return;
+    /// Reports token usage of this task: what the agent used since its last
+    /// report (call once at the end with the totals, or as it goes), per
+    /// provider and model, with the cost where known. The worker adds the
+    /// reports up and sends the sums the server stores: per task at HEAD
+    /// 1cc46b2697 (with `cost_usd_ticks`), per runtime and day (today, UTC)
+    /// at 3c93ebaf1c, where the row is the sum over every task of the day
+    /// (3c93ebaf1c has no cost). An empty provider is the runtime's.
+    /// Transient failures are repeated; a report that still fails is a
+    /// [`WorkerEvent::UsageFailed`] and an `Err`, and its usage is sent with
+    /// the next report.
+    pub async fn report_usage(&self, usage: &[TaskUsage]) -> Result<(), Error> {
+        if usage.is_empty() {
+            return Ok(());
         }
         let task_id = self.task.record.id.clone();
+        let rows = self.usage.add(usage, &self.runtime_provider);
         let sent = if self.routes.may_have(LaterRoute::TaskUsage) {
-            let answer = self.api.report_task_usage(&task_id, &per_model(entries)).await;
-            self.routes.answer(LaterRoute::TaskUsage, answer).map(|answer| (answer, Endpoint::ReportTaskUsage))
+            let retry = RetryPolicy::default();
+            let answer = retry.run(Endpoint::ReportTaskUsage, || self.api.report_task_usage(&task_id, &rows)).await;
+            self.routes
+                .answer(LaterRoute::TaskUsage, answer)
+                .map(|answer| (answer.map(|()| rows.len()), Endpoint::ReportTaskUsage))
         } else {
             None
         };
         let (answer, endpoint) = match sent {
             Some(sent) => sent,
             // Server 3c93ebaf1c has no task route.
-            None => (self.api.report_usage(&self.task.record.runtime_id, entries).await, Endpoint::ReportUsage),
+            None => {
+                let runtime_id = &self.task.record.runtime_id;
+                let answer = self.daily.report(self.api.as_ref(), runtime_id, &self.runtime_provider, usage).await;
+                (answer, Endpoint::ReportUsage)
+            }
         };
         match answer {
-            Ok(()) => self.events.emit(WorkerEvent::UsageReported { task_id, entries: entries.len(), endpoint }),
-            Err(error) => self.events.emit(WorkerEvent::UsageFailed { task_id, error }),
+            Ok(entries) => {
+                self.events.emit(WorkerEvent::UsageReported { task_id, entries, endpoint });
+                Ok(())
+            }
+            Err(error) => {
+                self.events.emit(WorkerEvent::UsageFailed { task_id, error: error.clone() });
+                Err(error)
+            }
         }
     }
 
@@ -313,28 +337,4 @@ impl TaskContext {
             }
         }
     }
-}
-
-/// The task's usage per (provider, model), as the task route takes it: the
-/// entries of one model on several days summed, since a later row of the
-/// same model replaces an earlier one.
-fn per_model(entries: &[UsageEntry]) -> Vec<TaskUsage> {
-    let mut usage: Vec<TaskUsage> = Vec::new();
-    for entry in entries {
-        let index = match usage.iter().position(|row| row.provider == entry.provider && row.model == entry.model) {
-            Some(index) => index,
-            None => {
-                let row =
-                    TaskUsage { provider: entry.provider.clone(), model: entry.model.clone(), ..TaskUsage::default() };
-                usage.push(row);
-                usage.len() - 1
-            }
-        };
-        let row = &mut usage[index];
-        row.input_tokens = row.input_tokens.saturating_add(entry.input_tokens);
-        row.output_tokens = row.output_tokens.saturating_add(entry.output_tokens);
-        row.cache_read_tokens = row.cache_read_tokens.saturating_add(entry.cache_read_tokens);
-        row.cache_write_tokens = row.cache_write_tokens.saturating_add(entry.cache_write_tokens);
-    }
-    usage
 }

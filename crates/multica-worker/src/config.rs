@@ -87,6 +87,13 @@ pub struct WorkerConfig {
     /// Stop (and deregister) once a claim round finds nothing and no task
     /// runs: for a one-shot run.
     pub exit_when_idle: bool,
+    /// How long the first registration keeps trying while the server is not
+    /// reachable or answers 5xx (a daemon started a moment before its
+    /// server), waiting 1 s, 2 s, 4 s… up to
+    /// [`max_backoff`](WorkerConfig::max_backoff) between tries; each failed
+    /// try is a [`WorkerEvent::RegistrationRetrying`](crate::WorkerEvent::RegistrationRetrying).
+    /// `None` (the default) fails the run at the first failure.
+    pub wait_for_server: Option<Duration>,
 }
 
 impl WorkerConfig {
@@ -107,6 +114,9 @@ impl WorkerConfig {
     pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(10);
     /// A minute: a server that is down is asked about once a minute.
     pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+    /// The first wait between registration tries with
+    /// [`wait_for_server`](WorkerConfig::wait_for_server).
+    pub const REGISTRATION_RETRY_BASE: Duration = Duration::from_secs(1);
     /// Two failed rounds: one can be a blip, two suggest a stale connection.
     pub const DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET: u32 = 2;
 }
@@ -130,6 +140,7 @@ impl Default for WorkerConfig {
             result_retry: RetryPolicy::go_daemon_schedule(),
             reporter: ReporterConfig::default(),
             exit_when_idle: false,
+            wait_for_server: None,
         }
     }
 }

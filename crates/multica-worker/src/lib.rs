@@ -60,6 +60,7 @@ mod routes;
 mod runtime_request;
 mod skills;
 mod task;
+mod usage;
 mod worker;
 
 pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::{DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
+use multica_api::{ClientCapability, DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
@@ -14,6 +14,7 @@ use crate::config::{Registration, WorkerConfig};
 use crate::event::{EventFn, Events, Summary, WorkerEvent};
 use crate::routes::{LaterRoute, ServerRoutes};
 use crate::skills::SkillCache;
+use crate::usage::DailyUsage;
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
@@ -82,9 +83,20 @@ pub(crate) struct Shared {
     pub(crate) runtimes: Mutex<Vec<Runtime>>,
     pub(crate) routes: Arc<ServerRoutes>,
     pub(crate) skills: SkillCache,
+    pub(crate) daily_usage: Arc<DailyUsage>,
 }
 
 impl Shared {
+    /// The provider of runtime `runtime_id` (empty when unknown).
+    pub(crate) fn provider_of(&self, runtime_id: &RuntimeId) -> String {
+        let runtimes = self.runtimes.lock().unwrap_or_else(PoisonError::into_inner);
+        runtimes
+            .iter()
+            .find(|runtime| &runtime.id == runtime_id)
+            .map(|runtime| runtime.provider.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn runtimes(&self) -> Vec<Runtime> {
         self.runtimes.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -124,6 +136,19 @@ enum Stop {
 }
 
 impl Worker {
+    /// The capabilities whose contract the worker honours, to announce in
+    /// `X-Client-Capabilities` on every call (build the client with them:
+    /// `HyperClient::builder(url).capabilities(Worker::CAPABILITIES)`):
+    /// `skill-bundles-v1`, since the worker resolves a claim's skill
+    /// references while the task prepares; at HEAD 1cc46b2697 a claim then
+    /// carries references (a few KB) instead of every skill's content
+    /// (about 200 KB). Not announced: `coalesced-comments-v1` and
+    /// `local-worktree-v1` (the worker has no comment bundles or local
+    /// directories to handle: without them the server keeps such tasks from
+    /// it or explains), `rpc-v1` (WebSocket only), and the three the server
+    /// does not read. The worker works without any of them too.
+    pub const CAPABILITIES: [ClientCapability; 1] = [ClientCapability::SkillBundles];
+
     /// A worker that registers `registration` through `api` and runs
     /// `agent` per task, with [`WorkerConfig::default`].
     pub fn new(api: Arc<dyn DaemonApi>, registration: Registration, agent: impl Agent) -> Self {
@@ -153,6 +178,34 @@ impl Worker {
     /// the running tasks and deregisters. Fails when the first
     /// registration fails or the server refuses the token.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<Summary, WorkerError> {
+        self.run_until(shutdown, std::future::pending).await
+    }
+
+    /// [`Worker::run`] until the first `signal()` resolves; once shutdown
+    /// has begun, `signal()` is called again and, when that resolves too
+    /// (a second Ctrl-C), the grace period ends at once: running agents
+    /// are told to stop and their tasks fail.
+    ///
+    /// ```no_run
+    /// # async fn daemon(worker: multica_worker::Worker) -> Result<(), multica_worker::WorkerError> {
+    /// let summary = worker.run_with_signal(|| async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_with_signal<F, S>(self, mut signal: F) -> Result<Summary, WorkerError>
+    where
+        F: FnMut() -> S,
+        S: Future<Output = ()>,
+    {
+        let first = signal();
+        self.run_until(first, signal).await
+    }
+
+    async fn run_until<S, F, G>(self, shutdown: S, force: F) -> Result<Summary, WorkerError>
+    where
+        S: Future<Output = ()>,
+        F: FnOnce() -> G,
+        G: Future<Output = ()>,
+    {
         let events = Arc::new(Events::new(self.on_event));
         let shared = Arc::new(Shared {
             api: self.api,
@@ -163,12 +216,16 @@ impl Worker {
             runtimes: Mutex::new(Vec::new()),
             routes: Arc::default(),
             skills: SkillCache::default(),
+            daily_usage: Arc::default(),
         });
-        match shared.register().await {
-            Ok(runtimes) => {
+        tokio::pin!(shutdown);
+        match register_first(&shared, &mut shutdown).await {
+            Ok(Some(runtimes)) => {
                 runtimes.iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime: runtime.clone() }));
                 recover_orphans(&shared, &runtimes).await;
             }
+            // Shut down while waiting for the server: nothing was registered.
+            Ok(None) => return Ok(events.summary()),
             Err(error) if error.is_unauthorized() => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
                 return Err(WorkerError::Unauthorized { error, summary: events.summary() });
@@ -182,7 +239,8 @@ impl Worker {
         let (cancel_all, cancel_signal) = watch::channel(None);
         let mut tasks = JoinSet::new();
 
-        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, shutdown, &mut refused).await;
+        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused).await;
+        let stop_asked = matches!(stop, Stop::Shutdown);
         let grace = match &stop {
             Stop::Unauthorized(error) => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
@@ -198,15 +256,24 @@ impl Worker {
             }
         };
         let deadline = Instant::now() + grace;
+        // A second signal ends the grace at once; only a shutdown asks for one.
+        let force = async move {
+            match stop_asked {
+                true => force().await,
+                false => std::future::pending().await,
+            }
+        };
+        tokio::pin!(force);
         while !tasks.is_empty() {
-            match time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
-                    // Each task ends itself within the cancel grace once signalled.
-                    let _ = cancel_all.send(Some(CancelReason::Shutdown));
-                    while tasks.join_next().await.is_some() {}
-                }
+            let ended = tokio::select! {
+                joined = time::timeout_at(deadline, tasks.join_next()) => joined.is_ok(),
+                () = &mut force => false,
+            };
+            if !ended {
+                events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
+                // Each task ends itself within the cancel grace once signalled.
+                let _ = cancel_all.send(Some(CancelReason::Shutdown));
+                while tasks.join_next().await.is_some() {}
             }
         }
 
@@ -239,14 +306,13 @@ async fn claim_loop(
     shared: &Arc<Shared>,
     tasks: &mut JoinSet<()>,
     cancel_signal: &watch::Receiver<Option<CancelReason>>,
-    shutdown: impl Future<Output = ()>,
+    mut shutdown: impl Future<Output = ()> + Unpin,
     refused: &mut mpsc::Receiver<Error>,
 ) -> Stop {
     let config = &shared.config;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut next_runtime = 0;
     let mut failures = 0u32;
-    tokio::pin!(shutdown);
     loop {
         while tasks.try_join_next().is_some() {}
         let slot = tokio::select! {
@@ -358,6 +424,40 @@ pub(crate) async fn recover_orphans(shared: &Shared, runtimes: &[Runtime]) {
                 retried: recovery.retried,
             }),
             Err(error) => shared.events.emit(WorkerEvent::OrphanRecoveryFailed { runtime_id, error }),
+        }
+    }
+}
+
+/// The first registration: at once, or, with
+/// [`WorkerConfig::wait_for_server`], again after transient failures (a
+/// server not up yet: connection refused, 5xx) with a doubling wait, until
+/// it succeeds, the wait is used up or `shutdown` resolves (`Ok(None)`).
+async fn register_first(
+    shared: &Shared,
+    mut shutdown: impl Future<Output = ()> + Unpin,
+) -> Result<Option<Vec<Runtime>>, Error> {
+    let started = Instant::now();
+    let mut failures = 0;
+    loop {
+        let error = tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            registered = shared.register() => match registered {
+                Ok(runtimes) => return Ok(Some(runtimes)),
+                Err(error) => error,
+            },
+        };
+        let patience = shared.config.wait_for_server.unwrap_or_default();
+        failures += 1;
+        let wait = backoff::delay(WorkerConfig::REGISTRATION_RETRY_BASE, failures, shared.config.max_backoff);
+        if !error.is_transient() || started.elapsed() + wait > patience {
+            return Err(error);
+        }
+        shared.events.emit(WorkerEvent::RegistrationRetrying { error, in_a_row: failures, wait });
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            () = time::sleep(wait) => {}
         }
     }
 }
