@@ -6,7 +6,6 @@
 mod interpret;
 mod lines;
 mod process;
-mod usage;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -454,7 +453,8 @@ impl Run<'_> {
     /// Reports the usage and names the work directory in the outcome (the
     /// worker adds the pinned session where the outcome names none).
     async fn finish(self, mut outcome: AgentOutcome) -> AgentOutcome {
-        self.context.report_usage(&usage::entries(&self.usage, usage::today())).await;
+        // One report of the run's totals; a failure is a worker event.
+        let _ = self.context.report_usage(&self.usage).await;
         let work_dir = match &mut outcome {
             AgentOutcome::Completed(completion) => &mut completion.work_dir,
             AgentOutcome::Failed(failure) => &mut failure.work_dir,
