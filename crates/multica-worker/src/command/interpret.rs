@@ -147,8 +147,11 @@ pub enum AgentEvent {
     Error(String),
     /// A progress step.
     Progress(TaskProgress),
-    /// Token usage of one model; the last report of a model counts. Sent
-    /// to the server when the run ends.
+    /// Token usage of one model so far in this run (a running total: the
+    /// last report of a model replaces the earlier ones). The run's totals
+    /// go to the server once, when it ends
+    /// ([`TaskContext::report_usage`](crate::TaskContext::report_usage));
+    /// an empty provider is the runtime's.
     Usage(TaskUsage),
     /// The agent's session ID, known before the end: the worker pins it at
     /// once where the server has the route, so a crash can still resume.
