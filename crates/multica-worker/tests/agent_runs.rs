@@ -53,7 +53,7 @@ async fn a_replayed_claude_code_run_reaches_the_server_on_both_versions() {
     for mock in [empty(), empty_head()] {
         let head = mock.server_version() == multica_api::ServerVersion::Head;
         let task = add_task(&mock);
-        let agent = CommandAgent::new(script("replay-claude-code.sh")).interpreter(ClaudeCode);
+        let agent = CommandAgent::new(script("replay.sh")).interpreter(ClaudeCode);
         let recorder = Recorder::default();
         let worker = recorder.attach(Worker::new(api(&mock), registration(), agent).config(fast()));
         let summary = worker.run(std::future::pending()).await.unwrap();
@@ -105,7 +105,7 @@ async fn a_replayed_claude_code_run_reaches_the_server_on_both_versions() {
 async fn a_claude_code_failure_reaches_the_server_with_the_go_daemons_reason() {
     let mock = empty_head();
     let task = add_task(&mock);
-    let agent = CommandAgent::new(script("replay-claude-code.sh"))
+    let agent = CommandAgent::new(script("replay.sh"))
         .interpreter(ClaudeCode)
         .env("REPLAY", script("claude-code-2.1.220-context-exhausted-resume.jsonl"));
     let summary =
@@ -232,4 +232,37 @@ async fn in_a_work_directory_the_skills_go_where_claude_code_finds_them() {
     let result = mock.task(&task).unwrap().result.unwrap();
     assert_eq!(result["output"], "ok");
     let _ = std::fs::remove_dir_all(&work);
+}
+
+#[tokio::test]
+async fn a_replayed_codex_run_reaches_the_server() {
+    let mock = empty_head();
+    let task = add_task(&mock);
+    let agent = CommandAgent::new(script("replay.sh"))
+        .interpreter(multica_worker::agents::Codex)
+        .env("REPLAY", script("codex-exec-json.jsonl"));
+    let summary =
+        Worker::new(api(&mock), registration(), agent).config(fast()).run(std::future::pending()).await.unwrap();
+
+    assert_eq!((summary.completed, summary.failed), (1, 0));
+    assert_eq!(
+        kinds(&mock, &task),
+        [
+            pair("thinking", ""),
+            pair("tool_use", "exec_command"),
+            pair("tool_result", "exec_command"),
+            pair("tool_use", "patch_apply"),
+            pair("tool_result", "patch_apply"),
+            pair("tool_use", "issue_comment"),
+            pair("tool_result", "issue_comment"),
+            pair("text", "")
+        ]
+    );
+    let result = mock.task(&task).unwrap().result.unwrap();
+    assert_eq!(result["output"], "The range end is inclusive now; `cargo test` passes.");
+    assert_eq!(result["session_id"], "019a2d7a-41c4-78b1-b7cc-a45d62a89cd5");
+    let usage = mock.task_usage(&task);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    // No model on the task's agent: Codex's stream names none.
+    assert_eq!((usage[0].model.as_str(), usage[0].input_tokens, usage[0].cache_read_tokens), ("unknown", 315, 24448));
 }
