@@ -28,11 +28,12 @@
 //! agents), each run as the Go daemon runs it.
 //!
 //! ```no_run
+//! # mod multica { pub use multica_api::*; pub mod worker { pub use multica_worker::*; } }
 //! use std::sync::Arc;
-//! use multica_api::{DaemonApi, RuntimeSpec};
-//! use multica_worker::{CommandAgent, Registration, Worker};
+//! use multica::{DaemonApi, RuntimeSpec};
+//! use multica::worker::{CommandAgent, Registration, Worker};
 //!
-//! async fn daemon(api: Arc<dyn DaemonApi>) -> Result<(), multica_worker::WorkerError> {
+//! async fn daemon(api: Arc<dyn DaemonApi>) -> Result<(), multica::worker::WorkerError> {
 //!     let registration = Registration::new("workspace-id", "my-daemon", "laptop", vec![RuntimeSpec {
 //!         provider: "claude".into(),
 //!         ..RuntimeSpec::default()

@@ -35,8 +35,9 @@ use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput}
 /// the failure unless the run's `--resume` was refused.
 ///
 /// ```
-/// use multica_worker::CommandAgent;
-/// use multica_worker::agents::ClaudeCode;
+/// # mod multica { pub mod worker { pub use multica_worker::*; } }
+/// use multica::worker::CommandAgent;
+/// use multica::worker::agents::ClaudeCode;
 ///
 /// let agent = CommandAgent::new("claude").interpreter(ClaudeCode);
 /// // The same, shorter:
