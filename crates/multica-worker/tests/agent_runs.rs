@@ -266,3 +266,32 @@ async fn a_replayed_codex_run_reaches_the_server() {
     // No model on the task's agent: Codex's stream names none.
     assert_eq!((usage[0].model.as_str(), usage[0].input_tokens, usage[0].cache_read_tokens), ("unknown", 315, 24448));
 }
+
+#[tokio::test]
+async fn a_claude_code_provider_error_is_classified_by_the_server_as_the_go_daemons_text_is() {
+    let mock = empty_head();
+    let task = add_task(&mock);
+    let recording = std::env::temp_dir().join(format!("multica-claude-provider-error-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &recording,
+        concat!(
+            r#"{"type":"system","subtype":"init","session_id":"sess-cut"}"#,
+            "\n",
+            r#"{"type":"result","subtype":"error","is_error":true,"session_id":"sess-cut","result":"API Error: Connection closed mid-response"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let agent = CommandAgent::new(script("replay.sh")).interpreter(ClaudeCode).env("REPLAY", &recording);
+    let summary =
+        Worker::new(api(&mock), registration(), agent).config(fast()).run(std::future::pending()).await.unwrap();
+    let _ = std::fs::remove_file(&recording);
+    // Retryable: the server queued a second attempt, which failed the same way.
+    assert_eq!(summary.failed, 2);
+    let record = mock.task(&task).unwrap();
+    assert_eq!(record.error.as_deref(), Some("API Error: Connection closed mid-response"));
+    // The session goes with it for the retry to resume.
+    assert_eq!(record.failure_reason.as_str(), "agent_error.provider_network");
+    let state = mock.snapshot().tasks.into_iter().find(|t| t.record.id == task).unwrap();
+    assert_eq!(state.session_id, "sess-cut");
+}
