@@ -322,6 +322,7 @@ impl Agent for CommandAgent {
         let mut status: Option<std::io::Result<ExitStatus>> = None;
         let mut stopped: Option<Stopped> = None;
         let mut next: Option<Next> = None;
+        // Armed only while `next` is set.
         let stop_timer = time::sleep(self.timeout);
         let deadline = time::sleep(self.timeout);
         tokio::pin!(stop_timer, deadline);
@@ -382,25 +383,29 @@ impl Agent for CommandAgent {
                 let exit = ProcessExit { program: name, status, stderr };
                 parser.finish(&exit)
             }
-            Some(why) => {
-                let (mut error, reason) = match why {
-                    Stopped::Cancelled(CancelReason::Timeout) | Stopped::TimedOut => {
-                        let limit = match why {
-                            Stopped::TimedOut => format!("{} s", self.timeout.as_secs()),
-                            _ => "the task's limit".to_owned(),
-                        };
-                        (format!("{name} timed out after {limit}"), FailureReason::Timeout)
-                    }
-                    // The Go daemon's label for a run stopped from outside.
-                    Stopped::Cancelled(reason) => (format!("{name} was stopped: {reason}"), FailureReason::Cancelled),
-                };
-                if !stderr.is_empty() {
-                    error.push_str(&format!("; stderr: {stderr}"));
-                }
-                AgentOutcome::failed_with(error, reason)
-            }
+            Some(why) => self.stopped(&name, why, &stderr),
         };
         run.finish(outcome).await
+    }
+}
+
+impl CommandAgent {
+    /// The failure of a run that was stopped, in the server's terms.
+    fn stopped(&self, name: &str, why: Stopped, stderr: &str) -> AgentOutcome {
+        let (mut error, reason) = match why {
+            Stopped::TimedOut => {
+                (format!("{name} timed out after {} s", self.timeout.as_secs()), FailureReason::Timeout)
+            }
+            Stopped::Cancelled(CancelReason::Timeout) => {
+                (format!("{name} timed out after the task's limit"), FailureReason::Timeout)
+            }
+            // The Go daemon's label for a run stopped from outside.
+            Stopped::Cancelled(reason) => (format!("{name} was stopped: {reason}"), FailureReason::Cancelled),
+        };
+        if !stderr.is_empty() {
+            error.push_str(&format!("; stderr: {stderr}"));
+        }
+        AgentOutcome::failed_with(error, reason)
     }
 }
 
