@@ -99,6 +99,11 @@ pub struct WorkerConfig {
     pub heartbeat_failures_before_reset: u32,
     /// Retries of complete and fail.
     pub result_retry: RetryPolicy,
+    /// Retries of the other calls a blip must not undo: those safe to
+    /// repeat (skill bundles, usage, session pin, cancel-ack, runtime
+    /// request results, deregister) and a start while its task still waits
+    /// to start.
+    pub call_retry: RetryPolicy,
     /// The live-output reporter of each task.
     pub reporter: ReporterConfig,
     /// Stop (and deregister) once a claim round finds nothing and no task
@@ -139,7 +144,8 @@ impl WorkerConfig {
 }
 
 impl Default for WorkerConfig {
-    /// The `DEFAULT_*` constants, no per-task timeout, the Go daemon's 4–64 s schedule for
+    /// The `DEFAULT_*` constants, no per-task timeout, [`RetryPolicy::default`]
+    /// for calls, the Go daemon's 4–64 s schedule for
     /// results ([`RetryPolicy::go_daemon_schedule`]), the reporter's
     /// defaults, and no exit when idle.
     fn default() -> Self {
@@ -155,6 +161,7 @@ impl Default for WorkerConfig {
             max_backoff: Self::DEFAULT_MAX_BACKOFF,
             heartbeat_failures_before_reset: Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET,
             result_retry: RetryPolicy::go_daemon_schedule(),
+            call_retry: RetryPolicy::default(),
             reporter: ReporterConfig::default(),
             exit_when_idle: false,
             wait_for_server: None,

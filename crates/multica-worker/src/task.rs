@@ -2,7 +2,6 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::layer::RetryPolicy;
 use multica_api::reporter::TaskMessageReporter;
 use multica_api::{
     CancelAck, DaemonApiExt, Endpoint, FailureReason, SessionPin, Task, TaskFailure, TaskId, TaskStatus,
@@ -60,7 +59,7 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
 
     let reporter = TaskMessageReporter::start(Arc::clone(api), task_id.clone(), shared.config.reporter.clone());
     let (signal, cancel) = watch::channel(None);
-    let task_id_runtime = task.record.runtime_id.clone();
+    let runtime_provider = shared.provider_of(&task.record.runtime_id);
     let context = TaskContext {
         task,
         messages: reporter.sink(),
@@ -71,9 +70,10 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
         auth_token,
         skills,
         pinned: Arc::clone(&pinned),
-        runtime_provider: shared.provider_of(&task_id_runtime),
+        runtime_provider,
         usage: TaskUsageSums::default(),
         daily: Arc::clone(&shared.daily_usage),
+        retry: shared.config.call_retry,
     };
     let agent = Arc::clone(&shared.agent);
     let mut agent_run = agent.run(context);
@@ -175,7 +175,7 @@ enum Start {
 /// transient failure is tried again (the start is not repeated blindly: a
 /// repeat of a start that landed is refused).
 async fn start(shared: &Shared, task_id: &TaskId) -> Start {
-    let retry = RetryPolicy::default();
+    let retry = &shared.config.call_retry;
     let began = Instant::now();
     let mut attempts = 0;
     loop {
@@ -258,7 +258,7 @@ fn with_pinned(outcome: AgentOutcome, pinned: &Mutex<SessionPin>) -> AgentOutcom
 /// takes that (HEAD 1cc46b2697).
 async fn cancelled(shared: &Shared, task_id: TaskId, ack: Option<CancelAck>) {
     if let Some(ack) = ack.filter(|_| shared.routes.may_have(LaterRoute::CancelAck)) {
-        let retry = RetryPolicy::default();
+        let retry = &shared.config.call_retry;
         match retry.run(Endpoint::AckCancel, || shared.api.ack_cancel_if_supported(&task_id, &ack)).await {
             Ok(true) => shared.events.emit(WorkerEvent::CancelAcknowledged { task_id: task_id.clone() }),
             // Server 3c93ebaf1c wants no acknowledgement.

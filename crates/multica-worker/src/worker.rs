@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::{ClientCapability, DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
+use multica_api::{ClientCapability, DaemonApi, DaemonApiExt, Endpoint, Error, Runtime, RuntimeId, Task};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
@@ -282,7 +282,9 @@ impl Worker {
         let _ = heartbeats.await;
         let runtime_ids: Vec<RuntimeId> = shared.runtimes().into_iter().map(|runtime| runtime.id).collect();
         if !runtime_ids.is_empty() {
-            match shared.api.deregister(&runtime_ids).await {
+            // Safe to repeat (offline again): a blip does not leave the runtimes online.
+            let retry = &shared.config.call_retry;
+            match retry.run(Endpoint::Deregister, || shared.api.deregister(&runtime_ids)).await {
                 Ok(()) => events.emit(WorkerEvent::Deregistered { runtimes: runtime_ids.len() }),
                 Err(error) => events.emit(WorkerEvent::DeregisterFailed { error }),
             }

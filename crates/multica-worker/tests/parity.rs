@@ -447,3 +447,15 @@ async fn on_3c93ebaf1c_a_pin_is_not_stored_but_still_reaches_the_final_report() 
     let completed = mock.snapshot().tasks.into_iter().find(|t| t.record.id == task).unwrap();
     assert_eq!(completed.session_id, "sess-1");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_503_on_deregister_is_tried_again_so_the_runtimes_go_offline() {
+    let mock = empty_head();
+    mock.fail_next_with_status(Endpoint::Deregister, 1, 503, "busy");
+    let recorder = Recorder::default();
+    let worker = recorder.attach(Worker::new(api(&mock), registration(), Quick::default()).config(one_shot()));
+    worker.run(std::future::pending()).await.unwrap();
+    assert_eq!(mock.calls_to(Endpoint::Deregister).len(), 2);
+    assert_eq!(recorder.count(|e| matches!(e, WorkerEvent::Deregistered { .. })), 1);
+    assert_eq!(mock.runtime_by_id(&RUNTIME.into()).unwrap().status, multica_api::RuntimeStatus::Offline);
+}
