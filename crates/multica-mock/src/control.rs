@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use multica_api::{Call, Endpoint, Error, IssueId, RouteMismatch, TaskId, TransportKind, WorkspaceId};
 
-use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use crate::seed::{AgentSeed, RuntimeProfileSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::server::{error_response, json_response, method_not_allowed, not_found, HttpResponse};
 use crate::{MockDaemon, MockToken, Rerun, RuntimeRequest};
 
@@ -70,6 +70,7 @@ enum Route {
     Tokens,
     CreateRuntimeRequest,
     RuntimeRequests,
+    RuntimeProfiles,
 }
 
 /// The route of a method and path (the segments after `/_mock/`).
@@ -90,6 +91,7 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
         ["state"] => &[("GET", Route::State)],
         ["tokens"] => &[("POST", Route::Tokens)],
         ["runtime-requests"] => &[("POST", Route::CreateRuntimeRequest), ("GET", Route::RuntimeRequests)],
+        ["runtime-profiles"] => &[("POST", Route::RuntimeProfiles)],
         _ => return Err(RouteMismatch::NotFound),
     };
     by_method
@@ -136,6 +138,7 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
             to_value(stored)?
         }
         Route::RuntimeRequests => to_value(mock.runtime_requests())?,
+        Route::RuntimeProfiles => mock.add_runtime_profile(&parse::<RuntimeProfileSeed>(body)?)?,
         Route::CancelTask => to_value(mock.cancel(&TaskId::new(param))?)?,
         Route::CreatePing => json!({ "id": mock.request_ping(&param.into())? }),
         Route::IssueStatus => {

@@ -64,6 +64,7 @@ pub struct MockDaemonBuilder {
     seed: Option<Seed>,
     frontend_url: Option<String>,
     version: Option<ServerVersion>,
+    jwt_secret: Option<String>,
 }
 
 impl MockDaemonBuilder {
@@ -105,6 +106,15 @@ impl MockDaemonBuilder {
         self
     }
 
+    /// The secret login JWTs are signed with (default
+    /// [`crate::DEFAULT_JWT_SECRET`], the server's development secret): the
+    /// auth middlewares accept an HMAC-signed JWT of it whose `sub` names a
+    /// user ([`MockDaemon::login_jwt`] issues one).
+    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
+        self.jwt_secret = Some(secret.into());
+        self
+    }
+
     /// The server version whose contract the fake answers (default
     /// [`ServerVersion::V3c93ebaf1c`]); see the crate docs for HEAD's rules.
     pub fn server_version(mut self, version: ServerVersion) -> Self {
@@ -124,6 +134,9 @@ impl MockDaemonBuilder {
         );
         if let Some(url) = self.frontend_url {
             state.frontend_url = url;
+        }
+        if let Some(secret) = self.jwt_secret {
+            state.jwt_secret = secret.into_bytes();
         }
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
@@ -243,6 +256,15 @@ impl MockDaemon {
     /// Creates an agent in an existing workspace.
     pub fn add_agent(&self, agent: AgentSeed) -> Result<AgentId> {
         self.lock().add_agent(&agent)
+    }
+
+    /// Creates a custom runtime profile of a workspace (HEAD), as a user does:
+    /// a daemon that registers a runtime with its `profile_id` gets a runtime
+    /// of the profile's protocol family (409 once it is disabled), and
+    /// `GET /workspaces/{id}/runtime-profiles` lists it while enabled.
+    /// Returns the profile as the server answers it.
+    pub fn add_runtime_profile(&self, profile: &crate::seed::RuntimeProfileSeed) -> Result<serde_json::Value> {
+        self.lock().add_runtime_profile(profile)
     }
 
     /// Creates a runtime as if a daemon had registered it (never seen yet).
@@ -396,6 +418,16 @@ impl MockDaemon {
     /// (`mul_`, `mdt_`) or an `expires_at` that is not RFC 3339.
     pub fn add_token(&self, token: &MockToken) -> Result<()> {
         self.lock().add_token(token)
+    }
+
+    /// A login JWT of a user, as the server issues one at sign-in: HS256
+    /// with the configured secret, `sub` = `user_id`, valid 30 days on the
+    /// fake clock. The seed's user ([`crate::UserSeed`]) is a member of
+    /// every workspace; another user of the workspaces of its personal
+    /// tokens ([`MockToken::of_user`]). A test authenticates as the web UI
+    /// does by sending it as `Authorization: Bearer <jwt>`.
+    pub fn login_jwt(&self, user_id: &str) -> String {
+        self.lock().issue_login_jwt(user_id)
     }
 
     /// The server version this fake emulates.

@@ -20,13 +20,14 @@ use multica_api::{
     TaskStatus, UsageEntry, Workspace, WorkspaceId,
 };
 
-use crate::clock::{is_valid_date, Millis};
+use crate::clock::{is_valid_date, DbTime, Millis};
 use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
 use crate::requests::Rerun;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::version::{ServerVersion, VersionRules};
+use multica_api::TaskId;
 
 mod auth;
 mod builtin_skills;
@@ -35,6 +36,8 @@ mod failure;
 mod head;
 mod head_routes;
 mod ids;
+mod jwt;
+mod profiles;
 mod routes;
 mod runtime_requests;
 mod scheduler;
@@ -42,6 +45,7 @@ mod scheduler;
 pub(crate) use auth::Identity;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
+pub use jwt::DEFAULT_JWT_SECRET;
 use runtime_requests::requests_kind;
 pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
 
@@ -155,6 +159,8 @@ struct RuntimeRow {
     pending_pings: VecDeque<PingId>,
     /// HEAD: the user who registered it with a personal token.
     owner: Option<String>,
+    /// HEAD: the custom runtime profile it is an instance of.
+    profile_id: Option<String>,
 }
 
 impl RuntimeRow {
@@ -185,6 +191,7 @@ impl RuntimeRow {
         let mut runtime = self.to_runtime();
         runtime.launch_header = Some(launch_header.to_owned());
         runtime.owner_id = self.owner.clone().map(Into::into);
+        runtime.profile_id = self.profile_id.clone().map(Into::into);
         runtime.visibility = Some("private".to_owned());
         runtime
     }
@@ -212,7 +219,7 @@ struct TaskRow {
     progress: Option<TaskProgress>,
     messages: Vec<TaskMessage>,
     /// HEAD: when each of `messages` was stored, in the same order.
-    message_times: Vec<Millis>,
+    message_times: Vec<DbTime>,
     /// The user who assigned the task (HEAD's `attribution`).
     initiator: Option<String>,
     head: head::TaskHead,
@@ -303,6 +310,10 @@ pub(crate) struct State {
     runtimes: HashMap<RuntimeId, RuntimeRow>,
     runtime_order: Vec<RuntimeId>,
     runtime_by_owner: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    /// HEAD: custom runtimes by (workspace, daemon, profile ID).
+    runtime_by_profile: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    /// HEAD: custom runtime profiles.
+    profiles: Vec<profiles::ProfileRow>,
     tasks: HashMap<multica_api::TaskId, TaskRow>,
     task_order: Vec<multica_api::TaskId>,
     /// Per runtime, its queued and dispatched tasks in claim order: what a
@@ -336,6 +347,11 @@ pub(crate) struct State {
     ping_order: Vec<PingId>,
     pairings: HashMap<String, PairingRow>,
     pairing_order: Vec<String>,
+    /// The database's stamps at the current fake time: (that time, how many
+    /// writes it stamped).
+    db_stamps: (Millis, u64),
+    /// The secret login JWTs are signed with.
+    pub(crate) jwt_secret: Vec<u8>,
     /// HEAD: runtime requests users made (model lists, local skills,
     /// imports, updates), oldest first.
     runtime_requests: Vec<runtime_requests::RequestRow>,
@@ -347,8 +363,10 @@ fn control_error(message: String) -> Error {
 
 impl State {
     pub(crate) fn new(version: ServerVersion, start: Millis, token: Option<&str>, call_log_capacity: usize) -> Self {
-        let tokens =
-            token.map(|t| (t.to_owned(), auth::Credential::Personal { member_of: None })).into_iter().collect();
+        let tokens = token
+            .map(|t| (t.to_owned(), auth::Credential::Personal { user: None, member_of: None }))
+            .into_iter()
+            .collect();
         Self {
             version,
             tokens,
@@ -363,6 +381,8 @@ impl State {
             runtimes: HashMap::new(),
             runtime_order: Vec::new(),
             runtime_by_owner: HashMap::new(),
+            runtime_by_profile: HashMap::new(),
+            profiles: Vec::new(),
             tasks: HashMap::new(),
             task_order: Vec::new(),
             queues: HashMap::new(),
@@ -383,7 +403,21 @@ impl State {
             pairings: HashMap::new(),
             pairing_order: Vec::new(),
             runtime_requests: Vec::new(),
+            jwt_secret: DEFAULT_JWT_SECRET.as_bytes().to_vec(),
+            db_stamps: (start, 0),
         }
+    }
+
+    /// When the database stamps a write now: the fake time plus the
+    /// microseconds the writes since the clock last moved took, 2 µs each
+    /// (the first 1 µs in), so successive writes at one fake time are
+    /// ordered and, like the server's, carry a microsecond fraction.
+    fn db_stamp(&mut self) -> DbTime {
+        if self.db_stamps.0 != self.now {
+            self.db_stamps = (self.now, 0);
+        }
+        self.db_stamps.1 += 1;
+        DbTime::at(self.now, self.db_stamps.1 * 2 - 1)
     }
 
     /// A new UUID-looking ID from a counter: deterministic across runs.
