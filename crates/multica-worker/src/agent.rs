@@ -154,7 +154,7 @@ impl TaskContext {
         }
         let task_id = self.task.record.id.clone();
         let sent = if self.routes.may_have(LaterRoute::TaskUsage) {
-            let answer = self.api.report_task_usage(&task_id, &per_model(entries)).await;
+            let answer = self.api.report_task_usage(&task_id, per_model(entries)).await;
             self.routes.answer(LaterRoute::TaskUsage, answer).map(|answer| (answer, Endpoint::ReportTaskUsage))
         } else {
             None

@@ -141,6 +141,35 @@ impl Conn {
         Some(head)
     }
 
+    /// Reads a request head and then at most `limit` bytes of its body, as
+    /// a server with a body cap does before it refuses the rest.
+    pub async fn read_head_and(&mut self, limit: usize) -> Option<String> {
+        let head_end = loop {
+            if let Some(at) = self.buffered.windows(4).position(|window| window == b"\r\n\r\n") {
+                break at + 4;
+            }
+            self.fill().await?;
+        };
+        let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
+        while self.buffered.len() < head_end + limit {
+            self.fill().await?;
+        }
+        self.buffered.clear();
+        Some(head)
+    }
+
+    /// Half-closes (FIN) and reads on, discarding, for up to `linger`
+    /// before closing: Go's server does this after refusing a body, so
+    /// that its answer is not lost to a reset.
+    pub async fn shutdown_write_and_drain(mut self, linger: std::time::Duration) {
+        let _ = self.stream.shutdown().await;
+        let drain = async {
+            let mut chunk = [0u8; 65536];
+            while matches!(self.stream.read(&mut chunk).await, Ok(read) if read > 0) {}
+        };
+        let _ = tokio::time::timeout(linger, drain).await;
+    }
+
     async fn fill(&mut self) -> Option<()> {
         let mut chunk = [0u8; 8192];
         match self.stream.read(&mut chunk).await {
