@@ -11,9 +11,9 @@ use http_body_util::Full;
 use multica_api::request::EMPTY_BODY;
 use multica_api::{Call, DaemonApi, Endpoint, Error, Method, Reply, Result};
 
+use crate::abandon::{Abandoned, AbandonedCalls};
 use crate::builder::HyperClientBuilder;
 use crate::connect::Connector;
-use crate::abandon::{Abandoned, AbandonedCalls};
 use crate::transport::{self, CallName, Deadline, Exchange, HttpVersions, Pool, PoolSettings, Versions};
 use crate::url::BaseUrl;
 

@@ -59,11 +59,11 @@ mod tls;
 mod transport;
 mod url;
 
+pub use abandon::{AbandonedCalls, BACKGROUND_GRACE, MAX_BACKGROUND_EXCHANGES};
 pub use builder::{
     HyperClientBuilder, DEFAULT_CLIENT_OS, DEFAULT_CLIENT_PLATFORM, DEFAULT_CLIENT_VERSION, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
-pub use abandon::{AbandonedCalls, BACKGROUND_GRACE, MAX_BACKGROUND_EXCHANGES};
 pub use client::HyperClient;
 pub use env::{CONNECT_TIMEOUT_VAR, DEFAULT_SERVER_URL, SERVER_URL_VAR, TIMEOUT_VAR, TOKEN_VAR};
 /// The policy of the [`Retry`](multica_api::layer::Retry) layer, which is
