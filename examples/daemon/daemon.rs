@@ -27,19 +27,20 @@ impl Log {
     }
 }
 
-/// Runs the daemon until `shutdown` (or, with `exit_when_idle`, until the
-/// queues drain), printing what happens.
-pub async fn run(
+/// Runs the daemon until `signal()` resolves (or, with `exit_when_idle`,
+/// until the queues drain), printing what happens; a second `signal()`
+/// ends the shutdown's grace period at once.
+pub async fn run<S: Future<Output = ()>>(
     api: Arc<dyn DaemonApi>,
     registration: Registration,
     config: WorkerConfig,
     agent_step: Duration,
     log: Log,
-    shutdown: impl Future<Output = ()>,
+    signal: impl FnMut() -> S,
 ) -> Result<Summary, WorkerError> {
     Worker::new(api, registration, SimulatedAgent { step: agent_step })
         .config(config)
         .on_event(move |event| log.say(event))
-        .run(shutdown)
+        .run_with_signal(signal)
         .await
 }

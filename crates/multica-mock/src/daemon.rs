@@ -7,14 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use multica_api::{
-    AgentId, Call, Endpoint, Error, IssueId, PairingSession, PingId, Reply, Result, Runtime, RuntimeId, TaskMessage,
-    TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
+    AgentId, Call, Endpoint, Error, IssueId, Method, PairingSession, PingId, Reply, Result, Runtime, RuntimeId,
+    TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
 };
 
 use crate::clock::{Millis, DEFAULT_START_MILLIS};
 use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
 use crate::log::DEFAULT_CALL_LOG_CAPACITY;
+use crate::requests::{Rerun, RuntimeRequest, RuntimeRequestState};
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 use crate::tokens::MockToken;
@@ -23,7 +24,7 @@ use crate::version::ServerVersion;
 /// A stateful in-memory fake of the Multica server.
 ///
 /// Cheap to clone (clones share one state) and safe to use from many
-/// threads. Every [`multica_api::DaemonApi`] call follows the server's rules
+/// threads. Every [`multica::DaemonApi`](multica_api::DaemonApi) call follows the server's rules
 /// (listed in the crate docs, [Semantics worth knowing](crate#semantics-worth-knowing))
 /// and fails with the very [`Error`] value the hyper client would build from the
 /// server's answer. Build one with [`MockDaemon::new`] or
@@ -34,6 +35,9 @@ pub struct MockDaemon {
     /// The `Authorization` header value this handle presents (see
     /// [`MockDaemon::with_token`]).
     authorization: Option<Arc<str>>,
+    /// The `X-Client-Capabilities` value this handle presents (see
+    /// [`MockDaemon::with_capabilities`]).
+    capabilities: Option<Arc<str>>,
     /// The state's version, fixed at build time: read without the lock.
     version: ServerVersion,
 }
@@ -124,6 +128,7 @@ impl MockDaemonBuilder {
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
             authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
+            capabilities: None,
             version,
         };
         if let Some(seed) = &self.seed {
@@ -154,6 +159,7 @@ impl MockDaemon {
                 DEFAULT_CALL_LOG_CAPACITY,
             ))),
             authorization: None,
+            capabilities: None,
             version: ServerVersion::V3c93ebaf1c,
         }
     }
@@ -168,12 +174,21 @@ impl MockDaemon {
     /// `impl Into<String>`, as every token argument of the SDK.
     pub fn with_token(&self, token: impl Into<String>) -> MockDaemon {
         let authorization = Arc::from(format!("Bearer {}", token.into()));
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: Some(authorization), version: self.version }
+        MockDaemon { authorization: Some(authorization), ..self.clone() }
     }
 
     /// A handle on the same state that presents no token.
     pub fn without_token(&self) -> MockDaemon {
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: None, version: self.version }
+        MockDaemon { authorization: None, ..self.clone() }
+    }
+
+    /// A handle on the same state that sends `capabilities` as its
+    /// `X-Client-Capabilities` on every call, as a client built with them
+    /// does over HTTP (HEAD reads it at register and on claims: with
+    /// `skill-bundles-v1` a claim carries skill references).
+    pub fn with_capabilities(&self, capabilities: &[multica_api::ClientCapability]) -> MockDaemon {
+        let header = multica_api::ClientCapability::header_value(capabilities);
+        MockDaemon { capabilities: Some(Arc::from(header)), ..self.clone() }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -242,14 +257,15 @@ impl MockDaemon {
 
     /// Cancels a task (as reassigning or closing its issue does): a queued
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
-    /// which the daemon sees in [`multica_api::DaemonApiExt::get_task_status`]. Finished
+    /// which the daemon sees in [`multica::DaemonApiExt::get_task_status`](multica_api::DaemonApiExt::get_task_status). Finished
     /// tasks are left as they are. Returns the task afterwards.
     ///
     /// A user cancelling a task the daemon is running:
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
-    /// use multica_mock::{MockDaemon, Seed};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
+    /// use multica::mock::{MockDaemon, Seed};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
@@ -288,6 +304,92 @@ impl MockDaemon {
         self.lock().create_ping(runtime_id)
     }
 
+    /// Asks a runtime for its model list, local skills, a skill import or a
+    /// CLI update, as a user of the web UI does (HEAD): the runtime's next
+    /// heartbeat hands the request out once, and the daemon answers it on
+    /// the result routes. Returns the request as stored (its ID generated
+    /// when empty). Fails as the user API does: 404 `runtime not found`,
+    /// 503 `runtime is offline` (all but an update), 409 `an update is
+    /// already in progress for this runtime`, 400 without the `skill_key`
+    /// of an import or the `target_version` of an update.
+    ///
+    /// A daemon asked for its models:
+    ///
+    /// ```
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
+    /// use multica::mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
+    ///     .seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// let asked = mock.request_runtime(&RuntimeRequest::model_list(runtime.clone()))?;
+    ///
+    /// let beat = mock.send_heartbeat_with(&HeartbeatRequest::new(runtime.clone())).await?;
+    /// let pending = beat.pending_model_list.expect("handed out");
+    /// assert_eq!(pending.id, asked.id);
+    /// // Handed out once.
+    /// assert!(mock.send_heartbeat(&runtime).await?.pending_model_list.is_none());
+    ///
+    /// let mut result = ModelListResult::default();
+    /// result.status = "completed".into();
+    /// result.models = vec![RuntimeModel { id: "sonnet".into(), label: "Sonnet".into(), ..Default::default() }];
+    /// mock.report_model_list(&runtime, &pending.id, &result).await?;
+    /// assert_eq!(mock.runtime_requests()[0].status, "completed");
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn request_runtime(&self, request: &RuntimeRequest) -> Result<RuntimeRequest> {
+        self.lock()
+            .enqueue_runtime_request(request)
+            .map_err(|r| Error::from_server_message(Method::Post, "/_mock/runtime-requests", r.status, &r.message))
+    }
+
+    /// The runtime requests users made, oldest first, each with its status
+    /// (`pending`, `running` once handed out, `completed`, `failed`,
+    /// `timeout`) and the daemon's report.
+    pub fn runtime_requests(&self) -> Vec<RuntimeRequestState> {
+        self.lock().runtime_requests()
+    }
+
+    /// Reruns a task, as a user does (`POST /api/issues/{id}/rerun` with
+    /// its `task_id`, HEAD): queues a new task of the same agent, issue and
+    /// runtime (and priority, unless given) whose row carries
+    /// `attribution.rerun_of_task_id` and whose claim offers that task's
+    /// work dir, and its session when resumable. Returns the new task's ID.
+    ///
+    /// ```
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId, TaskCompletion};
+    /// use multica::mock::{MockDaemon, Rerun, Seed, ServerVersion};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
+    ///     .seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// mock.send_heartbeat(&runtime).await?;
+    /// let first = mock.claim_task(&runtime).await?.expect("a queued task");
+    /// mock.start_task(&first.record.id).await?;
+    /// let mut done = TaskCompletion::with_output("done");
+    /// done.session_id = "sess-1".into();
+    /// done.work_dir = "/tmp/work".into();
+    /// mock.complete_task(&first.record.id, &done).await?;
+    ///
+    /// let rerun = mock.rerun(&Rerun::of(first.record.id.clone()).with_priority(9))?;
+    /// let again = mock.claim_task(&runtime).await?.expect("the rerun");
+    /// assert_eq!(again.record.id, rerun);
+    /// assert_eq!(again.prior_session_id, "sess-1");
+    /// assert_eq!(again.prior_work_dir, "/tmp/work");
+    /// let attribution = again.record.attribution.expect("attributed");
+    /// assert_eq!(attribution.rerun_of_task_id, Some(first.record.id));
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn rerun(&self, rerun: &Rerun) -> Result<multica_api::TaskId> {
+        self.lock().rerun_task(rerun, None)
+    }
+
     /// Accepts `token` from now on (HEAD's daemon and user routes): a
     /// personal token of a member of some workspaces, or a daemon token of
     /// one workspace and daemon. Fails on a token without its kind's prefix
@@ -324,9 +426,10 @@ impl MockDaemon {
     /// out (on a paused clock, so the backoff takes no real time):
     ///
     /// ```
-    /// use multica_api::layer::RetryPolicy;
-    /// use multica_api::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
-    /// use multica_mock::{MockDaemon, Seed};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::layer::RetryPolicy;
+    /// use multica::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
+    /// use multica::mock::{MockDaemon, Seed};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
@@ -464,11 +567,12 @@ impl multica_api::DaemonApi for MockDaemon {
             path()?;
         }
         let authorization = self.authorization.as_deref();
+        let capabilities = self.capabilities.as_deref();
         let outcome = self
             .run(
                 endpoint,
                 || call.clone(),
-                |state| state.apply(&call, Caller { authorization, capabilities: None, if_none_match: None }),
+                |state| state.apply(&call, Caller { authorization, capabilities, if_none_match: None }),
             )
             .await;
         match outcome {

@@ -1,6 +1,6 @@
 //! A stateful in-memory fake of the Multica server.
 //!
-//! [`MockDaemon`] implements [`multica_api::DaemonApi`] with the server's
+//! [`MockDaemon`] implements [`multica::DaemonApi`](multica_api::DaemonApi) with the server's
 //! semantics (listed below, [Semantics worth knowing](#semantics-worth-knowing);
 //! the whole wire contract is in the repository's `docs/protocol-3c93ebaf1c.md`):
 //! register upserts runtimes, claims hand out queued
@@ -11,8 +11,9 @@
 //! `multica-mock-server` binary does it for clients in any language.
 //!
 //! ```
-//! use multica_api::{DaemonApi, DaemonApiExt, RegisterRequest, RuntimeSpec, TaskCompletion, TaskStatus};
-//! use multica_mock::{MockDaemon, Seed};
+//! # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+//! use multica::{DaemonApi, DaemonApiExt, RegisterRequest, RuntimeSpec, TaskCompletion, TaskStatus};
+//! use multica::mock::{MockDaemon, Seed};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
@@ -126,9 +127,9 @@
 //!   reads `expired` and cannot be claimed; an approved one stays
 //!   claimable. Unknown tokens get 404 `pairing session not found`.
 //! - **Faults** ([`MockDaemon::fail_next`], [`MockDaemon::delay_next`])
-//!   apply to the next N calls of one [`multica_api::Endpoint`]. A delay
+//!   apply to the next N calls of one [`multica::Endpoint`](multica_api::Endpoint). A delay
 //!   happens before the call takes effect.
-//! - **Call log**: every call received, in order, as [`multica_api::Call`]
+//! - **Call log**: every call received, in order, as [`multica::Call`](multica_api::Call)
 //!   values, including calls answered by an injected fault. It keeps the
 //!   newest [`DEFAULT_CALL_LOG_CAPACITY`] calls by default.
 //!
@@ -207,8 +208,19 @@
 //!   unchanged**. Complete stores `branch_name`, `durable_work_dir`,
 //!   `session_rollout_missing`, `retired_session_id` in `result` when set, and
 //!   an output that is a context-exhaustion notice fails the task
-//!   (`agent_error.context_overflow`). Fail without a `failure_reason` records
-//!   `agent_error.unknown`. NULs are removed from stored strings.
+//!   (`agent_error.context_overflow`; at most 320 bytes once trimmed). Fail
+//!   without a `failure_reason` records the class of its error text, as the
+//!   server's classifier finds it (context overflow, missing config,
+//!   provider auth / quota / capacity / server error / network, model not
+//!   found, empty output, agent timeout, missing executable, unsupported
+//!   version, process failure, else `agent_error.unknown`: `""` and `agent
+//!   crashed` are unknown); a legacy daemon label is upgraded from its text
+//!   (`resolve skill bundles:` → `skill_bundle_unavailable`, …); any other
+//!   reason is kept verbatim. A failure that poisons the session
+//!   (`agent_error.context_overflow`, `iteration_limit`, …, or an error text
+//!   with `400` and `invalid_request_error`, an unresolved authentication
+//!   method, an empty history message) is never resumed. NULs are removed
+//!   from stored strings.
 //! - **Retries**: a failure with a retryable reason (`runtime_offline`,
 //!   `runtime_recovery`, `timeout`, `codex_semantic_inactivity`,
 //!   `agent_error.provider_network`, `skill_bundle_unavailable`) creates the
@@ -250,15 +262,42 @@
 //!   parameter`); gc checks (a null `completed_at` is
 //!   `0001-01-01T00:00:00Z`; chat sessions and autopilot runs are never
 //!   found); `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
-//!   and `/runtime-profiles` (none). Runtime requests (model lists, local
-//!   skills, imports, updates) are created by users of the real server: the
-//!   fake has none, so their result routes answer 404 `request not found` /
-//!   `update not found`. At 3c93ebaf1c every one of these routes is `404
-//!   page not found`, and HEAD bodies of old routes (a fail with
-//!   `failure_reason`) are read as 3c93ebaf1c reads them.
+//!   and `/runtime-profiles` (none). At 3c93ebaf1c every one of these
+//!   routes is `404 page not found`, and HEAD bodies of old routes (a fail
+//!   with `failure_reason`) are read as 3c93ebaf1c reads them.
+//! - **Runtime requests** (what a user asks a runtime for in the web UI:
+//!   [`MockDaemon::request_runtime`], `POST /_mock/runtime-requests`) are
+//!   kept per kind, as the server's in-memory stores: a heartbeat of the
+//!   runtime hands out, once each, the oldest pending update
+//!   (`pending_update`), model list, local-skills list and import
+//!   (`pending_local_skill_import`; with `supports_batch_import` up to 10
+//!   imports in `pending_local_skill_imports`, the first repeated in the
+//!   singular field). A request still pending turns `timeout` after 30 s
+//!   (model list), 3 min (local skills, imports), 120 s (update); one handed
+//!   out and not answered after 60 s (150 s for an update). Creating a
+//!   request forgets those of its kind older than 2 min (model list) or
+//!   5 min. A result route finds the request by its ID among its kind's
+//!   (404 `request not found`, `update not found` for updates), with the
+//!   path's runtime ID exactly as the server stored it; a finished request
+//!   answers 200 without its body being read; `completed` completes it,
+//!   anything else fails it (an import `completed` without a skill fails
+//!   with `daemon returned an empty skill bundle`; an update takes
+//!   `running`, `completed`, `failed`, else 400 `invalid status: <s>`).
+//!   [`MockDaemon::runtime_requests`] shows each with its report.
+//! - **Reruns** ([`MockDaemon::rerun`], `POST /_mock/tasks` with
+//!   `rerun_of_task_id`): the new task's row carries
+//!   `attribution.rerun_of_task_id`; its claim offers the source task's work
+//!   dir and, when the source ran on the same runtime and its failure does
+//!   not poison the session, its session; a source of another agent or
+//!   issue, or whose completion withheld its session
+//!   (`session_rollout_missing`), sets `prior_session_resume_unavailable`.
+//! - **Undecodable bodies**: complete, fail, task usage,
+//!   wait-local-directory and skill-bundles/resolve look their task (and
+//!   runtime) up before they read the body, so those errors come first; the
+//!   result routes acknowledge a finished request whatever the body.
 //! - **Removed routes** (runtime usage, ping results, pairing) answer 404
 //!   `404 page not found` after auth; the in-process API answers them with
-//!   [`multica_api::Error::route_not_found`].
+//!   [`multica::Error::route_not_found`](multica_api::Error::route_not_found).
 //! - **Around the routes**: `GET /api/daemon/workspaces` answers with `ETag:
 //!   W/"<SHA-256 of the JSON array>"` and `Cache-Control: private,
 //!   no-cache`, and 304 without a body to a matching `If-None-Match`;
@@ -277,7 +316,7 @@
 //! - JSON bodies end in a newline (Go's `json.Encoder`) with
 //!   `Content-Type: application/json`; errors are `{"error":"…"}`.
 //! - Request bodies are read as Go's `encoding/json` decoder reads them into
-//!   a struct ([`multica_api::go_json`]): only the first JSON value counts
+//!   a struct ([`multica::go_json`](multica_api::go_json)): only the first JSON value counts
 //!   (trailing bytes are ignored), `null` is an empty object, keys match
 //!   ignoring case, a repeated key takes its last value, and an array (or
 //!   any non-object) where an object belongs is 400 `invalid request body`,
@@ -323,7 +362,7 @@
 //! | `POST /_mock/workspaces` | one seed workspace | `{"id":…}` |
 //! | `POST /_mock/agents` | one seed agent | `{"id":…}` |
 //! | `POST /_mock/runtimes` | one seed runtime | `{"id":…}` |
-//! | `POST /_mock/tasks` | one seed task (enqueue) | the task record |
+//! | `POST /_mock/tasks` | one seed task (enqueue); with `"rerun_of_task_id"` a user's rerun of that task ([`Rerun`]: its runtime, agent, issue and priority unless given) | the task record |
 //! | `POST /_mock/tasks/{taskId}/cancel` | — | the task record |
 //! | `POST /_mock/issues/{issueId}` | `{"status":"done"}` (or any status) | `{"id":…,"status":…}` |
 //! | `POST /_mock/runtimes/{runtimeId}/pings` | — | `{"id":…}` |
@@ -334,6 +373,8 @@
 //! | `GET /_mock/calls` | — | `[{"endpoint","method","path","body"}…]` (body as JSON, `null` for GET) |
 //! | `DELETE /_mock/calls` | — | `{"status":"ok"}` |
 //! | `GET /_mock/state` | — | a [`Snapshot`] |
+//! | `POST /_mock/runtime-requests` | a [`RuntimeRequest`]: `{"id"?, "runtime_id", "kind": "model_list" \| "local_skills" \| "local_skill_import" \| "update", "skill_key"?, "target_version"?}` | 201, the request as stored (`id`: 32 hex digits, generated when absent); 404 `runtime not found`, 503 `runtime is offline` (all but `update`), 409 `an update is already in progress for this runtime`, 400 `skill_key is required` / `target_version is required` |
+//! | `GET /_mock/runtime-requests` | — | every [`RuntimeRequestState`], oldest first |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
@@ -373,6 +414,7 @@ mod faults;
 mod fixture;
 mod inspect;
 mod log;
+mod requests;
 mod router;
 mod seed;
 mod server;
@@ -385,6 +427,7 @@ pub use clock::DEFAULT_START_MILLIS;
 pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::DEFAULT_CALL_LOG_CAPACITY;
+pub use requests::{Rerun, RuntimeRequest, RuntimeRequestKind, RuntimeRequestState};
 pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
 pub use server::{
     serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

@@ -48,7 +48,24 @@ impl Registration {
 }
 
 /// How the worker paces itself; every default is one of the associated
-/// constants, most of them the Go daemon's.
+/// constants, most of them the Go daemon's:
+///
+/// | field | default |
+/// |---|---|
+/// | [`concurrency`](Self::concurrency) | 4 tasks ([`DEFAULT_CONCURRENCY`](Self::DEFAULT_CONCURRENCY)) |
+/// | [`poll_interval`](Self::poll_interval) | 3 s, the Go daemon's ([`DEFAULT_POLL_INTERVAL`](Self::DEFAULT_POLL_INTERVAL)) |
+/// | [`heartbeat_interval`](Self::heartbeat_interval) | 15 s, the Go daemon's ([`DEFAULT_HEARTBEAT_INTERVAL`](Self::DEFAULT_HEARTBEAT_INTERVAL)) |
+/// | [`status_interval`](Self::status_interval) | 5 s, the Go daemon's status watch ([`DEFAULT_STATUS_INTERVAL`](Self::DEFAULT_STATUS_INTERVAL)) |
+/// | [`prepare_lease_interval`](Self::prepare_lease_interval) | 15 s ([`DEFAULT_PREPARE_LEASE_INTERVAL`](Self::DEFAULT_PREPARE_LEASE_INTERVAL)) |
+/// | [`shutdown_grace`](Self::shutdown_grace) | 30 s, the Go daemon's ([`DEFAULT_SHUTDOWN_GRACE`](Self::DEFAULT_SHUTDOWN_GRACE)) |
+/// | [`cancel_grace`](Self::cancel_grace) | 10 s ([`DEFAULT_CANCEL_GRACE`](Self::DEFAULT_CANCEL_GRACE)) |
+/// | [`task_timeout`](Self::task_timeout) | none, the Go daemon's (a [`CommandAgent`](crate::CommandAgent) has its own, 2 h) |
+/// | [`max_backoff`](Self::max_backoff) | 60 s ([`DEFAULT_MAX_BACKOFF`](Self::DEFAULT_MAX_BACKOFF)) |
+/// | [`heartbeat_failures_before_reset`](Self::heartbeat_failures_before_reset) | 2 rounds ([`DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET`](Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET)) |
+/// | [`result_retry`](Self::result_retry) | the Go daemon's 4–64 s schedule ([`RetryPolicy::go_daemon_schedule`]) |
+/// | [`reporter`](Self::reporter) | the reporter's defaults ([`ReporterConfig::default`]) |
+/// | [`exit_when_idle`](Self::exit_when_idle) | `false` |
+/// | [`wait_for_server`](Self::wait_for_server) | none |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
     /// Tasks run at once, across runtimes; 0 counts as 1.
@@ -68,6 +85,11 @@ pub struct WorkerConfig {
     /// How long an agent may take to stop once it is signalled; past it the
     /// agent's future is dropped.
     pub cancel_grace: Duration,
+    /// The longest a task may run (from its start): past it the agent is
+    /// told to stop ([`CancelReason::Timeout`](crate::CancelReason::Timeout))
+    /// and the task fails with the retryable `timeout`, as the Go daemon's
+    /// per-task timeout does. `None`, the Go daemon's default, sets no limit.
+    pub task_timeout: Option<Duration>,
     /// The longest wait between calls that keep failing (claims, heartbeats).
     pub max_backoff: Duration,
     /// Heartbeat rounds failing in a row before the worker drops the
@@ -77,11 +99,23 @@ pub struct WorkerConfig {
     pub heartbeat_failures_before_reset: u32,
     /// Retries of complete and fail.
     pub result_retry: RetryPolicy,
+    /// Retries of the other calls a blip must not undo: those safe to
+    /// repeat (skill bundles, usage, session pin, cancel-ack, runtime
+    /// request results, deregister) and a start while its task still waits
+    /// to start.
+    pub call_retry: RetryPolicy,
     /// The live-output reporter of each task.
     pub reporter: ReporterConfig,
     /// Stop (and deregister) once a claim round finds nothing and no task
     /// runs: for a one-shot run.
     pub exit_when_idle: bool,
+    /// How long the first registration keeps trying while the server is not
+    /// reachable or answers 5xx (a daemon started a moment before its
+    /// server), waiting 1 s, 2 s, 4 s… up to
+    /// [`max_backoff`](WorkerConfig::max_backoff) between tries; each failed
+    /// try is a [`WorkerEvent::RegistrationRetrying`](crate::WorkerEvent::RegistrationRetrying).
+    /// `None` (the default) fails the run at the first failure.
+    pub wait_for_server: Option<Duration>,
 }
 
 impl WorkerConfig {
@@ -102,12 +136,16 @@ impl WorkerConfig {
     pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(10);
     /// A minute: a server that is down is asked about once a minute.
     pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+    /// The first wait between registration tries with
+    /// [`wait_for_server`](WorkerConfig::wait_for_server).
+    pub const REGISTRATION_RETRY_BASE: Duration = Duration::from_secs(1);
     /// Two failed rounds: one can be a blip, two suggest a stale connection.
     pub const DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET: u32 = 2;
 }
 
 impl Default for WorkerConfig {
-    /// The `DEFAULT_*` constants, the Go daemon's 4–64 s schedule for
+    /// The `DEFAULT_*` constants, no per-task timeout, [`RetryPolicy::default`]
+    /// for calls, the Go daemon's 4–64 s schedule for
     /// results ([`RetryPolicy::go_daemon_schedule`]), the reporter's
     /// defaults, and no exit when idle.
     fn default() -> Self {
@@ -119,11 +157,14 @@ impl Default for WorkerConfig {
             prepare_lease_interval: Self::DEFAULT_PREPARE_LEASE_INTERVAL,
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
             cancel_grace: Self::DEFAULT_CANCEL_GRACE,
+            task_timeout: None,
             max_backoff: Self::DEFAULT_MAX_BACKOFF,
             heartbeat_failures_before_reset: Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET,
             result_retry: RetryPolicy::go_daemon_schedule(),
+            call_retry: RetryPolicy::default(),
             reporter: ReporterConfig::default(),
             exit_when_idle: false,
+            wait_for_server: None,
         }
     }
 }

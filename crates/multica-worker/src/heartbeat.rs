@@ -1,26 +1,28 @@
-//! Heartbeats of every runtime, ping answers, and registering again when
-//! the server has forgotten a runtime.
+//! Heartbeats of every runtime, the answers to the pings and runtime
+//! requests they hand out, and registering again when the server has
+//! forgotten a runtime.
 
 use std::sync::Arc;
 
-use multica_api::{DaemonApiExt, Error, PingId, PingResult, Runtime};
+use multica_api::{DaemonApiExt, Error, HeartbeatRequest, PingId, PingResult, Runtime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
 
 use crate::backoff;
 use crate::event::WorkerEvent;
-use crate::worker::Shared;
+use crate::runtime_request;
+use crate::worker::{self, Shared};
 
 /// Heartbeats every runtime each interval (the first round at once) until
 /// `stopped`; a 401 is sent on `unauthorized` and ends the loop.
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>, unauthorized: mpsc::Sender<Error>) {
     let config = &shared.config;
     let mut failures = 0u32;
-    let mut pings = JoinSet::new();
+    let mut answers = JoinSet::new();
     loop {
-        while pings.try_join_next().is_some() {}
-        match round(&shared, &mut pings, failures + 1).await {
+        while answers.try_join_next().is_some() {}
+        match round(&shared, &mut answers, failures + 1).await {
             Ok(()) => failures = 0,
             Err(Some(error)) => {
                 let _ = unauthorized.try_send(error);
@@ -41,21 +43,27 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>,
             _ = stopped.changed() => break,
         }
     }
-    pings.shutdown().await;
+    // Answers already under way may finish (a user waits on them), within the cancel grace.
+    let finishing = async { while answers.join_next().await.is_some() {} };
+    let _ = time::timeout(config.cancel_grace, finishing).await;
+    answers.shutdown().await;
 }
 
 /// One heartbeat of each runtime (`in_a_row`: the failed rounds this one
 /// would make). `Err(Some(401))` stops the worker;
 /// `Err(None)` is a round with a failure (a runtime the server forgot
 /// counts until it is registered again).
-async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> Result<(), Option<Error>> {
+async fn round(shared: &Arc<Shared>, answers: &mut JoinSet<()>, in_a_row: u32) -> Result<(), Option<Error>> {
     let mut failed = false;
     let mut gone = false;
     for runtime in shared.runtimes() {
-        match shared.api.send_heartbeat(&runtime.id).await {
+        // The worker takes skill imports in batches (HEAD 1cc46b2697; 3c93ebaf1c ignores it).
+        let request = HeartbeatRequest { runtime_id: runtime.id.clone(), supports_batch_import: true };
+        match shared.api.send_heartbeat_with(&request).await {
             Ok(answer) => {
+                runtime_request::dispatch(shared, answers, &runtime, &answer);
                 if let Some(ping) = answer.pending_ping {
-                    pings.spawn(answer_ping(Arc::clone(shared), runtime, ping.id));
+                    answers.spawn(answer_ping(Arc::clone(shared), runtime, ping.id));
                 }
             }
             Err(error) if error.is_unauthorized() => {
@@ -79,7 +87,11 @@ async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> 
     if gone {
         match shared.register().await {
             Ok(runtimes) => {
-                runtimes.into_iter().for_each(|runtime| shared.events.emit(WorkerEvent::ReRegistered { runtime }));
+                runtimes.iter().for_each(|runtime| {
+                    shared.events.emit(WorkerEvent::ReRegistered { runtime: runtime.clone() });
+                });
+                // The Go daemon's rule: what the forgotten runtime had in flight is an orphan.
+                worker::recover_orphans(shared, &runtimes).await;
             }
             Err(error) if error.is_unauthorized() => return Err(Some(error)),
             Err(error) => {

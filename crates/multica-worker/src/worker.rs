@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::{DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
+use multica_api::{ClientCapability, DaemonApi, DaemonApiExt, Endpoint, Error, Runtime, RuntimeId, Task};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
@@ -12,7 +12,9 @@ use crate::agent::{Agent, CancelReason};
 use crate::backoff;
 use crate::config::{Registration, WorkerConfig};
 use crate::event::{EventFn, Events, Summary, WorkerEvent};
-use crate::routes::ServerRoutes;
+use crate::routes::{LaterRoute, ServerRoutes};
+use crate::skills::SkillCache;
+use crate::usage::DailyUsage;
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
@@ -49,8 +51,9 @@ impl WorkerError {
     /// This error and each of its causes, joined by `: `, for a log line.
     ///
     /// ```
-    /// use multica_api::{Error, Method};
-    /// use multica_worker::WorkerError;
+    /// # mod multica { pub use multica_api::*; pub mod worker { pub use multica_worker::*; } }
+    /// use multica::{Error, Method};
+    /// use multica::worker::WorkerError;
     ///
     /// let answer = Error::from_server_message(Method::Post, "/api/daemon/register", 404, "workspace not found");
     /// let error = WorkerError::Registration(answer);
@@ -80,9 +83,21 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<Events>,
     pub(crate) runtimes: Mutex<Vec<Runtime>>,
     pub(crate) routes: Arc<ServerRoutes>,
+    pub(crate) skills: SkillCache,
+    pub(crate) daily_usage: Arc<DailyUsage>,
 }
 
 impl Shared {
+    /// The provider of runtime `runtime_id` (empty when unknown).
+    pub(crate) fn provider_of(&self, runtime_id: &RuntimeId) -> String {
+        let runtimes = self.runtimes.lock().unwrap_or_else(PoisonError::into_inner);
+        runtimes
+            .iter()
+            .find(|runtime| &runtime.id == runtime_id)
+            .map(|runtime| runtime.provider.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn runtimes(&self) -> Vec<Runtime> {
         self.runtimes.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -122,6 +137,19 @@ enum Stop {
 }
 
 impl Worker {
+    /// The capabilities whose contract the worker honours, to announce in
+    /// `X-Client-Capabilities` on every call (build the client with them:
+    /// `HyperClient::builder(url).capabilities(Worker::CAPABILITIES)`):
+    /// `skill-bundles-v1`, since the worker resolves a claim's skill
+    /// references while the task prepares; at HEAD 1cc46b2697 a claim then
+    /// carries references (a few KB) instead of every skill's content
+    /// (about 200 KB). Not announced: `coalesced-comments-v1` and
+    /// `local-worktree-v1` (the worker has no comment bundles or local
+    /// directories to handle: without them the server keeps such tasks from
+    /// it or explains), `rpc-v1` (WebSocket only), and the three the server
+    /// does not read. The worker works without any of them too.
+    pub const CAPABILITIES: [ClientCapability; 1] = [ClientCapability::SkillBundles];
+
     /// A worker that registers `registration` through `api` and runs
     /// `agent` per task, with [`WorkerConfig::default`].
     pub fn new(api: Arc<dyn DaemonApi>, registration: Registration, agent: impl Agent) -> Self {
@@ -151,6 +179,34 @@ impl Worker {
     /// the running tasks and deregisters. Fails when the first
     /// registration fails or the server refuses the token.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<Summary, WorkerError> {
+        self.run_until(shutdown, std::future::pending).await
+    }
+
+    /// [`Worker::run`] until the first `signal()` resolves; once shutdown
+    /// has begun, `signal()` is called again and, when that resolves too
+    /// (a second Ctrl-C), the grace period ends at once: running agents
+    /// are told to stop and their tasks fail.
+    ///
+    /// ```no_run
+    /// # async fn daemon(worker: multica_worker::Worker) -> Result<(), multica_worker::WorkerError> {
+    /// let summary = worker.run_with_signal(|| async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_with_signal<F, S>(self, mut signal: F) -> Result<Summary, WorkerError>
+    where
+        F: FnMut() -> S,
+        S: Future<Output = ()>,
+    {
+        let first = signal();
+        self.run_until(first, signal).await
+    }
+
+    async fn run_until<S, F, G>(self, shutdown: S, force: F) -> Result<Summary, WorkerError>
+    where
+        S: Future<Output = ()>,
+        F: FnOnce() -> G,
+        G: Future<Output = ()>,
+    {
         let events = Arc::new(Events::new(self.on_event));
         let shared = Arc::new(Shared {
             api: self.api,
@@ -160,9 +216,17 @@ impl Worker {
             events: Arc::clone(&events),
             runtimes: Mutex::new(Vec::new()),
             routes: Arc::default(),
+            skills: SkillCache::default(),
+            daily_usage: Arc::default(),
         });
-        match shared.register().await {
-            Ok(runtimes) => runtimes.into_iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime })),
+        tokio::pin!(shutdown);
+        match register_first(&shared, &mut shutdown).await {
+            Ok(Some(runtimes)) => {
+                runtimes.iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime: runtime.clone() }));
+                recover_orphans(&shared, &runtimes).await;
+            }
+            // Shut down while waiting for the server: nothing was registered.
+            Ok(None) => return Ok(events.summary()),
             Err(error) if error.is_unauthorized() => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
                 return Err(WorkerError::Unauthorized { error, summary: events.summary() });
@@ -176,7 +240,8 @@ impl Worker {
         let (cancel_all, cancel_signal) = watch::channel(None);
         let mut tasks = JoinSet::new();
 
-        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, shutdown, &mut refused).await;
+        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused).await;
+        let stop_asked = matches!(stop, Stop::Shutdown);
         let grace = match &stop {
             Stop::Unauthorized(error) => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
@@ -192,15 +257,24 @@ impl Worker {
             }
         };
         let deadline = Instant::now() + grace;
+        // A second signal ends the grace at once; only a shutdown asks for one.
+        let force = async move {
+            match stop_asked {
+                true => force().await,
+                false => std::future::pending().await,
+            }
+        };
+        tokio::pin!(force);
         while !tasks.is_empty() {
-            match time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
-                    // Each task ends itself within the cancel grace once signalled.
-                    let _ = cancel_all.send(Some(CancelReason::Shutdown));
-                    while tasks.join_next().await.is_some() {}
-                }
+            let ended = tokio::select! {
+                joined = time::timeout_at(deadline, tasks.join_next()) => joined.is_ok(),
+                () = &mut force => false,
+            };
+            if !ended {
+                events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
+                // Each task ends itself within the cancel grace once signalled.
+                let _ = cancel_all.send(Some(CancelReason::Shutdown));
+                while tasks.join_next().await.is_some() {}
             }
         }
 
@@ -208,7 +282,9 @@ impl Worker {
         let _ = heartbeats.await;
         let runtime_ids: Vec<RuntimeId> = shared.runtimes().into_iter().map(|runtime| runtime.id).collect();
         if !runtime_ids.is_empty() {
-            match shared.api.deregister(&runtime_ids).await {
+            // Safe to repeat (offline again): a blip does not leave the runtimes online.
+            let retry = &shared.config.call_retry;
+            match retry.run(Endpoint::Deregister, || shared.api.deregister(&runtime_ids)).await {
                 Ok(()) => events.emit(WorkerEvent::Deregistered { runtimes: runtime_ids.len() }),
                 Err(error) => events.emit(WorkerEvent::DeregisterFailed { error }),
             }
@@ -233,14 +309,13 @@ async fn claim_loop(
     shared: &Arc<Shared>,
     tasks: &mut JoinSet<()>,
     cancel_signal: &watch::Receiver<Option<CancelReason>>,
-    shutdown: impl Future<Output = ()>,
+    mut shutdown: impl Future<Output = ()> + Unpin,
     refused: &mut mpsc::Receiver<Error>,
 ) -> Stop {
     let config = &shared.config;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut next_runtime = 0;
     let mut failures = 0u32;
-    tokio::pin!(shutdown);
     loop {
         while tasks.try_join_next().is_some() {}
         let slot = tokio::select! {
@@ -316,4 +391,76 @@ async fn claim_round(shared: &Shared, next_runtime: &mut usize) -> Round {
         }
     }
     failure.map_or(Round::Empty, Round::Failed)
+}
+
+/// Has the server fail what an earlier process of this daemon left in
+/// flight on `runtimes` (HEAD 1cc46b2697's recover-orphans, as the Go daemon
+/// calls it after registering): such a task is failed with the retryable
+/// `runtime_recovery`, so a retry is queued, instead of staying `running`
+/// while this process keeps the runtime fresh. Called before this process
+/// claims anything on them, so a repeat after a lost answer fails nothing of
+/// its own (the retries are queued, not in flight): transient failures are
+/// repeated a few times. Skipped on servers without the route.
+pub(crate) async fn recover_orphans(shared: &Shared, runtimes: &[Runtime]) {
+    const ATTEMPTS: u32 = 3;
+    for runtime in runtimes {
+        let mut attempt = 1;
+        let answer = loop {
+            if !shared.routes.may_have(LaterRoute::RecoverOrphans) {
+                return;
+            }
+            let answer = shared.api.recover_orphans(&runtime.id).await;
+            match shared.routes.answer(LaterRoute::RecoverOrphans, answer) {
+                None => return,
+                Some(Err(error)) if error.is_transient() && attempt < ATTEMPTS => {
+                    time::sleep(backoff::delay(shared.config.poll_interval, attempt, shared.config.max_backoff)).await;
+                    attempt += 1;
+                }
+                Some(answer) => break answer,
+            }
+        };
+        let runtime_id = runtime.id.clone();
+        match answer {
+            Ok(recovery) => shared.events.emit(WorkerEvent::OrphansRecovered {
+                runtime_id,
+                orphaned: recovery.orphaned,
+                retried: recovery.retried,
+            }),
+            Err(error) => shared.events.emit(WorkerEvent::OrphanRecoveryFailed { runtime_id, error }),
+        }
+    }
+}
+
+/// The first registration: at once, or, with
+/// [`WorkerConfig::wait_for_server`], again after transient failures (a
+/// server not up yet: connection refused, 5xx) with a doubling wait, until
+/// it succeeds, the wait is used up or `shutdown` resolves (`Ok(None)`).
+async fn register_first(
+    shared: &Shared,
+    mut shutdown: impl Future<Output = ()> + Unpin,
+) -> Result<Option<Vec<Runtime>>, Error> {
+    let started = Instant::now();
+    let mut failures = 0;
+    loop {
+        let error = tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            registered = shared.register() => match registered {
+                Ok(runtimes) => return Ok(Some(runtimes)),
+                Err(error) => error,
+            },
+        };
+        let patience = shared.config.wait_for_server.unwrap_or_default();
+        failures += 1;
+        let wait = backoff::delay(WorkerConfig::REGISTRATION_RETRY_BASE, failures, shared.config.max_backoff);
+        if !error.is_transient() || started.elapsed() + wait > patience {
+            return Err(error);
+        }
+        shared.events.emit(WorkerEvent::RegistrationRetrying { error, in_a_row: failures, wait });
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            () = time::sleep(wait) => {}
+        }
+    }
 }

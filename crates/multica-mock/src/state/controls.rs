@@ -1,6 +1,7 @@
 //! Test controls: seeding data, cancelling, pings, and inspecting state.
 
 use super::*;
+use crate::version::ServerVersion;
 
 impl State {
     // ----- controls --------------------------------------------------------
@@ -78,13 +79,21 @@ impl State {
             Some(id) => id.clone(),
             None => self.new_id().into(),
         };
+        // HEAD's workspace skills are rows with a UUID (a claim's skill
+        // references name them by it); 3c93ebaf1c sends no skill ID.
+        let mut skills = seed.skills.clone();
+        if self.version == ServerVersion::Head {
+            for skill in skills.iter_mut().filter(|skill| skill.id.as_deref().is_none_or(str::is_empty)) {
+                skill.id = Some(self.new_id());
+            }
+        }
         self.agents.push(AgentState {
             id: id.clone(),
             workspace_id,
             max_concurrent_tasks: seed.max_concurrent_tasks.unwrap_or(DEFAULT_MAX_CONCURRENT_TASKS),
             name: seed.name.clone(),
             instructions: seed.instructions.clone(),
-            skills: seed.skills.clone(),
+            skills,
         });
         for (name, hash) in &seed.skill_hashes {
             self.skill_hashes.insert((id.clone(), name.clone()), hash.clone());
@@ -131,6 +140,7 @@ impl State {
         Ok(id)
     }
 
+    /// The one place a task is queued (seeds, `/_mock/tasks`, reruns, retries).
     pub(crate) fn add_task(&mut self, seed: &TaskSeed) -> Result<multica_api::TaskId, Error> {
         let seed = &TaskSeed {
             id: seed.id.as_ref().map(canonical),
@@ -180,6 +190,31 @@ impl State {
         self.task_order.push(id.clone());
         self.index_task(&id);
         self.number_issue(&issue_id, &workspace_id);
+        Ok(id)
+    }
+
+    /// A user's rerun of a task (HEAD, §7.4): a new task of the source's
+    /// runtime, agent and issue (each unless `with` names another), with the
+    /// source's priority unless the rerun gives one, queued by
+    /// [`State::add_task`] and marked as a rerun of the source.
+    pub(crate) fn rerun_task(&mut self, rerun: &Rerun, with: Option<&TaskSeed>) -> Result<multica_api::TaskId, Error> {
+        let source_id = canonical(&rerun.rerun_of_task_id);
+        let Some(source) = self.tasks.get(&source_id) else {
+            return Err(control_error(format!("unknown task \"{source_id}\" to rerun")));
+        };
+        let pick = |given: Option<String>, from_source: String| given.filter(|g| !g.is_empty()).unwrap_or(from_source);
+        let seed = TaskSeed {
+            id: rerun.id.clone(),
+            runtime_id: pick(with.map(|w| w.runtime_id.as_str().to_owned()), source.runtime_id.as_str().to_owned())
+                .into(),
+            agent_id: pick(with.map(|w| w.agent_id.as_str().to_owned()), source.agent_id.as_str().to_owned()).into(),
+            issue_id: pick(with.map(|w| w.issue_id.as_str().to_owned()), source.issue_id.as_str().to_owned()).into(),
+            priority: rerun.priority.unwrap_or(source.priority),
+        };
+        let id = self.add_task(&seed)?;
+        if let Some(row) = self.tasks.get_mut(&id) {
+            row.head.rerun_of = Some(source_id);
+        }
         Ok(id)
     }
 
@@ -377,6 +412,7 @@ impl State {
                     work_dir: row.work_dir.clone(),
                     progress: row.progress.clone(),
                     messages: row.sorted_messages(),
+                    usage: self.task_usage_of(&row.id),
                 })
                 .collect(),
             usage: self

@@ -6,7 +6,7 @@
 //! is atomic, so two concurrent claims can never take the same task. Errors
 //! are [`Rejection`]s (the status and `{"error":…}` message a handler
 //! writes); the in-process API and the HTTP server turn them into the same
-//! [`multica_api::Error`] / the same bytes.
+//! [`multica::Error`](multica_api::Error) / the same bytes.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -24,21 +24,25 @@ use crate::clock::{is_valid_date, Millis};
 use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
+use crate::requests::Rerun;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::version::{ServerVersion, VersionRules};
 
 mod auth;
 mod builtin_skills;
 mod controls;
+mod failure;
 mod head;
 mod head_routes;
 mod ids;
 mod routes;
+mod runtime_requests;
 mod scheduler;
 
 pub(crate) use auth::Identity;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
+use runtime_requests::requests_kind;
 pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
 
 /// How long a pairing session stays open, as the server's default.
@@ -332,6 +336,9 @@ pub(crate) struct State {
     ping_order: Vec<PingId>,
     pairings: HashMap<String, PairingRow>,
     pairing_order: Vec<String>,
+    /// HEAD: runtime requests users made (model lists, local skills,
+    /// imports, updates), oldest first.
+    runtime_requests: Vec<runtime_requests::RequestRow>,
 }
 
 fn control_error(message: String) -> Error {
@@ -375,6 +382,7 @@ impl State {
             ping_order: Vec::new(),
             pairings: HashMap::new(),
             pairing_order: Vec::new(),
+            runtime_requests: Vec::new(),
         }
     }
 
