@@ -551,8 +551,8 @@ async fn task_usage_cancel_ack_session_pin_and_messages_since() {
         input_tokens,
         ..TaskUsage::default()
     };
-    world.mock.report_task_usage(&task, &[usage("Claude", 5)]).await.unwrap();
-    world.mock.report_task_usage(&task, &[usage("", 7)]).await.unwrap();
+    world.mock.report_task_usage(&task, [usage("Claude", 5)]).await.unwrap();
+    world.mock.report_task_usage(&task, [usage("", 7)]).await.unwrap();
     assert_eq!(world.mock.task_usage(&task), vec![usage("claude", 7)], "upserted; empty provider is the runtime's");
 
     let err = world.mock.pin_session(&task, &SessionPin::default()).await.unwrap_err();
@@ -560,7 +560,7 @@ async fn task_usage_cancel_ack_session_pin_and_messages_since() {
     world.mock.pin_session(&task, &SessionPin { session_id: "s-1".into(), work_dir: "/w".into() }).await.unwrap();
 
     let messages: Vec<TaskMessage> = (1..=4).map(|seq| TaskMessage::text(seq, format!("m{seq}"))).collect();
-    world.mock.report_task_messages(&task, &messages).await.unwrap();
+    world.mock.report_task_messages(&task, messages.as_slice()).await.unwrap();
     let since: Vec<i64> =
         world.mock.list_task_messages_since(&task, 2).await.unwrap().iter().map(|m| m.message.seq).collect();
     assert_eq!(since, vec![3, 4]);
