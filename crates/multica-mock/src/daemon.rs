@@ -17,7 +17,6 @@ use crate::inspect::{AgentState, Snapshot};
 use crate::log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
 use crate::requests::{Rerun, RuntimeRequest, RuntimeRequestState};
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-use crate::state::RuntimeProfileSeed;
 use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 use crate::tokens::MockToken;
 use crate::version::ServerVersion;
@@ -25,7 +24,7 @@ use crate::version::ServerVersion;
 /// A stateful in-memory fake of the Multica server.
 ///
 /// Cheap to clone (clones share one state) and safe to use from many
-/// threads. Every [`multica_api::DaemonApi`] call follows the server's rules
+/// threads. Every [`multica::DaemonApi`](multica_api::DaemonApi) call follows the server's rules
 /// (listed in the crate docs, [Semantics worth knowing](crate#semantics-worth-knowing))
 /// and fails with the very [`Error`] value the hyper client would build from the
 /// server's answer. Build one with [`MockDaemon::new`] or
@@ -260,6 +259,15 @@ impl MockDaemon {
         self.lock().add_agent(&agent)
     }
 
+    /// Creates a custom runtime profile of a workspace (HEAD), as a user does:
+    /// a daemon that registers a runtime with its `profile_id` gets a runtime
+    /// of the profile's protocol family (409 once it is disabled), and
+    /// `GET /workspaces/{id}/runtime-profiles` lists it while enabled.
+    /// Returns the profile as the server answers it.
+    pub fn add_runtime_profile(&self, profile: &crate::seed::RuntimeProfileSeed) -> Result<serde_json::Value> {
+        self.lock().add_runtime_profile(profile)
+    }
+
     /// Creates a runtime as if a daemon had registered it (never seen yet).
     pub fn add_runtime(&self, runtime: RuntimeSeed) -> Result<RuntimeId> {
         self.lock().add_runtime(&runtime)
@@ -272,14 +280,15 @@ impl MockDaemon {
 
     /// Cancels a task (as reassigning or closing its issue does): a queued
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
-    /// which the daemon sees in [`multica_api::DaemonApiExt::get_task_status`]. Finished
+    /// which the daemon sees in [`multica::DaemonApiExt::get_task_status`](multica_api::DaemonApiExt::get_task_status). Finished
     /// tasks are left as they are. Returns the task afterwards.
     ///
     /// A user cancelling a task the daemon is running:
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
-    /// use multica_mock::{MockDaemon, Seed};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
+    /// use multica::mock::{MockDaemon, Seed};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
@@ -329,19 +338,6 @@ impl MockDaemon {
         self.lock().remove_workspace(workspace_id)
     }
 
-    /// Creates (or replaces, by ID) a custom runtime profile of a workspace,
-    /// as a user does in the UI (HEAD): the daemon's profile list shows it and
-    /// every channel connection with a runtime in the workspace hears
-    /// `daemon:runtime_profiles_changed`. Returns the profile as the server
-    /// answers it (`id`, `workspace_id`, `display_name`…).
-    /// `POST /_mock/runtime-profiles`.
-    pub fn add_runtime_profile(
-        &self,
-        profile: RuntimeProfileSeed,
-    ) -> Result<serde_json::Map<String, serde_json::Value>> {
-        self.lock().add_profile(&profile)
-    }
-
     /// Deletes a custom runtime profile; pushes
     /// `daemon:runtime_profiles_changed`. `DELETE /_mock/runtime-profiles/{id}`.
     pub fn remove_runtime_profile(&self, profile_id: &str) -> Result<()> {
@@ -370,8 +366,9 @@ impl MockDaemon {
     /// A daemon asked for its models:
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
-    /// use multica_mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
+    /// use multica::mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
@@ -413,8 +410,9 @@ impl MockDaemon {
     /// work dir, and its session when resumable. Returns the new task's ID.
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion};
-    /// use multica_mock::{MockDaemon, Rerun, Seed, ServerVersion};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId, TaskCompletion};
+    /// use multica::mock::{MockDaemon, Rerun, Seed, ServerVersion};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
@@ -488,9 +486,10 @@ impl MockDaemon {
     /// out (on a paused clock, so the backoff takes no real time):
     ///
     /// ```
-    /// use multica_api::layer::RetryPolicy;
-    /// use multica_api::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
-    /// use multica_mock::{MockDaemon, Seed};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::layer::RetryPolicy;
+    /// use multica::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
+    /// use multica::mock::{MockDaemon, Seed};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;

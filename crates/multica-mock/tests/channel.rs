@@ -512,7 +512,7 @@ async fn profile_and_workspace_changes_push_to_whom_they_concern() {
     let (mut daemon, _) = connect(&head.url(&head.both()), &[("Authorization", &bearer(MDT))]).await.unwrap();
     let profile = head
         .mock
-        .add_runtime_profile(RuntimeProfileSeed {
+        .add_runtime_profile(&RuntimeProfileSeed {
             workspace_id: head.workspace_id.clone(),
             display_name: "probe".into(),
             protocol_family: "claude".into(),
