@@ -305,7 +305,7 @@
 //!   many issue_ids`, and names each as it was sent; chat sessions and
 //!   autopilot runs are never found); a daemon token's workspace is compared
 //!   with a workspace path's text as sent, a member's with the parsed ID; `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
-//!   and `/runtime-profiles` (none). At 3c93ebaf1c every one of these
+//!   and `/runtime-profiles` (the enabled ones). At 3c93ebaf1c every one of these
 //!   routes is `404 page not found`, and HEAD bodies of old routes (a fail
 //!   with `failure_reason`) are read as 3c93ebaf1c reads them.
 //! - **Runtime requests** (what a user asks a runtime for in the web UI:
@@ -346,12 +346,68 @@
 //! - **Around the routes**: `GET /api/daemon/workspaces` answers with `ETag:
 //!   W/"<SHA-256 of the JSON array>"` and `Cache-Control: private,
 //!   no-cache`, and 304 without a body to a matching `If-None-Match`;
-//!   `GET /api/daemon/ws` without a WebSocket upgrade is 400 `Bad Request`
-//!   (plain text, `Sec-Websocket-Version: 13`); the plugin routes answer 503
+//!   the plugin routes answer 503
 //!   `Plugin management is not enabled`. CORS also allows the
 //!   `X-Client-Capabilities` request header and exposes
 //!   `X-Comments-Truncated, X-Timeline-Truncated` to the allowed origin.
-//! - **Every answer** carries HEAD's `Content-Security-Policy` header.
+//! - **Every answer** carries HEAD's `Content-Security-Policy` header (but
+//!   a WebSocket upgrade's bare 101).
+//!
+//! ## The daemon WebSocket channel (HEAD)
+//!
+//! Served wherever HTTP is: on loopback ([`serve`], the binary) and in
+//! process over any byte stream ([`serve_stream`], e.g. a
+//! `tokio::io::duplex`): `GET /api/daemon/ws?runtime_ids=<id>,<id>` (also
+//! repeated `runtime_id`),
+//! checked by the repository's WS contract (`WS-CONTRACT.md`, replayed
+//! in `tests/replay_ws.rs`, its scenarios in `tests/channel.rs`):
+//!
+//! - **Handshake**, first failure wins, nothing upgraded: the daemon auth
+//!   middleware's 401s; 405 with `Allow: GET`; 400 `runtime_ids or user
+//!   identity required` (a daemon token without runtimes; a personal token
+//!   without any connects "account-only"); per ID in order, all or nothing,
+//!   400 `invalid runtime_id`, 404 `runtime not found` (also another daemon's
+//!   runtime for a daemon token), 404 `not found` (a workspace the token
+//!   cannot reach); then a request that is no WebSocket upgrade gets 400
+//!   `Bad Request` (plain text, `Sec-Websocket-Version: 13`). The 101 has
+//!   only `Upgrade`, `Connection`, `Sec-WebSocket-Accept`: no subprotocol, no
+//!   compression. The connection holds the IDs **as sent** (upper case
+//!   included) and the identity and `X-Client-Capabilities` of the handshake.
+//! - **Frames** are `{"type","payload"}` JSON, text or binary alike, at most
+//!   64 KiB (a larger message is closed with 1009, empty reason); anything
+//!   unusable (not JSON, unknown type, a heartbeat for a runtime not held as
+//!   sent, an RPC without `request_id`) is dropped silently.
+//! - **`daemon:heartbeat`** runs the HTTP heartbeat in order on the read
+//!   loop and answers `daemon:heartbeat_ack` with the canonical
+//!   `runtime_id`, `status:"ok"`, `server_capabilities:["rpc-v1"]` and the
+//!   pending runtime requests it hands out; a deleted runtime
+//!   ([`MockDaemon::remove_runtime`]) gets `status:"runtime_gone"`,
+//!   `runtime_gone:true`.
+//! - **`daemon:rpc_request`** `tasks.claim` is the batch claim as the
+//!   connection's identity with the handshake's capabilities (`status` and
+//!   `body`, a refusal as its status and `{"error"}`); another method is 404
+//!   `error: unknown rpc method "<m>"`; eight run at once, the ninth is 429
+//!   `too many in-flight rpc requests` at once; `timeout_ms` bounds a claim
+//!   (500 `failed to claim tasks: promote deferred tasks: context deadline exceeded`, its first stage).
+//! - **Pushes**: `task_available {runtime_id, task_id}` when a task is queued
+//!   (enqueue, retry, deferred task due), `{runtime_id}` when one ends
+//!   (complete, fail, cancel); `pending_work {runtime_id, kind:"model_list"}`
+//!   on a model-list request; `runtime_profiles_changed` to connections with
+//!   a runtime in the workspace; `workspaces_changed {}` to personal-token
+//!   connections of a member when a workspace is created or deleted
+//!   ([`MockDaemon::add_workspace`], [`MockDaemon::remove_workspace`]).
+//! - **Liveness**: a ping every 54 s; the read deadline is 60 s from connect
+//!   or the last pong (heartbeats do not extend it), then an empty close
+//!   frame; each write must finish within 10 s; a client close is echoed
+//!   with its code and no reason; runtime status never depends on the
+//!   socket. A push that finds the 16-frame send queue full evicts the
+//!   connection; an ack or answer that does not fit is dropped.
+//! - **Faults**: [`MockDaemon::refuse_channel_upgrades`],
+//!   [`MockDaemon::drop_channel_after_claims`] (claimed, then dropped:
+//!   the uncertain claim), [`MockDaemon::delay_channel_claims`] (past the
+//!   budget). Heartbeats and claims over the socket are logged with
+//!   [`Transport::Ws`] ([`MockDaemon::calls_with_transport`]). Shutting a
+//!   [`MockServer`] down ends its fake's channel connections.
 //!
 //! # Over HTTP
 //!
@@ -418,14 +474,17 @@
 //! | `POST /_mock/runtimes/{runtimeId}/pings` | — | `{"id":…}` |
 //! | `POST /_mock/pairing-sessions/{token}/approve` | `{"workspace_id":…}` | the session |
 //! | `POST /_mock/clock/advance` | `{"seconds":N}` or `{"millis":N}` | `{"now":…}` |
-//! | `POST /_mock/faults` | `{"endpoint":"claim_task","count":N,"status":503,"message":"busy"}` and/or `"delay_ms":N` | `{"status":"ok"}` |
+//! | `POST /_mock/faults` | `{"endpoint":"claim_task","count":N,"status":503,"message":"busy"}` and/or `"delay_ms":N`; for the WebSocket channel `{"endpoint":"ws_upgrade","status":503,"message":…}` (refuse the upgrade), `{"endpoint":"ws_claim","close_connection":true}` (claim, then drop the connection unanswered), `{"endpoint":"ws_claim","delay_ms":N}` (claim late: past `timeout_ms` answered 500, nothing claimed) | `{"status":"ok"}` |
 //! | `DELETE /_mock/faults` | — | `{"status":"ok"}` |
-//! | `GET /_mock/calls` | — | `[{"endpoint","method","path","body"}…]` (body as JSON, `null` for GET) |
+//! | `GET /_mock/calls` | — | `[{"endpoint","method","path","body","transport"}…]` (body as JSON, `null` for GET; `transport`: `http`, `ws` or `in_process`) |
 //! | `DELETE /_mock/calls` | — | `{"status":"ok"}` |
 //! | `GET /_mock/state` | — | a [`Snapshot`] |
-//! | `POST /_mock/runtime-requests` | a [`RuntimeRequest`]: `{"id"?, "runtime_id", "kind": "model_list" \| "local_skills" \| "local_skill_import" \| "update", "skill_key"?, "target_version"?}` | 201, the request as stored (`id`: 32 hex digits, generated when absent); HEAD only (400 at 3c93ebaf1c); 404 `runtime not found`, 503 `runtime is offline` (all but `update`), 409 `an update is already in progress for this runtime`, 400 `skill_key is required` / `target_version is required` |
+//! | `DELETE /_mock/runtimes/{runtimeId}` | — (HEAD: the next channel heartbeat for it is acked `runtime_gone`) | `{"status":"ok"}` |
+//! | `DELETE /_mock/workspaces/{workspaceId}` | — (with its agents, runtimes, profiles; pushes `workspaces_changed`, as creating one does) | `{"status":"ok"}` |
+//! | `DELETE /_mock/runtime-profiles/{profileId}` | — (pushes `runtime_profiles_changed`) | `{"status":"ok"}` |
+//! | `POST /_mock/runtime-requests` | a [`RuntimeRequest`]: `{"id"?, "runtime_id", "kind": "model_list" \| "local_skills" \| "local_skill_import" \| "update", "skill_key"?, "target_version"?}` | 201, the request as stored (`id`: 32 hex digits, generated when absent); 404 `runtime not found`, 503 `runtime is offline` (all but `update`), 409 `an update is already in progress for this runtime`, 400 `skill_key is required` / `target_version is required` |
 //! | `GET /_mock/runtime-requests` | — | every [`RuntimeRequestState`], oldest first |
-//! | `POST /_mock/runtime-profiles` | a [`RuntimeProfileSeed`]: `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name", "description"?, "fixed_args"?, "enabled"?}` | the profile as the server answers it |
+//! | `POST /_mock/runtime-profiles` | a [`RuntimeProfileSeed`]: `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name", "description"?, "fixed_args"?, "enabled"?}` (HEAD: pushes `runtime_profiles_changed`) | the profile as the server answers it |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
 //! What a user does in the web UI, staged for a daemon under test (HEAD):
@@ -492,11 +551,12 @@ mod state;
 mod stream;
 mod tokens;
 mod version;
+mod ws;
 
 pub use clock::DEFAULT_START_MILLIS;
 pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
-pub use log::DEFAULT_CALL_LOG_CAPACITY;
+pub use log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
 pub use requests::{Rerun, RuntimeRequest, RuntimeRequestKind, RuntimeRequestState};
 pub use seed::{AgentSeed, IssueSeed, RuntimeProfileSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
 pub use server::{

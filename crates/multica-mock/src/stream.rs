@@ -12,7 +12,9 @@ use crate::MockDaemon;
 /// Answers the HTTP/1.1 or h2c requests arriving on `io` exactly as
 /// [`crate::serve`] answers one accepted connection (same routes, control
 /// routes and errors; bodies above `max_body_bytes` get 413), until the peer
-/// closes the stream or the connection fails. Needs a tokio runtime.
+/// closes the stream or the connection fails. At HEAD a WebSocket upgrade
+/// of `/api/daemon/ws` takes the stream over: the daemon channel in
+/// process. Needs a tokio runtime.
 ///
 /// ```
 /// # mod multica { pub mod mock { pub use multica_mock::*; } }
@@ -39,7 +41,7 @@ where
     let service = service_fn(move |request| crate::server::handle(mock.clone(), request, max_body_bytes));
     // A connection ending badly (client gone, injected transport fault) is
     // that connection's business only.
-    let _ = http_builder().serve_connection(TokioIo::new(io), service).await;
+    let _ = http_builder().serve_connection_with_upgrades(TokioIo::new(io), service).await;
 }
 
 /// The HTTP/1.1 and h2c server settings every connection is served with.

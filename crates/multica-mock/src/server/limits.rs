@@ -202,7 +202,7 @@ async fn serve(
         })
     };
     let builder = crate::stream::http_builder();
-    let connection = builder.serve_connection(io, service);
+    let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     // Checked at its deadline, and at least every shortest limit: any
     // deadline set meanwhile (a request answered, a head begun) is at least

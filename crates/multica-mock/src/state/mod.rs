@@ -31,6 +31,7 @@ use multica_api::TaskId;
 
 mod auth;
 mod builtin_skills;
+mod channel;
 mod controls;
 mod failure;
 mod head;
@@ -43,6 +44,7 @@ mod runtime_requests;
 mod scheduler;
 
 pub(crate) use auth::Identity;
+pub(crate) use channel::ChannelHeartbeat;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
 pub use jwt::DEFAULT_JWT_SECRET;
@@ -305,6 +307,11 @@ pub(crate) struct State {
     expected_authorization: Option<String>,
     pub(crate) calls: CallLog,
     pub(crate) faults: Faults,
+    /// The daemon WebSocket channel's connections: where pushes go.
+    pub(crate) hub: std::sync::Arc<crate::ws::Hub>,
+    /// During a bulk transition, the runtimes whose tasks ended: each is
+    /// hinted once when it is over.
+    finished_runtimes: Option<Vec<RuntimeId>>,
     workspaces: Vec<WorkspaceRow>,
     agents: Vec<AgentState>,
     runtimes: HashMap<RuntimeId, RuntimeRow>,
@@ -376,6 +383,8 @@ impl State {
             expected_authorization: token.map(|t| format!("Bearer {t}")),
             calls: CallLog::new(call_log_capacity),
             faults: Faults::default(),
+            hub: std::sync::Arc::default(),
+            finished_runtimes: None,
             workspaces: Vec::new(),
             agents: Vec::new(),
             runtimes: HashMap::new(),
@@ -405,6 +414,15 @@ impl State {
             runtime_requests: Vec::new(),
             jwt_secret: DEFAULT_JWT_SECRET.as_bytes().to_vec(),
             db_stamps: (start, 0),
+        }
+    }
+
+    /// Logs a call that reached the fake by `transport` (counted even when
+    /// the log is off).
+    pub(crate) fn log_call(&mut self, call: Call, transport: crate::log::Transport) {
+        self.calls.count();
+        if self.calls.is_recording() {
+            self.calls.push(call, transport);
         }
     }
 

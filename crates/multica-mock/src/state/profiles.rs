@@ -84,7 +84,9 @@ impl State {
             created: self.now,
         };
         let answer = row.to_json(&self.user.0);
+        let (workspace_id, id) = (row.workspace_id.clone(), row.id.clone());
         self.profiles.push(row);
+        self.hub.runtime_profiles_changed(&workspace_id, &id);
         Ok(answer)
     }
 

@@ -230,6 +230,11 @@ impl State {
             error: String::new(),
             result: None,
         });
+        // Only a model-list request asks the daemon for a heartbeat now
+        // (WS contract §5.1); the others wait for the next scheduled one.
+        if kind == RuntimeRequestKind::ModelList {
+            self.hub.pending_work(&stored.runtime_id, "model_list");
+        }
         Ok(stored)
     }
 
