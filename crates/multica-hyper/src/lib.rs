@@ -55,6 +55,8 @@ mod proxy;
 mod tls;
 mod transport;
 mod url;
+pub mod ws;
+mod ws_first;
 
 pub use builder::{
     HyperClientBuilder, DEFAULT_CLIENT_OS, DEFAULT_CLIENT_PLATFORM, DEFAULT_CLIENT_VERSION, DEFAULT_CONNECT_TIMEOUT,
@@ -66,3 +68,5 @@ pub use env::{CONNECT_TIMEOUT_VAR, DEFAULT_SERVER_URL, SERVER_URL_VAR, TIMEOUT_V
 /// where retries of this client are configured.
 pub use multica_api::layer::RetryPolicy;
 pub use proxy::Proxy;
+pub use ws::{WsChannel, WsConfig};
+pub use ws_first::WsFirst;
