@@ -130,7 +130,7 @@ impl<H: DaemonApi> WsFirst<H> {
 
     async fn heartbeat(&self, call: Call, runtime_id: &RuntimeId, batch: bool) -> Result<Reply> {
         match self.channel.heartbeat(runtime_id, batch).await {
-            Ok(HeartbeatAck::Alive(answer)) => Ok(Reply::Heartbeat(answer)),
+            Ok(HeartbeatAck::Alive(answer)) => Ok(Reply::Heartbeat(*answer)),
             Ok(HeartbeatAck::Gone) => {
                 self.channel.remove_runtimes([runtime_id]);
                 Err(Error::from_server_message(Method::Post, HEARTBEAT_PATH, 404, "runtime not found"))

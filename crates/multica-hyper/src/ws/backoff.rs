@@ -49,7 +49,7 @@ fn random_unit() -> f64 {
 /// 64 random bits (the hasher is keyed afresh by each `RandomState`).
 pub(crate) fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(0x6d75_6c74_6963_61);
+    hasher.write_u64(0x006d_756c_7469_6361);
     hasher.finish()
 }
 

@@ -72,9 +72,8 @@ async fn dial_now(client: &HyperClient, path: &str) -> Result<Socket, Error> {
     let mut connector = client.ws_connector();
     poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|err| failed(TransportKind::Connect, err))?;
     let io = connector.call(connect_uri).await.map_err(|err| failed(TransportKind::Connect, err))?;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let config =
+        WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
     match tokio_tungstenite::client_async_with_config(request, TokioIo::new(io), Some(config)).await {
         Ok((socket, _response)) => Ok(socket),
         Err(WsError::Http(response)) => {

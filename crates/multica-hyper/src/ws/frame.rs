@@ -152,7 +152,10 @@ pub(crate) fn decode(text: &[u8]) -> Option<ServerFrame> {
         "daemon:task_available" => {
             let hint: RuntimeHint = serde_json::from_str(payload).ok()?;
             (!hint.runtime_id.is_empty()).then_some(())?;
-            ServerFrame::TaskAvailable { runtime_id: hint.runtime_id, task_id: hint.task_id.filter(|id| !id.is_empty()) }
+            ServerFrame::TaskAvailable {
+                runtime_id: hint.runtime_id,
+                task_id: hint.task_id.filter(|id| !id.is_empty()),
+            }
         }
         "daemon:pending_work" => {
             let hint: RuntimeHint = serde_json::from_str(payload).ok()?;
@@ -193,7 +196,8 @@ mod tests {
 
     #[test]
     fn relayed_frames_with_event_ids_and_reordered_keys_decode() {
-        let relayed = br#"{"payload":{"task_id":"t","runtime_id":"r"},"event_id":"01J","type":"daemon:task_available"}"#;
+        let relayed =
+            br#"{"payload":{"task_id":"t","runtime_id":"r"},"event_id":"01J","type":"daemon:task_available"}"#;
         assert!(matches!(decode(relayed), Some(ServerFrame::TaskAvailable { runtime_id, task_id: Some(task) })
             if runtime_id == "r" && task == "t"));
         let hint = br#"{"type":"daemon:task_available","payload":{"runtime_id":"r"}}"#;
@@ -201,7 +205,10 @@ mod tests {
         assert!(decode(b"not json").is_none());
         assert!(decode(br#"{"type":"daemon:something_new","payload":{}}"#).is_none());
         assert!(decode(br#"{"type":"daemon:task_available","payload":{}}"#).is_none());
-        assert!(matches!(decode(br#"{"type":"daemon:workspaces_changed","payload":{}}"#), Some(ServerFrame::WorkspacesChanged)));
+        assert!(matches!(
+            decode(br#"{"type":"daemon:workspaces_changed","payload":{}}"#),
+            Some(ServerFrame::WorkspacesChanged)
+        ));
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub struct RpcAnswer {
 #[non_exhaustive]
 pub enum HeartbeatAck {
     /// The runtime is alive: the same answer as the HTTP heartbeat's.
-    Alive(HeartbeatResponse),
+    Alive(Box<HeartbeatResponse>),
     /// The server no longer knows the runtime.
     Gone,
 }
@@ -282,7 +282,8 @@ impl WsChannel {
         let (pushes, _) = broadcast::channel(config.push_buffer.max(1));
         let core =
             Arc::new(Core { config, state: Mutex::default(), link: watch::Sender::new(Link::default()), pushes });
-        let (runtimes_tx, runtimes_rx) = watch::channel(normalized(runtimes.into_iter().map(|id| canonical(id.as_str()))));
+        let (runtimes_tx, runtimes_rx) =
+            watch::channel(normalized(runtimes.into_iter().map(|id| canonical(id.as_str()))));
         tokio::spawn(conn::run(client.clone(), Arc::clone(&core), runtimes_rx));
         Self { handle: Arc::new(Handle { core, runtimes: runtimes_tx }) }
     }
@@ -388,7 +389,11 @@ impl WsChannel {
         match tokio::time::timeout(core.config.ack_wait, answered).await {
             Ok(Ok(ack)) => {
                 guard.disarm();
-                Ok(if ack.is_gone() { HeartbeatAck::Gone } else { HeartbeatAck::Alive(ack.into_heartbeat_response()) })
+                Ok(if ack.is_gone() {
+                    HeartbeatAck::Gone
+                } else {
+                    HeartbeatAck::Alive(Box::new(ack.into_heartbeat_response()))
+                })
             }
             _ => Err(guard.fail()),
         }
