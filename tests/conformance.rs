@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multica::conformance::{run_all, TESTS};
-use multica::hyper::HyperClient;
+use multica::hyper::{HyperClient, WsFirst};
 use multica::layer::RetryPolicy;
 use multica::mock::{serve, MockDaemon, MockServer, ServerVersion};
 use multica::{DaemonApi, DaemonApiExt};
@@ -45,6 +45,17 @@ async fn over_http(version: ServerVersion) -> Backend {
     Backend { api: Arc::new(client), fake, _server: Some(server) }
 }
 
+/// The WebSocket-first backend over the fake's server: heartbeats and
+/// claims on the daemon WebSocket when the fake offers it, HTTP for the rest
+/// and for every fallback.
+async fn ws_first(version: ServerVersion) -> Backend {
+    let inner = over_http(version).await;
+    let token = if version == ServerVersion::Head { HEAD_TOKEN } else { TOKEN };
+    let server = inner._server.as_ref().expect("served over HTTP");
+    let client = HyperClient::builder(server.base_url()).token(token).build().expect("client builds");
+    Backend { api: Arc::new(WsFirst::new(client)), ..inner }
+}
+
 /// Every layer stacked over another backend: layers must forward every call
 /// unchanged.
 async fn layered(inner: impl std::future::Future<Output = Backend>) -> Backend {
@@ -80,6 +91,9 @@ backends! {
     head_mock_in_process => in_process(ServerVersion::Head),
     head_hyper_over_http => over_http(ServerVersion::Head),
     head_layers_over_hyper => layered(over_http(ServerVersion::Head)),
+    ws_first_over_http => ws_first(ServerVersion::V3c93ebaf1c),
+    head_ws_first_over_http => ws_first(ServerVersion::Head),
+    head_layers_over_ws_first => layered(ws_first(ServerVersion::Head)),
 }
 
 /// `run_all` is the entry point for third-party backends; it must run the
