@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use multica::worker::{short_id, Agent, AgentOutcome, TaskContext};
-use multica::{TaskCompletion, UsageEntry};
+use multica::{TaskCompletion, TaskUsage};
 use serde_json::json;
 
 /// The marker in an agent's instructions that makes the simulation block
@@ -50,7 +50,7 @@ impl Agent for SimulatedAgent {
             let reason = format!("blocked:{}", why.trim_start_matches(':'));
             out.tool_result("Bash", "error: deploy credentials not found");
             out.error(reason.clone());
-            return AgentOutcome::Failed(reason);
+            return AgentOutcome::failed(reason);
         }
 
         out.tool_result("Bash", "test result: ok. 42 passed; 0 failed");
@@ -58,15 +58,15 @@ impl Agent for SimulatedAgent {
         out.text("All tests pass. Opening a pull request.");
         context.progress("Reporting results", 2, 2).await;
         // The worker sends it per task where the server takes that, else per runtime.
-        let usage = UsageEntry {
-            date: today(),
+        let usage = TaskUsage {
             provider: "simulated".into(),
             model: "demo-1".into(),
             input_tokens: 1200,
             output_tokens: 300,
-            ..UsageEntry::default()
+            ..TaskUsage::default()
         };
-        context.report_usage(&[usage]).await;
+        // A failed report is an event the daemon prints; the task goes on.
+        let _ = context.report_usage(&[usage]).await;
         AgentOutcome::Completed(TaskCompletion {
             output: format!("Fixed issue {issue}; tests pass."),
             session_id: format!("session-{issue}"),
@@ -74,20 +74,4 @@ impl Agent for SimulatedAgent {
             ..TaskCompletion::default()
         })
     }
-}
-
-/// Today's date (UTC) as `YYYY-MM-DD`, the day usage is counted on.
-fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }

@@ -1,17 +1,22 @@
 //! What runs a task: the [`Agent`] trait and the [`TaskContext`] it gets.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use multica_api::layer::RetryPolicy;
 use multica_api::reporter::ReporterSink;
 use multica_api::{
-    DaemonApi, DaemonApiExt, Endpoint, Runtime, SecretToken, Task, TaskCompletion, TaskProgress, TaskUsage, UsageEntry,
+    DaemonApi, DaemonApiExt, Endpoint, Error, FailureReason, LocalSkill, Runtime, SecretToken, SessionPin, Task,
+    TaskCompletion, TaskFailure, TaskProgress, TaskUsage,
 };
 use tokio::sync::watch;
 
 use crate::event::{Events, WorkerEvent};
 use crate::routes::{LaterRoute, ServerRoutes};
+use crate::runtime_request::{ImportedSkill, ModelCatalog, RuntimeAnswer};
+use crate::skills::AgentSkill;
+use crate::usage::{DailyUsage, TaskUsageSums};
 
 /// Runs tasks (and answers pings) for a [`Worker`](crate::Worker).
 ///
@@ -44,6 +49,42 @@ pub trait Agent: Send + Sync + 'static {
         let _ = runtime;
         Ok("pong".to_owned())
     }
+
+    /// Answers a user's request for the models `runtime` offers (the model
+    /// picker; server HEAD 1cc46b2697 hands it out with a heartbeat). By
+    /// default [`RuntimeAnswer::Unsupported`]: the server is told the
+    /// runtime has no model selection, and the UI shows that at once.
+    async fn list_models(&self, runtime: &Runtime) -> RuntimeAnswer<ModelCatalog> {
+        let _ = runtime;
+        RuntimeAnswer::Unsupported
+    }
+
+    /// Answers a request for the skills installed on this machine for
+    /// `runtime`'s CLI. By default [`RuntimeAnswer::Unsupported`] (the
+    /// runtime has no local skills).
+    async fn list_local_skills(&self, runtime: &Runtime) -> RuntimeAnswer<Vec<LocalSkill>> {
+        let _ = runtime;
+        RuntimeAnswer::Unsupported
+    }
+
+    /// Answers a request to import the local skill `skill_key` (a key
+    /// [`Agent::list_local_skills`] listed) into the workspace. Several
+    /// imports may run at once (the worker takes them in batches). By
+    /// default [`RuntimeAnswer::Unsupported`], which the server records as
+    /// a failed import, as the Go daemon words it.
+    async fn import_local_skill(&self, runtime: &Runtime, skill_key: &str) -> RuntimeAnswer<ImportedSkill> {
+        let _ = (runtime, skill_key);
+        RuntimeAnswer::Unsupported
+    }
+
+    /// Answers a request to update the daemon's CLI to `target_version`:
+    /// `Answered(output)` once updated. By default
+    /// [`RuntimeAnswer::Unsupported`], a failed update (a library daemon is
+    /// updated by whoever built it).
+    async fn update(&self, runtime: &Runtime, target_version: &str) -> RuntimeAnswer<String> {
+        let _ = (runtime, target_version);
+        RuntimeAnswer::Unsupported
+    }
 }
 
 /// How an agent's run ended.
@@ -51,8 +92,11 @@ pub trait Agent: Send + Sync + 'static {
 pub enum AgentOutcome {
     /// Done: the task completes with this.
     Completed(TaskCompletion),
-    /// The task fails with this reason.
-    Failed(String),
+    /// The task fails with this: the error text and, in the server's terms,
+    /// why ([`TaskFailure::failure_reason`], which decides whether server
+    /// HEAD 1cc46b2697 retries the task; left empty, the server classifies
+    /// the text itself), plus the session and work directory to resume.
+    Failed(TaskFailure),
 }
 
 impl AgentOutcome {
@@ -61,9 +105,17 @@ impl AgentOutcome {
         Self::Completed(TaskCompletion::with_output(output))
     }
 
-    /// A failure with its reason.
-    pub fn failed(reason: impl Into<String>) -> Self {
-        Self::Failed(reason.into())
+    /// A failure with its error text and no reason: the server classifies
+    /// the text (as the Go daemon does for an agent's error).
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self::Failed(TaskFailure::new(error))
+    }
+
+    /// A failure with its error text and the reason in the server's terms,
+    /// e.g. [`FailureReason::Timeout`] for a run that hit its time limit
+    /// (retried by the server).
+    pub fn failed_with(error: impl Into<String>, reason: FailureReason) -> Self {
+        Self::Failed(TaskFailure::new(error).with_reason(reason))
     }
 }
 
@@ -74,8 +126,14 @@ pub enum CancelReason {
     /// nothing is reported for it.
     Server,
     /// The worker is shutting down and the grace period ran out; the task
-    /// fails unless the agent still completes it.
+    /// fails (reason [`FailureReason::Cancelled`], as the Go daemon sends)
+    /// unless the agent still completes it.
     Shutdown,
+    /// The task ran longer than
+    /// [`WorkerConfig::task_timeout`](crate::WorkerConfig::task_timeout); it
+    /// fails with [`FailureReason::Timeout`] (retried by the server) unless
+    /// the agent still completes it.
+    Timeout,
 }
 
 impl fmt::Display for CancelReason {
@@ -83,6 +141,7 @@ impl fmt::Display for CancelReason {
         f.write_str(match self {
             Self::Server => "cancelled on the server",
             Self::Shutdown => "the daemon is shutting down",
+            Self::Timeout => "the task ran out of time",
         })
     }
 }
@@ -97,6 +156,11 @@ pub struct TaskContext {
     pub(crate) events: Arc<Events>,
     pub(crate) routes: Arc<ServerRoutes>,
     pub(crate) auth_token: Option<SecretToken>,
+    pub(crate) skills: Arc<[AgentSkill]>,
+    pub(crate) pinned: Arc<Mutex<SessionPin>>,
+    pub(crate) runtime_provider: String,
+    pub(crate) usage: TaskUsageSums,
+    pub(crate) daily: Arc<DailyUsage>,
 }
 
 impl fmt::Debug for TaskContext {
@@ -132,6 +196,71 @@ impl TaskContext {
         self.auth_token.as_ref()
     }
 
+    /// The session the server offers to resume (`prior_session_id`): at
+    /// HEAD 1cc46b2697 the latest session of this agent and issue on this
+    /// runtime (a retry's failed attempt, a follow-up) or a rerun's source
+    /// task; at 3c93ebaf1c the last completed task's. `None` when there is
+    /// none. Resume it if the agent can; when the server withheld a newer
+    /// session as unsafe, `task().prior_session_resume_unavailable` is set.
+    pub fn prior_session_id(&self) -> Option<&str> {
+        Some(self.task.prior_session_id.as_str()).filter(|id| !id.is_empty())
+    }
+
+    /// The work directory of that session (`prior_work_dir`), to run in
+    /// again; `None` when there is none.
+    pub fn prior_work_dir(&self) -> Option<&str> {
+        Some(self.task.prior_work_dir.as_str()).filter(|dir| !dir.is_empty())
+    }
+
+    /// The agent's skills, with their content, ready to use: at HEAD
+    /// 1cc46b2697 the claim's skill references resolved during preparation
+    /// (cached by hash across tasks), at 3c93ebaf1c the claim's inline
+    /// skills. Write them where the agent's CLI looks with
+    /// [`AgentSkill::write_all`]. Empty when the agent has none.
+    pub fn skills(&self) -> &[AgentSkill] {
+        &self.skills
+    }
+
+    /// Pins the agent's session (and work directory) on the task as soon
+    /// as the agent has one, so that a retry or follow-up resumes it even
+    /// if this run dies (HEAD 1cc46b2697's session route). `Ok(true)` when
+    /// the server stored it; `Ok(false)` when the server has no such route
+    /// (3c93ebaf1c: it learns the session from the final report only). Either
+    /// way the worker remembers the pin and sends it with the task's
+    /// complete or fail when the outcome names no session of its own.
+    /// Empty values are not sent (the server needs at least one).
+    pub async fn pin_session(&self, session_id: &str, work_dir: &str) -> Result<bool, Error> {
+        let pin = SessionPin { session_id: session_id.to_owned(), work_dir: work_dir.to_owned() };
+        if pin.session_id.is_empty() && pin.work_dir.is_empty() {
+            return Ok(false);
+        }
+        {
+            let mut pinned = self.pinned.lock().unwrap_or_else(PoisonError::into_inner);
+            if !pin.session_id.is_empty() {
+                pinned.session_id.clone_from(&pin.session_id);
+            }
+            if !pin.work_dir.is_empty() {
+                pinned.work_dir.clone_from(&pin.work_dir);
+            }
+        }
+        if !self.routes.may_have(LaterRoute::SessionPin) {
+            return Ok(false);
+        }
+        let task_id = self.task.record.id.clone();
+        let answer = self.api.pin_session(&task_id, &pin).await;
+        match self.routes.answer(LaterRoute::SessionPin, answer) {
+            None => Ok(false),
+            Some(Ok(())) => {
+                self.events.emit(WorkerEvent::SessionPinned { task_id, session_id: pin.session_id });
+                Ok(true)
+            }
+            Some(Err(error)) => {
+                self.events.emit(WorkerEvent::SessionPinFailed { task_id, error: error.clone() });
+                Err(error)
+            }
+        }
+    }
+
     /// Reports step `step` of `total`; a failure is a
     /// [`WorkerEvent::ProgressFailed`], never fatal.
     pub async fn progress(&self, summary: impl Into<String>, step: i64, total: i64) {
@@ -143,30 +272,49 @@ impl TaskContext {
         }
     }
 
-    /// Reports token usage of this task: per task where the server takes
-    /// that (HEAD 1cc46b2697, upserted by task, provider and model), else
-    /// per runtime (3c93ebaf1c, upserted by runtime, date, provider and
-    /// model). Each success is a [`WorkerEvent::UsageReported`] naming the
-    /// route; a failure is a [`WorkerEvent::UsageFailed`], never fatal.
-    pub async fn report_usage(&self, entries: &[UsageEntry]) {
-        if entries.is_empty() {
-            return;
+    /// Reports token usage of this task: what the agent used since its last
+    /// report (call once at the end with the totals, or as it goes), per
+    /// provider and model, with the cost where known. The worker adds the
+    /// reports up and sends the sums the server stores: per task at HEAD
+    /// 1cc46b2697 (with `cost_usd_ticks`), per runtime and day (today, UTC)
+    /// at 3c93ebaf1c, where the row is the sum over every task of the day
+    /// (3c93ebaf1c has no cost). An empty provider is the runtime's.
+    /// Transient failures are repeated; a report that still fails is a
+    /// [`WorkerEvent::UsageFailed`] and an `Err`, and its usage is sent with
+    /// the next report.
+    pub async fn report_usage(&self, usage: &[TaskUsage]) -> Result<(), Error> {
+        if usage.is_empty() {
+            return Ok(());
         }
         let task_id = self.task.record.id.clone();
+        let rows = self.usage.add(usage, &self.runtime_provider);
         let sent = if self.routes.may_have(LaterRoute::TaskUsage) {
-            let answer = self.api.report_task_usage(&task_id, &per_model(entries)).await;
-            self.routes.answer(LaterRoute::TaskUsage, answer).map(|answer| (answer, Endpoint::ReportTaskUsage))
+            let retry = RetryPolicy::default();
+            let answer = retry.run(Endpoint::ReportTaskUsage, || self.api.report_task_usage(&task_id, &rows)).await;
+            self.routes
+                .answer(LaterRoute::TaskUsage, answer)
+                .map(|answer| (answer.map(|()| rows.len()), Endpoint::ReportTaskUsage))
         } else {
             None
         };
         let (answer, endpoint) = match sent {
             Some(sent) => sent,
             // Server 3c93ebaf1c has no task route.
-            None => (self.api.report_usage(&self.task.record.runtime_id, entries).await, Endpoint::ReportUsage),
+            None => {
+                let runtime_id = &self.task.record.runtime_id;
+                let answer = self.daily.report(self.api.as_ref(), runtime_id, &self.runtime_provider, usage).await;
+                (answer, Endpoint::ReportUsage)
+            }
         };
         match answer {
-            Ok(()) => self.events.emit(WorkerEvent::UsageReported { task_id, entries: entries.len(), endpoint }),
-            Err(error) => self.events.emit(WorkerEvent::UsageFailed { task_id, error }),
+            Ok(entries) => {
+                self.events.emit(WorkerEvent::UsageReported { task_id, entries, endpoint });
+                Ok(())
+            }
+            Err(error) => {
+                self.events.emit(WorkerEvent::UsageFailed { task_id, error: error.clone() });
+                Err(error)
+            }
         }
     }
 
@@ -189,28 +337,4 @@ impl TaskContext {
             }
         }
     }
-}
-
-/// The task's usage per (provider, model), as the task route takes it: the
-/// entries of one model on several days summed, since a later row of the
-/// same model replaces an earlier one.
-fn per_model(entries: &[UsageEntry]) -> Vec<TaskUsage> {
-    let mut usage: Vec<TaskUsage> = Vec::new();
-    for entry in entries {
-        let index = match usage.iter().position(|row| row.provider == entry.provider && row.model == entry.model) {
-            Some(index) => index,
-            None => {
-                let row =
-                    TaskUsage { provider: entry.provider.clone(), model: entry.model.clone(), ..TaskUsage::default() };
-                usage.push(row);
-                usage.len() - 1
-            }
-        };
-        let row = &mut usage[index];
-        row.input_tokens = row.input_tokens.saturating_add(entry.input_tokens);
-        row.output_tokens = row.output_tokens.saturating_add(entry.output_tokens);
-        row.cache_read_tokens = row.cache_read_tokens.saturating_add(entry.cache_read_tokens);
-        row.cache_write_tokens = row.cache_write_tokens.saturating_add(entry.cache_write_tokens);
-    }
-    usage
 }

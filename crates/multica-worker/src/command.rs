@@ -183,7 +183,7 @@ impl Agent for CommandAgent {
             Ended::Cancelled(reason) => format!("{name} was stopped: {reason}"),
             _ => format!("{name} timed out after {} s", self.timeout.as_secs()),
         };
-        AgentOutcome::Failed(if err.is_empty() { why } else { format!("{why}; stderr: {err}") })
+        AgentOutcome::failed(if err.is_empty() { why } else { format!("{why}; stderr: {err}") })
     }
 }
 
@@ -235,9 +235,9 @@ fn outcome(name: &str, status: std::io::Result<ExitStatus>, out: String, err: St
         Ok(status) => {
             let detail = if err.is_empty() { out } else { err };
             let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-            AgentOutcome::Failed(format!("{name} {status}{detail}"))
+            AgentOutcome::failed(format!("{name} {status}{detail}"))
         }
-        Err(err) => AgentOutcome::Failed(format!("waiting for {name} failed: {err}")),
+        Err(err) => AgentOutcome::failed(format!("waiting for {name} failed: {err}")),
     }
 }
 

@@ -68,6 +68,11 @@ pub struct WorkerConfig {
     /// How long an agent may take to stop once it is signalled; past it the
     /// agent's future is dropped.
     pub cancel_grace: Duration,
+    /// The longest a task may run (from its start): past it the agent is
+    /// told to stop ([`CancelReason::Timeout`](crate::CancelReason::Timeout))
+    /// and the task fails with the retryable `timeout`, as the Go daemon's
+    /// per-task timeout does. `None`, the Go daemon's default, sets no limit.
+    pub task_timeout: Option<Duration>,
     /// The longest wait between calls that keep failing (claims, heartbeats).
     pub max_backoff: Duration,
     /// Heartbeat rounds failing in a row before the worker drops the
@@ -107,7 +112,7 @@ impl WorkerConfig {
 }
 
 impl Default for WorkerConfig {
-    /// The `DEFAULT_*` constants, the Go daemon's 4–64 s schedule for
+    /// The `DEFAULT_*` constants, no per-task timeout, the Go daemon's 4–64 s schedule for
     /// results ([`RetryPolicy::go_daemon_schedule`]), the reporter's
     /// defaults, and no exit when idle.
     fn default() -> Self {
@@ -119,6 +124,7 @@ impl Default for WorkerConfig {
             prepare_lease_interval: Self::DEFAULT_PREPARE_LEASE_INTERVAL,
             shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
             cancel_grace: Self::DEFAULT_CANCEL_GRACE,
+            task_timeout: None,
             max_backoff: Self::DEFAULT_MAX_BACKOFF,
             heartbeat_failures_before_reset: Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET,
             result_retry: RetryPolicy::go_daemon_schedule(),

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use multica_api::reporter::ReporterStats;
-use multica_api::{Endpoint, Error, PingId, Runtime, RuntimeId, TaskId, TaskProgress};
+use multica_api::{Endpoint, Error, FailureReason, PingId, Runtime, RuntimeId, RuntimeRequestId, TaskId, TaskProgress};
 
 use crate::agent::CancelReason;
+use crate::runtime_request::RuntimeRequestKind;
 
 /// Something the worker did or saw. `Display` gives a one-line log entry
 /// with short IDs ([`short_id`]).
@@ -68,6 +69,49 @@ pub enum WorkerEvent {
         /// What went wrong.
         error: Error,
     },
+    /// A runtime request handed out by a heartbeat (server HEAD
+    /// 1cc46b2697) was answered.
+    RuntimeRequestAnswered {
+        /// The runtime.
+        runtime_id: RuntimeId,
+        /// What was asked.
+        kind: RuntimeRequestKind,
+        /// The request.
+        request_id: RuntimeRequestId,
+        /// Whether it was carried out (`false`: reported as failed, or as
+        /// not supported where the server takes that as a failure).
+        completed: bool,
+    },
+    /// Reporting a runtime request's answer failed (after a few tries).
+    RuntimeRequestReportFailed {
+        /// The runtime.
+        runtime_id: RuntimeId,
+        /// What was asked.
+        kind: RuntimeRequestKind,
+        /// The request.
+        request_id: RuntimeRequestId,
+        /// What went wrong.
+        error: Error,
+    },
+    /// At start-up (and after a runtime was registered again) the server
+    /// failed what a previous process of this daemon left in flight on the
+    /// runtime, with the retryable `runtime_recovery` (server HEAD
+    /// 1cc46b2697's recover-orphans).
+    OrphansRecovered {
+        /// The runtime.
+        runtime_id: RuntimeId,
+        /// Tasks failed.
+        orphaned: i64,
+        /// Retries the server created for them.
+        retried: i64,
+    },
+    /// Recovering a runtime's orphaned tasks failed.
+    OrphanRecoveryFailed {
+        /// The runtime.
+        runtime_id: RuntimeId,
+        /// What went wrong.
+        error: Error,
+    },
     /// A claim failed (the worker backs off).
     ClaimFailed {
         /// The runtime.
@@ -110,6 +154,20 @@ pub enum WorkerEvent {
     Started {
         /// The task.
         task_id: TaskId,
+    },
+    /// The agent pinned its session on the task (server HEAD 1cc46b2697).
+    SessionPinned {
+        /// The task.
+        task_id: TaskId,
+        /// The session (empty when only a work directory was pinned).
+        session_id: String,
+    },
+    /// Pinning the agent's session failed.
+    SessionPinFailed {
+        /// The task.
+        task_id: TaskId,
+        /// What went wrong.
+        error: Error,
     },
     /// Progress was reported.
     ProgressReported {
@@ -191,8 +249,11 @@ pub enum WorkerEvent {
     Failed {
         /// The task.
         task_id: TaskId,
-        /// The reason sent.
+        /// The error text sent.
         reason: String,
+        /// The reason in the server's terms sent with it (empty: none, the
+        /// server classifies the text).
+        failure_reason: FailureReason,
     },
     /// A task was cancelled on the server; nothing was reported for it.
     Cancelled {
@@ -246,6 +307,9 @@ impl WorkerEvent {
                 | Self::RuntimeGone { .. }
                 | Self::HeartbeatFailed { .. }
                 | Self::PingReportFailed { .. }
+                | Self::RuntimeRequestReportFailed { .. }
+                | Self::OrphanRecoveryFailed { .. }
+                | Self::SessionPinFailed { .. }
                 | Self::ClaimFailed { .. }
                 | Self::PrepareLeaseFailed { .. }
                 | Self::StartFailed { .. }
@@ -321,6 +385,37 @@ impl fmt::Display for WorkerEvent {
                     error = error.display_chain()
                 )
             }
+            Self::RuntimeRequestAnswered { runtime_id, kind, request_id, completed } => write!(
+                f,
+                "answered {kind} request {} of runtime {} ({})",
+                id(request_id.as_str()),
+                id(runtime_id.as_str()),
+                if *completed { "completed" } else { "failed" }
+            ),
+            Self::RuntimeRequestReportFailed { runtime_id, kind, request_id, error } => write!(
+                f,
+                "answering {kind} request {} of runtime {} failed: {error}",
+                id(request_id.as_str()),
+                id(runtime_id.as_str()),
+                error = error.display_chain()
+            ),
+            Self::OrphansRecovered { runtime_id, orphaned, retried } => write!(
+                f,
+                "runtime {}: {orphaned} task(s) left in flight by an earlier run failed for recovery, {retried} retried",
+                id(runtime_id.as_str())
+            ),
+            Self::OrphanRecoveryFailed { runtime_id, error } => write!(
+                f,
+                "recovering orphaned tasks of runtime {} failed: {error}",
+                id(runtime_id.as_str()),
+                error = error.display_chain()
+            ),
+            Self::SessionPinned { task_id, session_id } => {
+                write!(f, "task {}: session {session_id} pinned", id(task_id.as_str()))
+            }
+            Self::SessionPinFailed { task_id, error } => {
+                write!(f, "task {}: pinning the session failed: {error}", id(task_id.as_str()), error = error.display_chain())
+            }
             Self::ClaimFailed { runtime_id, error } => {
                 write!(f, "claim on runtime {} failed: {error}", id(runtime_id.as_str()), error = error.display_chain())
             }
@@ -389,7 +484,10 @@ impl fmt::Display for WorkerEvent {
                 stats.dropped
             ),
             Self::Completed { task_id } => write!(f, "task {}: completed", id(task_id.as_str())),
-            Self::Failed { task_id, reason } => write!(f, "task {}: failed ({reason})", id(task_id.as_str())),
+            Self::Failed { task_id, reason, failure_reason } if !failure_reason.is_empty() => {
+                write!(f, "task {}: failed, {failure_reason} ({reason})", id(task_id.as_str()))
+            }
+            Self::Failed { task_id, reason, .. } => write!(f, "task {}: failed ({reason})", id(task_id.as_str())),
             Self::Cancelled { task_id } => {
                 write!(f, "task {}: cancelled on the server, result dropped", id(task_id.as_str()))
             }

@@ -1,16 +1,18 @@
-//! Heartbeats of every runtime, ping answers, and registering again when
-//! the server has forgotten a runtime.
+//! Heartbeats of every runtime, the answers to the pings and runtime
+//! requests they hand out, and registering again when the server has
+//! forgotten a runtime.
 
 use std::sync::Arc;
 
-use multica_api::{DaemonApiExt, Error, PingId, PingResult, Runtime};
+use multica_api::{DaemonApiExt, Error, HeartbeatRequest, PingId, PingResult, Runtime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
 
 use crate::backoff;
 use crate::event::WorkerEvent;
-use crate::worker::Shared;
+use crate::runtime_request;
+use crate::worker::{self, Shared};
 
 /// Heartbeats every runtime each interval (the first round at once) until
 /// `stopped`; a 401 is sent on `unauthorized` and ends the loop.
@@ -52,8 +54,11 @@ async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> 
     let mut failed = false;
     let mut gone = false;
     for runtime in shared.runtimes() {
-        match shared.api.send_heartbeat(&runtime.id).await {
+        // The worker takes skill imports in batches (HEAD 1cc46b2697; 3c93ebaf1c ignores it).
+        let request = HeartbeatRequest { runtime_id: runtime.id.clone(), supports_batch_import: true };
+        match shared.api.send_heartbeat_with(&request).await {
             Ok(answer) => {
+                runtime_request::dispatch(shared, pings, &runtime, &answer);
                 if let Some(ping) = answer.pending_ping {
                     pings.spawn(answer_ping(Arc::clone(shared), runtime, ping.id));
                 }
@@ -79,7 +84,11 @@ async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> 
     if gone {
         match shared.register().await {
             Ok(runtimes) => {
-                runtimes.into_iter().for_each(|runtime| shared.events.emit(WorkerEvent::ReRegistered { runtime }));
+                runtimes.iter().for_each(|runtime| {
+                    shared.events.emit(WorkerEvent::ReRegistered { runtime: runtime.clone() });
+                });
+                // The Go daemon's rule: what the forgotten runtime had in flight is an orphan.
+                worker::recover_orphans(shared, &runtimes).await;
             }
             Err(error) if error.is_unauthorized() => return Err(Some(error)),
             Err(error) => {

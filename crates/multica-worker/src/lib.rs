@@ -54,11 +54,18 @@ mod heartbeat;
 mod lease;
 mod prepare;
 mod routes;
+mod runtime_request;
+mod skills;
 mod task;
+mod usage;
 mod worker;
 
 pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};
 pub use command::CommandAgent;
 pub use config::{Registration, WorkerConfig};
 pub use event::{short_id, Summary, WorkerEvent};
+/// The failure of a task in the server's terms, as [`AgentOutcome::Failed`] carries it.
+pub use multica_api::{FailureReason, TaskFailure};
+pub use runtime_request::{ImportedSkill, ModelCatalog, RuntimeAnswer, RuntimeRequestKind};
+pub use skills::AgentSkill;
 pub use worker::{Worker, WorkerError};

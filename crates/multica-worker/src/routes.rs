@@ -16,12 +16,18 @@ pub(crate) enum LaterRoute {
     CancelAck,
     /// `POST /tasks/{id}/usage`.
     TaskUsage,
+    /// `POST /tasks/{id}/session`.
+    SessionPin,
+    /// `POST /runtimes/{rid}/recover-orphans`.
+    RecoverOrphans,
+    /// `POST /runtimes/{rid}/tasks/{tid}/skill-bundles/resolve`.
+    SkillBundles,
 }
 
 /// Which later routes the server turned out not to have.
 #[derive(Debug, Default)]
 pub(crate) struct ServerRoutes {
-    missing: [AtomicBool; 3],
+    missing: [AtomicBool; 6],
 }
 
 impl ServerRoutes {

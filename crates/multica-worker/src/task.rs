@@ -1,9 +1,11 @@
 //! One claimed task, from start to its final call.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use multica_api::reporter::TaskMessageReporter;
-use multica_api::{CancelAck, DaemonApiExt, Endpoint, Task, TaskId, TaskStatus};
+use multica_api::{
+    CancelAck, DaemonApiExt, Endpoint, FailureReason, SessionPin, Task, TaskFailure, TaskId, TaskStatus,
+};
 use tokio::sync::watch;
 use tokio::time::{self, Instant};
 
@@ -11,6 +13,7 @@ use crate::agent::{AgentOutcome, CancelReason, TaskContext};
 use crate::event::WorkerEvent;
 use crate::prepare::{self, Prepared};
 use crate::routes::LaterRoute;
+use crate::usage::TaskUsageSums;
 use crate::worker::Shared;
 
 /// Runs one claimed task to its end: preparation (with its lease kept
@@ -32,13 +35,14 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
     let task_id = task.record.id.clone();
     // The agent's credential travels beside the task, not inside it.
     let auth_token = task.auth_token.take().filter(|token| !token.is_empty());
-    match prepare::run(shared, &task, &mut cancel_all).await {
-        Prepared::Ready => {}
-        Prepared::Failed(reason) => return report(shared, &task_id, AgentOutcome::Failed(reason)).await,
+    let pinned = Arc::new(Mutex::new(SessionPin::default()));
+    let skills = match prepare::run(shared, &task, &mut cancel_all).await {
+        Prepared::Ready(skills) => skills,
+        Prepared::Failed(failure) => return report(shared, &task_id, AgentOutcome::Failed(failure), &pinned).await,
         Prepared::Cancelled(acknowledge) => {
             return cancelled(shared, task_id, acknowledge.then(CancelAck::default)).await;
         }
-    }
+    };
     if let Err(error) = api.start_task(&task_id).await {
         // A task cancelled (or deleted) before it started cannot start.
         match api.get_task_status(&task_id).await {
@@ -48,13 +52,14 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
         }
         let reason = format!("the daemon could not start the task: {}", error.display_chain());
         events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error });
-        report(shared, &task_id, AgentOutcome::Failed(reason)).await;
+        report(shared, &task_id, AgentOutcome::failed(reason), &pinned).await;
         return;
     }
     events.emit(WorkerEvent::Started { task_id: task_id.clone() });
 
     let reporter = TaskMessageReporter::start(Arc::clone(api), task_id.clone(), shared.config.reporter.clone());
     let (signal, cancel) = watch::channel(None);
+    let task_id_runtime = task.record.runtime_id.clone();
     let context = TaskContext {
         task,
         messages: reporter.sink(),
@@ -63,11 +68,17 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
         events: Arc::clone(events),
         routes: Arc::clone(&shared.routes),
         auth_token,
+        skills,
+        pinned: Arc::clone(&pinned),
+        runtime_provider: shared.provider_of(&task_id_runtime),
+        usage: TaskUsageSums::default(),
+        daily: Arc::clone(&shared.daily_usage),
     };
     let agent = Arc::clone(&shared.agent);
     let mut agent_run = agent.run(context);
     let interval = shared.config.status_interval;
     let mut next_check = Instant::now() + interval;
+    let deadline = shared.config.task_timeout.map(|limit| Instant::now() + limit);
     let mut cancelled: Option<(CancelReason, Instant)> = None;
     // Whether the server said `cancelled` (not: the task is gone).
     let mut acknowledge = false;
@@ -90,6 +101,9 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
                     Err(error) => events.emit(WorkerEvent::StatusCheckFailed { task_id: task_id.clone(), error }),
                 }
             }
+            () = time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() && cancelled.is_none() => {
+                cancelled = Some(stop(shared, &signal, &task_id, CancelReason::Timeout));
+            }
             Ok(()) = cancel_all.changed(), if cancelled.is_none() => {
                 if let Some(reason) = *cancel_all.borrow_and_update() {
                     cancelled = Some(stop(shared, &signal, &task_id, reason));
@@ -110,16 +124,27 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
             let ack = acknowledge.then(|| stopped_with(outcome));
             return self::cancelled(shared, task_id, ack).await;
         }
-        // An agent that completed despite the shutdown signal keeps its result.
-        (Some(CancelReason::Shutdown), Some(AgentOutcome::Completed(completion))) => {
-            AgentOutcome::Completed(completion)
-        }
-        (Some(CancelReason::Shutdown), outcome) => {
-            let detail = match outcome {
-                Some(AgentOutcome::Failed(reason)) => format!(": {reason}"),
-                _ => String::new(),
+        // An agent that completed despite the signal keeps its result.
+        (Some(_), Some(AgentOutcome::Completed(completion))) => AgentOutcome::Completed(completion),
+        (Some(reason), outcome) => {
+            let (error, failure_reason) = match reason {
+                CancelReason::Timeout => {
+                    let limit = shared.config.task_timeout.unwrap_or_default().as_secs();
+                    (format!("the task timed out after {limit} s"), FailureReason::Timeout)
+                }
+                // The Go daemon's reason for a run its shutdown ended.
+                _ => ("the daemon shut down before the task finished".to_owned(), FailureReason::Cancelled),
             };
-            AgentOutcome::Failed(format!("the daemon shut down before the task finished{detail}"))
+            let mut failure = match outcome {
+                Some(AgentOutcome::Failed(failure)) => TaskFailure {
+                    error: format!("{error}: {}", failure.error),
+                    failure_reason: FailureReason::default(),
+                    ..failure
+                },
+                _ => TaskFailure::new(error),
+            };
+            failure.failure_reason = failure_reason;
+            AgentOutcome::Failed(failure)
         }
         (None, Some(outcome)) => outcome,
         (None, None) => return,
@@ -128,19 +153,54 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
     if let Ok(TaskStatus::Cancelled) = api.get_task_status(&task_id).await {
         return self::cancelled(shared, task_id, Some(stopped_with(Some(outcome)))).await;
     }
-    report(shared, &task_id, outcome).await;
+    report(shared, &task_id, outcome, &pinned).await;
 }
 
-/// What the acknowledgement of a cancellation records: how the agent ended.
+/// What the acknowledgement of a cancellation records, as the Go daemon
+/// sends it: the branch and durable work directory the agent left; an
+/// error and reason only for a local directory it could not finish
+/// (`local_directory_error`), since other errors of a stopped run are
+/// expected noise.
 fn stopped_with(outcome: Option<AgentOutcome>) -> CancelAck {
     match outcome {
-        Some(AgentOutcome::Failed(reason)) => CancelAck { error_message: reason, ..CancelAck::default() },
+        Some(AgentOutcome::Failed(failure)) => {
+            let kept = failure.failure_reason == FailureReason::LocalDirectoryError;
+            CancelAck {
+                branch_name: failure.branch_name,
+                durable_work_dir: failure.durable_work_dir,
+                error_message: if kept { failure.error } else { String::new() },
+                failure_reason: if kept { failure.failure_reason } else { FailureReason::default() },
+            }
+        }
         Some(AgentOutcome::Completed(completion)) => CancelAck {
             branch_name: completion.branch_name,
             durable_work_dir: completion.durable_work_dir,
             ..CancelAck::default()
         },
-        None => CancelAck { error_message: "the agent did not stop in time".to_owned(), ..CancelAck::default() },
+        None => CancelAck::default(),
+    }
+}
+
+/// The outcome with the session the agent pinned while it ran, where the
+/// outcome names none of its own.
+fn with_pinned(outcome: AgentOutcome, pinned: &Mutex<SessionPin>) -> AgentOutcome {
+    let pinned = pinned.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let fill = |field: &mut String, pinned: &str| {
+        if field.is_empty() {
+            *field = pinned.to_owned();
+        }
+    };
+    match outcome {
+        AgentOutcome::Completed(mut completion) => {
+            fill(&mut completion.session_id, &pinned.session_id);
+            fill(&mut completion.work_dir, &pinned.work_dir);
+            AgentOutcome::Completed(completion)
+        }
+        AgentOutcome::Failed(mut failure) => {
+            fill(&mut failure.session_id, &pinned.session_id);
+            fill(&mut failure.work_dir, &pinned.work_dir);
+            AgentOutcome::Failed(failure)
+        }
     }
 }
 
@@ -175,18 +235,24 @@ fn stop(
 /// Completes or fails the task, on the configured retry schedule. A task
 /// cancelled since the last status check refuses the result (a state
 /// conflict on either server): it ends as cancelled.
-async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome) {
+async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome, pinned: &Mutex<SessionPin>) {
     let api = &shared.api;
     let retry = &shared.config.result_retry;
+    let outcome = with_pinned(outcome, pinned);
     let ack = stopped_with(Some(outcome.clone()));
     let (sent, event) = match outcome {
         AgentOutcome::Completed(completion) => {
             let sent = retry.run(Endpoint::CompleteTask, || api.complete_task(task_id, &completion)).await;
             (sent, WorkerEvent::Completed { task_id: task_id.clone() })
         }
-        AgentOutcome::Failed(reason) => {
-            let sent = retry.run(Endpoint::FailTask, || api.fail_task(task_id, &reason)).await;
-            (sent, WorkerEvent::Failed { task_id: task_id.clone(), reason })
+        AgentOutcome::Failed(failure) => {
+            let sent = retry.run(Endpoint::FailTask, || api.fail_task_with(task_id, &failure)).await;
+            let event = WorkerEvent::Failed {
+                task_id: task_id.clone(),
+                reason: failure.error,
+                failure_reason: failure.failure_reason,
+            };
+            (sent, event)
         }
     };
     match sent {

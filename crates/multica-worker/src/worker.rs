@@ -12,7 +12,9 @@ use crate::agent::{Agent, CancelReason};
 use crate::backoff;
 use crate::config::{Registration, WorkerConfig};
 use crate::event::{EventFn, Events, Summary, WorkerEvent};
-use crate::routes::ServerRoutes;
+use crate::routes::{LaterRoute, ServerRoutes};
+use crate::skills::SkillCache;
+use crate::usage::DailyUsage;
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
@@ -80,9 +82,21 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<Events>,
     pub(crate) runtimes: Mutex<Vec<Runtime>>,
     pub(crate) routes: Arc<ServerRoutes>,
+    pub(crate) skills: SkillCache,
+    pub(crate) daily_usage: Arc<DailyUsage>,
 }
 
 impl Shared {
+    /// The provider of runtime `runtime_id` (empty when unknown).
+    pub(crate) fn provider_of(&self, runtime_id: &RuntimeId) -> String {
+        let runtimes = self.runtimes.lock().unwrap_or_else(PoisonError::into_inner);
+        runtimes
+            .iter()
+            .find(|runtime| &runtime.id == runtime_id)
+            .map(|runtime| runtime.provider.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn runtimes(&self) -> Vec<Runtime> {
         self.runtimes.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -160,9 +174,14 @@ impl Worker {
             events: Arc::clone(&events),
             runtimes: Mutex::new(Vec::new()),
             routes: Arc::default(),
+            skills: SkillCache::default(),
+            daily_usage: Arc::default(),
         });
         match shared.register().await {
-            Ok(runtimes) => runtimes.into_iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime })),
+            Ok(runtimes) => {
+                runtimes.iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime: runtime.clone() }));
+                recover_orphans(&shared, &runtimes).await;
+            }
             Err(error) if error.is_unauthorized() => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
                 return Err(WorkerError::Unauthorized { error, summary: events.summary() });
@@ -316,4 +335,42 @@ async fn claim_round(shared: &Shared, next_runtime: &mut usize) -> Round {
         }
     }
     failure.map_or(Round::Empty, Round::Failed)
+}
+
+/// Has the server fail what an earlier process of this daemon left in
+/// flight on `runtimes` (HEAD 1cc46b2697's recover-orphans, as the Go daemon
+/// calls it after registering): such a task is failed with the retryable
+/// `runtime_recovery`, so a retry is queued, instead of staying `running`
+/// while this process keeps the runtime fresh. Called before this process
+/// claims anything on them, so a repeat after a lost answer fails nothing of
+/// its own (the retries are queued, not in flight): transient failures are
+/// repeated a few times. Skipped on servers without the route.
+pub(crate) async fn recover_orphans(shared: &Shared, runtimes: &[Runtime]) {
+    const ATTEMPTS: u32 = 3;
+    for runtime in runtimes {
+        let mut attempt = 1;
+        let answer = loop {
+            if !shared.routes.may_have(LaterRoute::RecoverOrphans) {
+                return;
+            }
+            let answer = shared.api.recover_orphans(&runtime.id).await;
+            match shared.routes.answer(LaterRoute::RecoverOrphans, answer) {
+                None => return,
+                Some(Err(error)) if error.is_transient() && attempt < ATTEMPTS => {
+                    time::sleep(backoff::delay(shared.config.poll_interval, attempt, shared.config.max_backoff)).await;
+                    attempt += 1;
+                }
+                Some(answer) => break answer,
+            }
+        };
+        let runtime_id = runtime.id.clone();
+        match answer {
+            Ok(recovery) => shared.events.emit(WorkerEvent::OrphansRecovered {
+                runtime_id,
+                orphaned: recovery.orphaned,
+                retried: recovery.retried,
+            }),
+            Err(error) => shared.events.emit(WorkerEvent::OrphanRecoveryFailed { runtime_id, error }),
+        }
+    }
 }

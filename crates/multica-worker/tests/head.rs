@@ -9,7 +9,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use multica_api::{Call, Endpoint, RuntimeId, Task, TaskStatus, UsageEntry};
+use multica_api::{Call, Endpoint, RuntimeId, Task, TaskStatus, TaskUsage};
 use multica_mock::MockDaemon;
 use multica_worker::{Agent, AgentOutcome, TaskContext, Worker, WorkerConfig, WorkerEvent};
 use tokio::time::Instant;
@@ -25,7 +25,7 @@ struct Stepwise {
     prepare: Duration,
     work: Duration,
     cleanup: Duration,
-    usage: Vec<UsageEntry>,
+    usage: Vec<TaskUsage>,
     stopped_at: Arc<Mutex<Vec<Instant>>>,
 }
 
@@ -57,7 +57,9 @@ impl Agent for Stepwise {
     }
 
     async fn run(&self, context: TaskContext) -> AgentOutcome {
-        context.report_usage(&self.usage).await;
+        for used in &self.usage {
+            context.report_usage(std::slice::from_ref(used)).await.unwrap();
+        }
         tokio::select! {
             () = tokio::time::sleep(self.work) => AgentOutcome::completed("done"),
             _ = context.cancelled() => {
@@ -170,7 +172,8 @@ async fn at_head_a_cancellation_is_acknowledged_once_after_the_agent_stopped() {
     assert_eq!(acks.len(), 1);
     let Call::AckCancel { task_id, ack } = &acks[0] else { panic!("{acks:?}") };
     assert_eq!(task_id, &task);
-    assert_eq!(ack.error_message, "stopped after cleaning up");
+    // As the Go daemon: the error of a run stopped by a cancellation is noise, not recorded.
+    assert_eq!(ack, &multica_api::CancelAck::default());
     let acknowledged = timeline.first(|e| matches!(e, WorkerEvent::CancelAcknowledged { .. }));
     assert!(acknowledged >= stopped_at.lock().unwrap()[0]);
     assert!(mock.calls_to(Endpoint::CompleteTask).is_empty() && mock.calls_to(Endpoint::FailTask).is_empty());
@@ -202,24 +205,24 @@ async fn on_3c93ebaf1c_cancellations_are_not_acknowledged_and_count_no_error() {
     assert_eq!(timeline.count(|e| matches!(e, WorkerEvent::CancelAcknowledged { .. })), 0);
 }
 
-fn usage() -> Vec<UsageEntry> {
-    let entry = |date: &str, input_tokens| UsageEntry {
-        date: date.into(),
+/// Two reports of one model (what it used, then what it used since).
+fn usage(input: [i64; 2]) -> Vec<TaskUsage> {
+    let used = |input_tokens| TaskUsage {
         provider: "claude".into(),
         model: "opus".into(),
         input_tokens,
         output_tokens: 10,
-        ..UsageEntry::default()
+        cost_usd_ticks: input_tokens * 1_000,
+        ..TaskUsage::default()
     };
-    // One task across midnight.
-    vec![entry("2026-01-01", 1200), entry("2026-01-02", 300)]
+    input.into_iter().filter(|input| *input > 0).map(used).collect()
 }
 
 #[tokio::test(start_paused = true)]
-async fn at_head_usage_goes_to_the_task_route_summed_per_model() {
+async fn at_head_usage_goes_to_the_task_route_summed_per_model_with_cost() {
     let mock = empty_head();
     let task = add_task(&mock);
-    let agent = Stepwise { usage: usage(), ..Stepwise::new(&mock) };
+    let agent = Stepwise { usage: usage([1200, 300]), ..Stepwise::new(&mock) };
     let timeline = Timeline::default();
     let worker = timeline.attach(Worker::new(api(&mock), registration(), agent).config(one_shot()));
     let summary = worker.run(std::future::pending()).await.unwrap();
@@ -227,33 +230,40 @@ async fn at_head_usage_goes_to_the_task_route_summed_per_model() {
     assert_eq!((summary.completed, summary.errors), (1, 0));
     assert!(mock.calls_to(Endpoint::ReportUsage).is_empty());
     let reports = mock.calls_to(Endpoint::ReportTaskUsage);
-    let [Call::ReportTaskUsage { task_id, usage }] = reports.as_slice() else { panic!("{reports:?}") };
+    let [_, Call::ReportTaskUsage { task_id, usage }] = reports.as_slice() else { panic!("{reports:?}") };
     assert_eq!(task_id, &task);
-    assert_eq!(usage.len(), 1);
-    assert_eq!((usage[0].input_tokens, usage[0].output_tokens), (1500, 20));
-    let reported = |e: &WorkerEvent| {
-        matches!(e, WorkerEvent::UsageReported { endpoint: Endpoint::ReportTaskUsage, entries: 2, .. })
-    };
-    assert_eq!(timeline.count(reported), 1);
+    // The server replaces the row on each report: the second carries the sum.
+    let sum = (usage[0].input_tokens, usage[0].output_tokens, usage[0].cost_usd_ticks);
+    assert_eq!((usage.len(), sum), (1, (1500, 20, 1_500_000)));
+    let stored = mock.task_usage(&task);
+    assert_eq!((stored.len(), stored[0].input_tokens, stored[0].cost_usd_ticks), (1, 1500, 1_500_000));
+    let reported =
+        |e: &WorkerEvent| matches!(e, WorkerEvent::UsageReported { endpoint: Endpoint::ReportTaskUsage, .. });
+    assert_eq!(timeline.count(reported), 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn on_3c93ebaf1c_usage_goes_to_the_runtime_route_after_one_try_of_the_task_route() {
+async fn on_3c93ebaf1c_three_tasks_usage_adds_up_in_the_runtimes_row_of_today() {
     let mock = empty();
-    add_task(&mock);
-    add_task(&mock);
-    let agent = Stepwise { usage: usage(), ..Stepwise::new(&mock) };
+    for _ in 0..3 {
+        add_task(&mock);
+    }
+    let agent = Stepwise { usage: usage([1200, 0]), ..Stepwise::new(&mock) };
     let timeline = Timeline::default();
     let worker = timeline.attach(Worker::new(api(&mock), registration(), agent).config(one_shot()));
     let summary = worker.run(std::future::pending()).await.unwrap();
 
-    assert_eq!((summary.completed, summary.errors), (2, 0));
+    assert_eq!((summary.completed, summary.errors), (3, 0));
+    // The task route is tried once, then the runtime route takes every report.
     assert_eq!(mock.calls_to(Endpoint::ReportTaskUsage).len(), 1);
-    assert_eq!(mock.calls_to(Endpoint::ReportUsage).len(), 2);
+    assert_eq!(mock.calls_to(Endpoint::ReportUsage).len(), 3);
     let stored = mock.usage_of(&RuntimeId::new(RUNTIME));
-    assert_eq!(stored.len(), 2, "one row per day: {stored:?}");
+    assert_eq!(stored.len(), 1, "one row for the day: {stored:?}");
+    assert_eq!((stored[0].input_tokens, stored[0].output_tokens), (3600, 30));
+    let today = httpdate::fmt_http_date(std::time::SystemTime::now());
+    assert!(today.contains(&stored[0].date[8..10]) && today.contains(&stored[0].date[..4]), "{stored:?} {today}");
     let reported = |e: &WorkerEvent| matches!(e, WorkerEvent::UsageReported { endpoint: Endpoint::ReportUsage, .. });
-    assert_eq!(timeline.count(reported), 2);
+    assert_eq!(timeline.count(reported), 3);
 }
 
 /// Runs one task whose agent prepares for 20 s while a user cancels it at 10 s.

@@ -351,14 +351,13 @@ async fn an_agent_reports_usage_of_its_runtime() {
     #[multica_api::async_trait]
     impl Agent for Counting {
         async fn run(&self, context: TaskContext) -> AgentOutcome {
-            let entry = multica_api::UsageEntry {
-                date: "2026-01-01".into(),
+            let used = multica_api::TaskUsage {
                 provider: "claude".into(),
                 model: "opus".into(),
                 input_tokens: 1200,
-                ..multica_api::UsageEntry::default()
+                ..multica_api::TaskUsage::default()
             };
-            context.report_usage(&[entry]).await;
+            context.report_usage(&[used]).await.unwrap();
             AgentOutcome::completed("counted")
         }
     }

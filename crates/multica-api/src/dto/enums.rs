@@ -134,6 +134,15 @@ wire_enum! {
         /// A deferred retry's runtime did not come back in time (set by the
         /// server).
         RuntimeReconnectTimeout = "runtime_reconnect_timeout",
+        /// The run was stopped before it finished, not by the agent: what the
+        /// Go daemon sends for a run its shutdown ended (never retried).
+        Cancelled = "cancelled",
+        /// The Go daemon's idle watchdog stopped an agent that went silent
+        /// (never retried).
+        IdleWatchdog = "idle_watchdog",
+        /// The task's local directory could not be used (the Go daemon's
+        /// label, also on a cancel-ack; never retried).
+        LocalDirectoryError = "local_directory_error",
     }
 }
 
