@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use multica::hyper::ws::Pushes;
 use multica::worker::{Registration, Summary, Worker, WorkerConfig, WorkerError};
 use multica::DaemonApi;
 use tokio::time::Instant;
@@ -28,18 +29,20 @@ impl Log {
 }
 
 /// Runs the daemon until `shutdown` (or, with `exit_when_idle`, until the
-/// queues drain), printing what happens.
+/// queues drain), printing what happens; woken by `pushes` when the
+/// server has a control channel.
 pub async fn run(
     api: Arc<dyn DaemonApi>,
+    pushes: Option<Pushes>,
     registration: Registration,
     config: WorkerConfig,
     agent_step: Duration,
     log: Log,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, WorkerError> {
-    Worker::new(api, registration, SimulatedAgent { step: agent_step })
-        .config(config)
-        .on_event(move |event| log.say(event))
-        .run(shutdown)
-        .await
+    let mut worker = Worker::new(api, registration, SimulatedAgent { step: agent_step });
+    if let Some(pushes) = pushes {
+        worker = worker.wake_on(pushes);
+    }
+    worker.config(config).on_event(move |event| log.say(event)).run(shutdown).await
 }

@@ -58,6 +58,7 @@ mod runtime_request;
 mod skills;
 mod task;
 mod usage;
+mod wake;
 mod worker;
 
 pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};
@@ -68,4 +69,5 @@ pub use event::{short_id, Summary, WorkerEvent};
 pub use multica_api::{FailureReason, TaskFailure};
 pub use runtime_request::{ImportedSkill, ModelCatalog, RuntimeAnswer, RuntimeRequestKind};
 pub use skills::AgentSkill;
+pub use wake::CHANNEL_POLL_INTERVAL;
 pub use worker::{Worker, WorkerError};
