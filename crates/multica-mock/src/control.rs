@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 
 use multica_api::{Call, Endpoint, Error, IssueId, RouteMismatch, TaskId, TransportKind, WorkspaceId};
 
+use crate::log::Transport;
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::server::{error_response, json_response, method_not_allowed, not_found, HttpResponse};
-use crate::{MockDaemon, MockToken};
+use crate::{MockDaemon, MockToken, RuntimeProfileSeed};
 
 /// A control request that cannot be carried out: status and message.
 struct Refusal(u16, String);
@@ -67,6 +68,10 @@ enum Route {
     ClearCalls,
     State,
     Tokens,
+    RemoveRuntime,
+    RemoveWorkspace,
+    RuntimeProfiles,
+    RemoveRuntimeProfile,
 }
 
 /// The route of a method and path (the segments after `/_mock/`).
@@ -74,8 +79,12 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
     let by_method: &[(&str, Route)] = match segments {
         ["seed"] => &[("POST", Route::Seed)],
         ["workspaces"] => &[("POST", Route::Workspaces)],
+        ["workspaces", id] if !id.is_empty() => &[("DELETE", Route::RemoveWorkspace)],
         ["agents"] => &[("POST", Route::Agents)],
         ["runtimes"] => &[("POST", Route::Runtimes)],
+        ["runtimes", id] if !id.is_empty() => &[("DELETE", Route::RemoveRuntime)],
+        ["runtime-profiles"] => &[("POST", Route::RuntimeProfiles)],
+        ["runtime-profiles", id] if !id.is_empty() => &[("DELETE", Route::RemoveRuntimeProfile)],
         ["tasks"] => &[("POST", Route::Tasks)],
         ["tasks", id, "cancel"] if !id.is_empty() => &[("POST", Route::CancelTask)],
         ["issues", id] if !id.is_empty() => &[("POST", Route::IssueStatus)],
@@ -153,7 +162,7 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
             mock.clear_faults();
             ok()
         }
-        Route::Calls => Value::Array(mock.calls().iter().map(call_json).collect()),
+        Route::Calls => Value::Array(mock.calls_with_transport().iter().map(|(c, t)| call_json(c, *t)).collect()),
         Route::ClearCalls => {
             mock.clear_calls();
             ok()
@@ -161,6 +170,19 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
         Route::State => to_value(mock.snapshot())?,
         Route::Tokens => {
             mock.add_token(&parse::<MockToken>(body)?)?;
+            ok()
+        }
+        Route::RemoveRuntime => {
+            mock.remove_runtime(&param.into())?;
+            ok()
+        }
+        Route::RemoveWorkspace => {
+            mock.remove_workspace(&param.into())?;
+            ok()
+        }
+        Route::RuntimeProfiles => Value::Object(mock.add_runtime_profile(parse::<RuntimeProfileSeed>(body)?)?),
+        Route::RemoveRuntimeProfile => {
+            mock.remove_runtime_profile(param)?;
             ok()
         }
     })
@@ -188,6 +210,29 @@ fn one() -> u32 {
 }
 
 fn arm_fault(mock: &MockDaemon, spec: FaultSpec) -> Result<(), Refusal> {
+    match spec.endpoint.as_str() {
+        "ws_upgrade" => {
+            let status = spec.status.ok_or_else(|| Refusal(400, "ws_upgrade needs a status".into()))?;
+            if !(400..=599).contains(&status) {
+                return Err(Refusal(400, format!("invalid status {status}")));
+            }
+            mock.refuse_channel_upgrades(spec.count, status, &spec.message);
+            return Ok(());
+        }
+        "ws_claim" => {
+            if spec.delay_ms.is_none() && !spec.close_connection {
+                return Err(Refusal(400, "ws_claim needs delay_ms or close_connection".into()));
+            }
+            if let Some(delay) = spec.delay_ms {
+                mock.delay_channel_claims(spec.count, Duration::from_millis(delay));
+            }
+            if spec.close_connection {
+                mock.drop_channel_after_claims(spec.count);
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     let endpoint =
         endpoint_named(&spec.endpoint).ok_or_else(|| Refusal(400, format!("unknown endpoint {:?}", spec.endpoint)))?;
     if spec.status.is_none() && spec.delay_ms.is_none() && !spec.close_connection {
@@ -222,7 +267,7 @@ fn endpoint_named(name: &str) -> Option<Endpoint> {
 
 /// A logged call as the request a client sends: route, method, path and
 /// JSON body (`null` for GET).
-fn call_json(call: &Call) -> Value {
+fn call_json(call: &Call, transport: Transport) -> Value {
     let endpoint = call.endpoint();
     match call.to_wire() {
         Ok(wire) => json!({
@@ -230,10 +275,15 @@ fn call_json(call: &Call) -> Value {
             "method": endpoint.method().as_str(),
             "path": wire.path,
             "body": wire.body.and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
+            "transport": transport.as_str(),
         }),
-        Err(_) => {
-            json!({ "endpoint": endpoint.name(), "method": endpoint.method().as_str(), "path": endpoint.template(), "body": null })
-        }
+        Err(_) => json!({
+            "endpoint": endpoint.name(),
+            "method": endpoint.method().as_str(),
+            "path": endpoint.template(),
+            "body": null,
+            "transport": transport.as_str(),
+        }),
     }
 }
 

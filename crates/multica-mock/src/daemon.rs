@@ -14,8 +14,9 @@ use multica_api::{
 use crate::clock::{Millis, DEFAULT_START_MILLIS};
 use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
-use crate::log::DEFAULT_CALL_LOG_CAPACITY;
+use crate::log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use crate::state::RuntimeProfileSeed;
 use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 use crate::tokens::MockToken;
 use crate::version::ServerVersion;
@@ -188,6 +189,7 @@ impl MockDaemon {
     pub(crate) async fn run<T>(
         &self,
         endpoint: Endpoint,
+        transport: Transport,
         call: impl FnOnce() -> Call,
         op: impl FnOnce(&mut State) -> std::result::Result<T, Rejection>,
     ) -> std::result::Result<T, Failure> {
@@ -195,7 +197,7 @@ impl MockDaemon {
             let mut state = self.lock();
             state.calls.count();
             if state.calls.is_recording() {
-                state.calls.push(call());
+                state.calls.push(call(), transport);
             }
             match state.faults.take(endpoint) {
                 None => return op(&mut state).map_err(Failure::Rejected),
@@ -283,6 +285,46 @@ impl MockDaemon {
         self.lock().issue_status(issue_id)
     }
 
+    /// Deletes a runtime, as a user does in the UI (HEAD): its next
+    /// heartbeat on the WebSocket channel is acked `runtime_gone`, an HTTP
+    /// one answers 404 `runtime not found`, and a handshake naming it 404.
+    /// Its tasks stay. `DELETE /_mock/runtimes/{id}`.
+    pub fn remove_runtime(&self, runtime_id: &RuntimeId) -> Result<()> {
+        self.lock().remove_runtime(runtime_id)
+    }
+
+    /// Deletes a workspace with its agents, runtimes and runtime profiles;
+    /// every channel connection of a member hears `daemon:workspaces_changed`
+    /// (creating one with [`MockDaemon::add_workspace`] pushes the same).
+    /// `DELETE /_mock/workspaces/{id}`.
+    pub fn remove_workspace(&self, workspace_id: &WorkspaceId) -> Result<()> {
+        self.lock().remove_workspace(workspace_id)
+    }
+
+    /// Creates (or replaces, by ID) a custom runtime profile of a workspace,
+    /// as a user does in the UI (HEAD): the daemon's profile list shows it and
+    /// every channel connection with a runtime in the workspace hears
+    /// `daemon:runtime_profiles_changed`. Returns the profile as the server
+    /// answers it (`id`, `workspace_id`, `display_name`…).
+    /// `POST /_mock/runtime-profiles`.
+    pub fn add_runtime_profile(
+        &self,
+        profile: RuntimeProfileSeed,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        self.lock().add_profile(&profile)
+    }
+
+    /// Deletes a custom runtime profile; pushes
+    /// `daemon:runtime_profiles_changed`. `DELETE /_mock/runtime-profiles/{id}`.
+    pub fn remove_runtime_profile(&self, profile_id: &str) -> Result<()> {
+        self.lock().remove_profile(profile_id)
+    }
+
+    /// How many daemon WebSocket channel connections are open.
+    pub fn channel_connections(&self) -> usize {
+        self.lock().hub.connection_count()
+    }
+
     /// Asks a runtime to answer a ping: its next heartbeat hands it out (once).
     pub fn request_ping(&self, runtime_id: &RuntimeId) -> Result<PingId> {
         self.lock().create_ping(runtime_id)
@@ -364,9 +406,36 @@ impl MockDaemon {
         self.lock().faults.delay_next(endpoint, count, delay);
     }
 
-    /// Disarms every fault.
+    /// The next `count` WebSocket handshakes that pass auth are refused
+    /// with `status` and `{"error": message}` instead of upgraded.
+    /// `POST /_mock/faults` `{"endpoint":"ws_upgrade","status":…}`.
+    pub fn refuse_channel_upgrades(&self, count: u32, status: u16, message: &str) {
+        if count > 0 {
+            self.lock().hub.refuse_upgrades(count, status, message);
+        }
+    }
+
+    /// The next `count` `tasks.claim` RPCs take effect (their tasks are
+    /// dispatched) and then the connection is dropped instead of answered:
+    /// the client's uncertain claim. `{"endpoint":"ws_claim","close_connection":true}`.
+    pub fn drop_channel_after_claims(&self, count: u32) {
+        self.lock().hub.drop_after_claims(count);
+    }
+
+    /// The next `count` `tasks.claim` RPCs wait `delay` (tokio's clock)
+    /// before taking effect; past the request's `timeout_ms` the answer is
+    /// 500 and nothing is claimed. `{"endpoint":"ws_claim","delay_ms":N}`.
+    pub fn delay_channel_claims(&self, count: u32, delay: Duration) {
+        if count > 0 {
+            self.lock().hub.delay_claims(count, delay);
+        }
+    }
+
+    /// Disarms every fault, the channel's too.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        let mut state = self.lock();
+        state.faults.clear();
+        state.hub.clear_faults();
     }
 
     // ----- inspection ------------------------------------------------------
@@ -376,6 +445,12 @@ impl MockDaemon {
     /// refused before they are sent, so they are not here.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.calls().cloned().collect()
+    }
+
+    /// The calls received with the transport that carried each (HTTP, the
+    /// WebSocket channel, or in process), oldest first.
+    pub fn calls_with_transport(&self) -> Vec<(Call, Transport)> {
+        self.lock().calls.entries().cloned().collect()
     }
 
     /// The logged calls of one route, oldest first.
@@ -467,6 +542,7 @@ impl multica_api::DaemonApi for MockDaemon {
         let outcome = self
             .run(
                 endpoint,
+                Transport::InProcess,
                 || call.clone(),
                 |state| state.apply(&call, Caller { authorization, capabilities: None, if_none_match: None }),
             )

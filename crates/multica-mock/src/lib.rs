@@ -324,11 +324,15 @@
 //! | `POST /_mock/runtimes/{runtimeId}/pings` | — | `{"id":…}` |
 //! | `POST /_mock/pairing-sessions/{token}/approve` | `{"workspace_id":…}` | the session |
 //! | `POST /_mock/clock/advance` | `{"seconds":N}` or `{"millis":N}` | `{"now":…}` |
-//! | `POST /_mock/faults` | `{"endpoint":"claim_task","count":N,"status":503,"message":"busy"}` and/or `"delay_ms":N` | `{"status":"ok"}` |
+//! | `POST /_mock/faults` | `{"endpoint":"claim_task","count":N,"status":503,"message":"busy"}` and/or `"delay_ms":N`; for the WebSocket channel `{"endpoint":"ws_upgrade","status":503,"message":…}` (refuse the upgrade), `{"endpoint":"ws_claim","close_connection":true}` (claim, then drop the connection unanswered), `{"endpoint":"ws_claim","delay_ms":N}` (claim late: past `timeout_ms` answered 500, nothing claimed) | `{"status":"ok"}` |
 //! | `DELETE /_mock/faults` | — | `{"status":"ok"}` |
-//! | `GET /_mock/calls` | — | `[{"endpoint","method","path","body"}…]` (body as JSON, `null` for GET) |
+//! | `GET /_mock/calls` | — | `[{"endpoint","method","path","body","transport"}…]` (body as JSON, `null` for GET; `transport`: `http`, `ws` or `in_process`) |
 //! | `DELETE /_mock/calls` | — | `{"status":"ok"}` |
 //! | `GET /_mock/state` | — | a [`Snapshot`] |
+//! | `DELETE /_mock/runtimes/{runtimeId}` | — (HEAD: the next channel heartbeat for it is acked `runtime_gone`) | `{"status":"ok"}` |
+//! | `DELETE /_mock/workspaces/{workspaceId}` | — (with its agents, runtimes, profiles; pushes `workspaces_changed`, as creating one does) | `{"status":"ok"}` |
+//! | `POST /_mock/runtime-profiles` | `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name"}` (pushes `runtime_profiles_changed`) | the profile, `{"id",…}` |
+//! | `DELETE /_mock/runtime-profiles/{profileId}` | — (pushes `runtime_profiles_changed`) | `{"status":"ok"}` |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
@@ -375,17 +379,18 @@ mod state;
 mod stream;
 mod tokens;
 mod version;
+mod ws;
 
 pub use clock::DEFAULT_START_MILLIS;
 pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
-pub use log::DEFAULT_CALL_LOG_CAPACITY;
+pub use log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
 pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
 pub use server::{
     serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
 };
-pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
+pub use state::{RuntimeProfileSeed, DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;
 pub use tokens::MockToken;
 pub use version::{parse_server_version, ServerVersion, UnknownServerVersion};

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use multica_api::{Call, CallDecodeError, Endpoint, Error, OkResponse, RouteMismatch, TaskStatusResponse};
 
 use crate::daemon::{Failure, MockDaemon};
+use crate::log::Transport;
 use crate::router::{self as routing, Cors, Special};
 use crate::state::{Caller, Rejection, Reply, Writer, ROUTE_NOT_FOUND};
 use crate::version::VersionRules;
@@ -58,12 +59,15 @@ impl Default for ServerConfig {
 }
 
 /// A running HTTP server for a [`MockDaemon`]. Stops on
-/// [`MockServer::shutdown`] or when dropped (open connections are cut).
+/// [`MockServer::shutdown`] or when dropped (open connections are cut, the
+/// fake's WebSocket channel connections too).
 #[derive(Debug)]
 pub struct MockServer {
     addr: SocketAddr,
     base_url: String,
     task: Option<JoinHandle<()>>,
+    /// The fake's WebSocket channel connections, ended with the server.
+    hub: std::sync::Arc<crate::ws::Hub>,
 }
 
 impl MockServer {
@@ -79,6 +83,7 @@ impl MockServer {
 
     /// Stops accepting, closes every connection, and waits until done.
     pub async fn shutdown(mut self) {
+        self.hub.close_all();
         if let Some(task) = self.task.take() {
             task.abort();
             // The task ends as aborted; nothing else to report.
@@ -89,6 +94,7 @@ impl MockServer {
 
 impl Drop for MockServer {
     fn drop(&mut self) {
+        self.hub.close_all();
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -150,8 +156,9 @@ pub async fn serve_with(mock: MockDaemon, config: ServerConfig) -> io::Result<Mo
     socket.bind(config.addr)?;
     let listener = socket.listen(LISTEN_BACKLOG)?;
     let addr = listener.local_addr()?;
+    let hub = std::sync::Arc::clone(&mock.lock().hub);
     let task = tokio::spawn(accept_loop(listener, mock, config.max_body_bytes, config.limits));
-    Ok(MockServer { addr, base_url: format!("http://{addr}"), task: Some(task) })
+    Ok(MockServer { addr, base_url: format!("http://{addr}"), task: Some(task), hub })
 }
 
 async fn accept_loop(listener: TcpListener, mock: MockDaemon, max_body_bytes: usize, limits: ConnectionLimits) {
@@ -196,6 +203,11 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
     max_body_bytes: usize,
 ) -> Result<HttpResponse, CloseConnection> {
+    // The daemon WebSocket channel takes the request whole: its upgrade
+    // lives in the request's extensions.
+    if mock.server_version().is_head() && routing::routing_path(request.uri().path()) == "/api/daemon/ws" {
+        return Ok(crate::ws::handshake(&mock, request));
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -254,7 +266,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
     img-src 'self' https: data:; connect-src 'self' wss:; frame-ancestors 'none'; object-src 'none'; \
     base-uri 'self'; form-action 'self'";
 
-fn add_security_headers(response: &mut HttpResponse) {
+pub(crate) fn add_security_headers(response: &mut HttpResponse) {
     response
         .headers_mut()
         .insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
@@ -326,7 +338,7 @@ async fn answer(
     if !crate::state::has_route(mock.server_version(), endpoint) {
         return Ok(not_found());
     }
-    let outcome = mock.run(endpoint, || call.clone(), |state| state.apply(&call, caller)).await;
+    let outcome = mock.run(endpoint, Transport::Http, || call.clone(), |state| state.apply(&call, caller)).await;
     match outcome {
         Ok(Reply::Api(multica_api::Reply::DaemonWorkspaces(workspaces))) if head => {
             Ok(workspaces_response(&workspaces, caller.if_none_match))
@@ -337,7 +349,7 @@ async fn answer(
     }
 }
 
-fn rejection_response(rejection: Rejection) -> HttpResponse {
+pub(crate) fn rejection_response(rejection: Rejection) -> HttpResponse {
     // A call the state does not implement is a route this server lacks:
     // the router's text 404, as for a path no route matches.
     if rejection.message == ROUTE_NOT_FOUND.message {
@@ -423,6 +435,12 @@ fn head_register_body(body: &multica_api::RegisterResponse) -> serde_json::Value
     value
 }
 
+/// The JSON value of a HEAD-only route's answer (the body of a `tasks.claim`
+/// RPC answer); `None` for a reply shape no route of the fake gives.
+pub(crate) fn api_reply_json(reply: &multica_api::Reply) -> Option<serde_json::Value> {
+    api_reply_body(reply)?.ok().and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
 /// The JSON of a HEAD-only route's answer; `None` for a reply shape no
 /// route of the fake gives.
 fn api_reply_body(reply: &multica_api::Reply) -> Option<serde_json::Result<Vec<u8>>> {
@@ -450,17 +468,9 @@ fn api_reply_body(reply: &multica_api::Reply) -> Option<serde_json::Result<Vec<u
 }
 
 /// HEAD routes outside the SDK's route list, answered after auth: the
-/// WebSocket control channel without an upgrade, and the plugin routes
-/// while plugins are off.
+/// plugin routes while plugins are off. (The WebSocket control channel is
+/// `crate::ws`.)
 fn head_special(method: &str, path: &str) -> Option<HttpResponse> {
-    if path == "/api/daemon/ws" {
-        if method != "GET" {
-            return Some(routing::method_not_allowed(&["GET"]));
-        }
-        let mut response = plain_text_error(400, b"Bad Request\n".to_vec());
-        response.headers_mut().insert("sec-websocket-version", HeaderValue::from_static("13"));
-        return Some(response);
-    }
     let task_path = path.strip_prefix("/api/daemon/tasks/")?;
     let segments: Vec<&str> = task_path.split('/').collect();
     let plugin = match segments.as_slice() {
@@ -537,7 +547,7 @@ pub(crate) fn not_found() -> HttpResponse {
 }
 
 /// What Go's `http.Error` writes.
-fn plain_text_error(status: u16, body: Vec<u8>) -> HttpResponse {
+pub(crate) fn plain_text_error(status: u16, body: Vec<u8>) -> HttpResponse {
     let mut response = response(status, "text/plain; charset=utf-8", body);
     response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     response

@@ -38,7 +38,7 @@ where
     let service = service_fn(move |request| crate::server::handle(mock.clone(), request, max_body_bytes));
     // A connection ending badly (client gone, injected transport fault) is
     // that connection's business only.
-    let _ = http_builder().serve_connection(TokioIo::new(io), service).await;
+    let _ = http_builder().serve_connection_with_upgrades(TokioIo::new(io), service).await;
 }
 
 /// The HTTP/1.1 and h2c server settings every connection is served with.

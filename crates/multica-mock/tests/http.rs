@@ -433,7 +433,7 @@ async fn control_routes_seed_drive_and_inspect() {
     let calls = raw.get("/_mock/calls").await.json();
     assert_eq!(
         calls,
-        json!([{"endpoint": "SendHeartbeat", "method": "POST", "path": "/api/daemon/heartbeat", "body": {"runtime_id": runtime}}])
+        json!([{"endpoint": "SendHeartbeat", "method": "POST", "path": "/api/daemon/heartbeat", "body": {"runtime_id": runtime}, "transport": "http"}])
     );
     let state = raw.get("/_mock/state").await.json();
     assert_eq!(state["runtimes"][0]["heartbeats"], 1);

@@ -198,7 +198,7 @@ async fn serve(
         })
     };
     let builder = crate::stream::http_builder();
-    let connection = builder.serve_connection(io, service);
+    let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let overdue = loop {
         let changed = watch.changed.notified();

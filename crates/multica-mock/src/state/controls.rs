@@ -9,7 +9,7 @@ impl State {
         self.workspaces.iter().find(|w| &w.workspace.id == id)
     }
 
-    fn require_workspace(&self, id: &WorkspaceId) -> Result<(), Error> {
+    pub(super) fn require_workspace(&self, id: &WorkspaceId) -> Result<(), Error> {
         match self.workspace(id) {
             Some(_) => Ok(()),
             None => Err(control_error(format!("unknown workspace \"{id}\""))),
@@ -64,6 +64,7 @@ impl State {
         workspace.created_at = now.clone();
         workspace.updated_at = now;
         self.workspaces.push(WorkspaceRow { workspace });
+        self.hub.workspaces_changed(&id);
         Ok(id)
     }
 
@@ -176,10 +177,12 @@ impl State {
             head: head::TaskHead::default(),
         };
         let (issue_id, workspace_id) = (row.issue_id.clone(), row.workspace_id.clone());
+        let runtime_id = row.runtime_id.clone();
         self.tasks.insert(id.clone(), row);
         self.task_order.push(id.clone());
         self.index_task(&id);
         self.number_issue(&issue_id, &workspace_id);
+        self.hub.task_available(&runtime_id, Some(&id));
         Ok(id)
     }
 

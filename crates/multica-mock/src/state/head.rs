@@ -246,7 +246,17 @@ impl State {
             return Ok(Reply::Workspaces(self.list_workspaces(caller.authorization)?));
         }
         let identity = self.authenticate_daemon(caller.authorization)?;
-        let identity = &identity;
+        self.apply_head_as(call, &identity, caller)
+    }
+
+    /// Runs a decoded call as `identity` (already authenticated): what the
+    /// WebSocket channel does with the connection's identity.
+    pub(crate) fn apply_head_as(
+        &mut self,
+        call: &Call,
+        identity: &Identity,
+        caller: Caller<'_>,
+    ) -> Result<Reply, Rejection> {
         Ok(match call {
             Call::Register(request) => Reply::Register(self.register_head(request, identity, caller)?),
             Call::Deregister { runtime_ids } => {
@@ -500,14 +510,7 @@ impl State {
         self.promote_due_retries();
         let queue: Vec<TaskId> =
             self.queues.get(&runtime_id).map(|q| q.values().cloned().collect()).unwrap_or_default();
-        let stale = queue.iter().find(|id| {
-            self.tasks.get(*id).is_some_and(|t| {
-                t.status == TaskStatus::Dispatched
-                    && t.started.is_none()
-                    && t.dispatched.is_some_and(|at| at.after(STALE_DISPATCH) <= now)
-                    && t.head.lease.is_none_or(|lease| lease <= now)
-            })
-        });
+        let stale = queue.iter().find(|id| self.tasks.get(*id).is_some_and(|t| self.is_stale_dispatch(t)));
         if let Some(id) = stale.cloned() {
             return Ok(self.hand_out(&id, caller));
         }
@@ -527,6 +530,16 @@ impl State {
             return Ok(self.hand_out(&id, caller));
         }
         Ok(None)
+    }
+
+    /// A task dispatched 90 s ago or more, never started, its lease
+    /// expired: the next claim of its runtime hands it out again (§7.6).
+    pub(super) fn is_stale_dispatch(&self, t: &TaskRow) -> bool {
+        let now = self.now;
+        t.status == TaskStatus::Dispatched
+            && t.started.is_none()
+            && t.dispatched.is_some_and(|at| at.after(STALE_DISPATCH) <= now)
+            && t.head.lease.is_none_or(|lease| lease <= now)
     }
 
     /// A workspace skill of an agent by reference, with the bundle hash a

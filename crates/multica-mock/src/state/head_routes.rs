@@ -85,6 +85,7 @@ impl State {
             }
             Call::ListRuntimeProfiles { workspace_id } => api(self.head_workspace(workspace_id, identity).map(|id| {
                 let mut profiles = RuntimeProfiles::default();
+                profiles.runtime_profiles = self.profiles_of(&id);
                 profiles.workspace_id = id;
                 ApiReply::RuntimeProfiles(profiles)
             })),
@@ -156,13 +157,15 @@ impl State {
         Ok(tasks)
     }
 
-    /// The queue key of the first queued task of a runtime (for ordering a
-    /// batch claim); `None` when nothing is queued.
+    /// The queue key of the first queued (or stale dispatched) task of a
+    /// runtime, for ordering a batch claim; `None` when there is none.
     fn next_claim_key(&self, runtime_id: &RuntimeId) -> Option<QueueKey> {
         let queue = self.queues.get(runtime_id)?;
         queue
             .iter()
-            .find(|(_, id)| self.tasks.get(*id).is_some_and(|t| t.status == TaskStatus::Queued))
+            .find(|(_, id)| {
+                self.tasks.get(*id).is_some_and(|t| t.status == TaskStatus::Queued || self.is_stale_dispatch(t))
+            })
             .map(|(k, _)| *k)
     }
 

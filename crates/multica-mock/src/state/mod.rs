@@ -29,6 +29,7 @@ use crate::version::{ServerVersion, VersionRules};
 
 mod auth;
 mod builtin_skills;
+mod channel;
 mod controls;
 mod head;
 mod head_routes;
@@ -37,6 +38,8 @@ mod routes;
 mod scheduler;
 
 pub(crate) use auth::Identity;
+pub(crate) use channel::ChannelHeartbeat;
+pub use channel::RuntimeProfileSeed;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
 pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
@@ -294,6 +297,10 @@ pub(crate) struct State {
     expected_authorization: Option<String>,
     pub(crate) calls: CallLog,
     pub(crate) faults: Faults,
+    /// The daemon WebSocket channel's connections: where pushes go.
+    pub(crate) hub: std::sync::Arc<crate::ws::Hub>,
+    /// Custom runtime profiles (HEAD), oldest first.
+    profiles: Vec<channel::ProfileRow>,
     workspaces: Vec<WorkspaceRow>,
     agents: Vec<AgentState>,
     runtimes: HashMap<RuntimeId, RuntimeRow>,
@@ -351,6 +358,8 @@ impl State {
             expected_authorization: token.map(|t| format!("Bearer {t}")),
             calls: CallLog::new(call_log_capacity),
             faults: Faults::default(),
+            hub: std::sync::Arc::default(),
+            profiles: Vec::new(),
             workspaces: Vec::new(),
             agents: Vec::new(),
             runtimes: HashMap::new(),
@@ -375,6 +384,15 @@ impl State {
             ping_order: Vec::new(),
             pairings: HashMap::new(),
             pairing_order: Vec::new(),
+        }
+    }
+
+    /// Logs a call that reached the fake by `transport` (counted even when
+    /// the log is off).
+    pub(crate) fn log_call(&mut self, call: Call, transport: crate::log::Transport) {
+        self.calls.count();
+        if self.calls.is_recording() {
+            self.calls.push(call, transport);
         }
     }
 

@@ -80,6 +80,17 @@ impl State {
     pub(super) fn set_task_status(&mut self, task_id: &multica_api::TaskId, status: TaskStatus) {
         self.unindex_task(task_id);
         let now = self.now;
+        if let Some(row) = self.tasks.get(task_id) {
+            // The channel's hints: a task (again) queued names itself; a
+            // task ending may have freed a slot of its runtime.
+            let terminal =
+                |s: &TaskStatus| matches!(s, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled);
+            if status == TaskStatus::Queued && row.status != TaskStatus::Queued {
+                self.hub.task_available(&row.runtime_id, Some(task_id));
+            } else if terminal(&status) && !terminal(&row.status) {
+                self.hub.task_available(&row.runtime_id, None);
+            }
+        }
         if let Some(row) = self.tasks.get_mut(task_id) {
             match status {
                 TaskStatus::Dispatched => row.dispatched = Some(now),

@@ -1,0 +1,179 @@
+//! What the daemon WebSocket channel asks of the data (WS contract §1.5,
+//! §3.2): the handshake's runtime checks, a heartbeat by frame, and the
+//! rows the control routes remove or add to cause pushes (runtimes,
+//! workspaces, custom runtime profiles).
+
+use multica_api::HeartbeatRequest;
+
+use super::*;
+
+/// What a `daemon:heartbeat` frame gets.
+#[derive(Debug)]
+pub(crate) enum ChannelHeartbeat {
+    /// The runtime row is gone: `status:"runtime_gone"`.
+    Gone,
+    /// No ack at all (workspace out of scope, any other refusal).
+    Silent,
+    /// The HTTP heartbeat's answer, for the runtime's canonical ID.
+    Ack(RuntimeId, Box<HeartbeatResponse>),
+}
+
+/// A custom runtime profile of a workspace (`POST /_mock/runtime-profiles`).
+#[derive(Clone, Debug)]
+pub(crate) struct ProfileRow {
+    pub(crate) id: String,
+    pub(crate) workspace_id: WorkspaceId,
+    /// The profile as the server answers it.
+    pub(crate) body: Map<String, Value>,
+}
+
+impl State {
+    /// Checks 6-10 of the handshake, per ID in query order, all or nothing:
+    /// the distinct workspaces of the runtimes, first = primary.
+    pub(crate) fn channel_scope(&self, ids: &[String], identity: &Identity) -> Result<Vec<WorkspaceId>, Rejection> {
+        let mut workspaces: Vec<WorkspaceId> = Vec::new();
+        for id in ids {
+            let canonical = self.head_runtime(id, identity)?;
+            let Some(row) = self.runtimes.get(&canonical) else { return Err(reject(404, "runtime not found")) };
+            if let Identity::Daemon { daemon_id, .. } = identity {
+                if row.daemon_id.as_ref().is_some_and(|own| own != daemon_id) {
+                    return Err(reject(404, "runtime not found"));
+                }
+            }
+            if !workspaces.contains(&row.workspace_id) {
+                workspaces.push(row.workspace_id.clone());
+            }
+        }
+        Ok(workspaces)
+    }
+
+    /// A heartbeat frame for `request.runtime_id` (already one of the
+    /// connection's strings): the row is loaded, the workspace re-checked,
+    /// then the HTTP heartbeat runs (liveness, pending requests).
+    pub(crate) fn channel_heartbeat(
+        &mut self,
+        request: &HeartbeatRequest,
+        identity: &Identity,
+        caller: Caller<'_>,
+    ) -> ChannelHeartbeat {
+        let Some(id) = ids::parse_uuid(request.runtime_id.as_str().trim()).map(RuntimeId::new) else {
+            return ChannelHeartbeat::Silent;
+        };
+        let Some(row) = self.runtimes.get(&id) else { return ChannelHeartbeat::Gone };
+        if !identity.may_access(&row.workspace_id) {
+            return ChannelHeartbeat::Silent;
+        }
+        let request = HeartbeatRequest { runtime_id: id.clone(), supports_batch_import: request.supports_batch_import };
+        match self.apply_head_as(&Call::SendHeartbeatWith(request), identity, caller) {
+            Ok(Reply::Heartbeat(answer)) => ChannelHeartbeat::Ack(id, Box::new(answer)),
+            _ => ChannelHeartbeat::Silent,
+        }
+    }
+
+    /// Deletes a runtime (as a user does in the UI): its tasks stay, the
+    /// next WebSocket heartbeat for it is answered `runtime_gone` and an
+    /// HTTP one 404.
+    pub(crate) fn remove_runtime(&mut self, runtime_id: &RuntimeId) -> Result<(), Error> {
+        let id = canonical(runtime_id);
+        let Some(row) = self.runtimes.remove(&id) else {
+            return Err(control_error(format!("unknown runtime \"{id}\"")));
+        };
+        self.runtime_order.retain(|r| *r != id);
+        self.runtime_by_owner.retain(|_, r| *r != id);
+        if let Some(daemon) = row.daemon_id {
+            let key = (row.workspace_id, daemon, row.provider);
+            self.runtime_by_owner.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Deletes a workspace with its agents, runtimes and profiles; tells
+    /// every member's channel connection (`workspaces_changed`).
+    pub(crate) fn remove_workspace(&mut self, workspace_id: &WorkspaceId) -> Result<(), Error> {
+        let id = canonical(workspace_id);
+        if self.workspace(&id).is_none() {
+            return Err(control_error(format!("unknown workspace \"{id}\"")));
+        }
+        let runtimes: Vec<RuntimeId> =
+            self.runtimes.values().filter(|r| r.workspace_id == id).map(|r| r.id.clone()).collect();
+        for runtime in runtimes {
+            self.remove_runtime(&runtime)?;
+        }
+        self.agents.retain(|a| a.workspace_id != id);
+        self.profiles.retain(|p| p.workspace_id != id);
+        self.workspaces.retain(|w| w.workspace.id != id);
+        self.hub.workspaces_changed(&id);
+        Ok(())
+    }
+
+    /// Creates (or replaces) a custom runtime profile; pushes
+    /// `runtime_profiles_changed` to the workspace's connections.
+    pub(crate) fn add_profile(&mut self, seed: &RuntimeProfileSeed) -> Result<Map<String, Value>, Error> {
+        let workspace_id = canonical(&seed.workspace_id);
+        self.require_workspace(&workspace_id)?;
+        let id = match seed.id.as_deref().map(str::trim) {
+            Some("") => return Err(control_error("empty runtime profile id".into())),
+            Some(id) => {
+                ids::parse_uuid(id).ok_or_else(|| control_error(format!("invalid runtime profile id {id:?}")))?
+            }
+            None => self.new_id(),
+        };
+        let now = self.now.rfc3339();
+        let body = json!({
+            "id": id,
+            "workspace_id": workspace_id,
+            "display_name": seed.display_name,
+            "protocol_family": seed.protocol_family,
+            "command_name": seed.command_name,
+            "description": null,
+            "fixed_args": [],
+            "visibility": "workspace",
+            "created_by": self.user.0,
+            "enabled": true,
+            "created_at": now,
+            "updated_at": now,
+        });
+        let Value::Object(body) = body else { return Err(control_error("profile".into())) };
+        self.profiles.retain(|p| p.id != id);
+        self.profiles.push(ProfileRow { id: id.clone(), workspace_id: workspace_id.clone(), body: body.clone() });
+        self.hub.runtime_profiles_changed(&workspace_id, &id);
+        Ok(body)
+    }
+
+    /// Deletes a custom runtime profile; pushes `runtime_profiles_changed`.
+    pub(crate) fn remove_profile(&mut self, profile_id: &str) -> Result<(), Error> {
+        let id = ids::parse_uuid(profile_id.trim()).unwrap_or_else(|| profile_id.to_owned());
+        let Some(at) = self.profiles.iter().position(|p| p.id == id) else {
+            return Err(control_error(format!("unknown runtime profile \"{profile_id}\"")));
+        };
+        let row = self.profiles.remove(at);
+        self.hub.runtime_profiles_changed(&row.workspace_id, &row.id);
+        Ok(())
+    }
+
+    /// The custom runtime profiles of a workspace, oldest first.
+    pub(super) fn profiles_of(&self, workspace_id: &WorkspaceId) -> Vec<Map<String, Value>> {
+        self.profiles.iter().filter(|p| &p.workspace_id == workspace_id).map(|p| p.body.clone()).collect()
+    }
+}
+
+/// A custom runtime profile to create: `{"id"?, "workspace_id",
+/// "display_name", "protocol_family", "command_name"}`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeProfileSeed {
+    /// Its ID (a UUID); generated when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The workspace it belongs to.
+    pub workspace_id: WorkspaceId,
+    /// Its name in the UI.
+    #[serde(default)]
+    pub display_name: String,
+    /// The agent protocol it speaks (`claude`, `codex`…).
+    #[serde(default)]
+    pub protocol_family: String,
+    /// The command the daemon runs.
+    #[serde(default)]
+    pub command_name: String,
+}

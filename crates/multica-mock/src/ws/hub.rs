@@ -1,0 +1,212 @@
+//! The open channel connections and where each push goes (WS contract §5):
+//! by runtime (the exact strings sent at connect), by workspace, by user.
+//! A push that finds a connection's 16-frame send queue full evicts it;
+//! acks and RPC answers are dropped instead (§4.6, §6.3).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Notify};
+
+use multica_api::{RuntimeId, TaskId, WorkspaceId};
+
+use super::SEND_QUEUE;
+
+/// One registered connection.
+struct Connection {
+    /// The runtime IDs as sent at connect (deduplicated, in order).
+    runtime_ids: Vec<String>,
+    /// The distinct workspaces of those runtimes.
+    workspace_ids: Vec<WorkspaceId>,
+    /// A personal token's workspaces (`None` inside: every one); `None`
+    /// for a daemon token, which never hears `workspaces_changed`.
+    user_of: Option<Option<HashSet<WorkspaceId>>>,
+    outbox: mpsc::Sender<String>,
+    close: Arc<Notify>,
+}
+
+/// What a registered connection's session needs from the hub.
+pub(crate) struct Registration {
+    pub(crate) id: u64,
+    pub(crate) outbox: mpsc::Sender<String>,
+    pub(crate) inbox: mpsc::Receiver<String>,
+    /// Notified when the hub evicts the connection (slow consumer,
+    /// server shutdown).
+    pub(crate) close: Arc<Notify>,
+}
+
+/// Faults armed for the channel (see [`crate::MockDaemon::refuse_channel_upgrades`]).
+#[derive(Debug, Default)]
+struct Faults {
+    refuse_upgrade: Option<(u32, u16, String)>,
+    drop_after_claim: u32,
+    delay_claim: Option<(u32, Duration)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    connections: BTreeMap<u64, Connection>,
+    faults: Faults,
+}
+
+/// The hub of the fake's channel connections.
+#[derive(Default)]
+pub(crate) struct Hub {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("connections", &self.lock().connections.len()).finish()
+    }
+}
+
+/// `{"type": kind, "payload": payload}` as one text message.
+pub(crate) fn frame(kind: &str, payload: Value) -> String {
+    json!({ "type": kind, "payload": payload }).to_string()
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a connection before its 101 is sent, so that no push
+    /// raised meanwhile is lost.
+    pub(crate) fn register(
+        &self,
+        runtime_ids: Vec<String>,
+        workspace_ids: Vec<WorkspaceId>,
+        user_of: Option<Option<HashSet<WorkspaceId>>>,
+    ) -> Registration {
+        let (outbox, inbox) = mpsc::channel(SEND_QUEUE);
+        let close = Arc::new(Notify::new());
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let connection =
+            Connection { runtime_ids, workspace_ids, user_of, outbox: outbox.clone(), close: Arc::clone(&close) };
+        inner.connections.insert(id, connection);
+        Registration { id, outbox, inbox, close }
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        self.lock().connections.remove(&id);
+    }
+
+    /// How many connections are open.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.lock().connections.len()
+    }
+
+    /// Ends every connection (the server is going away).
+    pub(crate) fn close_all(&self) {
+        let mut inner = self.lock();
+        for (_, connection) in std::mem::take(&mut inner.connections) {
+            connection.close.notify_one();
+        }
+    }
+
+    /// Queues `frame` on every connection `to` selects; a full queue evicts.
+    fn push(&self, frame: &str, to: impl Fn(&Connection) -> bool) {
+        let mut inner = self.lock();
+        let mut evicted = Vec::new();
+        for (id, connection) in inner.connections.iter().filter(|(_, c)| to(c)) {
+            match connection.outbox.try_send(frame.to_owned()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    connection.close.notify_one();
+                    evicted.push(*id);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => evicted.push(*id),
+            }
+        }
+        for id in evicted {
+            inner.connections.remove(&id);
+        }
+    }
+
+    /// `daemon:task_available` to every connection holding the runtime:
+    /// with the task when one was queued, without when one ended.
+    pub(crate) fn task_available(&self, runtime_id: &RuntimeId, task_id: Option<&TaskId>) {
+        let payload = match task_id {
+            Some(task) => json!({ "runtime_id": runtime_id, "task_id": task }),
+            None => json!({ "runtime_id": runtime_id }),
+        };
+        self.push(&frame("daemon:task_available", payload), |c| c.runtime_ids.iter().any(|r| r == runtime_id.as_str()));
+    }
+
+    /// `daemon:pending_work` to every connection holding the runtime.
+    #[allow(dead_code)] // Until the fake queues runtime requests.
+    pub(crate) fn pending_work(&self, runtime_id: &RuntimeId, kind: &str) {
+        let payload = json!({ "runtime_id": runtime_id, "kind": kind });
+        self.push(&frame("daemon:pending_work", payload), |c| c.runtime_ids.iter().any(|r| r == runtime_id.as_str()));
+    }
+
+    /// `daemon:runtime_profiles_changed` to every connection with a runtime
+    /// in the workspace.
+    pub(crate) fn runtime_profiles_changed(&self, workspace_id: &WorkspaceId, profile_id: &str) {
+        let payload = json!({ "workspace_id": workspace_id, "runtime_profile_id": profile_id });
+        self.push(&frame("daemon:runtime_profiles_changed", payload), |c| c.workspace_ids.contains(workspace_id));
+    }
+
+    /// `daemon:workspaces_changed` to every connection of a user who is a
+    /// member of the workspace (never a daemon token's).
+    pub(crate) fn workspaces_changed(&self, workspace_id: &WorkspaceId) {
+        self.push(&frame("daemon:workspaces_changed", json!({})), |c| match &c.user_of {
+            Some(None) => true,
+            Some(Some(member_of)) => member_of.contains(workspace_id),
+            None => false,
+        });
+    }
+
+    // ----- faults --------------------------------------------------------------
+
+    pub(crate) fn refuse_upgrades(&self, count: u32, status: u16, message: &str) {
+        self.lock().faults.refuse_upgrade = Some((count, status, message.to_owned()));
+    }
+
+    pub(crate) fn drop_after_claims(&self, count: u32) {
+        self.lock().faults.drop_after_claim = count;
+    }
+
+    pub(crate) fn delay_claims(&self, count: u32, delay: Duration) {
+        self.lock().faults.delay_claim = Some((count, delay));
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        self.lock().faults = Faults::default();
+    }
+
+    /// The refusal the next upgrade gets, if one is armed.
+    pub(crate) fn take_upgrade_refusal(&self) -> Option<(u16, String)> {
+        let mut inner = self.lock();
+        let (count, status, message) = inner.faults.refuse_upgrade.as_mut()?;
+        let refusal = (*status, message.clone());
+        *count -= 1;
+        if *count == 0 {
+            inner.faults.refuse_upgrade = None;
+        }
+        Some(refusal)
+    }
+
+    /// The faults the next claim meets: a delay before it takes effect,
+    /// and whether the connection drops instead of answering.
+    pub(crate) fn take_claim_faults(&self) -> (Option<Duration>, bool) {
+        let mut inner = self.lock();
+        let faults = &mut inner.faults;
+        let delay = faults.delay_claim.as_mut().map(|(count, delay)| {
+            *count -= 1;
+            (*count, *delay)
+        });
+        if delay.is_some_and(|(left, _)| left == 0) {
+            faults.delay_claim = None;
+        }
+        let drop = faults.drop_after_claim > 0;
+        faults.drop_after_claim = faults.drop_after_claim.saturating_sub(1);
+        (delay.map(|(_, d)| d), drop)
+    }
+}
