@@ -31,8 +31,8 @@ const HEARTBEAT_PATH: &str = "/api/daemon/heartbeat";
 ///   runtime) is made for the budget plus grace, and then one claim goes
 ///   over HTTP — never two claims for one slot. Tasks a lost answer
 ///   dispatched come back through the server's stale-dispatch recovery.
-/// - A registration adds its runtimes to the channel, a deregistration
-///   removes them (each change reconnects with the new set).
+/// - A registration adds its runtimes to the channel; a deregistration
+///   first takes them off it (each change reconnects with the new set).
 ///
 /// Layers stack on it as on any backend; its pushes are
 /// [`WsFirst::pushes`].
@@ -198,17 +198,15 @@ impl<H: DaemonApi> DaemonApi for WsFirst<H> {
                 }
                 Ok(reply)
             }
+            // Released first: no heartbeat of the channel may follow the
+            // deregistration and bring a runtime back online.
             Call::Deregister { runtime_ids } => {
-                let runtime_ids = runtime_ids.clone();
-                let reply = self.http.call(call).await?;
-                self.channel.remove_runtimes(&runtime_ids);
-                Ok(reply)
+                self.channel.release(runtime_ids).await;
+                self.http.call(call).await
             }
             Call::DeregisterWith(request) => {
-                let runtime_ids = request.runtime_ids.clone();
-                let reply = self.http.call(call).await?;
-                self.channel.remove_runtimes(&runtime_ids);
-                Ok(reply)
+                self.channel.release(&request.runtime_ids).await;
+                self.http.call(call).await
             }
             _ => self.http.call(call).await,
         }

@@ -101,15 +101,22 @@ async fn serve(
             Some(Live { generation, outbound, runtimes: attached.clone(), rpc_v1: false, pending: Default::default() });
     }
     core.link.send_modify(|link| {
-        *link = super::Link { generation, connected: true, ..super::Link::default() };
+        let runtimes = attached.iter().map(|id| RuntimeId::new(id.clone())).collect();
+        *link = super::Link { generation, connected: true, runtimes, ..super::Link::default() };
     });
     core.push(Push::Connected { generation });
 
     let config = &core.config;
-    let mut end = None;
+    // The set changed while dialling: leave before heartbeating runtimes
+    // that may be on their way out (`WsChannel::release` waits for this).
+    let mut end = match runtimes.has_changed() {
+        Ok(false) => None,
+        Ok(true) => Some(End::RuntimesChanged),
+        Err(_) => Some(End::Closed),
+    };
     // A heartbeat per runtime at once: liveness, pending requests, and the
     // ack that may offer rpc-v1 on this connection.
-    for runtime in &attached {
+    for runtime in attached.iter().filter(|_| end.is_none()) {
         if write(&mut socket, frame::heartbeat(runtime, true), config.write_timeout).await.is_err() {
             end = Some(End::Lost);
             break;
@@ -165,6 +172,7 @@ async fn serve(
         if link.generation == generation {
             link.connected = false;
             link.rpc_v1 = false;
+            link.runtimes.clear();
         }
     });
     core.push(Push::Disconnected { generation });

@@ -110,6 +110,8 @@ pub struct Link {
     pub connected: bool,
     /// Whether this connection's acks offered `rpc-v1`.
     pub rpc_v1: bool,
+    /// The runtimes of the connection that is up (empty when none).
+    pub runtimes: Vec<RuntimeId>,
     /// Why the last attempt to connect failed.
     pub last_error: Option<Error>,
     /// The server answered `404 page not found`: it has no channel.
@@ -353,6 +355,19 @@ impl WsChannel {
             current.retain(|id| !removed.contains(id));
             current.len() != before
         });
+    }
+
+    /// Removes runtimes from the set and waits (at most the write timeout)
+    /// until no connection holds them any more, so the channel sends
+    /// nothing more for them: call it before deregistering them, or a
+    /// heartbeat of a connection still holding them could bring them back
+    /// online.
+    pub async fn release(&self, runtimes: &[RuntimeId]) {
+        self.remove_runtimes(runtimes);
+        let released: Vec<String> = runtimes.iter().map(|id| canonical(id.as_str())).collect();
+        let mut link = self.link_changes();
+        let held = |link: &Link| link.runtimes.iter().any(|id| released.contains(&canonical(id.as_str())));
+        let _ = tokio::time::timeout(self.config().write_timeout, link.wait_for(|link| !held(link))).await;
     }
 
     /// Whether `runtime` was acknowledged on the current connection within
