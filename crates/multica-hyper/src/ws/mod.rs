@@ -547,6 +547,14 @@ pub struct Pushes {
     inner: Pin<Box<dyn Stream<Item = Push> + Send>>,
 }
 
+impl Pushes {
+    /// The next push; `None` once the channel is gone. The same as
+    /// `StreamExt::next`, without needing futures-util.
+    pub async fn recv(&mut self) -> Option<Push> {
+        std::future::poll_fn(|cx| self.inner.as_mut().poll_next(cx)).await
+    }
+}
+
 impl Stream for Pushes {
     type Item = Push;
 
