@@ -239,6 +239,34 @@ async fn the_worker_claims_on_task_available_long_before_its_poll() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wake_ups_is_coalesced_into_few_batch_claims() {
+    let fake = Fake::new().await;
+    let api = WsFirst::new(fake.client());
+    let pushes = api.pushes();
+    let api = Arc::new(api);
+    let (mut starts, stop, running) = start_worker(&fake, api.clone(), Some(pushes));
+    let runtime_id = registered_runtime(&fake).await;
+    negotiated(&api).await;
+    let (_, before) = fake.carried(Endpoint::ClaimTasks);
+    let queued: Vec<TaskId> = (0..10).map(|n| fake.enqueue(&runtime_id, 200 + n)).collect();
+    let mut started = Vec::new();
+    while started.len() < queued.len() {
+        let (task_id, _) = tokio::time::timeout(Duration::from_secs(10), starts.recv()).await.unwrap().unwrap();
+        started.push(task_id);
+    }
+    started.sort();
+    let mut expected = queued.clone();
+    expected.sort();
+    assert_eq!(started, expected, "each task started once");
+    let (_, after) = fake.carried(Endpoint::ClaimTasks);
+    // Ten frames; the claims they cause take up to four tasks each (the
+    // worker's slots), so a handful of claims, never one per frame plus.
+    assert!(after - before < 10, "{} batch claims for 10 wake-ups", after - before);
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_server_without_the_socket_the_worker_polls_as_before() {
     let fake = Fake::new().await;
     fake.mock.refuse_channel_upgrades(u32::MAX, 404, "page not found");
@@ -287,7 +315,9 @@ async fn pickup_latency_and_idle_requests() {
         }
         latencies.sort();
         let pct = |p: usize| latencies[(latencies.len() - 1) * p / 100];
-        // An idle minute: count requests by transport.
+        // An idle minute once the last task's report is done: count
+        // requests by transport.
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let before = fake.mock.calls_with_transport().len();
         tokio::time::sleep(Duration::from_secs(60)).await;
         let idle = &fake.mock.calls_with_transport()[before..];
@@ -300,7 +330,10 @@ async fn pickup_latency_and_idle_requests() {
             pct(50),
             pct(90),
             latencies[latencies.len() - 1],
-            idle.iter().map(|(call, transport)| format!("{}:{transport:?}", call.endpoint().template())).collect::<Vec<_>>(),
+            idle.iter().fold(std::collections::BTreeMap::<String, usize>::new(), |mut counts, (call, transport)| {
+                *counts.entry(format!("{} {transport:?}", call.endpoint().template())).or_default() += 1;
+                counts
+            }),
         );
         stop.send(()).unwrap();
         running.await.unwrap();

@@ -96,10 +96,16 @@ pub(crate) async fn listen(
                 }
                 last_pending_work.insert(key, now);
                 if let Some(runtime) = runtime_of(&shared, &runtime_id) {
-                    let request = HeartbeatRequest { runtime_id: runtime.id.clone(), supports_batch_import: true };
-                    if let Ok(answer) = shared.api.send_heartbeat_with(&request).await {
-                        runtime_request::dispatch(&shared, &mut requests, &runtime, &answer);
-                    }
+                    // On its own task, so a slow heartbeat delays no wake-up.
+                    let shared = Arc::clone(&shared);
+                    requests.spawn(async move {
+                        let request = HeartbeatRequest { runtime_id: runtime.id.clone(), supports_batch_import: true };
+                        if let Ok(answer) = shared.api.send_heartbeat_with(&request).await {
+                            let mut answering = JoinSet::new();
+                            runtime_request::dispatch(&shared, &mut answering, &runtime, &answer);
+                            while answering.join_next().await.is_some() {}
+                        }
+                    });
                 }
             }
             Push::PendingRequests { runtime_id, answer } => {
