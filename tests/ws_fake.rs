@@ -266,6 +266,74 @@ async fn a_burst_of_wake_ups_is_coalesced_into_few_batch_claims() {
     running.await.unwrap();
 }
 
+/// Chaos: the fake drops the connection after every third `tasks.claim`
+/// (having dispatched what it claimed) while 40 tasks arrive. No task may
+/// start twice; the ones a lost answer stranded come back through the
+/// stale-dispatch recovery (the fake's clock moved 91 s) and start then.
+/// The numbers are printed (`--nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_connection_around_claims_neither_doubles_nor_loses_a_task() {
+    let fake = Fake::new().await;
+    let mut config = WsConfig::default();
+    config.rpc_budget = Duration::from_millis(300);
+    config.rpc_grace = Duration::from_millis(200);
+    let api = WsFirst::with_config(fake.client(), config);
+    let pushes = api.pushes();
+    let api = Arc::new(api);
+    let (mut starts, stop, running) = start_worker(&fake, api.clone(), Some(pushes));
+    let runtime_id = registered_runtime(&fake).await;
+    negotiated(&api).await;
+    let mut queued = Vec::new();
+    let mut started: Vec<TaskId> = Vec::new();
+    let mut drops = 0;
+    for n in 0..40u64 {
+        if n % 3 == 0 {
+            fake.mock.drop_channel_after_claims(1);
+            drops += 1;
+        }
+        queued.push(fake.enqueue(&runtime_id, 500 + n));
+        // Take what has started so far, without waiting.
+        while let Ok((task_id, _)) = starts.try_recv() {
+            started.push(task_id);
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    // Everything not stranded starts; then the recovery hands the rest back.
+    let quiet = Duration::from_secs(3);
+    while let Ok(Some((task_id, _))) = tokio::time::timeout(quiet, starts.recv()).await {
+        started.push(task_id);
+    }
+    let before_recovery = started.len();
+    fake.mock.drop_channel_after_claims(0);
+    fake.mock.advance_clock(Duration::from_secs(91));
+    // One more task: its wake-up's claim also takes back the stranded ones.
+    queued.push(fake.enqueue(&runtime_id, 600));
+    while started.len() < queued.len() {
+        let (task_id, _) = tokio::time::timeout(Duration::from_secs(40), starts.recv())
+            .await
+            .unwrap_or_else(|_| panic!("lost: {} of {} started", started.len(), queued.len()))
+            .unwrap();
+        started.push(task_id);
+    }
+    let mut unique = started.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), started.len(), "no task started twice");
+    let mut expected = queued.clone();
+    expected.sort();
+    assert_eq!(unique, expected, "every task started");
+    println!(
+        "chaos: {} tasks, {drops} connection drops armed (at most one at a time), {} started before recovery, {} after; batch claims {:?} (http, ws), per-runtime claims {:?}",
+        queued.len(),
+        before_recovery,
+        started.len() - before_recovery,
+        fake.carried(Endpoint::ClaimTasks),
+        fake.carried(Endpoint::ClaimTask),
+    );
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_server_without_the_socket_the_worker_polls_as_before() {
     let fake = Fake::new().await;

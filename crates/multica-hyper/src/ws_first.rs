@@ -31,6 +31,8 @@ const HEARTBEAT_PATH: &str = "/api/daemon/heartbeat";
 ///   runtime) is made for the budget plus grace, and then one claim goes
 ///   over HTTP — never two claims for one slot. Tasks a lost answer
 ///   dispatched come back through the server's stale-dispatch recovery.
+///   When the hold ends the pushes say [`Push::Lagged`](multica_api::Push::Lagged)
+///   (catch up), so a worker claims then rather than at its next poll.
 /// - A registration adds its runtimes to the channel; a deregistration
 ///   first takes them off it (each change reconnects with the new set).
 ///
@@ -126,6 +128,14 @@ impl<H: DaemonApi> WsFirst<H> {
         let mut gate = self.gate();
         gate.hold_until = Some(Instant::now() + self.hold);
         gate.http_next = true;
+        // Wake-ups during the hold found nothing to claim with: when it
+        // ends, readers of the pushes are told to catch up, so the claim
+        // after it waits for no poll.
+        let (channel, hold) = (self.channel.clone(), self.hold);
+        tokio::spawn(async move {
+            tokio::time::sleep(hold).await;
+            channel.hint_catch_up();
+        });
     }
 
     async fn heartbeat(&self, call: Call, runtime_id: &RuntimeId, batch: bool) -> Result<Reply> {

@@ -295,6 +295,11 @@ impl WsChannel {
         &self.handle.core.config
     }
 
+    /// Tells every reader of the pushes to catch up ([`Push::Lagged`]).
+    pub(crate) fn hint_catch_up(&self) {
+        self.handle.core.push(Push::Lagged);
+    }
+
     /// The channel's state now.
     pub fn link(&self) -> Link {
         self.handle.core.link.borrow().clone()
