@@ -112,7 +112,7 @@ async fn heartbeats_claims_and_wake_ups_go_over_the_fakes_socket() {
     let mut pushes = api.pushes();
     let runtime_id = register(&api, &fake).await;
     negotiated(&api).await;
-    assert_eq!(api.channel().runtimes(), [runtime_id.clone()]);
+    assert_eq!(api.channel().runtimes(), std::slice::from_ref(&runtime_id));
 
     api.send_heartbeat(&runtime_id).await.unwrap();
     let (http, ws) = fake.carried(Endpoint::SendHeartbeat);

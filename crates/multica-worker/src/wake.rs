@@ -113,16 +113,14 @@ pub(crate) async fn listen(
                     runtime_request::dispatch(&shared, &mut requests, &runtime, &answer);
                 }
             }
-            Push::RuntimeGone { runtime_id } => {
-                if runtime_of(&shared, &runtime_id).is_some() {
-                    shared.events.emit(WorkerEvent::RuntimeGone { runtime_id });
-                    resync(&shared).await;
-                }
+            Push::RuntimeGone { runtime_id } if runtime_of(&shared, &runtime_id).is_some() => {
+                shared.events.emit(WorkerEvent::RuntimeGone { runtime_id });
+                resync(&shared).await;
             }
-            Push::RuntimeProfilesChanged { workspace_id, .. } => {
-                if workspace_id.as_str().eq_ignore_ascii_case(shared.registration.workspace_id.as_str()) {
-                    resync(&shared).await;
-                }
+            Push::RuntimeProfilesChanged { workspace_id, .. }
+                if workspace_id.as_str().eq_ignore_ascii_case(shared.registration.workspace_id.as_str()) =>
+            {
+                resync(&shared).await;
             }
             Push::WorkspacesChanged => resync(&shared).await,
             _ => {}
