@@ -406,3 +406,29 @@ async fn a_claim_answer_far_over_64_kib_is_accepted() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(http.claims(), 0);
 }
+
+#[tokio::test]
+async fn a_runtime_set_change_lets_the_claim_in_flight_finish_before_reconnecting() {
+    let server = WsServer::start(Script {
+        claim: ClaimMode::Late(Duration::from_millis(150), claim_answer("task-1", RT1)),
+        ..Script::default()
+    })
+    .await;
+    let http = RecordingHttp::default();
+    let channel = WsChannel::open(&client(&server), [rt(RT1)], quick());
+    let api = WsFirst::with_channel(http.clone(), channel.clone());
+    negotiated(&channel, 1).await;
+    let body = claim_body();
+    let claiming = api.claim_tasks(&body);
+    let changing = async {
+        // Once the claim is on the wire, a registration adds a runtime.
+        tokio::task::yield_now().await;
+        channel.add_runtimes([&rt(RT2)]);
+    };
+    let (tasks, ()) = tokio::join!(claiming, changing);
+    assert_eq!(tasks.unwrap().len(), 1, "answered on the draining connection, not made uncertain");
+    assert_eq!(http.claims(), 0);
+    // The new connection holds both runtimes.
+    negotiated(&channel, 2).await;
+    assert_eq!(channel.link().runtimes, [rt(RT1), rt(RT2)]);
+}

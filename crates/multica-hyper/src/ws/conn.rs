@@ -97,8 +97,14 @@ async fn serve(
     {
         let mut state = core.lock();
         state.acked.clear();
-        state.live =
-            Some(Live { generation, outbound, runtimes: attached.clone(), rpc_v1: false, pending: Default::default() });
+        state.live = Some(Live {
+            generation,
+            outbound,
+            runtimes: attached.clone(),
+            rpc_v1: false,
+            draining: false,
+            pending: Default::default(),
+        });
     }
     core.link.send_modify(|link| {
         let runtimes = attached.iter().map(|id| RuntimeId::new(id.clone())).collect();
@@ -123,7 +129,17 @@ async fn serve(
         }
     }
     let mut last_heard = Instant::now();
+    // After a runtime-set change: until when answers in flight may still
+    // come before this connection closes (closing now would make our own
+    // claim uncertain and hold every claim for nothing).
+    let mut draining_until: Option<Instant> = None;
     while end.is_none() {
+        if let Some(until) = draining_until {
+            if Instant::now() >= until || !core.has_pending(generation) {
+                end = Some(End::RuntimesChanged);
+                break;
+            }
+        }
         tokio::select! {
             // Cancel-safe: a message is never half-read when another branch wins.
             message = socket.next() => match message {
@@ -148,9 +164,14 @@ async fn serve(
                 }
             }
             () = time::sleep_until(last_heard + config.idle_timeout) => end = Some(End::Lost),
-            changed = runtimes.changed() => {
-                end = Some(if changed.is_err() { End::Closed } else { End::RuntimesChanged });
-            }
+            () = time::sleep_until(draining_until.unwrap_or(last_heard)), if draining_until.is_some() => {}
+            changed = runtimes.changed(), if draining_until.is_none() => match changed {
+                Err(_) => end = Some(End::Closed),
+                Ok(()) => {
+                    core.drain(generation);
+                    draining_until = Some(Instant::now() + config.rpc_budget + config.rpc_grace);
+                }
+            },
         }
     }
     // Close the socket first, then fail what is pending: a frame still
@@ -183,6 +204,32 @@ async fn write(socket: &mut Socket, text: String, limit: std::time::Duration) ->
     match time::timeout(limit, socket.send(Message::text(text))).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
+    }
+}
+
+impl Core {
+    /// Whether RPCs of connection `generation` wait for answers.
+    fn has_pending(&self, generation: u64) -> bool {
+        self.lock().live.as_ref().is_some_and(|live| live.generation == generation && !live.pending.is_empty())
+    }
+
+    /// Connection `generation` takes no new work (RPCs and heartbeats go
+    /// elsewhere, as not sent) and holds no runtime any more.
+    fn drain(&self, generation: u64) {
+        {
+            let mut state = self.lock();
+            if let Some(live) = state.live.as_mut().filter(|live| live.generation == generation) {
+                live.rpc_v1 = false;
+                live.draining = true;
+                live.runtimes.clear();
+            }
+        }
+        self.link.send_modify(|link| {
+            if link.generation == generation {
+                link.rpc_v1 = false;
+                link.runtimes.clear();
+            }
+        });
     }
 }
 
@@ -234,7 +281,7 @@ fn on_ack(core: &Core, generation: u64, ack: frame::Ack) {
             // A stale connection's ack enables nothing.
             return;
         };
-        if !ack.is_gone() && ack.offers_rpc() && !live.rpc_v1 {
+        if !ack.is_gone() && ack.offers_rpc() && !live.rpc_v1 && !live.draining {
             live.rpc_v1 = true;
             negotiated = true;
         }

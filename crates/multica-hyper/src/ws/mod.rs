@@ -228,6 +228,9 @@ struct Live {
     outbound: mpsc::Sender<Outbound>,
     runtimes: Vec<String>,
     rpc_v1: bool,
+    /// The runtime set changed: this connection finishes what is in flight
+    /// and takes nothing new.
+    draining: bool,
     pending: HashMap<String, oneshot::Sender<frame::RpcResponse>>,
 }
 
