@@ -229,8 +229,14 @@ async fn serve(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
             message = socket.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     let Ok(value) = serde_json::from_str::<Value>(&text) else { continue };
-                    let _ = shared.seen.send(Seen::Frame { conn, value: value.clone() });
-                    match answer(&shared, &value, &commands) {
+                    // Recorded and answered under one lock: a script change
+                    // between the two would blur which frame it applies to.
+                    let answered = {
+                        let mut script = shared.script.lock().unwrap();
+                        let _ = shared.seen.send(Seen::Frame { conn, value: value.clone() });
+                        answer(&mut script, &value, &commands)
+                    };
+                    match answered {
                         Answer::Send(frame) => {
                             if socket.send(Message::text(frame)).await.is_err() {
                                 break;
@@ -276,8 +282,7 @@ enum Answer {
     Drop,
 }
 
-fn answer(shared: &Shared, frame: &Value, commands: &mpsc::UnboundedSender<Command>) -> Answer {
-    let mut script = shared.script.lock().unwrap();
+fn answer(script: &mut Script, frame: &Value, commands: &mpsc::UnboundedSender<Command>) -> Answer {
     let payload = &frame["payload"];
     match frame["type"].as_str() {
         Some("daemon:heartbeat") if script.acks => {
