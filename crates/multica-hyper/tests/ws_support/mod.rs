@@ -117,6 +117,16 @@ impl Drop for WsServer {
 
 impl WsServer {
     pub async fn start(script: Script) -> Self {
+        Self::start_with(script, |stream| async move { Some(stream) }).await
+    }
+
+    /// A server whose connections first go through `accept` (a TLS
+    /// handshake, say); its URL is `http://…` (callers swap the scheme).
+    pub async fn start_with<S, F>(script: Script, accept: impl Fn(tokio::net::TcpStream) -> F + Send + 'static) -> Self
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        F: std::future::Future<Output = Option<S>> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (seen_tx, seen) = mpsc::unbounded_channel();
@@ -125,7 +135,12 @@ impl WsServer {
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                connections.spawn(serve(Arc::clone(&accepting), stream));
+                let (shared, accepted) = (Arc::clone(&accepting), accept(stream));
+                connections.spawn(async move {
+                    if let Some(stream) = accepted.await {
+                        serve(shared, stream).await;
+                    }
+                });
             }
         });
         Self { url, shared, seen, task }
@@ -195,7 +210,10 @@ impl WsServer {
     }
 }
 
-async fn serve(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+async fn serve<S>(shared: Arc<Shared>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let refuse = shared.script.lock().unwrap().refuse.clone();
     let seen = shared.seen.clone();
     let check = |request: &Request, response: Response| -> std::result::Result<Response, ErrorResponse> {
