@@ -304,8 +304,13 @@
 //!   and `Access-Control-Max-Age: 300`.
 //! - HTTP/1.1 and HTTP/2 (h2c).
 //! - Clients cannot lock the server up by holding connections: slow heads,
-//!   silent and idle connections are closed and a cap on open connections
-//!   sheds the longest-waiting one for a new client ([`ConnectionLimits`]).
+//!   silent and idle connections are closed, and a cap on open connections
+//!   sheds one for a new client: first a silent or slow connection, the
+//!   longest-waiting, and only when there is none the longest-idle
+//!   keep-alive connection of an answered client ([`ConnectionLimits`]).
+//!   Over HTTP/2 a client may have 200 streams open, and its connection is
+//!   ended (GOAWAY `ENHANCE_YOUR_CALM`) once 20 streams it reset wait to be
+//!   taken: a rapid-reset client must reconnect every few dozen streams.
 //!
 //! ## Control routes
 //!

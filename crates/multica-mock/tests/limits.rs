@@ -261,3 +261,61 @@ async fn at_the_cap_with_every_connection_busy_a_new_client_waits_its_turn() {
     .expect("served once a connection was free");
     assert!(answer.starts_with(b"HTTP/1.1 404"), "{:?}", String::from_utf8_lossy(&answer));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_connections_waiting_for_a_head_are_shed_before_an_answered_keep_alive_client() {
+    const CAP: usize = 4;
+    // How long a next head may arrive before it counts as slow (the
+    // server's `SLOW_HEAD`), with a margin.
+    const SLOW: Duration = Duration::from_millis(1300);
+    let server = server(Duration::from_secs(60), Duration::from_secs(60), CAP).await;
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut holders = tokio::task::JoinSet::new();
+
+    // An answered client, idle from here on: the longest-waiting connection.
+    let mut keep_alive = TcpStream::connect(server.addr()).await.unwrap();
+    assert_eq!(request(&mut keep_alive).await, "HTTP/1.1 404 Not Found");
+    // An answered client that then trickles its next head for longer than
+    // a head takes to arrive.
+    let mut slow_next = TcpStream::connect(server.addr()).await.unwrap();
+    assert_eq!(request(&mut slow_next).await, "HTTP/1.1 404 Not Found");
+    let tx = closed_tx.clone();
+    holders.spawn(async move {
+        let (mut reader, mut writer) = slow_next.into_split();
+        tokio::select! {
+            () = until_closed(&mut reader) => {}
+            () = trickle(&mut writer, b"GET /nope HTTP/1.1\r\n", Duration::from_millis(100)) => {}
+        }
+        tx.send("slow next head").unwrap();
+    });
+    tokio::time::sleep(SLOW).await;
+    // Then silent newcomers, one after another, past the cap.
+    let newcomers = ["silent 1", "silent 2", "silent 3", "silent 4", "silent 5"];
+    for name in newcomers {
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        let tx = closed_tx.clone();
+        holders.spawn(async move {
+            until_closed(&mut stream).await;
+            tx.send(name).unwrap();
+        });
+    }
+    // Open were the 2 answered ones and 5 newcomers: the 3 that waited
+    // longest for a head were shed (each client sees its own close, in no
+    // particular order).
+    let mut shed = Vec::new();
+    tokio::time::timeout(SLACK, async {
+        while shed.len() < 3 {
+            shed.push(closed_rx.recv().await.unwrap());
+        }
+    })
+    .await
+    .expect("connections beyond the cap were shed");
+    shed.sort_unstable();
+    assert_eq!(shed, ["silent 1", "silent 2", "slow next head"]);
+    assert!(closed_rx.try_recv().is_err(), "{:?}", closed_rx.try_recv());
+    // The idle keep-alive connection was kept: its next request is answered
+    // on it.
+    let status = tokio::time::timeout(SLACK, request(&mut keep_alive)).await.expect("answered");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    holders.abort_all();
+}

@@ -27,7 +27,7 @@ usage: multica-mock-server [--port N] [--token T] [--server-version V] [--fronte
   --seed-demo            load the built-in demo fixture
   --header-timeout SECS  close a connection whose request head takes longer (default 10)
   --idle-timeout SECS    close a connection idle this long after its last answer (default 120)
-  --max-connections N    keep at most N open; a new one sheds the longest-waiting (default 512)
+  --max-connections N    keep at most N open; a new one sheds a silent or slow one first (default 512)
   --help                 show this help
 
 Prints the base URL (http://127.0.0.1:PORT) on the first line of stdout.";

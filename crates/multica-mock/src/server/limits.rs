@@ -1,6 +1,7 @@
 //! What keeps the fake's server serving when clients hold connections open:
 //! a header read timeout, an idle timeout and a cap on open connections
-//! that sheds the longest-idle connection to make room for a new client.
+//! that sheds, for a new client, first a connection that serves no one
+//! (silent, or a slow head) and only then an idle keep-alive one.
 //!
 //! hyper's own HTTP/1 header timeout needs a timer, also runs while a
 //! keep-alive connection waits for its next request (so it cannot be longer
@@ -53,12 +54,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// - sent no new request within `idle_timeout` of its last answer.
 ///
 /// A connection with a request in flight is never cut by these. When
-/// `max_connections` are open, a newly accepted connection closes the
-/// open one with no request in flight that has waited longest (a silent or
-/// slow client, or the longest-idle keep-alive connection), so that a new
-/// client is served; only while every open connection has a request in
-/// flight do new connections wait in the listen backlog, until one of
-/// those requests is answered or its connection closes.
+/// `max_connections` are open, a newly accepted connection closes one with
+/// no request in flight so that a new client is served: first one still
+/// waiting for a request head (silent or slow since connecting, or an
+/// answered client trickling its next head for over a second), the one
+/// that has waited longest; only when there is none, the longest-idle
+/// keep-alive connection of an answered client (over HTTP/1.1 that client
+/// may lose a request it sends just then). Only while every open connection
+/// has a request in flight do new connections wait in the listen backlog,
+/// until one of those requests is answered or its connection closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Default [`DEFAULT_HEADER_READ_TIMEOUT`].
@@ -106,7 +110,7 @@ impl Connections {
     /// Whether a new connection can be served now: the cap is not reached,
     /// or an open connection has no request in flight and can make room.
     fn has_room(&self) -> bool {
-        self.open.len() < self.cap() || self.open.values().any(|(watch, _)| watch.waiting_since().is_some())
+        self.open.len() < self.cap() || self.open.values().any(|(watch, _)| watch.shed_rank().is_some())
     }
 
     /// Serves the parked connection if there is room for it now.
@@ -133,7 +137,7 @@ impl Connections {
     /// [`Connections::may_accept`] said yes, it is parked until one is
     /// answered.
     pub(super) fn admit(&mut self, stream: TcpStream, mock: MockDaemon, max_body_bytes: usize) {
-        if self.open.len() >= self.cap() && !self.shed_longest_waiting() {
+        if self.open.len() >= self.cap() && !self.shed_one() {
             self.parked = Some(stream);
             return;
         }
@@ -156,15 +160,15 @@ impl Connections {
         }
     }
 
-    /// Closes the connection with no request in flight that has waited
-    /// longest; false when every connection has one.
-    fn shed_longest_waiting(&mut self) -> bool {
-        let oldest = self
+    /// Closes the connection that goes first by [`ShedRank`]; false when
+    /// every connection has a request in flight.
+    fn shed_one(&mut self) -> bool {
+        let first = self
             .open
             .iter()
-            .filter_map(|(id, (watch, _))| watch.waiting_since().map(|since| (since, *id)))
-            .min_by_key(|(since, _)| *since);
-        match oldest.and_then(|(_, id)| self.open.remove(&id)) {
+            .filter_map(|(id, (watch, _))| watch.shed_rank().map(|rank| (rank, *id)))
+            .min_by_key(|(rank, _)| *rank);
+        match first.and_then(|(_, id)| self.open.remove(&id)) {
             Some((_, task)) => {
                 task.abort();
                 true
@@ -200,18 +204,23 @@ async fn serve(
     let builder = crate::stream::http_builder();
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
+    // Checked at its deadline, and at least every shortest limit: any
+    // deadline set meanwhile (a request answered, a head begun) is at least
+    // that far off, so none is missed, and requests need not wake this loop.
+    let check_every = limits.header_read_timeout.min(limits.idle_timeout);
+    let next_check = tokio::time::sleep(check_every);
+    tokio::pin!(next_check);
     let overdue = loop {
-        let changed = watch.changed.notified();
-        let deadline = watch.deadline(&limits);
         tokio::select! {
             // A connection ending badly (client gone, injected transport
             // fault) is that connection's business only.
             _ = connection.as_mut() => return,
-            () = changed => {}
-            () = sleep_until(deadline) => {
+            () = next_check.as_mut() => {
                 if let Some(overdue) = watch.overdue(&limits) {
                     break overdue;
                 }
+                let latest = Instant::now() + check_every;
+                next_check.as_mut().reset(watch.deadline(&limits).map_or(latest, |due| due.min(latest)));
             }
         }
     };
@@ -223,13 +232,6 @@ async fn serve(
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Why a connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Overdue {
@@ -238,6 +240,33 @@ enum Overdue {
     /// It had nothing to ask for too long.
     Idle,
 }
+
+/// The order in which connections with no request in flight are shed at
+/// the cap, the least first. First those waiting for a request head, which
+/// hold a descriptor and serve no one: silent or slow since connecting, or
+/// trickling a next head for longer than [`SLOW_HEAD`]. Then the idle
+/// keep-alive connections of clients that were answered, which may be
+/// reused at any moment (over HTTP/1.1, a request sent as its connection
+/// closes is lost). Last, an answered client's next head that is still
+/// arriving: a request about to be in flight. Within each, the one that
+/// has waited longest goes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ShedRank {
+    /// Waiting since then for a request head.
+    AwaitingHead(Instant),
+    /// Idle since its last answer, then.
+    Idle(Instant),
+    /// A next head began to arrive then.
+    HeadArriving(Instant),
+}
+
+/// How long the next head on a kept-alive connection may take to arrive
+/// before its connection ranks with the slow ones for shedding. A head
+/// comes in one write; one still arriving after this is being trickled.
+/// Much shorter than the header read timeout, which closes it anyway; much
+/// longer than a loaded machine takes to read a head that has arrived
+/// (up to 17 ms seen under a flood on 2 cores).
+const SLOW_HEAD: Duration = Duration::from_secs(1);
 
 /// What one connection is doing, as its bytes and requests show.
 struct Watch {
@@ -254,8 +283,6 @@ struct Watch {
     /// frames that are no request (settings, pings, window updates) between
     /// requests, so bytes alone do not start a head there.
     http2: AtomicBool,
-    /// Woken when the deadline may have moved earlier or become due.
-    changed: Notify,
     /// The server's, woken when this connection can make room.
     room: Arc<Notify>,
 }
@@ -271,7 +298,6 @@ impl Watch {
             idle_since: AtomicU64::new(NEVER),
             head_started: AtomicU64::new(NEVER),
             http2: AtomicBool::new(false),
-            changed: Notify::new(),
             room,
         }
     }
@@ -295,23 +321,25 @@ impl Watch {
         let between_requests = self.in_flight.load(Ordering::SeqCst) == 0
             && self.idle_since.load(Ordering::SeqCst) != NEVER
             && !self.http2.load(Ordering::SeqCst);
-        if between_requests
-            && self.head_started.compare_exchange(NEVER, self.now(), Ordering::SeqCst, Ordering::SeqCst).is_ok()
-        {
-            self.changed.notify_one();
+        if between_requests {
+            // Only the first byte of a head starts its clock.
+            let _ = self.head_started.compare_exchange(NEVER, self.now(), Ordering::SeqCst, Ordering::SeqCst);
         }
     }
 
-    /// Since when the connection has had no request in flight, for
-    /// choosing whom to shed: a connection never served counts from its
-    /// accept. `None` while a request is in flight.
-    fn waiting_since(&self) -> Option<Instant> {
+    /// Where the connection stands when one must be shed; `None` while a
+    /// request is in flight.
+    fn shed_rank(&self) -> Option<ShedRank> {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return None;
         }
-        match self.idle_since.load(Ordering::SeqCst) {
-            NEVER => Some(self.accepted),
-            since => Some(self.at(since)),
+        match (self.idle_since.load(Ordering::SeqCst), self.head_started.load(Ordering::SeqCst)) {
+            (NEVER, _) => Some(ShedRank::AwaitingHead(self.accepted)),
+            (since, NEVER) => Some(ShedRank::Idle(self.at(since))),
+            (_, started) if self.at(started) + SLOW_HEAD <= Instant::now() => {
+                Some(ShedRank::AwaitingHead(self.at(started)))
+            }
+            (_, started) => Some(ShedRank::HeadArriving(self.at(started))),
         }
     }
 
@@ -345,7 +373,6 @@ impl Drop for InFlight {
         let watch = &self.0;
         watch.idle_since.store(watch.now(), Ordering::SeqCst);
         if watch.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            watch.changed.notify_one();
             watch.room.notify_one();
         }
     }
