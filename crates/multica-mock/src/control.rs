@@ -13,7 +13,7 @@ use multica_api::{Call, Endpoint, Error, IssueId, RouteMismatch, TaskId, Transpo
 use crate::log::Transport;
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::server::{error_response, json_response, method_not_allowed, not_found, HttpResponse};
-use crate::{MockDaemon, MockToken, RuntimeProfileSeed};
+use crate::{MockDaemon, MockToken, Rerun, RuntimeProfileSeed, RuntimeRequest};
 
 /// A control request that cannot be carried out: status and message.
 struct Refusal(u16, String);
@@ -41,9 +41,10 @@ pub(crate) fn handle(mock: &MockDaemon, method: &str, path: &str, body: &[u8]) -
         Err(RouteMismatch::NotFound) => return not_found(),
         Err(RouteMismatch::MethodNotAllowed) => return method_not_allowed(),
     };
+    let status = if matches!(route, Route::CreateRuntimeRequest) { 201 } else { 200 };
     match run(mock, route, &segments, body) {
         Ok(value) => match serde_json::to_vec(&value) {
-            Ok(bytes) => json_response(200, bytes),
+            Ok(bytes) => json_response(status, bytes),
             Err(_) => error_response(500, "internal error"),
         },
         Err(Refusal(status, message)) => error_response(status, &message),
@@ -72,6 +73,8 @@ enum Route {
     RemoveWorkspace,
     RuntimeProfiles,
     RemoveRuntimeProfile,
+    CreateRuntimeRequest,
+    RuntimeRequests,
 }
 
 /// The route of a method and path (the segments after `/_mock/`).
@@ -95,6 +98,7 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
         ["calls"] => &[("GET", Route::Calls), ("DELETE", Route::ClearCalls)],
         ["state"] => &[("GET", Route::State)],
         ["tokens"] => &[("POST", Route::Tokens)],
+        ["runtime-requests"] => &[("POST", Route::CreateRuntimeRequest), ("GET", Route::RuntimeRequests)],
         _ => return Err(RouteMismatch::NotFound),
     };
     by_method
@@ -115,9 +119,32 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
         Route::Agents => json!({ "id": mock.add_agent(parse::<AgentSeed>(body)?)? }),
         Route::Runtimes => json!({ "id": mock.add_runtime(parse::<RuntimeSeed>(body)?)? }),
         Route::Tasks => {
-            let id = mock.add_task(parse::<TaskSeed>(body)?)?;
+            let task = parse::<TaskEnqueue>(body)?;
+            let seed = TaskSeed {
+                id: task.id.clone(),
+                runtime_id: task.runtime_id,
+                agent_id: task.agent_id,
+                issue_id: task.issue_id,
+                priority: task.priority.unwrap_or_default(),
+            };
+            let id = match task.rerun_of_task_id {
+                Some(source) => {
+                    let mut rerun = Rerun::of(source);
+                    rerun.id = task.id;
+                    rerun.priority = task.priority;
+                    mock.lock().rerun_task(&rerun, Some(&seed))?
+                }
+                None => mock.add_task(seed)?,
+            };
             to_value(mock.task(&id))?
         }
+        Route::CreateRuntimeRequest => {
+            let request = parse::<RuntimeRequest>(body)?;
+            let stored =
+                mock.lock().enqueue_runtime_request(&request).map_err(|r| Refusal(r.status, r.message.into()))?;
+            to_value(stored)?
+        }
+        Route::RuntimeRequests => to_value(mock.runtime_requests())?,
         Route::CancelTask => to_value(mock.cancel(&TaskId::new(param))?)?,
         Route::CreatePing => json!({ "id": mock.request_ping(&param.into())? }),
         Route::IssueStatus => {
@@ -186,6 +213,19 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
             ok()
         }
     })
+}
+
+/// `POST /_mock/tasks`: a seed task, or with `rerun_of_task_id` a rerun of
+/// that task (its runtime, agent, issue and priority unless given).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct TaskEnqueue {
+    id: Option<TaskId>,
+    runtime_id: multica_api::RuntimeId,
+    agent_id: multica_api::AgentId,
+    issue_id: IssueId,
+    priority: Option<i64>,
+    rerun_of_task_id: Option<TaskId>,
 }
 
 /// A fault to arm: `{"endpoint":"claim_task","count":2,"status":503,"message":"busy"}`,

@@ -7,14 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use multica_api::{
-    AgentId, Call, Endpoint, Error, IssueId, PairingSession, PingId, Reply, Result, Runtime, RuntimeId, TaskMessage,
-    TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
+    AgentId, Call, Endpoint, Error, IssueId, Method, PairingSession, PingId, Reply, Result, Runtime, RuntimeId,
+    TaskMessage, TaskProgress, TaskRecord, TaskStatus, UsageEntry, WorkspaceId,
 };
 
 use crate::clock::{Millis, DEFAULT_START_MILLIS};
 use crate::faults::{retarget, Fault};
 use crate::inspect::{AgentState, Snapshot};
 use crate::log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
+use crate::requests::{Rerun, RuntimeRequest, RuntimeRequestState};
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::state::RuntimeProfileSeed;
 use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
@@ -61,6 +62,7 @@ pub struct MockDaemonBuilder {
     seed: Option<Seed>,
     frontend_url: Option<String>,
     version: Option<ServerVersion>,
+    jwt_secret: Option<String>,
 }
 
 impl MockDaemonBuilder {
@@ -102,6 +104,15 @@ impl MockDaemonBuilder {
         self
     }
 
+    /// The secret login JWTs are signed with (default
+    /// [`crate::DEFAULT_JWT_SECRET`], the server's development secret): the
+    /// auth middlewares accept an HMAC-signed JWT of it whose `sub` names a
+    /// user ([`MockDaemon::login_jwt`] issues one).
+    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
+        self.jwt_secret = Some(secret.into());
+        self
+    }
+
     /// The server version whose contract the fake answers (default
     /// [`ServerVersion::V3c93ebaf1c`]); see the crate docs for HEAD's rules.
     pub fn server_version(mut self, version: ServerVersion) -> Self {
@@ -121,6 +132,9 @@ impl MockDaemonBuilder {
         );
         if let Some(url) = self.frontend_url {
             state.frontend_url = url;
+        }
+        if let Some(secret) = self.jwt_secret {
+            state.jwt_secret = secret.into_bytes();
         }
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
@@ -330,12 +344,106 @@ impl MockDaemon {
         self.lock().create_ping(runtime_id)
     }
 
+    /// Asks a runtime for its model list, local skills, a skill import or a
+    /// CLI update, as a user of the web UI does (HEAD): the runtime's next
+    /// heartbeat hands the request out once, and the daemon answers it on
+    /// the result routes. Returns the request as stored (its ID generated
+    /// when empty). Fails as the user API does: 404 `runtime not found`,
+    /// 503 `runtime is offline` (all but an update), 409 `an update is
+    /// already in progress for this runtime`, 400 without the `skill_key`
+    /// of an import or the `target_version` of an update.
+    ///
+    /// A daemon asked for its models:
+    ///
+    /// ```
+    /// use multica_api::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
+    /// use multica_mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
+    ///     .seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// let asked = mock.request_runtime(&RuntimeRequest::model_list(runtime.clone()))?;
+    ///
+    /// let beat = mock.send_heartbeat_with(&HeartbeatRequest::new(runtime.clone())).await?;
+    /// let pending = beat.pending_model_list.expect("handed out");
+    /// assert_eq!(pending.id, asked.id);
+    /// // Handed out once.
+    /// assert!(mock.send_heartbeat(&runtime).await?.pending_model_list.is_none());
+    ///
+    /// let mut result = ModelListResult::default();
+    /// result.status = "completed".into();
+    /// result.models = vec![RuntimeModel { id: "sonnet".into(), label: "Sonnet".into(), ..Default::default() }];
+    /// mock.report_model_list(&runtime, &pending.id, &result).await?;
+    /// assert_eq!(mock.runtime_requests()[0].status, "completed");
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn request_runtime(&self, request: &RuntimeRequest) -> Result<RuntimeRequest> {
+        self.lock()
+            .enqueue_runtime_request(request)
+            .map_err(|r| Error::from_server_message(Method::Post, "/_mock/runtime-requests", r.status, &r.message))
+    }
+
+    /// The runtime requests users made, oldest first, each with its status
+    /// (`pending`, `running` once handed out, `completed`, `failed`,
+    /// `timeout`) and the daemon's report.
+    pub fn runtime_requests(&self) -> Vec<RuntimeRequestState> {
+        self.lock().runtime_requests()
+    }
+
+    /// Reruns a task, as a user does (`POST /api/issues/{id}/rerun` with
+    /// its `task_id`, HEAD): queues a new task of the same agent, issue and
+    /// runtime (and priority, unless given) whose row carries
+    /// `attribution.rerun_of_task_id` and whose claim offers that task's
+    /// work dir, and its session when resumable. Returns the new task's ID.
+    ///
+    /// ```
+    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion};
+    /// use multica_mock::{MockDaemon, Rerun, Seed, ServerVersion};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
+    ///     .seed(Seed::demo()).build()?;
+    /// let runtime = RuntimeId::new("33333333-3333-4333-8333-333333333333");
+    /// mock.send_heartbeat(&runtime).await?;
+    /// let first = mock.claim_task(&runtime).await?.expect("a queued task");
+    /// mock.start_task(&first.record.id).await?;
+    /// let mut done = TaskCompletion::with_output("done");
+    /// done.session_id = "sess-1".into();
+    /// done.work_dir = "/tmp/work".into();
+    /// mock.complete_task(&first.record.id, &done).await?;
+    ///
+    /// let rerun = mock.rerun(&Rerun::of(first.record.id.clone()).with_priority(9))?;
+    /// let again = mock.claim_task(&runtime).await?.expect("the rerun");
+    /// assert_eq!(again.record.id, rerun);
+    /// assert_eq!(again.prior_session_id, "sess-1");
+    /// assert_eq!(again.prior_work_dir, "/tmp/work");
+    /// let attribution = again.record.attribution.expect("attributed");
+    /// assert_eq!(attribution.rerun_of_task_id, Some(first.record.id));
+    /// # Ok::<(), multica_api::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn rerun(&self, rerun: &Rerun) -> Result<multica_api::TaskId> {
+        self.lock().rerun_task(rerun, None)
+    }
+
     /// Accepts `token` from now on (HEAD's daemon and user routes): a
     /// personal token of a member of some workspaces, or a daemon token of
     /// one workspace and daemon. Fails on a token without its kind's prefix
     /// (`mul_`, `mdt_`) or an `expires_at` that is not RFC 3339.
     pub fn add_token(&self, token: &MockToken) -> Result<()> {
         self.lock().add_token(token)
+    }
+
+    /// A login JWT of a user, as the server issues one at sign-in: HS256
+    /// with the configured secret, `sub` = `user_id`, valid 30 days on the
+    /// fake clock. The seed's user ([`crate::UserSeed`]) is a member of
+    /// every workspace; another user of the workspaces of its personal
+    /// tokens ([`MockToken::of_user`]). A test authenticates as the web UI
+    /// does by sending it as `Authorization: Bearer <jwt>`.
+    pub fn login_jwt(&self, user_id: &str) -> String {
+        self.lock().issue_login_jwt(user_id)
     }
 
     /// The server version this fake emulates.

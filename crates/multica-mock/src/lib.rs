@@ -207,8 +207,19 @@
 //!   unchanged**. Complete stores `branch_name`, `durable_work_dir`,
 //!   `session_rollout_missing`, `retired_session_id` in `result` when set, and
 //!   an output that is a context-exhaustion notice fails the task
-//!   (`agent_error.context_overflow`). Fail without a `failure_reason` records
-//!   `agent_error.unknown`. NULs are removed from stored strings.
+//!   (`agent_error.context_overflow`; at most 320 bytes once trimmed). Fail
+//!   without a `failure_reason` records the class of its error text, as the
+//!   server's classifier finds it (context overflow, missing config,
+//!   provider auth / quota / capacity / server error / network, model not
+//!   found, empty output, agent timeout, missing executable, unsupported
+//!   version, process failure, else `agent_error.unknown`: `""` and `agent
+//!   crashed` are unknown); a legacy daemon label is upgraded from its text
+//!   (`resolve skill bundles:` → `skill_bundle_unavailable`, …); any other
+//!   reason is kept verbatim. A failure that poisons the session
+//!   (`agent_error.context_overflow`, `iteration_limit`, …, or an error text
+//!   with `400` and `invalid_request_error`, an unresolved authentication
+//!   method, an empty history message) is never resumed. NULs are removed
+//!   from stored strings.
 //! - **Retries**: a failure with a retryable reason (`runtime_offline`,
 //!   `runtime_recovery`, `timeout`, `codex_semantic_inactivity`,
 //!   `agent_error.provider_network`, `skill_bundle_unavailable`) creates the
@@ -250,24 +261,106 @@
 //!   parameter`); gc checks (a null `completed_at` is
 //!   `0001-01-01T00:00:00Z`; chat sessions and autopilot runs are never
 //!   found); `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
-//!   and `/runtime-profiles` (none). Runtime requests (model lists, local
-//!   skills, imports, updates) are created by users of the real server: the
-//!   fake has none, so their result routes answer 404 `request not found` /
-//!   `update not found`. At 3c93ebaf1c every one of these routes is `404
-//!   page not found`, and HEAD bodies of old routes (a fail with
-//!   `failure_reason`) are read as 3c93ebaf1c reads them.
+//!   and `/runtime-profiles` (those created with
+//!   [`MockDaemon::add_runtime_profile`]). At 3c93ebaf1c every one of these
+//!   routes is `404 page not found`, and HEAD bodies of old routes (a fail
+//!   with `failure_reason`) are read as 3c93ebaf1c reads them.
+//! - **Runtime requests** (what a user asks a runtime for in the web UI:
+//!   [`MockDaemon::request_runtime`], `POST /_mock/runtime-requests`) are
+//!   kept per kind, as the server's in-memory stores: a heartbeat of the
+//!   runtime hands out, once each, the oldest pending update
+//!   (`pending_update`), model list, local-skills list and import
+//!   (`pending_local_skill_import`; with `supports_batch_import` up to 10
+//!   imports in `pending_local_skill_imports`, the first repeated in the
+//!   singular field). A request still pending turns `timeout` after 30 s
+//!   (model list), 3 min (local skills, imports), 120 s (update); one handed
+//!   out and not answered after 60 s (150 s for an update). Creating a
+//!   request forgets those of its kind older than 2 min (model list) or
+//!   5 min. A result route finds the request by its ID among its kind's
+//!   (404 `request not found`, `update not found` for updates), with the
+//!   path's runtime ID exactly as the server stored it; a finished request
+//!   answers 200 without its body being read; `completed` completes it,
+//!   anything else fails it (an import `completed` without a skill fails
+//!   with `daemon returned an empty skill bundle`; an update takes
+//!   `running`, `completed`, `failed`, else 400 `invalid status: <s>`).
+//!   [`MockDaemon::runtime_requests`] shows each with its report.
+//! - **Reruns** ([`MockDaemon::rerun`], `POST /_mock/tasks` with
+//!   `rerun_of_task_id`): the new task's row carries
+//!   `attribution.rerun_of_task_id`; its claim offers the source task's work
+//!   dir and, when the source ran on the same runtime and its failure does
+//!   not poison the session, its session; a source of another agent or
+//!   issue, or whose completion withheld its session
+//!   (`session_rollout_missing`), sets `prior_session_resume_unavailable`.
+//! - **Undecodable bodies**: complete, fail, task usage,
+//!   wait-local-directory and skill-bundles/resolve look their task (and
+//!   runtime) up before they read the body, so those errors come first; the
+//!   result routes acknowledge a finished request whatever the body.
 //! - **Removed routes** (runtime usage, ping results, pairing) answer 404
 //!   `404 page not found` after auth; the in-process API answers them with
 //!   [`multica_api::Error::route_not_found`].
 //! - **Around the routes**: `GET /api/daemon/workspaces` answers with `ETag:
 //!   W/"<SHA-256 of the JSON array>"` and `Cache-Control: private,
 //!   no-cache`, and 304 without a body to a matching `If-None-Match`;
-//!   `GET /api/daemon/ws` without a WebSocket upgrade is 400 `Bad Request`
-//!   (plain text, `Sec-Websocket-Version: 13`); the plugin routes answer 503
+//!   the plugin routes answer 503
 //!   `Plugin management is not enabled`. CORS also allows the
 //!   `X-Client-Capabilities` request header and exposes
 //!   `X-Comments-Truncated, X-Timeline-Truncated` to the allowed origin.
-//! - **Every answer** carries HEAD's `Content-Security-Policy` header.
+//! - **Every answer** carries HEAD's `Content-Security-Policy` header (but
+//!   a WebSocket upgrade's bare 101).
+//!
+//! ## The daemon WebSocket channel (HEAD)
+//!
+//! Served over HTTP only (the in-process API has no socket):
+//! `GET /api/daemon/ws?runtime_ids=<id>,<id>` (also repeated `runtime_id`),
+//! checked by the repository's WS contract (`WS-CONTRACT.md`, replayed
+//! in `tests/replay_ws.rs`, its scenarios in `tests/channel.rs`):
+//!
+//! - **Handshake**, first failure wins, nothing upgraded: the daemon auth
+//!   middleware's 401s; 405 with `Allow: GET`; 400 `runtime_ids or user
+//!   identity required` (a daemon token without runtimes; a personal token
+//!   without any connects "account-only"); per ID in order, all or nothing,
+//!   400 `invalid runtime_id`, 404 `runtime not found` (also another daemon's
+//!   runtime for a daemon token), 404 `not found` (a workspace the token
+//!   cannot reach); then a request that is no WebSocket upgrade gets 400
+//!   `Bad Request` (plain text, `Sec-Websocket-Version: 13`). The 101 has
+//!   only `Upgrade`, `Connection`, `Sec-WebSocket-Accept`: no subprotocol, no
+//!   compression. The connection holds the IDs **as sent** (upper case
+//!   included) and the identity and `X-Client-Capabilities` of the handshake.
+//! - **Frames** are `{"type","payload"}` JSON, text or binary alike, at most
+//!   64 KiB (a larger message is closed with 1009, empty reason); anything
+//!   unusable (not JSON, unknown type, a heartbeat for a runtime not held as
+//!   sent, an RPC without `request_id`) is dropped silently.
+//! - **`daemon:heartbeat`** runs the HTTP heartbeat in order on the read
+//!   loop and answers `daemon:heartbeat_ack` with the canonical
+//!   `runtime_id`, `status:"ok"`, `server_capabilities:["rpc-v1"]` and the
+//!   pending runtime requests it hands out; a deleted runtime
+//!   ([`MockDaemon::remove_runtime`]) gets `status:"runtime_gone"`,
+//!   `runtime_gone:true`.
+//! - **`daemon:rpc_request`** `tasks.claim` is the batch claim as the
+//!   connection's identity with the handshake's capabilities (`status` and
+//!   `body`, a refusal as its status and `{"error"}`); another method is 404
+//!   `error: unknown rpc method "<m>"`; eight run at once, the ninth is 429
+//!   `too many in-flight rpc requests` at once; `timeout_ms` bounds a claim
+//!   (500 `failed to claim tasks: promote deferred tasks: context deadline exceeded`, its first stage).
+//! - **Pushes**: `task_available {runtime_id, task_id}` when a task is queued
+//!   (enqueue, retry, deferred task due), `{runtime_id}` when one ends
+//!   (complete, fail, cancel); `pending_work {runtime_id, kind:"model_list"}`
+//!   on a model-list request; `runtime_profiles_changed` to connections with
+//!   a runtime in the workspace; `workspaces_changed {}` to personal-token
+//!   connections of a member when a workspace is created or deleted
+//!   ([`MockDaemon::add_workspace`], [`MockDaemon::remove_workspace`]).
+//! - **Liveness**: a ping every 54 s; the read deadline is 60 s from connect
+//!   or the last pong (heartbeats do not extend it), then an empty close
+//!   frame; each write must finish within 10 s; a client close is echoed
+//!   with its code and no reason; runtime status never depends on the
+//!   socket. A push that finds the 16-frame send queue full evicts the
+//!   connection; an ack or answer that does not fit is dropped.
+//! - **Faults**: [`MockDaemon::refuse_channel_upgrades`],
+//!   [`MockDaemon::drop_channel_after_claims`] (claimed, then dropped:
+//!   the uncertain claim), [`MockDaemon::delay_channel_claims`] (past the
+//!   budget). Heartbeats and claims over the socket are logged with
+//!   [`Transport::Ws`] ([`MockDaemon::calls_with_transport`]). Shutting a
+//!   [`MockServer`] down ends its fake's channel connections.
 //!
 //! # Over HTTP
 //!
@@ -323,7 +416,7 @@
 //! | `POST /_mock/workspaces` | one seed workspace | `{"id":…}` |
 //! | `POST /_mock/agents` | one seed agent | `{"id":…}` |
 //! | `POST /_mock/runtimes` | one seed runtime | `{"id":…}` |
-//! | `POST /_mock/tasks` | one seed task (enqueue) | the task record |
+//! | `POST /_mock/tasks` | one seed task (enqueue); with `"rerun_of_task_id"` a user's rerun of that task ([`Rerun`]: its runtime, agent, issue and priority unless given) | the task record |
 //! | `POST /_mock/tasks/{taskId}/cancel` | — | the task record |
 //! | `POST /_mock/issues/{issueId}` | `{"status":"done"}` (or any status) | `{"id":…,"status":…}` |
 //! | `POST /_mock/runtimes/{runtimeId}/pings` | — | `{"id":…}` |
@@ -338,6 +431,8 @@
 //! | `DELETE /_mock/workspaces/{workspaceId}` | — (with its agents, runtimes, profiles; pushes `workspaces_changed`, as creating one does) | `{"status":"ok"}` |
 //! | `POST /_mock/runtime-profiles` | `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name"}` (pushes `runtime_profiles_changed`) | the profile, `{"id",…}` |
 //! | `DELETE /_mock/runtime-profiles/{profileId}` | — (pushes `runtime_profiles_changed`) | `{"status":"ok"}` |
+//! | `POST /_mock/runtime-requests` | a [`RuntimeRequest`]: `{"id"?, "runtime_id", "kind": "model_list" \| "local_skills" \| "local_skill_import" \| "update", "skill_key"?, "target_version"?}` | 201, the request as stored (`id`: 32 hex digits, generated when absent); 404 `runtime not found`, 503 `runtime is offline` (all but `update`), 409 `an update is already in progress for this runtime`, 400 `skill_key is required` / `target_version is required` |
+//! | `GET /_mock/runtime-requests` | — | every [`RuntimeRequestState`], oldest first |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
 //!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
@@ -377,6 +472,7 @@ mod faults;
 mod fixture;
 mod inspect;
 mod log;
+mod requests;
 mod router;
 mod seed;
 mod server;
@@ -390,12 +486,13 @@ pub use clock::DEFAULT_START_MILLIS;
 pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
+pub use requests::{Rerun, RuntimeRequest, RuntimeRequestKind, RuntimeRequestState};
 pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
 pub use server::{
     serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
 };
-pub use state::{RuntimeProfileSeed, DEFAULT_FRONTEND_URL, DEFAULT_MAX_CONCURRENT_TASKS};
+pub use state::{RuntimeProfileSeed, DEFAULT_FRONTEND_URL, DEFAULT_JWT_SECRET, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;
 pub use tokens::MockToken;
 pub use version::{parse_server_version, ServerVersion, UnknownServerVersion};

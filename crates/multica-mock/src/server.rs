@@ -332,7 +332,7 @@ async fn answer(
             return Ok(routing::method_not_allowed(&routing::allowed_methods(&path)))
         }
         Err(CallDecodeError::InvalidQuery(message)) => return Ok(error_response(400, message)),
-        Err(_) => return Ok(error_response(400, "invalid request body")),
+        Err(_) => return Ok(undecodable_response(&mock, method, &path, caller)),
     };
     let endpoint = call.endpoint();
     if !crate::state::has_route(mock.server_version(), endpoint) {
@@ -346,6 +346,19 @@ async fn answer(
         Ok(reply) => Ok(reply_response(endpoint.success_status(), &reply, head)),
         Err(Failure::Rejected(rejection)) => Ok(rejection_response(rejection)),
         Err(Failure::Injected(error)) => injected_response(&error),
+    }
+}
+
+/// A body that does not decode: 400 `invalid request body`, unless the
+/// route's handler answers something else before it reads the body.
+fn undecodable_response(mock: &MockDaemon, method: &str, path: &str, caller: Caller<'_>) -> HttpResponse {
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
+    let Ok((endpoint, params)) = Endpoint::recognize(method, path) else {
+        return error_response(400, "invalid request body");
+    };
+    match mock.lock().answer_undecodable(endpoint, &params, caller) {
+        Ok(reply) => reply_response(endpoint.success_status(), &reply, mock.server_version().is_head()),
+        Err(rejection) => rejection_response(rejection),
     }
 }
 

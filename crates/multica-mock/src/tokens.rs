@@ -22,6 +22,10 @@ pub enum MockToken {
         /// omitted) for every workspace, `Some(vec![])` for none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         member_of: Option<Vec<WorkspaceId>>,
+        /// The user's ID: `None` (omitted) for the seed's user. Login JWTs
+        /// of this user act on the same workspaces.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
     },
     /// A daemon token (`mdt_` + anything): acts only on its workspace, and
     /// a batch claim must name its daemon ID.
@@ -42,17 +46,26 @@ impl MockToken {
     /// A personal token of a member of every workspace (what
     /// [`crate::MockDaemonBuilder::token`] configures).
     pub fn personal(token: impl Into<String>) -> MockToken {
-        MockToken::Personal { token: token.into(), member_of: None }
+        MockToken::Personal { token: token.into(), member_of: None, user_id: None }
     }
 
     /// A personal token of a member of exactly `workspaces`.
     pub fn member_of(token: impl Into<String>, workspaces: impl IntoIterator<Item = WorkspaceId>) -> MockToken {
-        MockToken::Personal { token: token.into(), member_of: Some(workspaces.into_iter().collect()) }
+        MockToken::Personal { token: token.into(), member_of: Some(workspaces.into_iter().collect()), user_id: None }
     }
 
     /// A daemon token of one workspace and daemon, never expiring.
     pub fn daemon(token: impl Into<String>, workspace_id: WorkspaceId, daemon_id: DaemonId) -> MockToken {
         MockToken::Daemon { token: token.into(), workspace_id, daemon_id, expires_at: None }
+    }
+
+    /// The same personal token, of the user with this ID (a daemon token is
+    /// returned unchanged).
+    pub fn of_user(mut self, id: impl Into<String>) -> MockToken {
+        if let MockToken::Personal { user_id, .. } = &mut self {
+            *user_id = Some(id.into());
+        }
+        self
     }
 
     /// The token's text.

@@ -117,3 +117,45 @@ async fn binary_emulates_head_with_server_version_and_takes_tokens() {
     let pairing = format!("{url}/api/daemon/pairing-sessions");
     assert_eq!(send("POST", pairing, "{}", Some("mul_t0k")).await.0, 404, "pairing is gone at HEAD");
 }
+
+#[tokio::test]
+async fn binary_at_head_speaks_the_daemon_websocket_channel_with_control_routes_that_push() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let token = "mul_binary000000000000000000000000000000000";
+    let (_server, url) =
+        tokio::task::spawn_blocking(move || start(&["--seed-demo", "--token", token, "--server-version", "head"]))
+            .await
+            .unwrap();
+    let runtime = "33333333-3333-4333-8333-333333333333";
+    let ws_url = format!("{}/api/daemon/ws?runtime_ids={runtime}", url.replace("http://", "ws://"));
+    let mut request = ws_url.into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let next_json = |text: Option<Result<Message, _>>| -> serde_json::Value {
+        match text {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    };
+    let heartbeat = serde_json::json!({ "type": "daemon:heartbeat", "payload": { "runtime_id": runtime } });
+    ws.send(Message::text(heartbeat.to_string())).await.unwrap();
+    let ack = next_json(ws.next().await);
+    assert_eq!(ack["payload"]["server_capabilities"], serde_json::json!(["rpc-v1"]));
+
+    // A runtime profile created through the control routes is pushed.
+    let profile = r#"{"workspace_id":"11111111-1111-4111-8111-111111111111","display_name":"p","protocol_family":"claude","command_name":"c"}"#;
+    let (status, created) = send("POST", format!("{url}/_mock/runtime-profiles"), profile, None).await;
+    assert_eq!(status, 200, "{created}");
+    let pushed = next_json(ws.next().await);
+    assert_eq!(pushed["type"], "daemon:runtime_profiles_changed");
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(pushed["payload"]["runtime_profile_id"], created["id"]);
+
+    let (_, calls) = send("GET", format!("{url}/_mock/calls"), "", None).await;
+    let calls: serde_json::Value = serde_json::from_str(&calls).unwrap();
+    assert_eq!(calls[0]["endpoint"], "SendHeartbeat");
+    assert_eq!(calls[0]["transport"], "ws");
+}

@@ -233,6 +233,24 @@ async fn a_deleted_runtime_is_acked_runtime_gone() {
     assert_eq!(refused.status, 404);
 }
 
+#[tokio::test]
+async fn a_model_list_request_pushes_pending_work_and_the_next_ack_carries_it_once() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    let request = head.mock.request_runtime(&multica_mock::RuntimeRequest::model_list(head.rt1.clone())).unwrap();
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({ "type": "daemon:pending_work", "payload": { "runtime_id": head.rt1, "kind": "model_list" } })
+    );
+    send(&mut ws, heartbeat(head.rt1.as_str())).await;
+    assert_eq!(recv(&mut ws).await["payload"]["pending_model_list"], json!({ "id": request.id }));
+    send(&mut ws, heartbeat(head.rt1.as_str())).await;
+    assert!(recv(&mut ws).await["payload"].get("pending_model_list").is_none());
+    // Local-skill requests wait for the next scheduled heartbeat.
+    head.mock.request_runtime(&multica_mock::RuntimeRequest::local_skills(head.rt1.clone())).unwrap();
+    silence(&mut ws, QUIET).await;
+}
+
 // ----- §10.10-13 the RPC ------------------------------------------------------------
 
 fn claim_body(head: &Head, max_tasks: i64) -> Value {
@@ -376,6 +394,10 @@ async fn a_claim_slower_than_its_budget_answers_500_and_claims_nothing() {
     assert!(started.elapsed() < Duration::from_secs(2), "answered at the budget, not after the delay");
     assert_eq!(answer["payload"]["request_id"], "slow");
     assert_eq!(answer["payload"]["status"], 500);
+    assert_eq!(
+        answer["payload"]["body"],
+        json!({ "error": "failed to claim tasks: promote deferred tasks: context deadline exceeded" })
+    );
     assert!(answer["payload"].get("error").is_none());
     assert_eq!(head.mock.task_status(&task), Some(TaskStatus::Queued));
 }
@@ -426,6 +448,30 @@ async fn enqueues_and_ends_push_task_available_to_every_holder() {
         assert!(recv(&mut main).await["payload"]["task_id"].is_string());
     }
     silence(&mut main, QUIET).await;
+}
+
+#[tokio::test]
+async fn a_bulk_transition_hints_each_runtime_once() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    let tasks = [head.enqueue(), head.enqueue()];
+    for task in &tasks {
+        head.mock.claim_task(&head.rt1).await.unwrap().unwrap();
+        assert_eq!(recv(&mut ws).await["payload"]["task_id"], json!(task));
+    }
+    // Both dispatched tasks time out in one sweep, their runtime still heard from.
+    head.mock.advance_clock(Duration::from_secs(200));
+    head.mock.send_heartbeat(&head.rt1).await.unwrap();
+    head.mock.advance_clock(Duration::from_secs(140));
+    for task in &tasks {
+        assert_eq!(head.mock.task_status(task), Some(TaskStatus::Failed));
+    }
+    let mut frames = Vec::new();
+    while let Some(Message::Text(text)) = next(&mut ws, QUIET).await {
+        frames.push(serde_json::from_str::<Value>(&text).unwrap()["payload"].clone());
+    }
+    let hints: Vec<&Value> = frames.iter().filter(|p| p.get("task_id").is_none()).collect();
+    assert_eq!(hints, [&json!({ "runtime_id": head.rt1 })], "{frames:?}");
 }
 
 #[tokio::test]
@@ -547,4 +593,63 @@ async fn shutting_the_server_down_ends_its_channel_connections() {
     server.shutdown().await;
     assert!(next(&mut ws, Duration::from_secs(5)).await.is_none_or(|m| m.is_close()));
     assert_eq!(mock.channel_connections(), 0);
+}
+
+// ----- the control routes over HTTP ----------------------------------------------------
+
+async fn control(head: &Head, method: &str, path: &str, body: Value) -> (u16, Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", head.server.base_url()))
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn control_routes_cause_every_push_and_arm_the_channel_faults() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    let (_, created) = control(&head, "POST", "/_mock/workspaces", json!({ "name": "Second" })).await;
+    assert_eq!(recv(&mut ws).await["type"], "daemon:workspaces_changed");
+    let path = format!("/_mock/workspaces/{}", created["id"].as_str().unwrap());
+    assert_eq!(control(&head, "DELETE", &path, json!({})).await.0, 200);
+    assert_eq!(recv(&mut ws).await["type"], "daemon:workspaces_changed");
+    assert_eq!(control(&head, "DELETE", &path, json!({})).await.0, 400, "already gone");
+
+    let profile = json!({ "id": "0f0f0f0f-0000-4000-8000-000000000001", "workspace_id": head.workspace_id,
+                          "display_name": "p", "protocol_family": "codex", "command_name": "codex-p" });
+    let (status, created) = control(&head, "POST", "/_mock/runtime-profiles", profile).await;
+    assert_eq!((status, created["id"].as_str()), (200, Some("0f0f0f0f-0000-4000-8000-000000000001")));
+    assert_eq!(created["display_name"], "p");
+    assert_eq!(recv(&mut ws).await["payload"]["runtime_profile_id"], created["id"]);
+    let listed = head.mock.list_runtime_profiles(&head.workspace_id).await.unwrap();
+    assert_eq!(listed.runtime_profiles.len(), 1);
+    assert_eq!(
+        control(&head, "DELETE", "/_mock/runtime-profiles/0f0f0f0f-0000-4000-8000-000000000001", json!({})).await.0,
+        200
+    );
+    assert_eq!(recv(&mut ws).await["type"], "daemon:runtime_profiles_changed");
+
+    let runtime = format!("/_mock/runtimes/{}", head.rt2);
+    assert_eq!(control(&head, "DELETE", &runtime, json!({})).await.0, 200);
+    send(&mut ws, heartbeat(head.rt2.as_str())).await;
+    assert_eq!(recv(&mut ws).await["payload"]["status"], "runtime_gone");
+
+    let fault = json!({ "endpoint": "ws_claim", "close_connection": true });
+    assert_eq!(control(&head, "POST", "/_mock/faults", fault).await.0, 200);
+    send(&mut ws, claim("c", claim_body(&head, 1))).await;
+    assert!(next(&mut ws, Duration::from_secs(5)).await.is_none_or(|m| m.is_close()));
+    let fault = json!({ "endpoint": "ws_upgrade", "status": 503, "message": "maintenance" });
+    assert_eq!(control(&head, "POST", "/_mock/faults", fault).await.0, 200);
+    let refused = connect(&head.url(&format!("?runtime_ids={}", head.rt1)), &[("Authorization", &bearer(PAT))])
+        .await
+        .unwrap_err();
+    assert_eq!((refused.status, refused.body.as_str()), (503, "{\"error\":\"maintenance\"}\n"));
+    assert_eq!(control(&head, "POST", "/_mock/faults", json!({ "endpoint": "ws_claim" })).await.0, 400);
 }

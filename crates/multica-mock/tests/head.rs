@@ -22,6 +22,8 @@ use multica_api::{
 use multica_mock::{serve, IssueSeed, MockDaemon, MockToken, Seed, ServerVersion, WorkspaceSeed};
 
 const PAT: &str = "mul_head0000000000000000000000000000000000";
+/// The seed's user in the JWT test.
+const USER: &str = "ba434649-be0e-4ed6-aadb-a3b483626499";
 
 fn head() -> MockDaemon {
     MockDaemon::builder().server_version(ServerVersion::Head).token(PAT).build().unwrap()
@@ -752,4 +754,49 @@ async fn the_sdk_detects_the_head_fake_as_head_and_the_default_fake_as_3c93ebaf1
     assert_eq!(DaemonApiExt::server_version(&world.mock.without_token()).await.unwrap(), ServerVersion::Head);
     let old = MockDaemon::new();
     assert_eq!(DaemonApiExt::server_version(&old).await.unwrap(), ServerVersion::V3c93ebaf1c);
+}
+
+/// Login JWTs as the web UI sends them: signed with the server's secret,
+/// the user in `sub`; disabled accounts are refused whatever the credential.
+#[tokio::test]
+async fn login_jwts_authenticate_users_and_disabled_accounts_are_refused() {
+    let mock = MockDaemon::builder()
+        .server_version(ServerVersion::Head)
+        .token(PAT)
+        .seed(Seed { user: Some(multica_mock::UserSeed { id: USER.into(), name: "tester".into() }), ..Seed::default() })
+        .build()
+        .unwrap();
+    let world = world_with(mock).await;
+    let runtime = &world.runtime_id;
+    let beat = |token: String| {
+        let mock = world.mock.with_token(token);
+        let runtime = runtime.clone();
+        async move { mock.send_heartbeat(&runtime).await.map(|_| ()).map_err(|e| (e.status(), e.server_message())) }
+    };
+    assert_eq!(beat(world.mock.login_jwt(USER)).await, Ok(()));
+    // Another user reaches the workspaces of its personal tokens only.
+    let stranger = "7b4b7d2e-43a4-4c1c-9a57-3b1f63a1c0de";
+    assert_eq!(beat(world.mock.login_jwt(stranger)).await, Err((Some(404), Some("not found".into()))));
+    world
+        .mock
+        .add_token(&MockToken::member_of("mul_stranger", [world.workspace_id.clone()]).of_user(stranger))
+        .unwrap();
+    assert_eq!(beat(world.mock.login_jwt(stranger)).await, Ok(()));
+    // Signed with another secret, or expired on the fake clock: invalid.
+    let other = MockDaemon::builder().jwt_secret("not the server's").build().unwrap().login_jwt(USER);
+    assert_eq!(beat(other).await, Err((Some(401), Some("invalid token".into()))));
+    let expiring = world.mock.login_jwt(USER);
+    world.mock.advance_clock(Duration::from_secs(30 * 24 * 3600));
+    world.mock.send_heartbeat(runtime).await.unwrap();
+    assert_eq!(beat(expiring).await, Err((Some(401), Some("invalid token".into()))));
+    // Without `sub`: HS256 `{"name":"x"}` signed with the development secret.
+    let no_sub = "eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoieCJ9.r_Vp0kfwiDUlAtLuoung0ruPube0CkmwDVjEPklgCxc";
+    assert_eq!(beat(no_sub.into()).await, Err((Some(401), Some("invalid claims".into()))));
+    // A cloud node PAT without a cloud fleet.
+    assert_eq!(beat("mcn_0123456789".into()).await, Err((Some(401), Some("invalid token".into()))));
+    // The server's disabled accounts, by ID.
+    let disabled = "514492f7-b30f-4147-bd33-c0e8ce5d6d4f";
+    assert_eq!(beat(world.mock.login_jwt(disabled)).await, Err((Some(403), Some("account disabled".into()))));
+    world.mock.add_token(&MockToken::personal("mul_disabled").of_user(disabled)).unwrap();
+    assert_eq!(beat("mul_disabled".into()).await, Err((Some(403), Some("account disabled".into()))));
 }

@@ -12,13 +12,16 @@ use std::time::Duration;
 use multica_mock::{parse_server_version, serve_with, ConnectionLimits, MockDaemon, Seed, ServerConfig, ServerVersion};
 
 const USAGE: &str = "\
-usage: multica-mock-server [--port N] [--token T] [--server-version V] [--frontend-url URL] [--seed FILE | --seed-demo]
+usage: multica-mock-server [--port N] [--token T] [--jwt-secret S] [--server-version V] [--frontend-url URL]
+                           [--seed FILE | --seed-demo]
                            [--header-timeout SECS] [--idle-timeout SECS] [--max-connections N]
 
   --port N               listen on 127.0.0.1:N (default: a free port)
   --token T              turn auth on: GET /api/workspaces needs `Authorization: Bearer T`
                          (at head: the personal token of a member of every workspace;
                          add more with POST /_mock/tokens)
+  --jwt-secret S         the secret login JWTs (HS256) are signed with (default: the
+                         server's development secret)
   --server-version V     the server to emulate: 3c93ebaf1c (default) or head (1cc46b2697)
   --frontend-url URL     pairing links point to URL/pair/local?token=…, and CORS allows
                          that origin (default http://localhost:3000)
@@ -37,6 +40,7 @@ Prints the base URL (http://127.0.0.1:PORT) on the first line of stdout.";
 struct Options {
     port: u16,
     token: Option<String>,
+    jwt_secret: Option<String>,
     server_version: Option<ServerVersion>,
     frontend_url: Option<String>,
     seed_file: Option<String>,
@@ -75,6 +79,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
             }
             "--seed" => options.seed_file = Some(value()?),
             "--frontend-url" => options.frontend_url = Some(value()?),
+            "--jwt-secret" => options.jwt_secret = Some(value()?),
             "--seed-demo" => options.seed_demo = true,
             "--header-timeout" => options.limits.header_read_timeout = seconds(&flag, &value()?)?,
             "--idle-timeout" => options.limits.idle_timeout = seconds(&flag, &value()?)?,
@@ -115,6 +120,9 @@ async fn run(options: Options) -> Result<(), String> {
     }
     if let Some(url) = &options.frontend_url {
         builder = builder.frontend_url(url.clone());
+    }
+    if let Some(secret) = &options.jwt_secret {
+        builder = builder.jwt_secret(secret.clone());
     }
     if let Some(seed) = load_seed(&options)? {
         builder = builder.seed(seed);
@@ -197,6 +205,8 @@ mod tests {
         let old = parse(&["--server-version=3c93ebaf1c"]).expect("valid").server_version;
         assert_eq!(old, Some(ServerVersion::V3c93ebaf1c));
         assert_eq!(parse(&[]).expect("valid").server_version, None, "3c93ebaf1c unless asked");
+        let secret = parse(&["--jwt-secret", "s3cret"]).expect("valid").jwt_secret;
+        assert_eq!(secret.as_deref(), Some("s3cret"));
         let url = parse(&["--frontend-url=https://app.example"]).expect("valid").frontend_url;
         assert_eq!(url.as_deref(), Some("https://app.example"));
         assert_eq!(parse(&[]).expect("valid"), Options::default());

@@ -3,14 +3,16 @@
 //! authenticates with the HEAD middleware's rules (contract §2) and each
 //! handler checks workspace access.
 
+use super::jwt;
 use super::*;
 use crate::tokens::MockToken;
 
 /// A stored credential.
 #[derive(Clone, Debug)]
 pub(super) enum Credential {
-    /// `mul_…`: a user, member of these workspaces (`None`: every one).
-    Personal { member_of: Option<HashSet<WorkspaceId>> },
+    /// `mul_…`: a user (`None`: the seed's user), member of these
+    /// workspaces (`None`: every one).
+    Personal { user: Option<String>, member_of: Option<HashSet<WorkspaceId>> },
     /// `mdt_…`: one workspace and daemon, until `expires`.
     Daemon { workspace_id: WorkspaceId, daemon_id: DaemonId, expires: Option<Millis> },
 }
@@ -20,8 +22,8 @@ pub(super) enum Credential {
 pub(crate) enum Identity {
     /// 3c93ebaf1c's daemon routes: no credential, every workspace.
     Anyone,
-    /// A personal token's user.
-    User { member_of: Option<HashSet<WorkspaceId>> },
+    /// A user (personal token or login JWT).
+    User { id: String, member_of: Option<HashSet<WorkspaceId>> },
     /// A daemon token (its daemon ID binds batch claims).
     #[allow(dead_code)]
     Daemon { workspace_id: WorkspaceId, daemon_id: DaemonId },
@@ -31,12 +33,17 @@ impl Identity {
     /// Whether the caller may act on `workspace` (canonical ID).
     pub(crate) fn may_access(&self, workspace: &WorkspaceId) -> bool {
         match self {
-            Identity::Anyone | Identity::User { member_of: None } => true,
-            Identity::User { member_of: Some(member_of) } => member_of.contains(workspace),
+            Identity::Anyone | Identity::User { member_of: None, .. } => true,
+            Identity::User { member_of: Some(member_of), .. } => member_of.contains(workspace),
             Identity::Daemon { workspace_id, .. } => workspace_id == workspace,
         }
     }
 }
+
+/// User IDs the server refuses (`temporarilyDisabledUserIDs`).
+const DISABLED_USER_IDS: &[&str] = &["514492f7-b30f-4147-bd33-c0e8ce5d6d4f", "1d542296-17c6-484a-9914-dcee589be116"];
+/// E-mails the server refuses (`temporarilyDisabledUserEmails`).
+const DISABLED_USER_EMAILS: &[&str] = &["pdzzer68@embassybase.com", "gtwtrox@mowan666.com"];
 
 fn auth_error(writer: Writer, message: &'static str) -> Rejection {
     Rejection { writer, ..reject(401, message) }
@@ -47,12 +54,12 @@ impl State {
     /// same text).
     pub(crate) fn add_token(&mut self, token: &MockToken) -> Result<(), Error> {
         let (text, credential) = match token {
-            MockToken::Personal { token, member_of } => {
+            MockToken::Personal { token, member_of, user_id } => {
                 if !token.starts_with("mul_") {
                     return Err(control_error(format!("a personal token starts with mul_: {token:?}")));
                 }
                 let member_of = member_of.as_ref().map(|ids| ids.iter().map(canonical).collect());
-                (token, Credential::Personal { member_of })
+                (token, Credential::Personal { user: user_id.clone(), member_of })
             }
             MockToken::Daemon { token, workspace_id, daemon_id, expires_at } => {
                 if !token.starts_with("mdt_") {
@@ -108,14 +115,73 @@ impl State {
                 _ => Err(auth_error(writer, "invalid daemon token")),
             };
         }
-        // `mul_` is looked up; `mcn_` (no cloud fleet), `mat_` task tokens
-        // and anything else fall through to the JWT check, which fails.
-        match self.tokens.get(token) {
-            Some(Credential::Personal { member_of }) if token.starts_with("mul_") => {
-                Ok(Identity::User { member_of: member_of.clone() })
-            }
-            _ => Err(auth_error(writer, "invalid token")),
+        // No cloud fleet is configured: a cloud node PAT is refused.
+        if token.starts_with("mcn_") {
+            return Err(auth_error(writer, "invalid token"));
         }
+        if token.starts_with("mul_") {
+            return match self.tokens.get(token) {
+                Some(Credential::Personal { user, member_of }) => {
+                    let id = user.clone().unwrap_or_else(|| self.user.0.clone());
+                    self.refuse_disabled(&id, "")?;
+                    Ok(Identity::User { id, member_of: member_of.clone() })
+                }
+                _ => Err(auth_error(writer, "invalid token")),
+            };
+        }
+        // Anything else is read as a login JWT (`mat_` task tokens fail here).
+        self.jwt_identity(token, writer)
+    }
+
+    /// A login JWT's user: `invalid token`, `invalid claims` (no `sub`),
+    /// 403 `account disabled`; the seed's user is a member of every
+    /// workspace, another user of the workspaces of its personal tokens.
+    fn jwt_identity(&self, token: &str, writer: Writer) -> Result<Identity, Rejection> {
+        let user = match jwt::verify(token, &self.jwt_secret, self.now) {
+            Ok(user) => user,
+            Err(jwt::JwtRefusal::InvalidToken) => return Err(auth_error(writer, "invalid token")),
+            Err(jwt::JwtRefusal::InvalidClaims) => return Err(auth_error(writer, "invalid claims")),
+        };
+        self.refuse_disabled(&user.sub, &user.email)?;
+        let sub = canonical(&user.sub);
+        let member_of = if sub == self.user.0 {
+            None
+        } else {
+            let tokens = self.tokens.values().filter_map(|credential| match credential {
+                Credential::Personal { user: Some(user), member_of } if canonical(user) == sub => Some(member_of),
+                _ => None,
+            });
+            let mut workspaces = Some(HashSet::new());
+            for member_of in tokens {
+                match (member_of, workspaces.as_mut()) {
+                    (None, _) => workspaces = None,
+                    (Some(ids), Some(all)) => all.extend(ids.iter().cloned()),
+                    (Some(_), None) => {}
+                }
+            }
+            workspaces
+        };
+        Ok(Identity::User { id: sub, member_of })
+    }
+
+    /// A login JWT of `user_id` signed with the configured secret.
+    pub(crate) fn issue_login_jwt(&self, user_id: &str) -> String {
+        let name = if canonical(&user_id.to_owned()) == self.user.0 { self.user.1.as_str() } else { "" };
+        jwt::issue(user_id, name, &self.jwt_secret, self.now)
+    }
+
+    /// The server's temporarily disabled accounts (a fixed list of user IDs
+    /// and e-mails in its source): 403 `account disabled` from either auth
+    /// middleware, whatever the credential.
+    fn refuse_disabled(&self, user_id: &str, email: &str) -> Result<(), Rejection> {
+        let id = user_id.trim().to_lowercase();
+        let email = email.trim().to_lowercase();
+        if DISABLED_USER_IDS.contains(&id.as_str())
+            || (!email.is_empty() && DISABLED_USER_EMAILS.contains(&email.as_str()))
+        {
+            return Err(Rejection { writer: Writer::DaemonAuth, ..reject(403, "account disabled") });
+        }
+        Ok(())
     }
 
     /// The user auth middleware (`/api/workspaces`, approving a pairing):
@@ -130,23 +196,33 @@ impl State {
         let writer = Writer::UserAuth;
         if self.version.is_head() {
             let token = Self::bearer(authorization, writer)?;
-            if let Some(Credential::Personal { member_of }) = self.tokens.get(token) {
-                return Ok(Identity::User { member_of: member_of.clone() });
+            if let Some(Credential::Personal { user, member_of }) = self.tokens.get(token) {
+                let id = user.clone().unwrap_or_else(|| self.user.0.clone());
+                self.refuse_disabled(&id, "")?;
+                return Ok(Identity::User { id, member_of: member_of.clone() });
             }
-            let task = token
-                .starts_with("mat_")
-                .then(|| self.tasks.values().find(|t| t.head.auth_token.as_deref() == Some(token)))
-                .flatten();
-            return match task {
-                Some(_) => Ok(Identity::User { member_of: None }),
-                None => Err(auth_error(writer, "invalid token")),
-            };
+            if token.starts_with("mat_") {
+                return match self.tasks.values().find(|t| t.head.auth_token.as_deref() == Some(token)) {
+                    Some(_) => Ok(Identity::User { id: self.user.0.clone(), member_of: None }),
+                    None => Err(auth_error(writer, "invalid token")),
+                };
+            }
+            if token.starts_with("mcn_") || token.starts_with("mul_") || token.starts_with("mdt_") {
+                return Err(auth_error(writer, "invalid token"));
+            }
+            return self.jwt_identity(token, writer);
         }
         let Some(expected) = &self.expected_authorization else { return Ok(Identity::Anyone) };
-        Self::bearer(authorization, writer)?;
-        if authorization.map(str::trim) != Some(expected.as_str()) {
-            return Err(auth_error(writer, "invalid token"));
+        let token = Self::bearer(authorization, writer)?;
+        if authorization.map(str::trim) == Some(expected.as_str()) {
+            return Ok(Identity::Anyone);
         }
-        Ok(Identity::Anyone)
+        // A login JWT of a user passes too (the 3c93ebaf1c middleware has no
+        // disabled accounts).
+        match jwt::verify(token, &self.jwt_secret, self.now) {
+            Ok(_) => Ok(Identity::Anyone),
+            Err(jwt::JwtRefusal::InvalidClaims) => Err(auth_error(writer, "invalid claims")),
+            Err(jwt::JwtRefusal::InvalidToken) => Err(auth_error(writer, "invalid token")),
+        }
     }
 }

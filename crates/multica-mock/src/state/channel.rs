@@ -94,6 +94,8 @@ impl State {
         if self.workspace(&id).is_none() {
             return Err(control_error(format!("unknown workspace \"{id}\"")));
         }
+        // Its members hear of it (computed while it still exists).
+        self.hub.workspaces_changed_for_members(&id);
         let runtimes: Vec<RuntimeId> =
             self.runtimes.values().filter(|r| r.workspace_id == id).map(|r| r.id.clone()).collect();
         for runtime in runtimes {
@@ -102,7 +104,6 @@ impl State {
         self.agents.retain(|a| a.workspace_id != id);
         self.profiles.retain(|p| p.workspace_id != id);
         self.workspaces.retain(|w| w.workspace.id != id);
-        self.hub.workspaces_changed(&id);
         Ok(())
     }
 

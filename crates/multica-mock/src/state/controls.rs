@@ -64,7 +64,8 @@ impl State {
         workspace.created_at = now.clone();
         workspace.updated_at = now;
         self.workspaces.push(WorkspaceRow { workspace });
-        self.hub.workspaces_changed(&id);
+        // Its creator, the fake's user, hears of it.
+        self.hub.workspaces_changed_for_user(&self.user.0);
         Ok(id)
     }
 
@@ -132,6 +133,7 @@ impl State {
         Ok(id)
     }
 
+    /// The one place a task is queued (seeds, `/_mock/tasks`, reruns, retries).
     pub(crate) fn add_task(&mut self, seed: &TaskSeed) -> Result<multica_api::TaskId, Error> {
         let seed = &TaskSeed {
             id: seed.id.as_ref().map(canonical),
@@ -183,6 +185,31 @@ impl State {
         self.index_task(&id);
         self.number_issue(&issue_id, &workspace_id);
         self.hub.task_available(&runtime_id, Some(&id));
+        Ok(id)
+    }
+
+    /// A user's rerun of a task (HEAD, §7.4): a new task of the source's
+    /// runtime, agent and issue (each unless `with` names another), with the
+    /// source's priority unless the rerun gives one, queued by
+    /// [`State::add_task`] and marked as a rerun of the source.
+    pub(crate) fn rerun_task(&mut self, rerun: &Rerun, with: Option<&TaskSeed>) -> Result<multica_api::TaskId, Error> {
+        let source_id = canonical(&rerun.rerun_of_task_id);
+        let Some(source) = self.tasks.get(&source_id) else {
+            return Err(control_error(format!("unknown task \"{source_id}\" to rerun")));
+        };
+        let pick = |given: Option<String>, from_source: String| given.filter(|g| !g.is_empty()).unwrap_or(from_source);
+        let seed = TaskSeed {
+            id: rerun.id.clone(),
+            runtime_id: pick(with.map(|w| w.runtime_id.as_str().to_owned()), source.runtime_id.as_str().to_owned())
+                .into(),
+            agent_id: pick(with.map(|w| w.agent_id.as_str().to_owned()), source.agent_id.as_str().to_owned()).into(),
+            issue_id: pick(with.map(|w| w.issue_id.as_str().to_owned()), source.issue_id.as_str().to_owned()).into(),
+            priority: rerun.priority.unwrap_or(source.priority),
+        };
+        let id = self.add_task(&seed)?;
+        if let Some(row) = self.tasks.get_mut(&id) {
+            row.head.rerun_of = Some(source_id);
+        }
         Ok(id)
     }
 

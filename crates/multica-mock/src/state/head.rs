@@ -53,6 +53,10 @@ pub(super) struct TaskHead {
     pub(super) waiting_reason: String,
     /// What the daemon's `cancel-ack` recorded.
     pub(super) cancel_ack: Option<super::head_routes::CancelRecord>,
+    /// The task a user's rerun made this one from (§7.4).
+    pub(super) rerun_of: Option<TaskId>,
+    /// The completion withheld the session (`session_rollout_missing`).
+    pub(super) session_rollout_missing: bool,
 }
 
 impl Default for TaskHead {
@@ -69,6 +73,8 @@ impl Default for TaskHead {
             auth_token: None,
             waiting_reason: String::new(),
             cancel_ack: None,
+            rerun_of: None,
+            session_rollout_missing: false,
         }
     }
 }
@@ -119,6 +125,7 @@ impl TaskRow {
         attribution.originator = self.initiator.clone().map(AttributionActor::new);
         attribution.evidence = Some(evidence);
         attribution.retry_of_task_id = head.parent.clone();
+        attribution.rerun_of_task_id = head.rerun_of.clone();
         let mut record = self.record();
         record.failure_reason = FailureReason::from(head.failure_reason.as_str());
         record.attempt = Some(head.attempt);
@@ -224,13 +231,37 @@ fn redact_json(value: &mut Value) {
     }
 }
 
+/// Whether a failed task's session must not be resumed: a failure that
+/// poisons the conversation, or an error text that says the provider
+/// rejected the history (`400` with `invalid_request_error`) or could not
+/// resolve its credentials.
+pub(super) fn resume_unsafe_failure(failure_reason: &str, error: &str) -> bool {
+    const POISONING: &[&str] = &[
+        "iteration_limit",
+        "agent_fallback_message",
+        "api_invalid_request",
+        "codex_semantic_inactivity",
+        "agent_error.context_overflow",
+        "codex_resume_oversized",
+    ];
+    if POISONING.contains(&failure_reason) {
+        return true;
+    }
+    let lower = error.to_lowercase();
+    (lower.contains("400") && lower.contains("invalid_request_error"))
+        || super::failure::auth_method_unresolved(error)
+        || super::failure::unresumable_history(error)
+}
+
 /// Whether an output is a provider's "context window exhausted" notice,
 /// which HEAD turns a completion into a failure for.
 fn is_context_overflow(output: &str) -> bool {
-    if output.chars().count() > 320 {
+    // Go measures the trimmed text in bytes.
+    let trimmed = output.trim();
+    if trimmed.is_empty() || trimmed.len() > 320 {
         return false;
     }
-    let text = output.to_ascii_lowercase();
+    let text = trimmed.to_lowercase();
     (text.contains("prompt is too long") && text.contains("cannot be compacted"))
         || (text.contains("conversation too long") && text.contains("press esc twice"))
         || (text.contains("compaction failed") && text.contains("reduced below the context limit"))
@@ -263,8 +294,10 @@ impl State {
                 self.deregister_head(runtime_ids, identity)?;
                 Reply::Ok
             }
-            Call::SendHeartbeat { runtime_id } => Reply::Heartbeat(self.heartbeat_head(runtime_id, identity)?),
-            Call::SendHeartbeatWith(request) => Reply::Heartbeat(self.heartbeat_head(&request.runtime_id, identity)?),
+            Call::SendHeartbeat { runtime_id } => Reply::Heartbeat(self.heartbeat_head(runtime_id, false, identity)?),
+            Call::SendHeartbeatWith(request) => {
+                Reply::Heartbeat(self.heartbeat_head(&request.runtime_id, request.supports_batch_import, identity)?)
+            }
             Call::DeregisterWith(request) => {
                 self.deregister_head(&request.runtime_ids, identity)?;
                 Reply::Ok
@@ -374,7 +407,8 @@ impl State {
         }
         let device_name = request.device_name.trim();
         let owner = match identity {
-            Identity::User { .. } | Identity::Anyone => Some(self.user.0.clone()),
+            Identity::User { id, .. } => Some(id.clone()),
+            Identity::Anyone => Some(self.user.0.clone()),
             Identity::Daemon { .. } => None,
         };
         let mut runtimes = Vec::with_capacity(request.runtimes.len());
@@ -431,6 +465,7 @@ impl State {
     pub(super) fn heartbeat_head(
         &mut self,
         runtime_id: &RuntimeId,
+        batch_import: bool,
         identity: &Identity,
     ) -> Result<HeartbeatResponse, Rejection> {
         if runtime_id.as_str().trim().is_empty() {
@@ -446,6 +481,7 @@ impl State {
         }
         let mut response = HeartbeatResponse::default();
         response.status = "ok".to_owned();
+        self.hand_out_runtime_requests(&id, batch_import, &mut response);
         Ok(response)
     }
 
@@ -596,15 +632,17 @@ impl State {
         task.leader_role_resolved = true;
         task.thread_name = self.issue_title_and_identifier(&row.issue_id).0;
         task.active_sibling_runs = self.sibling_runs(row);
-        // The newest session of the same (agent, issue), from any attempt
-        // on this runtime (another machine cannot resume it).
         task.prior_session_id.clear();
         task.prior_work_dir.clear();
-        if let Some((session, work_dir, _)) = self
+        if let Some(source) = &row.head.rerun_of {
+            self.rerun_resume_point(row, source, &mut task);
+        } else if let Some((session, work_dir, _)) = self
             .head_sessions
             .get(&(row.agent_id.clone(), row.issue_id.clone()))
             .filter(|(_, _, runtime)| *runtime == row.runtime_id)
         {
+            // The newest session of the same (agent, issue), from any
+            // attempt on this runtime (another machine cannot resume it).
             task.prior_session_id = session.clone();
             task.prior_work_dir = work_dir.clone();
         }
@@ -628,6 +666,27 @@ impl State {
         }
         task.auth_token = Some(SecretToken::new(token));
         Some(task)
+    }
+
+    /// §7.4, a rerun of a task: that task's work dir, and its session when
+    /// it ran on this runtime and did not end in a failure that poisons the
+    /// conversation. A source of another agent or issue offers nothing
+    /// (`prior_session_resume_unavailable`), as does one whose completion
+    /// withheld its session.
+    fn rerun_resume_point(&self, row: &TaskRow, source: &TaskId, task: &mut Task) {
+        let Some(source) = self.tasks.get(source) else { return };
+        if source.agent_id != row.agent_id || source.issue_id != row.issue_id {
+            task.prior_session_resume_unavailable = true;
+            return;
+        }
+        task.prior_work_dir.clone_from(&source.work_dir);
+        let error = source.error.as_deref().unwrap_or_default();
+        if !resume_unsafe_failure(&source.head.failure_reason, error) && source.runtime_id == row.runtime_id {
+            task.prior_session_id.clone_from(&source.session_id);
+        }
+        if source.head.session_rollout_missing {
+            task.prior_session_resume_unavailable = true;
+        }
     }
 
     // ----- the sweeper (§7.7) ------------------------------------------------------
@@ -863,6 +922,7 @@ impl State {
         row.work_dir = strip(&completion.work_dir);
         row.head.branch_name = strip(&completion.branch_name);
         row.head.durable_work_dir = strip(&completion.durable_work_dir);
+        row.head.session_rollout_missing = completion.session_rollout_missing;
         row.head.lease = None;
         row.head.auth_token = None;
         let key = (row.agent_id.clone(), row.issue_id.clone());
@@ -887,14 +947,16 @@ impl State {
             return self.head_record(&id);
         }
         let strip = |s: &str| s.replace('\0', "");
-        let reason = if failure.failure_reason.is_empty() {
-            FailureReason::AgentErrorUnknown.as_str().to_owned()
-        } else {
-            strip(&failure.failure_reason)
+        // No reason: the error text's class; a legacy label is upgraded.
+        let error = strip(&failure.error);
+        let reason = match strip(&failure.failure_reason) {
+            reason if reason.is_empty() => super::failure::classify(&error).to_owned(),
+            reason => reason,
         };
+        let reason = super::failure::normalize_daemon_reason(&reason, &error);
         self.set_task_status(&id, TaskStatus::Failed);
         let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
-        row.error = Some(strip(&failure.error));
+        row.error = Some(error);
         row.head.failure_reason = reason.clone();
         row.head.lease = None;
         row.head.auth_token = None;
@@ -910,8 +972,8 @@ impl State {
         if !failure.durable_work_dir.is_empty() {
             row.head.durable_work_dir = strip(&failure.durable_work_dir);
         }
-        // A session the failure poisoned (context exhausted) is never resumed.
-        let poisoned = reason == FailureReason::ContextOverflow.as_str();
+        // A session the failure poisoned is never resumed.
+        let poisoned = resume_unsafe_failure(&reason, row.error.as_deref().unwrap_or_default());
         if !row.session_id.is_empty() && !poisoned {
             let key = (row.agent_id.clone(), row.issue_id.clone());
             let pointer = (row.session_id.clone(), row.work_dir.clone(), row.runtime_id.clone());

@@ -10,6 +10,7 @@ use multica_api::{
 };
 
 use super::head::{repos_version, HeadFailure};
+use super::runtime_requests::Report;
 use super::*;
 
 /// The most tasks one batch claim hands out.
@@ -46,15 +47,17 @@ impl State {
             Call::RecoverOrphans { runtime_id } => {
                 api(self.recover_orphans(runtime_id, identity).map(ApiReply::OrphansRecovered))
             }
-            Call::ReportModelList { runtime_id, .. }
-            | Call::ReportLocalSkills { runtime_id, .. }
-            | Call::ReportSkillImport { runtime_id, .. } => {
-                // Runtime requests are created by users of the real server;
-                // the fake has none, so every request ID is unknown.
-                self.head_runtime(runtime_id.as_str(), identity).and_then(|_| Err(reject(404, "request not found")))
+            Call::ReportModelList { runtime_id, request_id, result } => {
+                api(self.report(runtime_id, request_id, Report::ModelList(result), identity))
             }
-            Call::ReportUpdateResult { runtime_id, .. } => {
-                self.head_runtime(runtime_id.as_str(), identity).and_then(|_| Err(reject(404, "update not found")))
+            Call::ReportLocalSkills { runtime_id, request_id, result } => {
+                api(self.report(runtime_id, request_id, Report::LocalSkills(result), identity))
+            }
+            Call::ReportSkillImport { runtime_id, request_id, result } => {
+                api(self.report(runtime_id, request_id, Report::SkillImport(result), identity))
+            }
+            Call::ReportUpdateResult { runtime_id, update_id, result } => {
+                api(self.report(runtime_id, update_id, Report::Update(result), identity))
             }
             Call::WaitLocalDirectory { task_id, wait } => {
                 api(self.wait_local_directory(task_id, wait, identity).map(ApiReply::TaskRecord))
@@ -91,6 +94,16 @@ impl State {
             })),
             _ => return None,
         })
+    }
+
+    fn report(
+        &mut self,
+        runtime_id: &RuntimeId,
+        request_id: &multica_api::RuntimeRequestId,
+        report: Report<'_>,
+        identity: &Identity,
+    ) -> Result<ApiReply, Rejection> {
+        self.report_runtime_request(runtime_id, request_id, report, identity).map(|()| ApiReply::Done)
     }
 
     /// A workspace by path ID: 404 `not found` when it is not a UUID,
@@ -405,4 +418,48 @@ fn issue_gc((status, updated): (String, Millis)) -> multica_api::GcCheck {
     check.status = status;
     check.updated_at = updated.rfc3339_micros();
     check
+}
+
+impl State {
+    /// What HEAD answers a request whose body does not decode: the handlers
+    /// that look their objects up first answer those errors (and a result
+    /// route acknowledges a finished request without reading its body);
+    /// the others, and 3c93ebaf1c, answer 400 `invalid request body`.
+    pub(crate) fn answer_undecodable(
+        &mut self,
+        endpoint: multica_api::Endpoint,
+        params: &[String],
+        caller: Caller<'_>,
+    ) -> Result<Reply, Rejection> {
+        use super::requests_kind as kind;
+        use multica_api::Endpoint as E;
+        const BAD_BODY: Rejection = reject(400, "invalid request body");
+        if !self.version.is_head() {
+            return Err(BAD_BODY);
+        }
+        let identity = &self.authenticate_daemon(caller.authorization)?;
+        let param = |index: usize| params.get(index).cloned().unwrap_or_default();
+        match endpoint {
+            E::CompleteTask | E::FailTask | E::ReportTaskUsage | E::WaitLocalDirectory => {
+                self.head_task(&param(0), identity)?;
+            }
+            E::ResolveSkillBundles => {
+                let runtime_id = self.head_runtime(&param(0), identity)?;
+                let id = self.head_task(&param(1), identity)?;
+                let row = self.tasks.get(&id).filter(|t| t.runtime_id == runtime_id).ok_or(TASK_NOT_FOUND)?;
+                if !matches!(row.status, TaskStatus::Dispatched | TaskStatus::WaitingLocalDirectory) {
+                    return Err(reject(409, "task is not preparing"));
+                }
+            }
+            E::ReportModelList | E::ReportLocalSkills | E::ReportSkillImport | E::ReportUpdateResult => {
+                let kind = kind(endpoint);
+                let (runtime_id, request_id) = (RuntimeId::new(param(0)), param(1).into());
+                if self.runtime_request_lookup(kind, &runtime_id, &request_id, identity)? {
+                    return Ok(Reply::Ok);
+                }
+            }
+            _ => {}
+        }
+        Err(BAD_BODY)
+    }
 }

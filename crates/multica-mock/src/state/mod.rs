@@ -24,6 +24,7 @@ use crate::clock::{is_valid_date, Millis};
 use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
+use crate::requests::Rerun;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::version::{ServerVersion, VersionRules};
 
@@ -31,10 +32,13 @@ mod auth;
 mod builtin_skills;
 mod channel;
 mod controls;
+mod failure;
 mod head;
 mod head_routes;
 mod ids;
+mod jwt;
 mod routes;
+mod runtime_requests;
 mod scheduler;
 
 pub(crate) use auth::Identity;
@@ -42,6 +46,8 @@ pub(crate) use channel::ChannelHeartbeat;
 pub use channel::RuntimeProfileSeed;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
+pub use jwt::DEFAULT_JWT_SECRET;
+use runtime_requests::requests_kind;
 pub use scheduler::DEFAULT_MAX_CONCURRENT_TASKS;
 
 /// How long a pairing session stays open, as the server's default.
@@ -301,6 +307,9 @@ pub(crate) struct State {
     pub(crate) hub: std::sync::Arc<crate::ws::Hub>,
     /// Custom runtime profiles (HEAD), oldest first.
     profiles: Vec<channel::ProfileRow>,
+    /// During a bulk transition, the runtimes whose tasks ended: each is
+    /// hinted once when it is over.
+    finished_runtimes: Option<Vec<RuntimeId>>,
     workspaces: Vec<WorkspaceRow>,
     agents: Vec<AgentState>,
     runtimes: HashMap<RuntimeId, RuntimeRow>,
@@ -339,6 +348,11 @@ pub(crate) struct State {
     ping_order: Vec<PingId>,
     pairings: HashMap<String, PairingRow>,
     pairing_order: Vec<String>,
+    /// The secret login JWTs are signed with.
+    pub(crate) jwt_secret: Vec<u8>,
+    /// HEAD: runtime requests users made (model lists, local skills,
+    /// imports, updates), oldest first.
+    runtime_requests: Vec<runtime_requests::RequestRow>,
 }
 
 fn control_error(message: String) -> Error {
@@ -347,8 +361,10 @@ fn control_error(message: String) -> Error {
 
 impl State {
     pub(crate) fn new(version: ServerVersion, start: Millis, token: Option<&str>, call_log_capacity: usize) -> Self {
-        let tokens =
-            token.map(|t| (t.to_owned(), auth::Credential::Personal { member_of: None })).into_iter().collect();
+        let tokens = token
+            .map(|t| (t.to_owned(), auth::Credential::Personal { user: None, member_of: None }))
+            .into_iter()
+            .collect();
         Self {
             version,
             tokens,
@@ -360,6 +376,7 @@ impl State {
             faults: Faults::default(),
             hub: std::sync::Arc::default(),
             profiles: Vec::new(),
+            finished_runtimes: None,
             workspaces: Vec::new(),
             agents: Vec::new(),
             runtimes: HashMap::new(),
@@ -384,6 +401,8 @@ impl State {
             ping_order: Vec::new(),
             pairings: HashMap::new(),
             pairing_order: Vec::new(),
+            runtime_requests: Vec::new(),
+            jwt_secret: DEFAULT_JWT_SECRET.as_bytes().to_vec(),
         }
     }
 

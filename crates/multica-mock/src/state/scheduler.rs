@@ -88,7 +88,11 @@ impl State {
             if status == TaskStatus::Queued && row.status != TaskStatus::Queued {
                 self.hub.task_available(&row.runtime_id, Some(task_id));
             } else if terminal(&status) && !terminal(&row.status) {
-                self.hub.task_available(&row.runtime_id, None);
+                match self.finished_runtimes.as_mut() {
+                    Some(held) if held.contains(&row.runtime_id) => {}
+                    Some(held) => held.push(row.runtime_id.clone()),
+                    None => self.hub.task_available(&row.runtime_id, None),
+                }
             }
         }
         if let Some(row) = self.tasks.get_mut(task_id) {
@@ -101,6 +105,22 @@ impl State {
             row.status = status;
         }
         self.index_task(task_id);
+    }
+
+    /// Runs a bulk transition whose ended tasks hint each runtime once,
+    /// after it (the server's `notifyTasksFinished`).
+    pub(super) fn coalescing_finished<T>(&mut self, bulk: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = self.finished_runtimes.replace(Vec::new());
+        let result = bulk(self);
+        let finished = std::mem::replace(&mut self.finished_runtimes, outer).unwrap_or_default();
+        for runtime_id in finished {
+            match self.finished_runtimes.as_mut() {
+                Some(held) if held.contains(&runtime_id) => {}
+                Some(held) => held.push(runtime_id),
+                None => self.hub.task_available(&runtime_id, None),
+            }
+        }
+        result
     }
 
     fn fail_task_with(&mut self, task_id: &multica_api::TaskId, error: &str) {
@@ -160,7 +180,7 @@ impl State {
             let Some(row) = self.tasks.get(&task_id) else { continue };
             let (issue_id, agent_id) = (row.issue_id.clone(), row.agent_id.clone());
             if self.issue_closed(&issue_id) {
-                self.cancel_issue_tasks(&issue_id);
+                self.coalescing_finished(|state| state.cancel_issue_tasks(&issue_id));
                 continue;
             }
             if !agents_met.insert(agent_id.clone()) {
@@ -257,7 +277,8 @@ impl State {
     /// running for more than 9,000 s fail (`task timed out`).
     fn sweep(&mut self) {
         if self.version.is_head() {
-            self.sweep_head();
+            // A bulk terminal transition: one hint per runtime.
+            self.coalescing_finished(Self::sweep_head);
             return;
         }
         let now = self.now;

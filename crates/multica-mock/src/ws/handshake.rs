@@ -3,7 +3,6 @@
 //! WebSocket upgrade checks; the first failure answers, nothing is
 //! upgraded. A good handshake gets a bare 101 and its session.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use http::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
@@ -17,7 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use multica_api::WorkspaceId;
 
 use super::session::{self, Peer};
-use super::Hub;
+use super::{ChannelUser, Hub};
 use crate::router::{self, Cors};
 use crate::server::{add_security_headers, error_response, rejection_response, HttpResponse};
 use crate::state::Identity;
@@ -51,11 +50,11 @@ pub(crate) fn handshake(mock: &MockDaemon, mut request: Request<Incoming>) -> Ht
     let Some(accept) = upgrade_key(request.headers()) else { return refusal(bad_request()) };
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else { return refusal(bad_request()) };
 
-    let user_of = match &identity {
-        Identity::User { member_of } => Some(member_of.clone()),
-        _ => None::<Option<HashSet<WorkspaceId>>>,
+    let user = match &identity {
+        Identity::User { id, member_of } => Some(ChannelUser { id: id.clone(), member_of: member_of.clone() }),
+        _ => None,
     };
-    let registration = hub.register(runtime_ids.clone(), workspaces, user_of);
+    let registration = hub.register(runtime_ids.clone(), workspaces, user);
     let peer = Peer { runtime_ids, identity, capabilities };
     let mock = mock.clone();
     tokio::spawn(async move {

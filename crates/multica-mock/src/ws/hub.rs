@@ -20,11 +20,18 @@ struct Connection {
     runtime_ids: Vec<String>,
     /// The distinct workspaces of those runtimes.
     workspace_ids: Vec<WorkspaceId>,
-    /// A personal token's workspaces (`None` inside: every one); `None`
-    /// for a daemon token, which never hears `workspaces_changed`.
-    user_of: Option<Option<HashSet<WorkspaceId>>>,
+    /// A user's ID and workspaces (`None`: every one); `None` for a daemon
+    /// token, which never hears `workspaces_changed`.
+    user: Option<ChannelUser>,
     outbox: mpsc::Sender<String>,
     close: Arc<Notify>,
+}
+
+/// The user a connection authenticated as.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelUser {
+    pub(crate) id: String,
+    pub(crate) member_of: Option<HashSet<WorkspaceId>>,
 }
 
 /// What a registered connection's session needs from the hub.
@@ -80,7 +87,7 @@ impl Hub {
         &self,
         runtime_ids: Vec<String>,
         workspace_ids: Vec<WorkspaceId>,
-        user_of: Option<Option<HashSet<WorkspaceId>>>,
+        user: Option<ChannelUser>,
     ) -> Registration {
         let (outbox, inbox) = mpsc::channel(SEND_QUEUE);
         let close = Arc::new(Notify::new());
@@ -88,7 +95,7 @@ impl Hub {
         inner.next_id += 1;
         let id = inner.next_id;
         let connection =
-            Connection { runtime_ids, workspace_ids, user_of, outbox: outbox.clone(), close: Arc::clone(&close) };
+            Connection { runtime_ids, workspace_ids, user, outbox: outbox.clone(), close: Arc::clone(&close) };
         inner.connections.insert(id, connection);
         Registration { id, outbox, inbox, close }
     }
@@ -140,7 +147,6 @@ impl Hub {
     }
 
     /// `daemon:pending_work` to every connection holding the runtime.
-    #[allow(dead_code)] // Until the fake queues runtime requests.
     pub(crate) fn pending_work(&self, runtime_id: &RuntimeId, kind: &str) {
         let payload = json!({ "runtime_id": runtime_id, "kind": kind });
         self.push(&frame("daemon:pending_work", payload), |c| c.runtime_ids.iter().any(|r| r == runtime_id.as_str()));
@@ -153,13 +159,17 @@ impl Hub {
         self.push(&frame("daemon:runtime_profiles_changed", payload), |c| c.workspace_ids.contains(workspace_id));
     }
 
-    /// `daemon:workspaces_changed` to every connection of a user who is a
-    /// member of the workspace (never a daemon token's).
-    pub(crate) fn workspaces_changed(&self, workspace_id: &WorkspaceId) {
-        self.push(&frame("daemon:workspaces_changed", json!({})), |c| match &c.user_of {
-            Some(None) => true,
-            Some(Some(member_of)) => member_of.contains(workspace_id),
-            None => false,
+    /// `daemon:workspaces_changed` to every connection of the user (a
+    /// workspace they created).
+    pub(crate) fn workspaces_changed_for_user(&self, user_id: &str) {
+        self.push(&frame("daemon:workspaces_changed", json!({})), |c| c.user.as_ref().is_some_and(|u| u.id == user_id));
+    }
+
+    /// `daemon:workspaces_changed` to every connection of a member of the
+    /// workspace (it is deleted).
+    pub(crate) fn workspaces_changed_for_members(&self, workspace_id: &WorkspaceId) {
+        self.push(&frame("daemon:workspaces_changed", json!({})), |c| {
+            c.user.as_ref().is_some_and(|u| u.member_of.as_ref().is_none_or(|m| m.contains(workspace_id)))
         });
     }
 
@@ -208,5 +218,54 @@ impl Hub {
         let drop = faults.drop_after_claim > 0;
         faults.drop_after_claim = faults.drop_after_claim.saturating_sub(1);
         (delay.map(|(_, d)| d), drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> RuntimeId {
+        RuntimeId::new("abcdef00-0000-4000-8000-0000000000aa")
+    }
+
+    #[test]
+    fn a_push_into_a_full_queue_evicts_the_connection() {
+        let hub = Hub::default();
+        let registration = hub.register(vec![runtime().as_str().to_owned()], Vec::new(), None);
+        for _ in 0..SEND_QUEUE {
+            hub.task_available(&runtime(), None);
+        }
+        assert_eq!(hub.connection_count(), 1, "sixteen frames fit");
+        // An ack that does not fit is dropped; the connection stays.
+        assert!(registration.outbox.try_send("ack".to_owned()).is_err());
+        assert_eq!(hub.connection_count(), 1);
+        hub.task_available(&runtime(), None);
+        assert_eq!(hub.connection_count(), 0, "the seventeenth push evicts");
+    }
+
+    #[test]
+    fn pushes_go_to_the_exact_runtime_strings_and_to_members() {
+        let hub = Hub::default();
+        let workspace = WorkspaceId::new("11111111-1111-4111-8111-111111111111");
+        let mut lower = hub.register(vec![runtime().as_str().to_owned()], vec![workspace.clone()], None);
+        let user = |member_of| Some(ChannelUser { id: "u".into(), member_of });
+        let mut upper = hub.register(vec![runtime().as_str().to_ascii_uppercase()], Vec::new(), user(None));
+        let mut stranger = hub.register(Vec::new(), Vec::new(), user(Some(HashSet::new())));
+        hub.task_available(&runtime(), Some(&TaskId::new("t")));
+        hub.workspaces_changed_for_members(&workspace);
+        hub.runtime_profiles_changed(&workspace, "p");
+        let kinds = |r: &mut Registration| {
+            std::iter::from_fn(|| r.inbox.try_recv().ok())
+                .map(|f| serde_json::from_str::<Value>(&f).unwrap_or_default()["type"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&mut lower), [json!("daemon:task_available"), json!("daemon:runtime_profiles_changed")]);
+        assert_eq!(kinds(&mut upper), [json!("daemon:workspaces_changed")]);
+        assert!(kinds(&mut stranger).is_empty());
+        hub.workspaces_changed_for_user("u");
+        assert_eq!(kinds(&mut upper), [json!("daemon:workspaces_changed")]);
+        assert_eq!(kinds(&mut stranger), [json!("daemon:workspaces_changed")]);
+        assert!(kinds(&mut lower).is_empty());
     }
 }

@@ -11,7 +11,7 @@ mod hub;
 mod session;
 
 pub(crate) use handshake::handshake;
-pub(crate) use hub::Hub;
+pub(crate) use hub::{ChannelUser, Hub};
 
 /// The largest message a client may send (assembled); above it the server
 /// closes with 1009.

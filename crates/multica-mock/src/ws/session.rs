@@ -279,7 +279,9 @@ async fn claim(mock: &MockDaemon, peer: &Peer, request: &RpcRequest, drop_tx: &m
     let (status, body) = match budget {
         Some(budget) => match tokio::time::timeout(budget, work).await {
             Ok(answer) => answer,
-            Err(_) => (500, json!({ "error": "failed to claim tasks: context deadline exceeded" })),
+            Err(_) => {
+                (500, json!({ "error": "failed to claim tasks: promote deferred tasks: context deadline exceeded" }))
+            }
         },
         None => work.await,
     };
