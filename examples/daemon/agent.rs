@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use multica::worker::{short_id, Agent, AgentOutcome, TaskContext};
-use multica::{TaskCompletion, TaskUsage};
+use multica::worker::{short_id, Agent, AgentOutcome, ModelCatalog, RuntimeAnswer, TaskContext};
+use multica::{Runtime, RuntimeModel, TaskCompletion, TaskUsage};
 use serde_json::json;
 
 /// The marker in an agent's instructions that makes the simulation block
@@ -19,11 +19,27 @@ pub struct SimulatedAgent {
 
 #[multica::async_trait]
 impl Agent for SimulatedAgent {
+    /// Answers the model picker (a real agent would ask its CLI).
+    async fn list_models(&self, runtime: &Runtime) -> RuntimeAnswer<ModelCatalog> {
+        let model = |id: &str, label: &str, default| RuntimeModel {
+            id: id.into(),
+            label: label.into(),
+            provider: runtime.provider.clone(),
+            default,
+            ..RuntimeModel::default()
+        };
+        RuntimeAnswer::Answered(ModelCatalog::new(vec![
+            model("demo-1", "Demo 1", true),
+            model("demo-2", "Demo 2", false),
+        ]))
+    }
+
     async fn run(&self, context: TaskContext) -> AgentOutcome {
         let task = context.task();
         let issue = short_id(task.record.issue_id.as_str());
         let instructions = task.agent.as_ref().map(|agent| agent.instructions.clone()).unwrap_or_default();
-        let resumed = if task.prior_session_id.is_empty() { "a fresh session" } else { "the prior session" };
+        let resumed = if context.prior_session_id().is_none() { "a fresh session" } else { "the prior session" };
+        let skills = context.skills().len();
         // A real agent would call the server's API with the token (never print it).
         let acting = if context.auth_token().is_some() { ", acting with the task's token" } else { "" };
         let out = context.messages();
@@ -39,7 +55,7 @@ impl Agent for SimulatedAgent {
 
         context.progress("Running agent", 1, 2).await;
         // Text arrives in small deltas; the reporter coalesces them.
-        for delta in ["Reading ", "issue ", &issue, &format!(" in {resumed}{acting}. ")] {
+        for delta in ["Reading ", "issue ", &issue, &format!(" in {resumed} with {skills} skills{acting}. ")] {
             out.text(delta);
             think!(self.step / 4);
         }

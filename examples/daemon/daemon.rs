@@ -28,21 +28,22 @@ impl Log {
     }
 }
 
-/// Runs the daemon until `shutdown` (or, with `exit_when_idle`, until the
-/// queues drain), printing what happens; woken by `pushes` when the
+/// Runs the daemon until `signal()` resolves (or, with `exit_when_idle`,
+/// until the queues drain), printing what happens; a second `signal()`
+/// ends the shutdown's grace period at once. Woken by `pushes` when the
 /// server has a control channel.
-pub async fn run(
+pub async fn run<S: Future<Output = ()>>(
     api: Arc<dyn DaemonApi>,
     pushes: Option<Pushes>,
     registration: Registration,
     config: WorkerConfig,
     agent_step: Duration,
     log: Log,
-    shutdown: impl Future<Output = ()>,
+    signal: impl FnMut() -> S,
 ) -> Result<Summary, WorkerError> {
     let mut worker = Worker::new(api, registration, SimulatedAgent { step: agent_step });
     if let Some(pushes) = pushes {
         worker = worker.wake_on(pushes);
     }
-    worker.config(config).on_event(move |event| log.say(event)).run(shutdown).await
+    worker.config(config).on_event(move |event| log.say(event)).run_with_signal(signal).await
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use multica::mock::{AgentSeed, MockDaemon, RuntimeSeed, Seed, TaskSeed};
+use multica::mock::{AgentSeed, MockDaemon, RuntimeRequest, RuntimeSeed, Seed, TaskSeed};
 use multica::ServerVersion;
 use multica::{Error, RuntimeId, RuntimeStatus, TaskId, TaskStatus, WorkspaceId};
 
@@ -78,8 +78,11 @@ pub fn build(version: ServerVersion) -> Result<Demo, Error> {
         ..TaskSeed::default()
     })?;
     // The server asks the runtime to prove it is alive; the first heartbeat
-    // answers. (HEAD has no pings.)
-    if version != ServerVersion::Head {
+    // answers. (HEAD has no pings.) At HEAD a user opens the model picker:
+    // the next heartbeat hands the request out and the agent answers.
+    if version == ServerVersion::Head {
+        mock.request_runtime(&RuntimeRequest::model_list(CLAUDE_RUNTIME))?;
+    } else {
         mock.request_ping(&RuntimeId::new(CLAUDE_RUNTIME))?;
     }
     Ok(Demo { mock, blocked_task, codex_task })
@@ -100,5 +103,19 @@ pub async fn cancel_when_running(mock: MockDaemon, log: Log) {
             Some(TaskStatus::Queued | TaskStatus::Dispatched) => tokio::time::sleep(Duration::from_millis(20)).await,
             _ => return,
         }
+    }
+}
+
+/// Prints what the users' runtime requests came to (HEAD).
+pub fn show_runtime_requests(mock: &MockDaemon, log: Log) {
+    for request in mock.runtime_requests() {
+        let models = request
+            .result
+            .as_ref()
+            .and_then(|result| result.get("models"))
+            .and_then(|models| models.as_array())
+            .map(|models| models.iter().filter_map(|model| model.get("id")?.as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        log.say(format!("(demo) the model picker's request is {}: {models}", request.status));
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use multica::hyper::{HyperClient, WsFirst};
 use multica::mock::parse_server_version;
 use multica::reporter::ReporterConfig;
-use multica::worker::{short_id, Registration, WorkerConfig};
+use multica::worker::{short_id, Registration, Worker, WorkerConfig};
 use multica::ServerVersion;
 use multica::{DaemonApi, RuntimeSpec, RuntimeStatus};
 
@@ -124,7 +124,8 @@ async fn main() -> ExitCode {
         }
     };
     let log = Log::new();
-    let shutdown = async {
+    // Ctrl-C shuts down gracefully; a second one ends the grace period.
+    let signal = || async {
         // Without a signal handler the daemon simply runs until drained.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -133,7 +134,8 @@ async fn main() -> ExitCode {
 
     let outcome = match (&args.server, &args.workspace) {
         (Some(server), Some(workspace)) => {
-            let mut builder = HyperClient::builder(server.as_str());
+            // Announces what the worker honours: claims then carry skill references.
+            let mut builder = HyperClient::builder(server.as_str()).capabilities(Worker::CAPABILITIES);
             if let Some(token) = &args.token {
                 builder = builder.token(token.as_str());
             }
@@ -156,9 +158,11 @@ async fn main() -> ExitCode {
             let config = WorkerConfig {
                 concurrency: args.concurrency.unwrap_or(4),
                 exit_when_idle: args.once,
+                // A daemon started with its server waits for it.
+                wait_for_server: Some(Duration::from_secs(120)),
                 ..WorkerConfig::default()
             };
-            daemon::run(api, pushes, registration, config, AGENT_STEP, log, shutdown).await
+            daemon::run(api, pushes, registration, config, AGENT_STEP, log, signal).await
         }
         _ => {
             let version = args.server_version.unwrap_or(ServerVersion::V3c93ebaf1c);
@@ -179,9 +183,10 @@ async fn main() -> ExitCode {
             ));
             let director = tokio::spawn(demo::cancel_when_running(demo.mock.clone(), log));
             let config = WorkerConfig { concurrency: args.concurrency.unwrap_or(2), ..demo_config() };
-            let api = Arc::new(demo.mock.clone());
-            let outcome = daemon::run(api, None, demo::registration(), config, AGENT_STEP, log, shutdown).await;
+            let api = Arc::new(demo.mock.with_capabilities(&Worker::CAPABILITIES));
+            let outcome = daemon::run(api, None, demo::registration(), config, AGENT_STEP, log, signal).await;
             director.abort();
+            demo::show_runtime_requests(&demo.mock, log);
             outcome
         }
     };
@@ -233,13 +238,13 @@ mod tests {
         let log = Log::new();
         let director = tokio::spawn(demo::cancel_when_running(mock.clone(), log));
         let summary = daemon::run(
-            Arc::new(mock.clone()),
+            Arc::new(mock.with_capabilities(&Worker::CAPABILITIES)),
             None,
             demo::registration(),
             demo_config(),
             AGENT_STEP,
             log,
-            std::future::pending(),
+            std::future::pending,
         )
         .await
         .unwrap();
@@ -321,6 +326,14 @@ mod tests {
         let [multica::Call::AckCancel { task_id, ack }] = acks.as_slice() else { panic!("{acks:?}") };
         assert_eq!(task_id.as_str(), demo::CANCELLED_TASK);
         assert!(ack.error_message.is_empty(), "{ack:?}");
+        // The user's model-list request was answered by the agent's hook.
+        let [request] = mock.runtime_requests().try_into().unwrap();
+        assert_eq!(request.status, "completed");
+        let models = request.result.unwrap()["models"].clone();
+        assert_eq!(models[0]["id"], "demo-1");
+        // Claims carried skill references (the worker's capability); the
+        // skills were fetched while the tasks prepared.
+        assert!(!mock.calls_to(Endpoint::ResolveSkillBundles).is_empty());
         // The prepare lease was extended once per claim (the agent prepares nothing).
         assert_eq!(mock.calls_to(Endpoint::ExtendPrepareLease).len(), 5);
     }

@@ -36,6 +36,9 @@ pub struct MockDaemon {
     /// The `Authorization` header value this handle presents (see
     /// [`MockDaemon::with_token`]).
     authorization: Option<Arc<str>>,
+    /// The `X-Client-Capabilities` value this handle presents (see
+    /// [`MockDaemon::with_capabilities`]).
+    capabilities: Option<Arc<str>>,
     /// The state's version, fixed at build time: read without the lock.
     version: ServerVersion,
 }
@@ -139,6 +142,7 @@ impl MockDaemonBuilder {
         let mock = MockDaemon {
             shared: Arc::new(Mutex::new(state)),
             authorization: self.token.map(|t| Arc::from(format!("Bearer {t}"))),
+            capabilities: None,
             version,
         };
         if let Some(seed) = &self.seed {
@@ -169,6 +173,7 @@ impl MockDaemon {
                 DEFAULT_CALL_LOG_CAPACITY,
             ))),
             authorization: None,
+            capabilities: None,
             version: ServerVersion::V3c93ebaf1c,
         }
     }
@@ -183,12 +188,21 @@ impl MockDaemon {
     /// `impl Into<String>`, as every token argument of the SDK.
     pub fn with_token(&self, token: impl Into<String>) -> MockDaemon {
         let authorization = Arc::from(format!("Bearer {}", token.into()));
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: Some(authorization), version: self.version }
+        MockDaemon { authorization: Some(authorization), ..self.clone() }
     }
 
     /// A handle on the same state that presents no token.
     pub fn without_token(&self) -> MockDaemon {
-        MockDaemon { shared: Arc::clone(&self.shared), authorization: None, version: self.version }
+        MockDaemon { authorization: None, ..self.clone() }
+    }
+
+    /// A handle on the same state that sends `capabilities` as its
+    /// `X-Client-Capabilities` on every call, as a client built with them
+    /// does over HTTP (HEAD reads it at register and on claims: with
+    /// `skill-bundles-v1` a claim carries skill references).
+    pub fn with_capabilities(&self, capabilities: &[multica_api::ClientCapability]) -> MockDaemon {
+        let header = multica_api::ClientCapability::header_value(capabilities);
+        MockDaemon { capabilities: Some(Arc::from(header)), ..self.clone() }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -647,12 +661,13 @@ impl multica_api::DaemonApi for MockDaemon {
             path()?;
         }
         let authorization = self.authorization.as_deref();
+        let capabilities = self.capabilities.as_deref();
         let outcome = self
             .run(
                 endpoint,
                 Transport::InProcess,
                 || call.clone(),
-                |state| state.apply(&call, Caller { authorization, capabilities: None, if_none_match: None }),
+                |state| state.apply(&call, Caller { authorization, capabilities, if_none_match: None }),
             )
             .await;
         match outcome {

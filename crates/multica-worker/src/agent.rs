@@ -161,6 +161,7 @@ pub struct TaskContext {
     pub(crate) runtime_provider: String,
     pub(crate) usage: TaskUsageSums,
     pub(crate) daily: Arc<DailyUsage>,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl fmt::Debug for TaskContext {
@@ -247,7 +248,7 @@ impl TaskContext {
             return Ok(false);
         }
         let task_id = self.task.record.id.clone();
-        let answer = self.api.pin_session(&task_id, &pin).await;
+        let answer = self.retry.run(Endpoint::PinSession, || self.api.pin_session(&task_id, &pin)).await;
         match self.routes.answer(LaterRoute::SessionPin, answer) {
             None => Ok(false),
             Some(Ok(())) => {
@@ -289,8 +290,8 @@ impl TaskContext {
         let task_id = self.task.record.id.clone();
         let rows = self.usage.add(usage, &self.runtime_provider);
         let sent = if self.routes.may_have(LaterRoute::TaskUsage) {
-            let retry = RetryPolicy::default();
-            let answer = retry.run(Endpoint::ReportTaskUsage, || self.api.report_task_usage(&task_id, &rows)).await;
+            let answer =
+                self.retry.run(Endpoint::ReportTaskUsage, || self.api.report_task_usage(&task_id, &rows)).await;
             self.routes
                 .answer(LaterRoute::TaskUsage, answer)
                 .map(|answer| (answer.map(|()| rows.len()), Endpoint::ReportTaskUsage))
@@ -302,7 +303,8 @@ impl TaskContext {
             // Server 3c93ebaf1c has no task route.
             None => {
                 let runtime_id = &self.task.record.runtime_id;
-                let answer = self.daily.report(self.api.as_ref(), runtime_id, &self.runtime_provider, usage).await;
+                let answer =
+                    self.daily.report(self.api.as_ref(), &self.retry, runtime_id, &self.runtime_provider, usage).await;
                 (answer, Endpoint::ReportUsage)
             }
         };

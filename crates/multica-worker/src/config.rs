@@ -82,11 +82,23 @@ pub struct WorkerConfig {
     pub heartbeat_failures_before_reset: u32,
     /// Retries of complete and fail.
     pub result_retry: RetryPolicy,
+    /// Retries of the other calls a blip must not undo: those safe to
+    /// repeat (skill bundles, usage, session pin, cancel-ack, runtime
+    /// request results, deregister) and a start while its task still waits
+    /// to start.
+    pub call_retry: RetryPolicy,
     /// The live-output reporter of each task.
     pub reporter: ReporterConfig,
     /// Stop (and deregister) once a claim round finds nothing and no task
     /// runs: for a one-shot run.
     pub exit_when_idle: bool,
+    /// How long the first registration keeps trying while the server is not
+    /// reachable or answers 5xx (a daemon started a moment before its
+    /// server), waiting 1 s, 2 s, 4 s… up to
+    /// [`max_backoff`](WorkerConfig::max_backoff) between tries; each failed
+    /// try is a [`WorkerEvent::RegistrationRetrying`](crate::WorkerEvent::RegistrationRetrying).
+    /// `None` (the default) fails the run at the first failure.
+    pub wait_for_server: Option<Duration>,
 }
 
 impl WorkerConfig {
@@ -107,12 +119,16 @@ impl WorkerConfig {
     pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(10);
     /// A minute: a server that is down is asked about once a minute.
     pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+    /// The first wait between registration tries with
+    /// [`wait_for_server`](WorkerConfig::wait_for_server).
+    pub const REGISTRATION_RETRY_BASE: Duration = Duration::from_secs(1);
     /// Two failed rounds: one can be a blip, two suggest a stale connection.
     pub const DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET: u32 = 2;
 }
 
 impl Default for WorkerConfig {
-    /// The `DEFAULT_*` constants, no per-task timeout, the Go daemon's 4–64 s schedule for
+    /// The `DEFAULT_*` constants, no per-task timeout, [`RetryPolicy::default`]
+    /// for calls, the Go daemon's 4–64 s schedule for
     /// results ([`RetryPolicy::go_daemon_schedule`]), the reporter's
     /// defaults, and no exit when idle.
     fn default() -> Self {
@@ -128,8 +144,10 @@ impl Default for WorkerConfig {
             max_backoff: Self::DEFAULT_MAX_BACKOFF,
             heartbeat_failures_before_reset: Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET,
             result_retry: RetryPolicy::go_daemon_schedule(),
+            call_retry: RetryPolicy::default(),
             reporter: ReporterConfig::default(),
             exit_when_idle: false,
+            wait_for_server: None,
         }
     }
 }

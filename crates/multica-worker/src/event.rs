@@ -20,6 +20,16 @@ pub enum WorkerEvent {
         /// The runtime as the server stores it.
         runtime: Runtime,
     },
+    /// The first registration failed with a transient error and is tried
+    /// again ([`WorkerConfig::wait_for_server`](crate::WorkerConfig::wait_for_server)).
+    RegistrationRetrying {
+        /// What the server (or the network) answered.
+        error: Error,
+        /// Failed tries so far.
+        in_a_row: u32,
+        /// The wait before the next.
+        wait: Duration,
+    },
     /// A runtime was registered again after the server forgot one.
     ReRegistered {
         /// The runtime as the server stores it now.
@@ -149,6 +159,16 @@ pub enum WorkerEvent {
         task_id: TaskId,
         /// What went wrong.
         error: Error,
+    },
+    /// Starting a task failed transiently while it still waits to start;
+    /// tried again after `wait`.
+    StartRetrying {
+        /// The task.
+        task_id: TaskId,
+        /// What went wrong.
+        error: Error,
+        /// The wait before the next try.
+        wait: Duration,
     },
     /// A task is running and its agent started.
     Started {
@@ -304,6 +324,7 @@ impl WorkerEvent {
         matches!(
             self,
             Self::ReRegisterFailed { .. }
+                | Self::RegistrationRetrying { .. }
                 | Self::RuntimeGone { .. }
                 | Self::HeartbeatFailed { .. }
                 | Self::PingReportFailed { .. }
@@ -313,6 +334,7 @@ impl WorkerEvent {
                 | Self::ClaimFailed { .. }
                 | Self::PrepareLeaseFailed { .. }
                 | Self::StartFailed { .. }
+                | Self::StartRetrying { .. }
                 | Self::ProgressFailed { .. }
                 | Self::UsageFailed { .. }
                 | Self::CancelAckFailed { .. }
@@ -352,6 +374,12 @@ impl fmt::Display for WorkerEvent {
                     runtime.status
                 )
             }
+            Self::RegistrationRetrying { error, in_a_row, wait } => write!(
+                f,
+                "registration failed ({in_a_row} in a row), trying again in {} ms: {error}",
+                wait.as_millis(),
+                error = error.display_chain()
+            ),
             Self::ReRegisterFailed { error } => {
                 write!(f, "re-registering failed: {error}", error = error.display_chain())
             }
@@ -436,6 +464,13 @@ impl fmt::Display for WorkerEvent {
                 f,
                 "task {}: extending the prepare lease failed: {error}",
                 id(task_id.as_str()),
+                error = error.display_chain()
+            ),
+            Self::StartRetrying { task_id, error, wait } => write!(
+                f,
+                "task {}: start failed, trying again in {} ms: {error}",
+                id(task_id.as_str()),
+                wait.as_millis(),
                 error = error.display_chain()
             ),
             Self::Started { task_id } => write!(f, "task {}: started", id(task_id.as_str())),

@@ -19,10 +19,10 @@ use crate::worker::{self, Shared};
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>, unauthorized: mpsc::Sender<Error>) {
     let config = &shared.config;
     let mut failures = 0u32;
-    let mut pings = JoinSet::new();
+    let mut answers = JoinSet::new();
     loop {
-        while pings.try_join_next().is_some() {}
-        match round(&shared, &mut pings, failures + 1).await {
+        while answers.try_join_next().is_some() {}
+        match round(&shared, &mut answers, failures + 1).await {
             Ok(()) => failures = 0,
             Err(Some(error)) => {
                 let _ = unauthorized.try_send(error);
@@ -43,14 +43,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>,
             _ = stopped.changed() => break,
         }
     }
-    pings.shutdown().await;
+    // Answers already under way may finish (a user waits on them), within the cancel grace.
+    let finishing = async { while answers.join_next().await.is_some() {} };
+    let _ = time::timeout(config.cancel_grace, finishing).await;
+    answers.shutdown().await;
 }
 
 /// One heartbeat of each runtime (`in_a_row`: the failed rounds this one
 /// would make). `Err(Some(401))` stops the worker;
 /// `Err(None)` is a round with a failure (a runtime the server forgot
 /// counts until it is registered again).
-async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> Result<(), Option<Error>> {
+async fn round(shared: &Arc<Shared>, answers: &mut JoinSet<()>, in_a_row: u32) -> Result<(), Option<Error>> {
     let mut failed = false;
     let mut gone = false;
     for runtime in shared.runtimes() {
@@ -58,9 +61,9 @@ async fn round(shared: &Arc<Shared>, pings: &mut JoinSet<()>, in_a_row: u32) -> 
         let request = HeartbeatRequest { runtime_id: runtime.id.clone(), supports_batch_import: true };
         match shared.api.send_heartbeat_with(&request).await {
             Ok(answer) => {
-                runtime_request::dispatch(shared, pings, &runtime, &answer);
+                runtime_request::dispatch(shared, answers, &runtime, &answer);
                 if let Some(ping) = answer.pending_ping {
-                    pings.spawn(answer_ping(Arc::clone(shared), runtime, ping.id));
+                    answers.spawn(answer_ping(Arc::clone(shared), runtime, ping.id));
                 }
             }
             Err(error) if error.is_unauthorized() => {

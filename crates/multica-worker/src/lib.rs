@@ -15,11 +15,24 @@
 //! Runs on server 3c93ebaf1c and on today's (HEAD 1cc46b2697) alike. Where
 //! HEAD has more, the worker uses it: it extends a claimed task's prepare
 //! lease while the task prepares ([`Agent::prepare`]), acknowledges a
-//! cancellation once the agent has stopped, reports usage per task
-//! ([`TaskContext::report_usage`]; per runtime on 3c93ebaf1c) and hands the
+//! cancellation once the agent has stopped, reports usage per task (per
+//! runtime on 3c93ebaf1c) and hands the
 //! claim's token to the agent ([`TaskContext::auth_token`], the command
 //! agent's `MULTICA_TOKEN`). A route the server answers with the router's
 //! 404 is one it lacks: the worker stops calling it, and counts no error.
+//!
+//! For today's server it also does what the Go daemon does: it answers the
+//! runtime requests a heartbeat hands out through the [`Agent`] hooks
+//! ([`Agent::list_models`] and the rest; by default "not supported"),
+//! recovers what a killed process left in flight at start-up
+//! ([`WorkerEvent::OrphansRecovered`]), resolves a claim's skill references
+//! while the task prepares and caches them by hash ([`TaskContext::skills`];
+//! announce [`Worker::CAPABILITIES`] from the client), sends failure reasons
+//! in the server's terms ([`AgentOutcome::failed_with`], `timeout` past
+//! [`WorkerConfig::task_timeout`], `cancelled` at shutdown), settles a start
+//! or a result whose answer was lost from the task's status, adds usage up
+//! ([`TaskContext::report_usage`]) and lets the agent pin its session
+//! ([`TaskContext::pin_session`]).
 //!
 //! Everything that happens is a [`WorkerEvent`], for a CLI to print and a
 //! test to assert; the run ends with a [`Summary`]. [`CommandAgent`] runs a

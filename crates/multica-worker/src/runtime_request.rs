@@ -202,7 +202,7 @@ pub(crate) fn dispatch(
         let (shared, runtime, update) = (Arc::clone(shared), runtime.clone(), update.clone());
         requests.spawn(async move {
             let result = update_result(shared.agent.update(&runtime, &update.target_version).await);
-            let sent = report(Endpoint::ReportUpdateResult, || {
+            let sent = report(&shared.config.call_retry, Endpoint::ReportUpdateResult, || {
                 shared.api.report_update_result(&runtime.id, &update.id, &result)
             })
             .await;
@@ -213,8 +213,10 @@ pub(crate) fn dispatch(
         let (shared, runtime, id) = (Arc::clone(shared), runtime.clone(), request.id.clone());
         requests.spawn(async move {
             let result = model_list_result(shared.agent.list_models(&runtime).await);
-            let sent =
-                report(Endpoint::ReportModelList, || shared.api.report_model_list(&runtime.id, &id, &result)).await;
+            let sent = report(&shared.config.call_retry, Endpoint::ReportModelList, || {
+                shared.api.report_model_list(&runtime.id, &id, &result)
+            })
+            .await;
             settle(&shared, &runtime, RuntimeRequestKind::ModelList, id, &result.status, sent);
         });
     }
@@ -222,8 +224,10 @@ pub(crate) fn dispatch(
         let (shared, runtime, id) = (Arc::clone(shared), runtime.clone(), request.id.clone());
         requests.spawn(async move {
             let result = local_skills_result(shared.agent.list_local_skills(&runtime).await);
-            let sent =
-                report(Endpoint::ReportLocalSkills, || shared.api.report_local_skills(&runtime.id, &id, &result)).await;
+            let sent = report(&shared.config.call_retry, Endpoint::ReportLocalSkills, || {
+                shared.api.report_local_skills(&runtime.id, &id, &result)
+            })
+            .await;
             settle(&shared, &runtime, RuntimeRequestKind::LocalSkills, id, &result.status, sent);
         });
     }
@@ -237,7 +241,7 @@ pub(crate) fn dispatch(
         requests.spawn(async move {
             let answer = shared.agent.import_local_skill(&runtime, &import.skill_key).await;
             let result = skill_import_result(&runtime, answer);
-            let sent = report(Endpoint::ReportSkillImport, || {
+            let sent = report(&shared.config.call_retry, Endpoint::ReportSkillImport, || {
                 shared.api.report_skill_import(&runtime.id, &import.id, &result)
             })
             .await;
@@ -246,15 +250,16 @@ pub(crate) fn dispatch(
     }
 }
 
-/// Sends a result, repeating transient failures a few times within seconds
-/// (the Go daemon's 0.5–4 s schedule): the server gives up on a request
-/// after 60 s.
-async fn report<F, Fut>(endpoint: Endpoint, send: F) -> Result<(), Error>
+/// Sends a result, repeating transient failures with
+/// [`WorkerConfig::call_retry`](crate::WorkerConfig::call_retry) (by default
+/// within 30 s, like the Go daemon's 0.5–4 s schedule): the server gives up
+/// on a request after 60 s.
+async fn report<F, Fut>(retry: &RetryPolicy, endpoint: Endpoint, send: F) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), Error>>,
 {
-    RetryPolicy::default().run(endpoint, send).await
+    retry.run(endpoint, send).await
 }
 
 fn settle(

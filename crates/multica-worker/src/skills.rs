@@ -15,7 +15,6 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::layer::RetryPolicy;
 use multica_api::{DaemonApiExt, Endpoint, Skill, SkillBundle, SkillBundleRef, SkillBundleRequest, SkillFile, Task};
 
 use crate::routes::LaterRoute;
@@ -219,7 +218,9 @@ pub(crate) async fn resolve(shared: &Shared, task: &Task) -> Result<Arc<[AgentSk
     if !missing.is_empty() {
         let request = SkillBundleRequest { skills: missing };
         let (runtime_id, task_id) = (&task.record.runtime_id, &task.record.id);
-        let answer = RetryPolicy::default()
+        let answer = shared
+            .config
+            .call_retry
             .run(Endpoint::ResolveSkillBundles, || shared.api.resolve_skill_bundles(runtime_id, task_id, &request))
             .await;
         let bundles = match shared.routes.answer(LaterRoute::SkillBundles, answer) {

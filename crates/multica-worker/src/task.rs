@@ -43,17 +43,17 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
             return cancelled(shared, task_id, acknowledge.then(CancelAck::default)).await;
         }
     };
-    if let Err(error) = api.start_task(&task_id).await {
-        // A task cancelled (or deleted) before it started cannot start.
-        match api.get_task_status(&task_id).await {
-            Ok(TaskStatus::Cancelled) => return cancelled(shared, task_id, Some(CancelAck::default())).await,
-            Err(gone) if gone.is_task_not_found() => return cancelled(shared, task_id, None).await,
-            _ => {}
+    match start(shared, &task_id).await {
+        Start::Started => {}
+        Start::Cancelled(acknowledge) => {
+            return cancelled(shared, task_id, acknowledge.then(CancelAck::default)).await;
         }
-        let reason = format!("the daemon could not start the task: {}", error.display_chain());
-        events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error });
-        report(shared, &task_id, AgentOutcome::failed(reason), &pinned).await;
-        return;
+        Start::Ended(error) => return events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error }),
+        Start::Failed(error) => {
+            let reason = format!("the daemon could not start the task: {}", error.display_chain());
+            events.emit(WorkerEvent::StartFailed { task_id: task_id.clone(), error });
+            return report(shared, &task_id, AgentOutcome::failed(reason), &pinned).await;
+        }
     }
     events.emit(WorkerEvent::Started { task_id: task_id.clone() });
 
@@ -73,6 +73,7 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
         runtime_provider: shared.provider_of(&task_id_runtime),
         usage: TaskUsageSums::default(),
         daily: Arc::clone(&shared.daily_usage),
+        retry: shared.config.call_retry,
     };
     let agent = Arc::clone(&shared.agent);
     let mut agent_run = agent.run(context);
@@ -156,6 +157,53 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
     report(shared, &task_id, outcome, &pinned).await;
 }
 
+/// How starting a task went.
+enum Start {
+    /// The task runs.
+    Started,
+    /// The server cancelled it (`true`) or forgot it (`false`).
+    Cancelled(bool),
+    /// It ended meanwhile (the server failed it): nothing to report.
+    Ended(multica_api::Error),
+    /// It cannot start: fail it.
+    Failed(multica_api::Error),
+}
+
+/// Starts the task, settling every failure from the task's status: a start
+/// whose answer was lost finds the task `running` (started), a cancelled or
+/// deleted task ends so; while the task is still waiting to start, a
+/// transient failure is tried again (the start is not repeated blindly: a
+/// repeat of a start that landed is refused).
+async fn start(shared: &Shared, task_id: &TaskId) -> Start {
+    let retry = &shared.config.call_retry;
+    let began = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match shared.api.start_task(task_id).await {
+            Ok(()) => return Start::Started,
+            Err(error) => error,
+        };
+        match shared.api.get_task_status(task_id).await {
+            Ok(TaskStatus::Running) => return Start::Started,
+            Ok(TaskStatus::Cancelled) => return Start::Cancelled(true),
+            Ok(TaskStatus::Completed | TaskStatus::Failed) => return Start::Ended(error),
+            Err(gone) if gone.is_task_not_found() => return Start::Cancelled(false),
+            _ => {}
+        }
+        if !error.is_transient() {
+            return Start::Failed(error);
+        }
+        match retry.next_wait(attempts, &error, began.elapsed()) {
+            Some(wait) => {
+                shared.events.emit(WorkerEvent::StartRetrying { task_id: task_id.clone(), error, wait });
+                time::sleep(wait).await;
+            }
+            None => return Start::Failed(error),
+        }
+    }
+}
+
 /// What the acknowledgement of a cancellation records, as the Go daemon
 /// sends it: the branch and durable work directory the agent left; an
 /// error and reason only for a local directory it could not finish
@@ -210,7 +258,8 @@ fn with_pinned(outcome: AgentOutcome, pinned: &Mutex<SessionPin>) -> AgentOutcom
 /// takes that (HEAD 1cc46b2697).
 async fn cancelled(shared: &Shared, task_id: TaskId, ack: Option<CancelAck>) {
     if let Some(ack) = ack.filter(|_| shared.routes.may_have(LaterRoute::CancelAck)) {
-        match shared.api.ack_cancel_if_supported(&task_id, &ack).await {
+        let retry = &shared.config.call_retry;
+        match retry.run(Endpoint::AckCancel, || shared.api.ack_cancel_if_supported(&task_id, &ack)).await {
             Ok(true) => shared.events.emit(WorkerEvent::CancelAcknowledged { task_id: task_id.clone() }),
             // Server 3c93ebaf1c wants no acknowledgement.
             Ok(false) => shared.routes.lacks(LaterRoute::CancelAck),
@@ -255,15 +304,15 @@ async fn report(shared: &Shared, task_id: &TaskId, outcome: AgentOutcome, pinned
             (sent, event)
         }
     };
-    match sent {
-        Ok(_) => shared.events.emit(event),
-        Err(error) => {
-            if error.is_task_state_conflict() {
-                if let Ok(TaskStatus::Cancelled) = api.get_task_status(task_id).await {
-                    return cancelled(shared, task_id.clone(), Some(ack)).await;
-                }
-            }
-            shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error });
-        }
+    let Err(error) = sent else {
+        return shared.events.emit(event);
+    };
+    // Settled from the status: a lost answer of a report that landed (a
+    // repeat of it is refused), a cancellation since the last check.
+    match api.get_task_status(task_id).await {
+        Ok(TaskStatus::Cancelled) => cancelled(shared, task_id.clone(), Some(ack)).await,
+        Ok(TaskStatus::Completed) if matches!(event, WorkerEvent::Completed { .. }) => shared.events.emit(event),
+        Ok(TaskStatus::Failed) if matches!(event, WorkerEvent::Failed { .. }) => shared.events.emit(event),
+        _ => shared.events.emit(WorkerEvent::ReportFailed { task_id: task_id.clone(), error }),
     }
 }

@@ -81,6 +81,7 @@ impl DailyUsage {
     pub(crate) async fn report(
         &self,
         api: &dyn DaemonApi,
+        retry: &RetryPolicy,
         runtime_id: &RuntimeId,
         runtime_provider: &str,
         usage: &[TaskUsage],
@@ -104,7 +105,7 @@ impl DailyUsage {
                 cache_write_tokens: row.cache_write_tokens,
             })
             .collect();
-        RetryPolicy::default().run(Endpoint::ReportUsage, || api.report_usage(runtime_id, &entries)).await?;
+        retry.run(Endpoint::ReportUsage, || api.report_usage(runtime_id, &entries)).await?;
         Ok(entries.len())
     }
 }

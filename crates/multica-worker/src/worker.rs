@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use multica_api::{DaemonApi, DaemonApiExt, Error, Runtime, RuntimeId, Task};
+use multica_api::{ClientCapability, DaemonApi, DaemonApiExt, Endpoint, Error, Runtime, RuntimeId, Task};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
@@ -138,6 +138,19 @@ enum Stop {
 }
 
 impl Worker {
+    /// The capabilities whose contract the worker honours, to announce in
+    /// `X-Client-Capabilities` on every call (build the client with them:
+    /// `HyperClient::builder(url).capabilities(Worker::CAPABILITIES)`):
+    /// `skill-bundles-v1`, since the worker resolves a claim's skill
+    /// references while the task prepares; at HEAD 1cc46b2697 a claim then
+    /// carries references (a few KB) instead of every skill's content
+    /// (about 200 KB). Not announced: `coalesced-comments-v1` and
+    /// `local-worktree-v1` (the worker has no comment bundles or local
+    /// directories to handle: without them the server keeps such tasks from
+    /// it or explains), `rpc-v1` (WebSocket only), and the three the server
+    /// does not read. The worker works without any of them too.
+    pub const CAPABILITIES: [ClientCapability; 1] = [ClientCapability::SkillBundles];
+
     /// A worker that registers `registration` through `api` and runs
     /// `agent` per task, with [`WorkerConfig::default`].
     pub fn new(api: Arc<dyn DaemonApi>, registration: Registration, agent: impl Agent) -> Self {
@@ -182,6 +195,34 @@ impl Worker {
     /// the running tasks and deregisters. Fails when the first
     /// registration fails or the server refuses the token.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<Summary, WorkerError> {
+        self.run_until(shutdown, std::future::pending).await
+    }
+
+    /// [`Worker::run`] until the first `signal()` resolves; once shutdown
+    /// has begun, `signal()` is called again and, when that resolves too
+    /// (a second Ctrl-C), the grace period ends at once: running agents
+    /// are told to stop and their tasks fail.
+    ///
+    /// ```no_run
+    /// # async fn daemon(worker: multica_worker::Worker) -> Result<(), multica_worker::WorkerError> {
+    /// let summary = worker.run_with_signal(|| async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_with_signal<F, S>(self, mut signal: F) -> Result<Summary, WorkerError>
+    where
+        F: FnMut() -> S,
+        S: Future<Output = ()>,
+    {
+        let first = signal();
+        self.run_until(first, signal).await
+    }
+
+    async fn run_until<S, F, G>(self, shutdown: S, force: F) -> Result<Summary, WorkerError>
+    where
+        S: Future<Output = ()>,
+        F: FnOnce() -> G,
+        G: Future<Output = ()>,
+    {
         let events = Arc::new(Events::new(self.on_event));
         let shared = Arc::new(Shared {
             api: self.api,
@@ -194,11 +235,14 @@ impl Worker {
             skills: SkillCache::default(),
             daily_usage: Arc::default(),
         });
-        match shared.register().await {
-            Ok(runtimes) => {
+        tokio::pin!(shutdown);
+        match register_first(&shared, &mut shutdown).await {
+            Ok(Some(runtimes)) => {
                 runtimes.iter().for_each(|runtime| events.emit(WorkerEvent::Registered { runtime: runtime.clone() }));
                 recover_orphans(&shared, &runtimes).await;
             }
+            // Shut down while waiting for the server: nothing was registered.
+            Ok(None) => return Ok(events.summary()),
             Err(error) if error.is_unauthorized() => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
                 return Err(WorkerError::Unauthorized { error, summary: events.summary() });
@@ -217,8 +261,13 @@ impl Worker {
         let (cancel_all, cancel_signal) = watch::channel(None);
         let mut tasks = JoinSet::new();
 
+<<<<<<< HEAD
         let waker = wake.as_ref().map(|(wake, _)| &**wake);
         let stop = claim_loop(&shared, &mut tasks, &cancel_signal, shutdown, &mut refused, waker).await;
+=======
+        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused).await;
+        let stop_asked = matches!(stop, Stop::Shutdown);
+>>>>>>> worker
         let grace = match &stop {
             Stop::Unauthorized(error) => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
@@ -234,15 +283,24 @@ impl Worker {
             }
         };
         let deadline = Instant::now() + grace;
+        // A second signal ends the grace at once; only a shutdown asks for one.
+        let force = async move {
+            match stop_asked {
+                true => force().await,
+                false => std::future::pending().await,
+            }
+        };
+        tokio::pin!(force);
         while !tasks.is_empty() {
-            match time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
-                    // Each task ends itself within the cancel grace once signalled.
-                    let _ = cancel_all.send(Some(CancelReason::Shutdown));
-                    while tasks.join_next().await.is_some() {}
-                }
+            let ended = tokio::select! {
+                joined = time::timeout_at(deadline, tasks.join_next()) => joined.is_ok(),
+                () = &mut force => false,
+            };
+            if !ended {
+                events.emit(WorkerEvent::GraceExpired { running: tasks.len() });
+                // Each task ends itself within the cancel grace once signalled.
+                let _ = cancel_all.send(Some(CancelReason::Shutdown));
+                while tasks.join_next().await.is_some() {}
             }
         }
 
@@ -253,7 +311,9 @@ impl Worker {
         }
         let runtime_ids: Vec<RuntimeId> = shared.runtimes().into_iter().map(|runtime| runtime.id).collect();
         if !runtime_ids.is_empty() {
-            match shared.api.deregister(&runtime_ids).await {
+            // Safe to repeat (offline again): a blip does not leave the runtimes online.
+            let retry = &shared.config.call_retry;
+            match retry.run(Endpoint::Deregister, || shared.api.deregister(&runtime_ids)).await {
                 Ok(()) => events.emit(WorkerEvent::Deregistered { runtimes: runtime_ids.len() }),
                 Err(error) => events.emit(WorkerEvent::DeregisterFailed { error }),
             }
@@ -278,7 +338,7 @@ async fn claim_loop(
     shared: &Arc<Shared>,
     tasks: &mut JoinSet<()>,
     cancel_signal: &watch::Receiver<Option<CancelReason>>,
-    shutdown: impl Future<Output = ()>,
+    mut shutdown: impl Future<Output = ()> + Unpin,
     refused: &mut mpsc::Receiver<Error>,
     wake: Option<&Wake>,
 ) -> Stop {
@@ -286,7 +346,6 @@ async fn claim_loop(
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut next_runtime = 0;
     let mut failures = 0u32;
-    tokio::pin!(shutdown);
     loop {
         while tasks.try_join_next().is_some() {}
         let slot = tokio::select! {
@@ -437,6 +496,40 @@ pub(crate) async fn recover_orphans(shared: &Shared, runtimes: &[Runtime]) {
                 retried: recovery.retried,
             }),
             Err(error) => shared.events.emit(WorkerEvent::OrphanRecoveryFailed { runtime_id, error }),
+        }
+    }
+}
+
+/// The first registration: at once, or, with
+/// [`WorkerConfig::wait_for_server`], again after transient failures (a
+/// server not up yet: connection refused, 5xx) with a doubling wait, until
+/// it succeeds, the wait is used up or `shutdown` resolves (`Ok(None)`).
+async fn register_first(
+    shared: &Shared,
+    mut shutdown: impl Future<Output = ()> + Unpin,
+) -> Result<Option<Vec<Runtime>>, Error> {
+    let started = Instant::now();
+    let mut failures = 0;
+    loop {
+        let error = tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            registered = shared.register() => match registered {
+                Ok(runtimes) => return Ok(Some(runtimes)),
+                Err(error) => error,
+            },
+        };
+        let patience = shared.config.wait_for_server.unwrap_or_default();
+        failures += 1;
+        let wait = backoff::delay(WorkerConfig::REGISTRATION_RETRY_BASE, failures, shared.config.max_backoff);
+        if !error.is_transient() || started.elapsed() + wait > patience {
+            return Err(error);
+        }
+        shared.events.emit(WorkerEvent::RegistrationRetrying { error, in_a_row: failures, wait });
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            () = time::sleep(wait) => {}
         }
     }
 }

@@ -78,3 +78,79 @@ async fn over_http_at_head_leases_are_extended_in_real_time_and_programs_get_the
     assert_eq!(extended, 3);
     server.shutdown().await;
 }
+
+/// Records how many skills each task's agent got and answers the model picker.
+#[derive(Clone, Default)]
+struct SkillCounter(Arc<std::sync::Mutex<Vec<usize>>>);
+
+#[multica_api::async_trait]
+impl multica_worker::Agent for SkillCounter {
+    async fn run(&self, context: multica_worker::TaskContext) -> multica_worker::AgentOutcome {
+        self.0.lock().unwrap().push(context.skills().iter().filter(|skill| !skill.content.is_empty()).count());
+        multica_worker::AgentOutcome::completed("done")
+    }
+
+    async fn list_models(
+        &self,
+        _runtime: &multica_api::Runtime,
+    ) -> multica_worker::RuntimeAnswer<multica_worker::ModelCatalog> {
+        let model = multica_api::RuntimeModel { id: "opus".into(), label: "Opus".into(), ..Default::default() };
+        multica_worker::RuntimeAnswer::Answered(multica_worker::ModelCatalog::new(vec![model]))
+    }
+}
+
+#[tokio::test]
+async fn over_http_at_head_claims_carry_skill_references_and_a_model_list_request_is_answered() {
+    let mock = seeded_head();
+    let server = multica_mock::serve(mock.clone()).await.unwrap();
+    let client = HyperClient::builder(server.base_url())
+        .token("mul_worker_tests")
+        .capabilities(Worker::CAPABILITIES)
+        .build()
+        .unwrap();
+    let api: Arc<dyn DaemonApi> = Arc::new(client);
+    // A user opened the model picker before the daemon came up.
+    mock.request_runtime(&multica_mock::RuntimeRequest::model_list(RUNTIME)).unwrap();
+    let agent = SkillCounter::default();
+    let summary =
+        Worker::new(api, registration(), agent.clone()).config(fast()).run(std::future::pending()).await.unwrap();
+
+    assert_eq!((summary.completed, summary.errors), (3, 0));
+    // Every task's agent got the ten skills (workspace + built-in), fetched by reference.
+    assert_eq!(*agent.0.lock().unwrap(), [10, 10, 10]);
+    assert!(!mock.calls_to(Endpoint::ResolveSkillBundles).is_empty());
+    let requests = mock.runtime_requests();
+    assert_eq!(requests[0].status, "completed");
+    assert_eq!(requests[0].result.as_ref().unwrap()["models"][0]["id"], "opus");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_daemon_started_before_its_server_waits_for_it_and_then_runs_the_queue() {
+    // A port nobody listens on yet: connections are refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let client = HyperClient::builder(format!("http://{addr}")).build().unwrap();
+    let api: Arc<dyn DaemonApi> = Arc::new(client);
+    let config = WorkerConfig { wait_for_server: Some(Duration::from_secs(30)), ..fast() };
+    let recorder = Recorder::default();
+    let worker = recorder.attach(Worker::new(api, registration(), CommandAgent::new("true")).config(config));
+    let running = tokio::spawn(worker.run(std::future::pending()));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while recorder.count(|e| matches!(e, multica_worker::WorkerEvent::RegistrationRetrying { .. })) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no retry");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mock = seeded();
+    let server_config = multica_mock::ServerConfig { addr, ..multica_mock::ServerConfig::default() };
+    let server = multica_mock::serve_with(mock.clone(), server_config).await.unwrap();
+
+    let summary = running.await.unwrap().unwrap();
+    assert_eq!((summary.completed, summary.failed), (3, 0));
+    let retry = recorder.events().into_iter().find_map(|e| match e {
+        multica_worker::WorkerEvent::RegistrationRetrying { error, .. } => Some(error),
+        _ => None,
+    });
+    assert!(retry.unwrap().is_transport(), "connection refused");
+    server.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! Test controls: seeding data, cancelling, pings, and inspecting state.
 
 use super::*;
+use crate::version::ServerVersion;
 
 impl State {
     // ----- controls --------------------------------------------------------
@@ -80,13 +81,21 @@ impl State {
             Some(id) => id.clone(),
             None => self.new_id().into(),
         };
+        // HEAD's workspace skills are rows with a UUID (a claim's skill
+        // references name them by it); 3c93ebaf1c sends no skill ID.
+        let mut skills = seed.skills.clone();
+        if self.version == ServerVersion::Head {
+            for skill in skills.iter_mut().filter(|skill| skill.id.as_deref().is_none_or(str::is_empty)) {
+                skill.id = Some(self.new_id());
+            }
+        }
         self.agents.push(AgentState {
             id: id.clone(),
             workspace_id,
             max_concurrent_tasks: seed.max_concurrent_tasks.unwrap_or(DEFAULT_MAX_CONCURRENT_TASKS),
             name: seed.name.clone(),
             instructions: seed.instructions.clone(),
-            skills: seed.skills.clone(),
+            skills,
         });
         for (name, hash) in &seed.skill_hashes {
             self.skill_hashes.insert((id.clone(), name.clone()), hash.clone());
