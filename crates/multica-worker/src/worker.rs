@@ -261,13 +261,9 @@ impl Worker {
         let (cancel_all, cancel_signal) = watch::channel(None);
         let mut tasks = JoinSet::new();
 
-<<<<<<< HEAD
         let waker = wake.as_ref().map(|(wake, _)| &**wake);
-        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, shutdown, &mut refused, waker).await;
-=======
-        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused).await;
+        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused, waker).await;
         let stop_asked = matches!(stop, Stop::Shutdown);
->>>>>>> worker
         let grace = match &stop {
             Stop::Unauthorized(error) => {
                 events.emit(WorkerEvent::Unauthorized { error: error.clone() });
