@@ -9,7 +9,7 @@ use std::time::Duration;
 use multica::conformance::{run_all, TESTS};
 use multica::hyper::{HyperClient, WsFirst};
 use multica::layer::RetryPolicy;
-use multica::mock::{serve, MockDaemon, MockServer, ServerVersion};
+use multica::mock::{serve, MockDaemon, MockServer, ServerVersion, Transport};
 use multica::{DaemonApi, DaemonApiExt};
 
 const TOKEN: &str = "conformance-token";
@@ -103,4 +103,15 @@ async fn run_all_covers_every_contract_test() {
     let backend = in_process(ServerVersion::V3c93ebaf1c).await;
     run_all(backend.api.as_ref(), &backend.fake).await;
     assert!(TESTS.len() >= 23, "{}", TESTS.len());
+}
+
+/// On HEAD the WebSocket-first backend really uses the socket during the
+/// suite: heartbeats and claims reach the fake over it, not only over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_ws_first_carries_calls_on_the_socket() {
+    let backend = ws_first(ServerVersion::Head).await;
+    let fake = backend.fake.clone();
+    conform(backend, "head_ws_first_carries_calls_on_the_socket").await;
+    let on_socket = fake.calls_with_transport().iter().filter(|(_, transport)| *transport == Transport::Ws).count();
+    assert!(on_socket > 0, "no call of the suite went over the socket");
 }
