@@ -25,7 +25,8 @@ use crate::reply::Reply;
 /// whichever backend you use.
 ///
 /// ```
-/// use multica_api::{async_trait, Call, DaemonApi, DaemonApiExt, Error, Reply, Result, RuntimeId};
+/// # mod multica { pub use multica_api::*; }
+/// use multica::{async_trait, Call, DaemonApi, DaemonApiExt, Error, Reply, Result, RuntimeId};
 ///
 /// /// A backend that knows one route.
 /// #[derive(Debug)]
@@ -58,11 +59,12 @@ pub trait DaemonApi: Send + Sync + Debug {
     /// any stack.
     ///
     /// ```
+    /// # mod multica { pub use multica_api::*; }
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use multica_api::layer::RetryPolicy;
-    /// use multica_api::{async_trait, Call, DaemonApi, DaemonApiExt, Error, Reply, Result};
+    /// use multica::layer::RetryPolicy;
+    /// use multica::{async_trait, Call, DaemonApi, DaemonApiExt, Error, Reply, Result};
     ///
     /// /// A transport with a pool, counting how often it was asked to drop it.
     /// #[derive(Debug, Default)]

@@ -421,7 +421,8 @@ impl Call {
     /// and handing the status and body to [`Request::decode_response`].
     ///
     /// ```
-    /// use multica_api::{Call, Reply, RuntimeId};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Call, Reply, RuntimeId};
     /// let request = Call::ClaimTask { runtime_id: RuntimeId::new("rt-1") }.to_request()?;
     /// assert_eq!(request.path(), "/api/daemon/runtimes/rt-1/tasks/claim");
     /// assert_eq!(request.decode_response(200, br#"{"task":null}"#)?, Reply::Claimed(None));
@@ -531,7 +532,8 @@ impl Call {
     /// invalid body, as at HEAD.
     ///
     /// ```
-    /// use multica_api::{Call, FailureReason, TaskFailure, TaskId};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Call, FailureReason, TaskFailure, TaskId};
     /// let call = Call::decode("POST", "/api/daemon/tasks/t%2F1/fail", br#"{"error":"boom"}"#).unwrap();
     /// assert_eq!(call, Call::FailTask { task_id: TaskId::new("t/1"), error: "boom".into() });
     /// let call = Call::decode("POST", "/api/daemon/tasks/t/fail", br#"{"error":"late","failure_reason":"timeout"}"#);

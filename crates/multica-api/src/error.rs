@@ -170,7 +170,8 @@ impl Error {
     /// unknown route looks the same everywhere ([`Error::is_route_not_found`]).
     ///
     /// ```
-    /// use multica_api::{Endpoint, Error};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Endpoint, Error};
     /// let err = Error::route_not_found(Endpoint::ClaimTask, "/api/daemon/runtimes/rt-1/tasks/claim");
     /// assert!(err.is_route_not_found() && !err.is_task_not_found());
     /// assert_eq!(err.to_string(), "POST /api/daemon/runtimes/rt-1/tasks/claim returned 404: 404 page not found");
@@ -190,7 +191,8 @@ impl Error {
     /// (case-insensitive), as the Go client's `isWorkspaceNotFoundError`.
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let err = Error::from_status(Method::Post, "/api/daemon/register", 404,
     ///     br#"{"error":"workspace not found"}"#);
     /// assert!(err.is_workspace_not_found());
@@ -216,7 +218,8 @@ impl Error {
     /// Whether the server refused the credentials (401).
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let err = Error::from_status(Method::Get, "/api/workspaces", 401, b"{\"error\":\"invalid token\"}\n");
     /// assert!(err.is_unauthorized());
     /// assert_eq!(err.status(), Some(401));
@@ -230,7 +233,8 @@ impl Error {
     /// (see [`Error::may_have_reached_server`]).
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let busy = Error::from_status(Method::Post, "/api/daemon/heartbeat", 503, b"");
     /// let bad = Error::from_status(Method::Post, "/api/daemon/heartbeat", 400, b"");
     /// assert!(busy.is_transient());
@@ -258,7 +262,8 @@ impl Error {
     /// Server 3c93ebaf1c answers an unknown task ID the same way.
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let err = Error::from_status(Method::Post, "/api/daemon/tasks/t-1/start", 400,
     ///     b"{\"error\":\"start task: no rows in result set\"}\n");
     /// assert!(err.is_task_state_conflict());
@@ -275,7 +280,8 @@ impl Error {
     /// ([`Error::Decode`]): the server acted on the request.
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let bad = serde_json::from_str::<u8>("x").unwrap_err();
     /// let err = Error::Decode { method: Method::Get, path: "/api/x".into(), source: bad.into() };
     /// assert!(err.is_decode() && !err.is_transient());
@@ -288,7 +294,8 @@ impl Error {
     /// ([`Error::BodyTooLarge`]): the server acted on the request.
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let err = Error::BodyTooLarge { method: Method::Post, path: "/api/x".into(), limit: 1024 };
     /// assert!(err.is_body_too_large() && !err.is_transient());
     /// ```
@@ -300,8 +307,9 @@ impl Error {
     /// ([`Error::Transport`]; [`Error::transport_kind`] tells at which step).
     ///
     /// ```
+    /// # mod multica { pub use multica_api::*; }
     /// use std::sync::Arc;
-    /// use multica_api::{Error, Method, TransportKind};
+    /// use multica::{Error, Method, TransportKind};
     /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     /// let err = Error::Transport {
     ///     method: Method::Post,
@@ -329,7 +337,8 @@ impl Error {
     /// (`Display` shows only this level, as the Rust convention has it).
     ///
     /// ```
-    /// use multica_api::{Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::{Error, Method};
     /// let busy = Error::from_status(Method::Post, "/api/daemon/heartbeat", 503, b"busy");
     /// let err = Error::RetriesExhausted { attempts: 3, last: Box::new(busy) };
     /// assert_eq!(err.to_string(), "gave up after 3 attempts");

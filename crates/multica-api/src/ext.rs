@@ -30,7 +30,8 @@ use crate::{DaemonApi, Endpoint};
 /// is [`Error::UnexpectedReply`]. Import this trait to call the API:
 ///
 /// ```
-/// use multica_api::{DaemonApi, DaemonApiExt, Result, RuntimeId, Task};
+/// # mod multica { pub use multica_api::*; }
+/// use multica::{DaemonApi, DaemonApiExt, Result, RuntimeId, Task};
 ///
 /// async fn next_task(api: &dyn DaemonApi, runtime: &RuntimeId) -> Result<Option<Task>> {
 ///     api.claim_task(runtime).await
@@ -42,10 +43,11 @@ use crate::{DaemonApi, Endpoint};
 /// deadline.
 ///
 /// ```
+/// # mod multica { pub use multica_api::*; }
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use multica_api::layer::RetryPolicy;
-/// use multica_api::{DaemonApi, DaemonApiExt};
+/// use multica::layer::RetryPolicy;
+/// use multica::{DaemonApi, DaemonApiExt};
 ///
 /// fn stack(backend: Arc<dyn DaemonApi>) -> Arc<dyn DaemonApi> {
 ///     Arc::new(backend.with_timeout(Duration::from_secs(30)).with_retry(RetryPolicy::default()))

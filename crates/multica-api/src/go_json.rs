@@ -47,7 +47,8 @@ impl de::Error for GoJsonError {
 /// Multica server.
 ///
 /// ```
-/// use multica_api::{go_json, RegisterRequest};
+/// # mod multica { pub use multica_api::*; }
+/// use multica::{go_json, RegisterRequest};
 /// let request: RegisterRequest = go_json::from_body(br#"{"Daemon_ID":"d"} trailing"#).unwrap();
 /// assert_eq!(request.daemon_id, "d");
 /// assert!(go_json::from_body::<RegisterRequest>(b"[]").is_err());

@@ -23,7 +23,8 @@
 //! runs unchanged on either.
 //!
 //! ```
-//! use multica_api::{request, TaskId};
+//! # mod multica { pub use multica_api::*; }
+//! use multica::{request, TaskId};
 //!
 //! // What the hyper client sends for a fail, built without any IO:
 //! let req = request::fail_task(&TaskId::new("t-1"), "agent crashed")?;
@@ -98,13 +99,15 @@
 //!     field breaks nobody:
 //!
 //!     ```compile_fail,E0639
-//!     let ping = multica_api::dto::PendingPing { id: "p-1".into() };
+//!     # mod multica { pub use multica_api::*; }
+//!     let ping = multica::dto::PendingPing { id: "p-1".into() };
 //!     ```
 //!
 //!     ```
-//!     let mut ping = multica_api::dto::PendingPing::default();
+//!     # mod multica { pub use multica_api::*; }
+//!     let mut ping = multica::dto::PendingPing::default();
 //!     ping.id = "p-1".into();
-//!     assert_eq!(ping, multica_api::dto::PendingPing::new("p-1".into()));
+//!     assert_eq!(ping, multica::dto::PendingPing::new("p-1".into()));
 //!     ```
 //!   - **Requests** (what a caller sends: [`RegisterRequest`],
 //!     [`RuntimeSpec`], [`TaskCompletion`], [`TaskMessage`], [`TaskFailure`],
@@ -116,7 +119,8 @@
 //!     sent as its default by code that does not set it.
 //!
 //!     ```
-//!     use multica_api::dto::RuntimeSpec;
+//!     # mod multica { pub use multica_api::*; }
+//!     use multica::dto::RuntimeSpec;
 //!     let spec = RuntimeSpec { name: "Claude".into(), provider: "claude".into(), ..Default::default() };
 //!     assert_eq!(spec.version, "");
 //!     ```
@@ -194,6 +198,6 @@ pub use reply::Reply;
 pub use route::{Endpoint, Method, RouteMismatch};
 pub use version::ServerVersion;
 
-/// Re-exported so implementors write `#[multica_api::async_trait]` without
+/// Re-exported so implementors write `#[multica::async_trait]` without
 /// adding the dependency themselves.
 pub use async_trait::async_trait;

@@ -189,7 +189,8 @@ impl Endpoint {
     /// [`Error::InvalidArgument`]: nothing is sent.
     ///
     /// ```
-    /// use multica_api::Endpoint;
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::Endpoint;
     /// let path = Endpoint::StartTask.path(&["a/../b?x"]).unwrap();
     /// assert_eq!(path, "/api/daemon/tasks/a%2F..%2Fb%3Fx/start");
     /// ```

@@ -43,8 +43,9 @@ pub const DEFAULT_CLIENT_OS: &str = std::env::consts::OS;
 /// [`Error::InvalidArgument`].
 ///
 /// ```
+/// # mod multica { pub mod hyper { pub use multica_hyper::*; } }
 /// use std::time::Duration;
-/// use multica_hyper::HyperClient;
+/// use multica::hyper::HyperClient;
 ///
 /// let client = HyperClient::builder("http://127.0.0.1:8080/")
 ///     .token("mdt_secret")

@@ -97,8 +97,9 @@ impl HyperClient {
     /// Takes `impl Into<String>`, as every token argument of the SDK.
     ///
     /// ```
-    /// use multica_api::Error;
-    /// use multica_hyper::HyperClient;
+    /// # mod multica { pub use multica_api::*; pub mod hyper { pub use multica_hyper::*; } }
+    /// use multica::Error;
+    /// use multica::hyper::HyperClient;
     ///
     /// let client = HyperClient::builder("https://multica.example.com").build()?;
     /// let same_pool = client.clone();
@@ -138,8 +139,9 @@ impl HyperClient {
     /// last of them is done.
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, RuntimeId};
-    /// use multica_hyper::HyperClient;
+    /// # mod multica { pub use multica_api::*; pub mod hyper { pub use multica_hyper::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId};
+    /// use multica::hyper::HyperClient;
     /// # use std::sync::atomic::{AtomicUsize, Ordering};
     /// # use std::sync::Arc;
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -50,8 +50,9 @@ impl HyperClientBuilder {
     /// instead of the process environment.
     ///
     /// ```
+    /// # mod multica { pub mod hyper { pub use multica_hyper::*; } }
     /// use std::time::Duration;
-    /// use multica_hyper::HyperClientBuilder;
+    /// use multica::hyper::HyperClientBuilder;
     ///
     /// let client = HyperClientBuilder::from_env_vars([
     ///     ("MULTICA_SERVER_URL", "ws://multica.example.com/ws"),

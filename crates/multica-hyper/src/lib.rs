@@ -1,8 +1,8 @@
 //! The production Multica daemon API client, on hyper 1.x, hyper-util and
 //! rustls.
 //!
-//! [`HyperClient`] implements [`multica_api::DaemonApi`] against a real
-//! server: every request is built by [`multica_api::request`] and every
+//! [`HyperClient`] implements [`multica::DaemonApi`](multica_api::DaemonApi) against a real
+//! server: every request is built by [`multica::request`](multica_api::request) and every
 //! answer read by it, so this crate only moves bytes. What it adds:
 //!
 //! - one keep-alive pool per client (clones share it), HTTP/1.1, and HTTP/2
@@ -31,9 +31,10 @@
 //!   shows the token.
 //!
 //! ```no_run
-//! use multica_api::layer::RetryPolicy;
-//! use multica_api::{DaemonApiExt, RuntimeId};
-//! use multica_hyper::HyperClient;
+//! # mod multica { pub use multica_api::*; pub mod hyper { pub use multica_hyper::*; } }
+//! use multica::layer::RetryPolicy;
+//! use multica::{DaemonApiExt, RuntimeId};
+//! use multica::hyper::HyperClient;
 //!
 //! # async fn run() -> Result<(), multica_api::Error> {
 //! let client = HyperClient::builder("https://multica.example.com").token("mdt_…").build()?;

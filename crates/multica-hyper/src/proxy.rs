@@ -26,7 +26,8 @@ use crate::url::{redacted, BaseUrl};
 /// never shown by `Debug` or in errors.
 ///
 /// ```
-/// use multica_hyper::{HyperClient, Proxy};
+/// # mod multica { pub mod hyper { pub use multica_hyper::*; } }
+/// use multica::hyper::{HyperClient, Proxy};
 ///
 /// // Everything through one proxy, except hosts of the internal domain.
 /// let proxy = Proxy::all("http://user:s3cret@proxy.internal:3128").no_proxy(".corp.example");
@@ -116,7 +117,8 @@ impl Proxy {
     /// not change the process's).
     ///
     /// ```
-    /// use multica_hyper::{HyperClient, Proxy};
+    /// # mod multica { pub mod hyper { pub use multica_hyper::*; } }
+    /// use multica::hyper::{HyperClient, Proxy};
     ///
     /// let env = [("HTTP_PROXY", "proxy.internal:3128"), ("NO_PROXY", "localhost,.corp.example")];
     /// let client = HyperClient::builder("http://multica.example.com")

@@ -25,7 +25,7 @@ use crate::version::ServerVersion;
 /// A stateful in-memory fake of the Multica server.
 ///
 /// Cheap to clone (clones share one state) and safe to use from many
-/// threads. Every [`multica_api::DaemonApi`] call follows the server's rules
+/// threads. Every [`multica::DaemonApi`](multica_api::DaemonApi) call follows the server's rules
 /// (listed in the crate docs, [Semantics worth knowing](crate#semantics-worth-knowing))
 /// and fails with the very [`Error`] value the hyper client would build from the
 /// server's answer. Build one with [`MockDaemon::new`] or
@@ -272,14 +272,15 @@ impl MockDaemon {
 
     /// Cancels a task (as reassigning or closing its issue does): a queued
     /// task leaves the queue; dispatched and running ones turn `cancelled`,
-    /// which the daemon sees in [`multica_api::DaemonApiExt::get_task_status`]. Finished
+    /// which the daemon sees in [`multica::DaemonApiExt::get_task_status`](multica_api::DaemonApiExt::get_task_status). Finished
     /// tasks are left as they are. Returns the task afterwards.
     ///
     /// A user cancelling a task the daemon is running:
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
-    /// use multica_mock::{MockDaemon, Seed};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId, TaskCompletion, TaskStatus};
+    /// use multica::mock::{MockDaemon, Seed};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
@@ -370,8 +371,9 @@ impl MockDaemon {
     /// A daemon asked for its models:
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
-    /// use multica_mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, HeartbeatRequest, ModelListResult, RuntimeModel, RuntimeId};
+    /// use multica::mock::{MockDaemon, RuntimeRequest, Seed, ServerVersion};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
@@ -413,8 +415,9 @@ impl MockDaemon {
     /// work dir, and its session when resumable. Returns the new task's ID.
     ///
     /// ```
-    /// use multica_api::{DaemonApiExt, RuntimeId, TaskCompletion};
-    /// use multica_mock::{MockDaemon, Rerun, Seed, ServerVersion};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::{DaemonApiExt, RuntimeId, TaskCompletion};
+    /// use multica::mock::{MockDaemon, Rerun, Seed, ServerVersion};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().server_version(ServerVersion::Head).token("mul_test")
@@ -488,9 +491,10 @@ impl MockDaemon {
     /// out (on a paused clock, so the backoff takes no real time):
     ///
     /// ```
-    /// use multica_api::layer::RetryPolicy;
-    /// use multica_api::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
-    /// use multica_mock::{MockDaemon, Seed};
+    /// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+    /// use multica::layer::RetryPolicy;
+    /// use multica::{DaemonApiExt, Endpoint, Error, Method, RuntimeId};
+    /// use multica::mock::{MockDaemon, Seed};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let mock = MockDaemon::builder().seed(Seed::demo()).build()?;

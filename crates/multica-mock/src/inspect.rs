@@ -7,10 +7,26 @@ use crate::seed::IssueSeed;
 
 use multica_api::{
     AgentId, PairingSession, PingId, PingResult, Runtime, RuntimeId, Skill, TaskMessage, TaskProgress, TaskRecord,
-    UsageEntry, Workspace, WorkspaceId,
+    TaskUsage, UsageEntry, Workspace, WorkspaceId,
 };
 
-/// Everything the fake holds, at one moment.
+/// Everything the fake holds, at one moment: [`MockDaemon::snapshot`], and
+/// the JSON answer of `GET /_mock/state` (keys sorted), field by field:
+///
+/// | field | JSON | what |
+/// |---|---|---|
+/// | `now` | string | the fake clock, RFC 3339 (`2026-01-01T00:00:00Z` unless moved) |
+/// | `workspaces` | array | each workspace as the server answers it (`id`, `name`, `slug`, `description`, `context`, `issue_prefix`, `settings`, `repos`, `created_at`, `updated_at`), in creation order |
+/// | `agents` | array of [`AgentState`] | `id`, `workspace_id`, `name`, `instructions`, `max_concurrent_tasks`, `skills` (each with `name`, `content`, `files`) |
+/// | `runtimes` | array of [`RuntimeState`] | the runtime as the server answers it (`id`, `workspace_id`, `daemon_id`, `name`, `provider`, `runtime_mode`, `status`, `device_info`, `metadata`, `last_seen_at`, `created_at`, `updated_at`), plus `heartbeats` (successful heartbeats received) and `pending_pings` (ping IDs not yet handed out) |
+/// | `tasks` | array of [`TaskState`] | the task row as the server answers it (`id`, `agent_id`, `runtime_id`, `issue_id`, `workspace_id`, `status`, `priority`, `dispatched_at`, `started_at`, `completed_at`, `result`: the completion's `output`, `session_id`, `work_dir`, `pr_url`…, `error`, `created_at`, and what the version adds: `failure_reason`, `attempt`… at HEAD 1cc46b2697), plus what the daemon reported: `session_id` and `work_dir` (pinned or reported at the end), `progress` (the last `{summary, step, total}` or `null`), `messages` (the live output, by `seq`: each `{seq, type, tool?, content?, input?, output?}` with `type` `text`, `thinking`, `tool_use`, `tool_result` or `error`) and `usage` (HEAD 1cc46b2697: the per-task rows `{provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd_ticks?}`) |
+/// | `usage` | array of [`UsageRow`] | the per-runtime usage rows (both versions take them): `{runtime_id, date, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens}`, by runtime then date, provider and model |
+/// | `pings` | array of [`PingState`] | `id`, `runtime_id`, `status` (`pending`, `sent`, `completed`, `failed`) and `result` once answered |
+/// | `pairing_sessions` | array | each pairing session as the server answers it |
+/// | `issues` | array | issues whose status or number was seeded or set: `id`, `status`, `title`, `number` (absent fields omitted) |
+/// | `call_count` | number | calls received since the start, beyond the bounded call log |
+///
+/// [`MockDaemon::snapshot`]: crate::MockDaemon::snapshot
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The fake clock's current time (RFC 3339).
@@ -79,6 +95,11 @@ pub struct TaskState {
     pub progress: Option<TaskProgress>,
     /// Stored live-output messages, by seq ascending.
     pub messages: Vec<TaskMessage>,
+    /// Server HEAD 1cc46b2697: the task's usage rows (one per provider and
+    /// model, the last report of each), by provider then model; 3c93ebaf1c
+    /// keeps usage per runtime only ([`Snapshot::usage`]).
+    #[serde(default)]
+    pub usage: Vec<TaskUsage>,
 }
 
 /// One stored usage row.

@@ -1,6 +1,6 @@
 //! A stateful in-memory fake of the Multica server.
 //!
-//! [`MockDaemon`] implements [`multica_api::DaemonApi`] with the server's
+//! [`MockDaemon`] implements [`multica::DaemonApi`](multica_api::DaemonApi) with the server's
 //! semantics (listed below, [Semantics worth knowing](#semantics-worth-knowing);
 //! the whole wire contract is in the repository's `docs/protocol-3c93ebaf1c.md`):
 //! register upserts runtimes, claims hand out queued
@@ -11,8 +11,9 @@
 //! `multica-mock-server` binary does it for clients in any language.
 //!
 //! ```
-//! use multica_api::{DaemonApi, DaemonApiExt, RegisterRequest, RuntimeSpec, TaskCompletion, TaskStatus};
-//! use multica_mock::{MockDaemon, Seed};
+//! # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+//! use multica::{DaemonApi, DaemonApiExt, RegisterRequest, RuntimeSpec, TaskCompletion, TaskStatus};
+//! use multica::mock::{MockDaemon, Seed};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let mock = MockDaemon::builder().seed(Seed::demo()).build()?;
@@ -126,9 +127,9 @@
 //!   reads `expired` and cannot be claimed; an approved one stays
 //!   claimable. Unknown tokens get 404 `pairing session not found`.
 //! - **Faults** ([`MockDaemon::fail_next`], [`MockDaemon::delay_next`])
-//!   apply to the next N calls of one [`multica_api::Endpoint`]. A delay
+//!   apply to the next N calls of one [`multica::Endpoint`](multica_api::Endpoint). A delay
 //!   happens before the call takes effect.
-//! - **Call log**: every call received, in order, as [`multica_api::Call`]
+//! - **Call log**: every call received, in order, as [`multica::Call`](multica_api::Call)
 //!   values, including calls answered by an injected fault. It keeps the
 //!   newest [`DEFAULT_CALL_LOG_CAPACITY`] calls by default.
 //!
@@ -297,7 +298,7 @@
 //!   result routes acknowledge a finished request whatever the body.
 //! - **Removed routes** (runtime usage, ping results, pairing) answer 404
 //!   `404 page not found` after auth; the in-process API answers them with
-//!   [`multica_api::Error::route_not_found`].
+//!   [`multica::Error::route_not_found`](multica_api::Error::route_not_found).
 //! - **Around the routes**: `GET /api/daemon/workspaces` answers with `ETag:
 //!   W/"<SHA-256 of the JSON array>"` and `Cache-Control: private,
 //!   no-cache`, and 304 without a body to a matching `If-None-Match`;
@@ -370,7 +371,7 @@
 //! - JSON bodies end in a newline (Go's `json.Encoder`) with
 //!   `Content-Type: application/json`; errors are `{"error":"…"}`.
 //! - Request bodies are read as Go's `encoding/json` decoder reads them into
-//!   a struct ([`multica_api::go_json`]): only the first JSON value counts
+//!   a struct ([`multica::go_json`](multica_api::go_json)): only the first JSON value counts
 //!   (trailing bytes are ignored), `null` is an empty object, keys match
 //!   ignoring case, a repeated key takes its last value, and an array (or
 //!   any non-object) where an object belongs is 400 `invalid request body`,

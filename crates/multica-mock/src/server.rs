@@ -109,8 +109,9 @@ impl Drop for MockServer {
 /// socket:
 ///
 /// ```
-/// use multica_api::Endpoint;
-/// use multica_mock::{serve, MockDaemon, Seed};
+/// # mod multica { pub use multica_api::*; pub mod mock { pub use multica_mock::*; } }
+/// use multica::Endpoint;
+/// use multica::mock::{serve, MockDaemon, Seed};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// use tokio::net::TcpStream;
 ///
@@ -397,7 +398,7 @@ fn injected_response(error: &Error) -> Result<HttpResponse, CloseConnection> {
 }
 
 fn reply_response(status: u16, reply: &Reply, head: bool) -> HttpResponse {
-    /// [`multica_api::ClaimResponse`], borrowing the task.
+    /// [`multica::ClaimResponse`](multica_api::ClaimResponse), borrowing the task.
     #[derive(Serialize)]
     struct ClaimBody<'a> {
         task: &'a Option<multica_api::Task>,

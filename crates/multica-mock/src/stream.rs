@@ -15,14 +15,15 @@ use crate::MockDaemon;
 /// closes the stream or the connection fails. Needs a tokio runtime.
 ///
 /// ```
+/// # mod multica { pub mod mock { pub use multica_mock::*; } }
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let (mut client, server) = tokio::io::duplex(64 * 1024);
-/// let serving = tokio::spawn(multica_mock::serve_stream(
-///     multica_mock::MockDaemon::new(),
+/// let serving = tokio::spawn(multica::mock::serve_stream(
+///     multica::mock::MockDaemon::new(),
 ///     server,
-///     multica_mock::DEFAULT_MAX_BODY_BYTES,
+///     multica::mock::DEFAULT_MAX_BODY_BYTES,
 /// ));
 /// client.write_all(b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
 /// let mut answer = String::new();

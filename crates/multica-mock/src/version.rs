@@ -34,7 +34,8 @@ impl std::error::Error for UnknownServerVersion {}
 /// `1cc46b2697`) and `3c93ebaf1c`, any case.
 ///
 /// ```
-/// use multica_mock::{parse_server_version, ServerVersion};
+/// # mod multica { pub mod mock { pub use multica_mock::*; } }
+/// use multica::mock::{parse_server_version, ServerVersion};
 /// assert_eq!(parse_server_version("head"), Ok(ServerVersion::Head));
 /// assert_eq!(parse_server_version("3c93ebaf1c"), Ok(ServerVersion::V3c93ebaf1c));
 /// assert!(parse_server_version("v2").is_err());

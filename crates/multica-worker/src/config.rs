@@ -48,7 +48,24 @@ impl Registration {
 }
 
 /// How the worker paces itself; every default is one of the associated
-/// constants, most of them the Go daemon's.
+/// constants, most of them the Go daemon's:
+///
+/// | field | default |
+/// |---|---|
+/// | [`concurrency`](Self::concurrency) | 4 tasks ([`DEFAULT_CONCURRENCY`](Self::DEFAULT_CONCURRENCY)) |
+/// | [`poll_interval`](Self::poll_interval) | 3 s, the Go daemon's ([`DEFAULT_POLL_INTERVAL`](Self::DEFAULT_POLL_INTERVAL)) |
+/// | [`heartbeat_interval`](Self::heartbeat_interval) | 15 s, the Go daemon's ([`DEFAULT_HEARTBEAT_INTERVAL`](Self::DEFAULT_HEARTBEAT_INTERVAL)) |
+/// | [`status_interval`](Self::status_interval) | 5 s, the Go daemon's status watch ([`DEFAULT_STATUS_INTERVAL`](Self::DEFAULT_STATUS_INTERVAL)) |
+/// | [`prepare_lease_interval`](Self::prepare_lease_interval) | 15 s ([`DEFAULT_PREPARE_LEASE_INTERVAL`](Self::DEFAULT_PREPARE_LEASE_INTERVAL)) |
+/// | [`shutdown_grace`](Self::shutdown_grace) | 30 s, the Go daemon's ([`DEFAULT_SHUTDOWN_GRACE`](Self::DEFAULT_SHUTDOWN_GRACE)) |
+/// | [`cancel_grace`](Self::cancel_grace) | 10 s ([`DEFAULT_CANCEL_GRACE`](Self::DEFAULT_CANCEL_GRACE)) |
+/// | [`task_timeout`](Self::task_timeout) | none, the Go daemon's (a [`CommandAgent`](crate::CommandAgent) has its own, 2 h) |
+/// | [`max_backoff`](Self::max_backoff) | 60 s ([`DEFAULT_MAX_BACKOFF`](Self::DEFAULT_MAX_BACKOFF)) |
+/// | [`heartbeat_failures_before_reset`](Self::heartbeat_failures_before_reset) | 2 rounds ([`DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET`](Self::DEFAULT_HEARTBEAT_FAILURES_BEFORE_RESET)) |
+/// | [`result_retry`](Self::result_retry) | the Go daemon's 4–64 s schedule ([`RetryPolicy::go_daemon_schedule`]) |
+/// | [`reporter`](Self::reporter) | the reporter's defaults ([`ReporterConfig::default`]) |
+/// | [`exit_when_idle`](Self::exit_when_idle) | `false` |
+/// | [`wait_for_server`](Self::wait_for_server) | none |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
     /// Tasks run at once, across runtimes; 0 counts as 1.

@@ -36,14 +36,17 @@
 //!
 //! Everything that happens is a [`WorkerEvent`], for a CLI to print and a
 //! test to assert; the run ends with a [`Summary`]. [`CommandAgent`] runs a
-//! program per task.
+//! program per task, its output read by an [`Interpreter`]: plain text by
+//! default, or a real coding agent from [`agents`] (Claude Code, Codex, ACP
+//! agents), each run as the Go daemon runs it.
 //!
 //! ```no_run
+//! # mod multica { pub use multica_api::*; pub mod worker { pub use multica_worker::*; } }
 //! use std::sync::Arc;
-//! use multica_api::{DaemonApi, RuntimeSpec};
-//! use multica_worker::{CommandAgent, Registration, Worker};
+//! use multica::{DaemonApi, RuntimeSpec};
+//! use multica::worker::{CommandAgent, Registration, Worker};
 //!
-//! async fn daemon(api: Arc<dyn DaemonApi>) -> Result<(), multica_worker::WorkerError> {
+//! async fn daemon(api: Arc<dyn DaemonApi>) -> Result<(), multica::worker::WorkerError> {
 //!     let registration = Registration::new("workspace-id", "my-daemon", "laptop", vec![RuntimeSpec {
 //!         provider: "claude".into(),
 //!         ..RuntimeSpec::default()
@@ -59,6 +62,7 @@
 //! ```
 
 mod agent;
+pub mod agents;
 mod backoff;
 mod command;
 mod config;
@@ -75,7 +79,7 @@ mod wake;
 mod worker;
 
 pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};
-pub use command::CommandAgent;
+pub use command::{AgentEvent, CommandAgent, Interpreter, LineParser, PlainText, ProcessExit, RunInput};
 pub use config::{Registration, WorkerConfig};
 pub use event::{short_id, Summary, WorkerEvent};
 /// The failure of a task in the server's terms, as [`AgentOutcome::Failed`] carries it.

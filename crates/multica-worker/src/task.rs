@@ -59,7 +59,7 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
 
     let reporter = TaskMessageReporter::start(Arc::clone(api), task_id.clone(), shared.config.reporter.clone());
     let (signal, cancel) = watch::channel(None);
-    let task_id_runtime = task.record.runtime_id.clone();
+    let runtime_provider = shared.provider_of(&task.record.runtime_id);
     let context = TaskContext {
         task,
         messages: reporter.sink(),
@@ -70,7 +70,7 @@ async fn supervise(shared: &Arc<Shared>, mut task: Task, mut cancel_all: watch::
         auth_token,
         skills,
         pinned: Arc::clone(&pinned),
-        runtime_provider: shared.provider_of(&task_id_runtime),
+        runtime_provider,
         usage: TaskUsageSums::default(),
         daily: Arc::clone(&shared.daily_usage),
         retry: shared.config.call_retry,

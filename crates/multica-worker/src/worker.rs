@@ -52,8 +52,9 @@ impl WorkerError {
     /// This error and each of its causes, joined by `: `, for a log line.
     ///
     /// ```
-    /// use multica_api::{Error, Method};
-    /// use multica_worker::WorkerError;
+    /// # mod multica { pub use multica_api::*; pub mod worker { pub use multica_worker::*; } }
+    /// use multica::{Error, Method};
+    /// use multica::worker::WorkerError;
     ///
     /// let answer = Error::from_server_message(Method::Post, "/api/daemon/register", 404, "workspace not found");
     /// let error = WorkerError::Registration(answer);

@@ -191,3 +191,21 @@ async fn on_a_head_server_each_program_gets_its_claims_mat_token() {
     // `mat_` and 40 hex digits.
     assert_eq!(lines, ["mat 44"]);
 }
+
+#[tokio::test]
+async fn a_stopped_program_gets_sigint_first_so_it_can_save_its_session() {
+    let mock = empty();
+    let task = add_task(&mock);
+    let marker = std::env::temp_dir().join(format!("multica-sigint-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = r#"trap 'echo INT > "$MARKER"; exit 130' INT; trap 'echo TERM > "$MARKER"; exit 143' TERM; echo started; while :; do sleep 0.05; done"#;
+    let agent = sh(script).env("MARKER", &marker).kill_grace(Duration::from_secs(5));
+    let run = tokio::spawn(Worker::new(api(&mock), registration(), agent).config(fast()).run(std::future::pending()));
+    eventually("the program to start", || !mock.messages(&task).is_empty()).await;
+    mock.cancel(&task).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap().unwrap();
+    assert_eq!(summary.cancelled, 1);
+    let got = std::fs::read_to_string(&marker).unwrap();
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(got.trim(), "INT");
+}

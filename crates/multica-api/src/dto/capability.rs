@@ -60,7 +60,8 @@ impl ClientCapability {
     /// The value of [`CAPABILITIES_HEADER`] for these capabilities.
     ///
     /// ```
-    /// use multica_api::ClientCapability;
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::ClientCapability;
     ///
     /// assert_eq!(
     ///     ClientCapability::header_value(&ClientCapability::GO_DAEMON),

@@ -14,7 +14,8 @@ use crate::serde_util::{is_empty_str, is_false, null_as_default as nd};
 /// is the 3c93ebaf1c body `{"error": …}`.
 ///
 /// ```
-/// use multica_api::{FailureReason, TaskFailure};
+/// # mod multica { pub use multica_api::*; }
+/// use multica::{FailureReason, TaskFailure};
 ///
 /// let failure = TaskFailure::new("agent timed out").with_reason(FailureReason::Timeout);
 /// assert_eq!(serde_json::to_string(&failure)?,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// it; serde reads and writes it as a plain JSON string.
 ///
 /// ```
-/// use multica_api::SecretToken;
+/// # mod multica { pub use multica_api::*; }
+/// use multica::SecretToken;
 ///
 /// let token = SecretToken::new("mat_0123");
 /// assert_eq!(format!("{token:?}"), "SecretToken(<redacted>)");

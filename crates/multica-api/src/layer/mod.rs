@@ -15,9 +15,10 @@
 //! span per attempt:
 //!
 //! ```
+//! # mod multica { pub use multica_api::*; }
 //! use std::time::Duration;
-//! use multica_api::layer::RetryPolicy;
-//! use multica_api::{DaemonApi, DaemonApiExt};
+//! use multica::layer::RetryPolicy;
+//! use multica::{DaemonApi, DaemonApiExt};
 //!
 //! fn production_stack<A: DaemonApi>(backend: A) -> impl DaemonApi {
 //!     backend

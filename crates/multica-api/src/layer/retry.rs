@@ -93,8 +93,9 @@ pub const SAFE_TO_REPEAT: &[Endpoint] = &[
 /// [`Retry::with_endpoint_policy`].
 ///
 /// ```
+/// # mod multica { pub use multica_api::*; }
 /// use std::time::Duration;
-/// use multica_api::layer::RetryPolicy;
+/// use multica::layer::RetryPolicy;
 ///
 /// let patient = RetryPolicy::default().with_max_attempts(8).with_budget(Duration::from_secs(120));
 /// assert_eq!(patient.backoff(1), RetryPolicy::DEFAULT_INITIAL_BACKOFF);
@@ -158,8 +159,9 @@ impl RetryPolicy {
     /// attempt never reached the server.
     ///
     /// ```
-    /// use multica_api::layer::RetryPolicy;
-    /// use multica_api::{Endpoint, Error, Method};
+    /// # mod multica { pub use multica_api::*; }
+    /// use multica::layer::RetryPolicy;
+    /// use multica::{Endpoint, Error, Method};
     ///
     /// let busy = Error::from_status(Method::Post, "/api/daemon/runtimes/r/tasks/claim", 503, b"");
     /// let policy = RetryPolicy::default();
@@ -335,9 +337,10 @@ fn random_unit() -> f64 {
 /// [`Timeout`](super::Timeout) inside, so each attempt has its own deadline.
 ///
 /// ```
+/// # mod multica { pub use multica_api::*; }
 /// use std::time::Duration;
-/// use multica_api::layer::{Retry, RetryPolicy};
-/// use multica_api::{DaemonApi, DaemonApiExt, Endpoint};
+/// use multica::layer::{Retry, RetryPolicy};
+/// use multica::{DaemonApi, DaemonApiExt, Endpoint};
 ///
 /// fn reliable<A: DaemonApi>(backend: A) -> Retry<impl DaemonApi> {
 ///     backend

@@ -19,9 +19,10 @@ use crate::{Call, DaemonApi, Reply};
 /// deadline.
 ///
 /// ```
+/// # mod multica { pub use multica_api::*; }
 /// use std::time::Duration;
-/// use multica_api::layer::Timeout;
-/// use multica_api::{DaemonApi, Endpoint};
+/// use multica::layer::Timeout;
+/// use multica::{DaemonApi, Endpoint};
 ///
 /// fn with_deadlines<A: DaemonApi>(backend: A) -> Timeout<A> {
 ///     // Claims may long-poll on some servers: give them longer.

@@ -25,8 +25,9 @@ use crate::{Call, DaemonApi, Reply};
 /// `tracing_subscriber::fmt`, enable span-close events to see the fields.
 ///
 /// ```
-/// use multica_api::layer::Tracing;
-/// use multica_api::{DaemonApi, DaemonApiExt};
+/// # mod multica { pub use multica_api::*; }
+/// use multica::layer::Tracing;
+/// use multica::{DaemonApi, DaemonApiExt};
 ///
 /// fn traced<A: DaemonApi>(backend: A) -> Tracing<A> {
 ///     backend.with_tracing()

@@ -41,8 +41,9 @@ const MIN_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
 /// default is one of this module's `DEFAULT_*` constants.
 ///
 /// ```
+/// # mod multica { pub use multica_api::*; }
 /// use std::time::Duration;
-/// use multica_api::reporter::ReporterConfig;
+/// use multica::reporter::ReporterConfig;
 ///
 /// let config = ReporterConfig::default().with_flush_interval(Duration::from_millis(250));
 /// assert_eq!(config.flush_interval, Duration::from_millis(250));

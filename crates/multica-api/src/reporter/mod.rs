@@ -189,9 +189,10 @@ impl ReporterSink {
 /// what is left in the background, within the finish timeout.
 ///
 /// ```no_run
+/// # mod multica { pub use multica_api::*; }
 /// use std::sync::Arc;
-/// use multica_api::reporter::{ReporterConfig, TaskMessageReporter};
-/// use multica_api::{DaemonApi, TaskId};
+/// use multica::reporter::{ReporterConfig, TaskMessageReporter};
+/// use multica::{DaemonApi, TaskId};
 ///
 /// async fn run_agent(api: Arc<dyn DaemonApi>, task_id: TaskId) {
 ///     let reporter = TaskMessageReporter::start(api, task_id, ReporterConfig::default());

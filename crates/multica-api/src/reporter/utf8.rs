@@ -8,7 +8,8 @@
 /// does, and never panics.
 ///
 /// ```
-/// use multica_api::reporter::truncate_utf8;
+/// # mod multica { pub use multica_api::*; }
+/// use multica::reporter::truncate_utf8;
 /// assert_eq!(truncate_utf8("héllo", 2), "h"); // `é` is 2 bytes: kept whole or not at all
 /// assert_eq!(truncate_utf8("héllo", 3), "hé");
 /// assert_eq!(truncate_utf8("hi", 10), "hi");

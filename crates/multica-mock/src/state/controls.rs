@@ -416,6 +416,7 @@ impl State {
                     work_dir: row.work_dir.clone(),
                     progress: row.progress.clone(),
                     messages: row.sorted_messages(),
+                    usage: self.task_usage_of(&row.id),
                 })
                 .collect(),
             usage: self

@@ -6,7 +6,7 @@
 //! is atomic, so two concurrent claims can never take the same task. Errors
 //! are [`Rejection`]s (the status and `{"error":…}` message a handler
 //! writes); the in-process API and the HTTP server turn them into the same
-//! [`multica_api::Error`] / the same bytes.
+//! [`multica::Error`](multica_api::Error) / the same bytes.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
