@@ -311,8 +311,10 @@
 //!
 //! ## The daemon WebSocket channel (HEAD)
 //!
-//! Served over HTTP only (the in-process API has no socket):
-//! `GET /api/daemon/ws?runtime_ids=<id>,<id>` (also repeated `runtime_id`),
+//! Served wherever HTTP is: on loopback ([`serve`], the binary) and in
+//! process over any byte stream ([`serve_stream`], e.g. a
+//! `tokio::io::duplex`): `GET /api/daemon/ws?runtime_ids=<id>,<id>` (also
+//! repeated `runtime_id`),
 //! checked by the repository's WS contract (`WS-CONTRACT.md`, replayed
 //! in `tests/replay_ws.rs`, its scenarios in `tests/channel.rs`):
 //!

@@ -12,7 +12,9 @@ use crate::MockDaemon;
 /// Answers the HTTP/1.1 or h2c requests arriving on `io` exactly as
 /// [`crate::serve`] answers one accepted connection (same routes, control
 /// routes and errors; bodies above `max_body_bytes` get 413), until the peer
-/// closes the stream or the connection fails. Needs a tokio runtime.
+/// closes the stream or the connection fails. At HEAD a WebSocket upgrade
+/// of `/api/daemon/ws` takes the stream over: the daemon channel in
+/// process. Needs a tokio runtime.
 ///
 /// ```
 /// # mod multica { pub mod mock { pub use multica_mock::*; } }

@@ -653,3 +653,88 @@ async fn control_routes_cause_every_push_and_arm_the_channel_faults() {
     assert_eq!((refused.status, refused.body.as_str()), (503, "{\"error\":\"maintenance\"}\n"));
     assert_eq!(control(&head, "POST", "/_mock/faults", json!({ "endpoint": "ws_claim" })).await.0, 400);
 }
+
+#[tokio::test]
+async fn the_channel_runs_in_process_over_a_byte_stream() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let head = Head::new().await;
+    let (client, server) = tokio::io::duplex(256 * 1024);
+    let serving = tokio::spawn(multica_mock::serve_stream(head.mock.clone(), server, usize::MAX));
+    let mut request = format!("ws://fake/api/daemon/ws?runtime_ids={}", head.rt1).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", bearer(PAT).parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::client_async(request, client).await.unwrap();
+    assert_eq!(response.status(), 101);
+    futures_util::SinkExt::send(&mut ws, Message::text(heartbeat(head.rt1.as_str()).to_string())).await.unwrap();
+    let ack = match futures_util::StreamExt::next(&mut ws).await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<Value>(&text).unwrap(),
+        other => panic!("expected the ack, got {other:?}"),
+    };
+    assert_eq!(ack["payload"]["status"], "ok");
+    let task = head.enqueue();
+    let pushed = match futures_util::StreamExt::next(&mut ws).await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<Value>(&text).unwrap(),
+        other => panic!("expected the push, got {other:?}"),
+    };
+    assert_eq!(pushed["payload"]["task_id"], json!(task));
+    drop(ws);
+    serving.await.unwrap();
+}
+
+/// Claims over the socket with the connection dropped after every third
+/// claim took effect: every task still runs exactly once, the stranded ones
+/// handed out again by stale-dispatch recovery.
+#[tokio::test]
+async fn claims_lost_with_their_connection_come_back_and_run_once() {
+    let head = Head::new().await;
+    let tasks: Vec<multica_api::TaskId> = (0..20).map(|_| head.enqueue()).collect();
+    let mut handed_out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let mut ws = head.connect().await;
+    let (mut claims, mut drops, mut stranded) = (0, 0, 0);
+    while tasks.iter().any(|t| head.mock.task_status(t) != Some(TaskStatus::Completed)) {
+        assert!(claims < 100, "the run does not converge");
+        claims += 1;
+        send(&mut ws, heartbeat(head.rt1.as_str())).await;
+        assert_eq!(recv_type(&mut ws, "daemon:heartbeat_ack").await["payload"]["status"], "ok");
+        let dropped = claims % 3 == 0;
+        if dropped {
+            head.mock.drop_channel_after_claims(1);
+        }
+        send(&mut ws, claim(&format!("c{claims}"), claim_body(&head, 2))).await;
+        if dropped {
+            drops += 1;
+            // The claim took effect; its answer is lost with the connection.
+            while next(&mut ws, Duration::from_secs(5)).await.is_some_and(|m| !m.is_close()) {}
+            stranded += tasks.iter().filter(|t| head.mock.task_status(t) == Some(TaskStatus::Dispatched)).count();
+            ws = head.connect().await;
+            // Past the stale-dispatch time the stranded tasks are claimable again.
+            head.mock.advance_clock(Duration::from_secs(91));
+            continue;
+        }
+        let answer = recv_type(&mut ws, "daemon:rpc_response").await;
+        for task in answer["payload"]["body"]["tasks"].as_array().unwrap() {
+            let id = task["id"].as_str().unwrap().to_owned();
+            handed_out.entry(id.clone()).or_default().push(task["auth_token"].as_str().unwrap().to_owned());
+            let id = multica_api::TaskId::new(id);
+            head.mock.start_task(&id).await.unwrap();
+            head.mock.complete_task(&id, &multica_api::TaskCompletion::with_output("done")).await.unwrap();
+        }
+    }
+    assert!(drops >= 3, "the run dropped connections ({drops})");
+    assert!(stranded >= drops, "each dropped claim stranded tasks ({stranded})");
+    assert_eq!(handed_out.len(), tasks.len(), "every task was handed out");
+    for (task, tokens) in &handed_out {
+        assert_eq!(tokens.len(), 1, "{task} ran once: {tokens:?}");
+    }
+    let runs = head.mock.calls_to(Endpoint::CompleteTask).len();
+    assert_eq!(runs, tasks.len(), "one completion per task");
+}
+
+/// The next frame of `kind`, skipping pushes.
+async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let frame = recv(ws).await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}

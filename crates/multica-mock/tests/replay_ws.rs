@@ -47,6 +47,7 @@ async fn the_fake_channel_answers_as_the_real_server_head_1cc46b2697() {
     let report = replayer.run(FIXTURE).await;
     server.shutdown().await;
     println!("{}", report.table());
+    println!("{}", report.push_latencies());
     println!("{}", report.mismatches());
     assert_eq!(report.results.len(), 38, "every public step replayed");
     for result in &report.results {

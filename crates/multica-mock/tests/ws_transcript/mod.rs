@@ -52,6 +52,9 @@ type Received = (String, Instant, Event);
 pub struct StepResult {
     pub name: String,
     pub differences: Vec<String>,
+    /// Each push matched: its type, the real and the fake latency in ms
+    /// from the action before it.
+    pub pushes: Vec<(String, f64, f64)>,
 }
 
 impl StepResult {
@@ -80,6 +83,17 @@ impl Report {
         out
     }
 
+    /// Every push matched: step, type, real and fake latency.
+    pub fn push_latencies(&self) -> String {
+        let mut out = String::from("| step | push | real ms | fake ms |\n|---|---|---|---|\n");
+        for result in &self.results {
+            for (kind, real, fake) in &result.pushes {
+                let _ = writeln!(out, "| {} | {kind} | {real:.1} | {fake:.1} |", result.name);
+            }
+        }
+        out
+    }
+
     pub fn mismatches(&self) -> String {
         let mut out = String::new();
         for result in self.results.iter().filter(|r| !r.matches()) {
@@ -97,6 +111,8 @@ impl Report {
 pub type StandIn = (&'static str, Value);
 
 struct Connection {
+    /// When the 101 came: the recording's time and ours.
+    connected: (f64, Instant),
     writer: OwnedWriteHalf,
     received: Vec<(Instant, Event)>,
     closed_by_us: bool,
@@ -116,6 +132,10 @@ pub struct WsReplayer {
     events: (mpsc::UnboundedSender<Received>, mpsc::UnboundedReceiver<Received>),
     stand_ins: Vec<StandIn>,
 }
+
+/// The hints a server pushes (their latency is reported).
+const PUSHES: &[&str] =
+    &["daemon:task_available", "daemon:pending_work", "daemon:runtime_profiles_changed", "daemon:workspaces_changed"];
 
 /// The timing class of a latency in ms.
 fn class(ms: f64) -> &'static str {
@@ -181,6 +201,8 @@ impl WsReplayer {
         timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
         // Expected frames: (conn, recorded latency class, event, our reference instant).
         let mut expected: Vec<(String, &'static str, Value, Instant)> = Vec::new();
+        let mut real_ms: Vec<f64> = Vec::new();
+        let mut pushes = Vec::new();
         let mut last_action = (step["t"].as_f64().unwrap_or(0.0), Instant::now());
         for (t, kind, item) in timeline {
             match kind {
@@ -210,7 +232,11 @@ impl WsReplayer {
                             let connection = self.connections.get_mut(&conn).unwrap();
                             let _ = connection.writer.shutdown().await;
                         }
-                        expected.push((conn, class(t - last_action.0), item.clone(), last_action.1));
+                        // A server ping is the connection's timer, not an answer.
+                        let reference =
+                            if item["op"] == "ping" { self.connections[&conn].connected } else { last_action };
+                        expected.push((conn, class(t - reference.0), item.clone(), reference.1));
+                        real_ms.push(t - reference.0);
                     }
                 }
             }
@@ -257,16 +283,23 @@ impl WsReplayer {
                 .filter(|(_, e)| control || !e.is_ping_pong())
                 .map(|(t, e)| (t, self.describe(&e)))
                 .collect();
-            for (c, real_class, item, reference) in expected.iter().filter(|(c, ..)| c == &conn) {
-                let _ = c;
+            for (index, (c, real_class, item, reference)) in expected.iter().enumerate() {
+                if c != &conn {
+                    continue;
+                }
                 if !counted(item) {
                     continue;
                 }
                 let want = recorded_event(item);
                 match fake.iter().position(|(_, got)| *got == want) {
-                    Some(index) => {
-                        let (when, _) = fake.remove(index);
-                        let fake_class = class(when.saturating_duration_since(*reference).as_secs_f64() * 1000.0);
+                    Some(position) => {
+                        let (when, _) = fake.remove(position);
+                        let fake_ms = when.saturating_duration_since(*reference).as_secs_f64() * 1000.0;
+                        let kind = want["json"]["type"].as_str().unwrap_or_default();
+                        if PUSHES.contains(&kind) {
+                            pushes.push((kind.to_owned(), real_ms[index], fake_ms));
+                        }
+                        let fake_class = class(fake_ms);
                         if fake_class != *real_class {
                             differences.push(format!("{conn}: {want}: real {real_class}, fake {fake_class}"));
                         }
@@ -277,8 +310,8 @@ impl WsReplayer {
                             got["op"] == want["op"] && got["json"]["type"] == want["json"]["type"]
                         });
                         match same_type {
-                            Some(index) if want["json"].is_object() => {
-                                let (_, got) = fake.remove(index);
+                            Some(position) if want["json"].is_object() => {
+                                let (_, got) = fake.remove(position);
                                 let mut diffs = Vec::new();
                                 json_diff("", &want["json"], &got["json"], &mut diffs);
                                 differences.extend(diffs.into_iter().map(|d| format!("{conn}: {d}")));
@@ -295,7 +328,7 @@ impl WsReplayer {
                 differences.push(format!("{conn}: only on the fake: {extra}"));
             }
         }
-        StepResult { name, differences }
+        StepResult { name, differences, pushes }
     }
 
     fn received_count(&self, conn: &str, control: bool) -> usize {
@@ -576,7 +609,8 @@ impl WsReplayer {
             let conn = recorded["conn"].as_str().unwrap_or_default().to_owned();
             let (reader, writer) = stream.into_split();
             tokio::spawn(read_events(conn.clone(), reader, self.events.0.clone()));
-            self.connections.insert(conn, Connection { writer, received: Vec::new(), closed_by_us: false });
+            let connected = (recorded["t_answer"].as_f64().unwrap_or_default(), Instant::now());
+            self.connections.insert(conn, Connection { connected, writer, received: Vec::new(), closed_by_us: false });
         }
         differences
     }
