@@ -36,8 +36,11 @@ const HEARTBEAT_PATH: &str = "/api/daemon/heartbeat";
 /// - A registration adds its runtimes to the channel; a deregistration
 ///   first takes them off it (each change reconnects with the new set).
 ///
-/// Layers stack on it as on any backend; its pushes are
-/// [`WsFirst::pushes`].
+/// Layers stack on it as on any backend. Read its pushes
+/// ([`WsFirst::pushes`], or hand them to the worker's `wake_on`): besides
+/// the wake-ups they carry the requests (model lists, skill imports) that
+/// the channel's own heartbeat at connect may have been handed, which the
+/// server hands out only once.
 #[derive(Debug)]
 pub struct WsFirst<H> {
     http: H,
@@ -82,12 +85,8 @@ impl WsFirst<HyperClient> {
 impl<H: DaemonApi> WsFirst<H> {
     /// `http` for every call the channel does not carry, and `channel`.
     pub fn with_channel(http: H, channel: WsChannel) -> Self {
-        Self { http, channel, gate: Mutex::default(), hold: Duration::ZERO }.with_hold_from_channel()
-    }
-
-    fn with_hold_from_channel(mut self) -> Self {
-        self.hold = self.channel.config().rpc_budget + self.channel.config().rpc_grace;
-        self
+        let hold = channel.config().rpc_budget + channel.config().rpc_grace;
+        Self { http, channel, gate: Mutex::default(), hold }
     }
 
     /// The control channel.
