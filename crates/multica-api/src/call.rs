@@ -48,8 +48,8 @@ pub enum Call {
     ReportUsage {
         /// The runtime.
         runtime_id: RuntimeId,
-        /// Usage rows.
-        entries: Vec<UsageEntry>,
+        /// Usage rows, shared: retrying the call or logging it copies no row.
+        entries: Arc<[UsageEntry]>,
     },
     /// [`crate::DaemonApiExt::report_ping_result`].
     ReportPingResult {
@@ -95,8 +95,9 @@ pub enum Call {
     ReportTaskMessages {
         /// The task.
         task_id: TaskId,
-        /// The batch.
-        messages: Vec<TaskMessage>,
+        /// The batch, shared: retrying the call or logging it copies no
+        /// message, and the transport serializes it straight from here.
+        messages: Arc<[TaskMessage]>,
     },
     /// [`crate::DaemonApiExt::list_task_messages`].
     ListTaskMessages {
@@ -218,8 +219,8 @@ pub enum Call {
     ReportTaskUsage {
         /// The task.
         task_id: TaskId,
-        /// One entry per (provider, model).
-        usage: Vec<TaskUsage>,
+        /// One entry per (provider, model), shared as the messages are.
+        usage: Arc<[TaskUsage]>,
     },
     /// [`crate::DaemonApiExt::ack_cancel`].
     AckCancel {
@@ -571,7 +572,8 @@ impl Call {
             Endpoint::ClaimTask => Self::ClaimTask { runtime_id: param().into() },
             Endpoint::ListPendingTasks => Self::ListPendingTasks { runtime_id: param().into() },
             Endpoint::ReportUsage => {
-                Self::ReportUsage { runtime_id: param().into(), entries: body_json::<EntriesBody<_>>(body)?.entries }
+                let entries: Vec<_> = body_json::<EntriesBody<_>>(body)?.entries;
+                Self::ReportUsage { runtime_id: param().into(), entries: entries.into() }
             }
             Endpoint::ReportPingResult => {
                 Self::ReportPingResult { runtime_id: param().into(), ping_id: param().into(), result: body_json(body)? }
@@ -588,10 +590,10 @@ impl Call {
                     Self::FailTaskWith { task_id: param().into(), failure }
                 }
             }
-            Endpoint::ReportTaskMessages => Self::ReportTaskMessages {
-                task_id: param().into(),
-                messages: body_json::<MessagesBody<_>>(body)?.messages,
-            },
+            Endpoint::ReportTaskMessages => {
+                let messages: Vec<_> = body_json::<MessagesBody<_>>(body)?.messages;
+                Self::ReportTaskMessages { task_id: param().into(), messages: messages.into() }
+            }
             Endpoint::ListTaskMessages => match since_parameter(query)? {
                 Some(since) => Self::ListTaskMessagesSince { task_id: param().into(), since },
                 None => Self::ListTaskMessages { task_id: param().into() },
@@ -636,7 +638,8 @@ impl Call {
                 wait: if body.is_empty() { LocalDirectoryWait::default() } else { body_json(body)? },
             },
             Endpoint::ReportTaskUsage => {
-                Self::ReportTaskUsage { task_id: param().into(), usage: body_json::<UsageBody<_>>(body)?.usage }
+                let usage: Vec<_> = body_json::<UsageBody<_>>(body)?.usage;
+                Self::ReportTaskUsage { task_id: param().into(), usage: usage.into() }
             }
             // The server ignores a cancel-ack body it cannot decode.
             Endpoint::AckCancel => {

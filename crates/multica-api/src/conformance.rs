@@ -524,7 +524,7 @@ pub async fn unknown_tasks_are_not_found(api: &dyn DaemonApi, fixture: &dyn Fixt
     let error = err(api.get_task_status(&unknown).await, "status");
     assert!(error.is_task_not_found(), "{error}");
     assert_server_error(&error, 404, "task not found", "status");
-    let error = err(api.report_task_messages(&unknown, &[TaskMessage::text(1, "x")]).await, "messages");
+    let error = err(api.report_task_messages(&unknown, [TaskMessage::text(1, "x")]).await, "messages");
     assert!(error.is_task_not_found(), "{error}");
     let start = err(api.start_task(&unknown).await, "start");
     let complete = err(api.complete_task(&unknown, &TaskCompletion::default()).await, "complete");
@@ -561,14 +561,14 @@ pub async fn messages_are_stored_and_listed_by_seq(api: &dyn DaemonApi, fixture:
         output: "a.rs".into(),
         ..Default::default()
     };
-    ok(api.report_task_messages(&id, &[tool_result.clone(), tool_use.clone()]).await, "batch 1");
-    ok(api.report_task_messages(&id, &[TaskMessage::text(1, "hello")]).await, "batch 2");
-    ok(api.report_task_messages(&id, &[]).await, "empty batch");
+    ok(api.report_task_messages(&id, [tool_result.clone(), tool_use.clone()]).await, "batch 1");
+    ok(api.report_task_messages(&id, [TaskMessage::text(1, "hello")]).await, "batch 2");
+    ok(api.report_task_messages(&id, []).await, "empty batch");
     let stored = ok(api.list_task_messages(&id).await, "list");
     assert!(stored.iter().all(|m| m.task_id == id));
     let messages: Vec<TaskMessage> = stored.into_iter().map(|m| m.message).collect();
     assert_eq!(messages, vec![TaskMessage::text(1, "hello"), tool_use, tool_result]);
-    ok(api.report_task_messages(&unknown_id(fixture, "unknown").into(), &[]).await, "empty batch of unknown task");
+    ok(api.report_task_messages(&unknown_id(fixture, "unknown").into(), []).await, "empty batch of unknown task");
 }
 
 /// Usage rows are upserted by (date, provider, model); bad dates are skipped.
@@ -576,7 +576,7 @@ pub async fn usage_is_upserted_and_bad_dates_skipped(api: &dyn DaemonApi, fixtur
     let env = setup(api, fixture).await;
     if is_head(fixture) {
         // HEAD moved usage to the task (`POST /tasks/{id}/usage`).
-        assert_route_removed(api.report_usage(&env.runtime_id, &[]).await, "runtime usage");
+        assert_route_removed(api.report_usage(&env.runtime_id, []).await, "runtime usage");
         return;
     }
     let entry = |date: &str, model: &str, input_tokens| crate::dto::UsageEntry {
@@ -589,11 +589,11 @@ pub async fn usage_is_upserted_and_bad_dates_skipped(api: &dyn DaemonApi, fixtur
         cache_write_tokens: 4,
     };
     ok(
-        api.report_usage(&env.runtime_id, &[entry("2026-03-30", "opus", 10), entry("2026-03-30", "haiku", 1)]).await,
+        api.report_usage(&env.runtime_id, [entry("2026-03-30", "opus", 10), entry("2026-03-30", "haiku", 1)]).await,
         "usage",
     );
     ok(
-        api.report_usage(&env.runtime_id, &[entry("2026-03-30", "opus", 25), entry("30/03/2026", "opus", 99)]).await,
+        api.report_usage(&env.runtime_id, [entry("2026-03-30", "opus", 25), entry("30/03/2026", "opus", 99)]).await,
         "usage",
     );
     let mut rows = ok(fixture.usage(&env.runtime_id).await, "inspect usage");
@@ -651,13 +651,13 @@ pub async fn reports_for_unknown_ids_answer_ok(api: &dyn DaemonApi, fixture: &dy
             "task not found",
             "progress",
         );
-        assert_route_removed(api.report_usage(&runtime, &[]).await, "usage");
+        assert_route_removed(api.report_usage(&runtime, []).await, "usage");
         let result = PingResult { status: PingStatus::Failed, error: "x".into(), ..PingResult::default() };
         assert_route_removed(api.report_ping_result(&runtime, &unique("ping").into(), &result).await, "ping");
         return;
     }
     ok(api.report_progress(&task, &TaskProgress { summary: "x".into(), step: 1, total: 1 }).await, "progress");
-    ok(api.report_usage(&runtime, &[]).await, "usage");
+    ok(api.report_usage(&runtime, []).await, "usage");
     let result = PingResult { status: PingStatus::Failed, error: "x".into(), ..PingResult::default() };
     ok(api.report_ping_result(&runtime, &unique("ping").into(), &result).await, "ping result");
 }

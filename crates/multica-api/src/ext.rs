@@ -1,6 +1,7 @@
 //! `DaemonApiExt`: the typed calls and layer stacking, for every backend.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::call::Call;
@@ -24,8 +25,10 @@ use crate::{DaemonApi, Endpoint};
 /// (`dyn DaemonApi` and `Arc<dyn DaemonApi>` included) and for nothing else,
 /// so the typed methods always mean exactly one [`DaemonApi::call`].
 ///
-/// Each typed method builds the [`Call`] (cloning its arguments into it: a
-/// call is owned, so that layers can repeat it and logs can keep it), awaits
+/// Each typed method builds the [`Call`] (cloning its small arguments into
+/// it: a call is owned, so that layers can repeat it and logs can keep it;
+/// batches of messages and usage rows are shared `Arc`s, so repeating a
+/// call never copies them), awaits
 /// [`DaemonApi::call`] and unwraps the [`Reply`]; a reply of another shape
 /// is [`Error::UnexpectedReply`]. Import this trait to call the API:
 ///
@@ -96,8 +99,14 @@ pub trait DaemonApiExt: DaemonApi {
     }
 
     /// Upserts token usage rows by (runtime, date, provider, model).
-    fn report_usage(&self, runtime_id: &RuntimeId, entries: &[UsageEntry]) -> impl Future<Output = Result<()>> + Send {
-        send(self, Call::ReportUsage { runtime_id: runtime_id.clone(), entries: entries.to_vec() }, done)
+    /// Takes the rows as [`report_task_messages`](DaemonApiExt::report_task_messages)
+    /// takes messages.
+    fn report_usage(
+        &self,
+        runtime_id: &RuntimeId,
+        entries: impl Into<Arc<[UsageEntry]>>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::ReportUsage { runtime_id: runtime_id.clone(), entries: entries.into() }, done)
     }
 
     /// Answers a ping handed out by a heartbeat.
@@ -159,14 +168,18 @@ pub trait DaemonApiExt: DaemonApi {
     }
 
     /// Stores a batch of live-output messages. 404 `task not found` for a
-    /// non-empty batch of an unknown task. The batch is copied into the
-    /// [`Call`] once (a call is owned); it is encoded once, by the transport.
+    /// non-empty batch of an unknown task.
+    ///
+    /// The batch is shared, never copied on its way to the wire: a `Vec`,
+    /// an array or an `Arc<[TaskMessage]>` moves into the [`Call`] as it
+    /// is (a `&[TaskMessage]` is copied once, into the call), layers that
+    /// repeat the call share it, and the transport serializes it from there.
     fn report_task_messages(
         &self,
         task_id: &TaskId,
-        messages: &[TaskMessage],
+        messages: impl Into<Arc<[TaskMessage]>>,
     ) -> impl Future<Output = Result<()>> + Send {
-        send(self, Call::ReportTaskMessages { task_id: task_id.clone(), messages: messages.to_vec() }, done)
+        send(self, Call::ReportTaskMessages { task_id: task_id.clone(), messages: messages.into() }, done)
     }
 
     /// The task's stored messages by `seq` ascending.
@@ -401,9 +414,15 @@ pub trait DaemonApiExt: DaemonApi {
     }
 
     /// Reports the task's token usage per (provider, model), in any task
-    /// status; a later report replaces the counts.
-    fn report_task_usage(&self, task_id: &TaskId, usage: &[TaskUsage]) -> impl Future<Output = Result<()>> + Send {
-        send(self, Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.to_vec() }, done)
+    /// status; a later report replaces the counts. Takes the rows as
+    /// [`report_task_messages`](DaemonApiExt::report_task_messages) takes
+    /// messages.
+    fn report_task_usage(
+        &self,
+        task_id: &TaskId,
+        usage: impl Into<Arc<[TaskUsage]>>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        send(self, Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.into() }, done)
     }
 
     /// Tells the server the daemon saw `cancelled` and stopped the run; on a
@@ -535,7 +554,7 @@ pub trait DaemonApiExt: DaemonApi {
                     })
                     .collect(),
             },
-            ServerVersion::Head => Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.to_vec() },
+            ServerVersion::Head => Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.into() },
         };
         send(self, call, done)
     }
@@ -768,13 +787,13 @@ mod tests {
         let api: &dyn DaemonApi = &backend;
         let task = crate::TaskId::new("t-1");
         api.fail_task(&task, "boom").await.unwrap();
-        api.report_task_messages(&task, &[]).await.unwrap();
+        api.report_task_messages(&task, []).await.unwrap();
         assert_eq!(api.get_task_status(&task).await.unwrap(), crate::TaskStatus::Running);
         assert_eq!(
             backend.calls(),
             [
                 Call::FailTask { task_id: task.clone(), error: "boom".into() },
-                Call::ReportTaskMessages { task_id: task.clone(), messages: Vec::new() },
+                Call::ReportTaskMessages { task_id: task.clone(), messages: Arc::from([]) },
                 Call::GetTaskStatus { task_id: task },
             ]
         );

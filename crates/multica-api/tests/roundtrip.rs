@@ -164,7 +164,8 @@ fn call() -> impl Strategy<Value = Call> {
         text().prop_map(|id| Call::SendHeartbeat { runtime_id: id.into() }),
         id().prop_map(|id| Call::ClaimTask { runtime_id: id.into() }),
         id().prop_map(|id| Call::ListPendingTasks { runtime_id: id.into() }),
-        (id(), vec(usage(), 0..3)).prop_map(|(id, entries)| Call::ReportUsage { runtime_id: id.into(), entries }),
+        (id(), vec(usage(), 0..3))
+            .prop_map(|(id, entries)| Call::ReportUsage { runtime_id: id.into(), entries: entries.into() }),
         (id(), id(), text(), text(), any::<i64>(), prop_oneof![Just("completed"), Just("failed")]).prop_map(
             |(r, p, output, error, duration_ms, status)| Call::ReportPingResult {
                 runtime_id: r.into(),
@@ -186,7 +187,7 @@ fn call() -> impl Strategy<Value = Call> {
         }),
         (id(), text()).prop_map(|(id, error)| Call::FailTask { task_id: id.into(), error }),
         (id(), vec(message(), 0..4))
-            .prop_map(|(id, messages)| Call::ReportTaskMessages { task_id: id.into(), messages }),
+            .prop_map(|(id, messages)| Call::ReportTaskMessages { task_id: id.into(), messages: messages.into() }),
         id().prop_map(|id| Call::ListTaskMessages { task_id: id.into() }),
         Just(Call::ListWorkspaces),
         (id(), text(), text(), text(), text()).prop_map(
@@ -311,7 +312,8 @@ fn head_call() -> impl Strategy<Value = Call> {
             task_id: t.into(),
             wait: LocalDirectoryWait { reason }
         }),
-        (id(), vec(task_usage, 0..3)).prop_map(|(t, usage)| Call::ReportTaskUsage { task_id: t.into(), usage }),
+        (id(), vec(task_usage, 0..3))
+            .prop_map(|(t, usage)| Call::ReportTaskUsage { task_id: t.into(), usage: usage.into() }),
         (id(), text(), text(), text(), text()).prop_map(|(t, branch_name, durable_work_dir, error_message, reason)| {
             Call::AckCancel {
                 task_id: t.into(),

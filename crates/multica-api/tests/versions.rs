@@ -125,11 +125,11 @@ fn usage_takes_the_route_of_each_version() {
         cache_read_tokens: 7,
         cache_write_tokens: 8,
     };
-    assert_eq!(old.calls(), [Call::ReportUsage { runtime_id: runtime.clone(), entries: vec![entry] }]);
+    assert_eq!(old.calls(), [Call::ReportUsage { runtime_id: runtime.clone(), entries: vec![entry].into() }]);
 
     let head = Scripted::new(head_server);
     run(head.report_task_usage_on(ServerVersion::Head, &runtime, &task, "2026-11-29", &usage)).unwrap();
-    assert_eq!(head.calls(), [Call::ReportTaskUsage { task_id: task, usage: usage.to_vec() }]);
+    assert_eq!(head.calls(), [Call::ReportTaskUsage { task_id: task, usage: usage.into() }]);
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! server, next to raw hyper sending the same pre-serialized bytes (the
 //! limit), raw hyper doing the same serde_json work per call ("hyper+serde":
 //! what the transport itself costs beyond JSON) and a plain reqwest client
-//! making the same calls (what a user would write instead). After criterion's
+//! making the same calls (what a user would write instead), and the README's
+//! stack (the client with `RetryPolicy::default()` behind `Arc<dyn
+//! DaemonApi>`, handed the batch of messages as the reporter hands it: a
+//! shared `Arc`) beside the client alone. After criterion's
 //! runs, a head-to-head of interleaved turns prints the ratios and the client
 //! thread's CPU time per call.
 //!
@@ -23,7 +26,8 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use multica_api::{request, ClaimResponse, DaemonApiExt, HeartbeatResponse, RuntimeId, TaskId, TaskMessage};
+use multica_api::layer::RetryPolicy;
+use multica_api::{request, ClaimResponse, DaemonApi, DaemonApiExt, HeartbeatResponse, RuntimeId, TaskId, TaskMessage};
 use multica_hyper::HyperClient;
 
 mod fixtures;
@@ -107,7 +111,8 @@ struct Fixture {
     base: String,
     runtime: RuntimeId,
     task: TaskId,
-    messages: Vec<TaskMessage>,
+    /// Shared, as the reporter hands its in-flight batch to the client.
+    messages: Arc<[TaskMessage]>,
 }
 
 /// Raw hyper: pre-built URIs and bodies, no JSON work at all.
@@ -194,9 +199,21 @@ async fn reqwest_call(client: &reqwest::Client, fixture: &Fixture, call: Call) {
     }
 }
 
+/// One call through the SDK's typed methods, on any backend.
+async fn sdk_call(api: &(impl DaemonApi + ?Sized), fixture: &Fixture, call: Call) {
+    match call {
+        Call::Claim => drop(api.claim_task(&fixture.runtime).await.unwrap()),
+        Call::Messages => api.report_task_messages(&fixture.task, Arc::clone(&fixture.messages)).await.unwrap(),
+        Call::Heartbeat => drop(api.send_heartbeat(&fixture.runtime).await.unwrap()),
+    }
+}
+
 #[derive(Clone)]
 enum Contender {
     Sdk(HyperClient),
+    /// The stack the README recommends: the client with the default retry
+    /// policy, behind `Arc<dyn DaemonApi>`.
+    Stack(Arc<dyn DaemonApi>),
     Raw(Arc<Raw>),
     RawWithJson(Arc<Raw>),
     Reqwest(reqwest::Client),
@@ -206,6 +223,7 @@ impl Contender {
     fn name(&self) -> &'static str {
         match self {
             Self::Sdk(_) => "multica-hyper",
+            Self::Stack(_) => "README stack",
             Self::Raw(_) => "raw hyper",
             Self::RawWithJson(_) => "hyper+serde",
             Self::Reqwest(_) => "reqwest",
@@ -214,11 +232,8 @@ impl Contender {
 
     async fn call(&self, fixture: &Fixture, call: Call) {
         match self {
-            Self::Sdk(client) => match call {
-                Call::Claim => drop(client.claim_task(&fixture.runtime).await.unwrap()),
-                Call::Messages => client.report_task_messages(&fixture.task, &fixture.messages).await.unwrap(),
-                Call::Heartbeat => drop(client.send_heartbeat(&fixture.runtime).await.unwrap()),
-            },
+            Self::Sdk(client) => sdk_call(client, fixture, call).await,
+            Self::Stack(api) => sdk_call(&**api, fixture, call).await,
             Self::Raw(raw) => raw.call(call, None).await,
             Self::RawWithJson(raw) => raw.call(call, Some(fixture)).await,
             Self::Reqwest(client) => reqwest_call(client, fixture, call).await,
@@ -340,50 +355,65 @@ fn median(values: &[f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The SDK's rate over a baseline's: median and range of the per-round ratios.
-fn ratio(rates: &Rates, baseline: &str) -> String {
-    let sdk = &rates["multica-hyper"];
-    let ratios: Vec<f64> = sdk.iter().zip(&rates[baseline]).map(|(sdk, base)| sdk / base).collect();
+/// A contender's rate over a baseline's: median and range of the per-round ratios.
+fn ratio(rates: &Rates, contender: &str, baseline: &str) -> String {
+    let ratios: Vec<f64> = rates[contender].iter().zip(&rates[baseline]).map(|(sdk, base)| sdk / base).collect();
     let (low, high) = ratios.iter().fold((f64::MAX, f64::MIN), |(low, high), r| (low.min(*r), high.max(*r)));
     format!("{:.2}x ({low:.2}-{high:.2})", median(&ratios))
 }
 
 fn print_summary(runtime: &tokio::runtime::Runtime, contenders: &[Contender], fixture: &Arc<Fixture>) {
+    const SDK: [&str; 2] = ["multica-hyper", "README stack"];
     println!(
         "\nhead to head: {ROUNDS} rounds of {} ms per contender; requests/s are medians, ratios are",
         SLICE.as_millis()
     );
-    println!("the median (and range) of the per-round ratios of multica-hyper to each baseline");
+    println!("the median (and range) of the per-round ratios of the SDK (the client alone, and the README");
+    println!("stack: the client with RetryPolicy::default() behind Arc<dyn DaemonApi>) to each baseline");
     println!(
-        "{:<26} {:>10} {:>10} {:>11} {:>10} {:>17} {:>17} {:>17}",
-        "call", "multica", "raw hyper", "hyper+serde", "reqwest", "vs raw", "vs hyper+serde", "vs reqwest"
+        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>10}",
+        "call", "client", "README", "raw hyper", "hyper+serde", "reqwest"
     );
-    let mut cpu_rows = Vec::new();
+    let mut rows = Vec::new();
     for call in CALLS {
         for concurrency in CONCURRENCIES {
             let (rates, cpu) = head_to_head(runtime, contenders, fixture, call, concurrency);
             let rate = |name: &str| median(&rates[name]);
             let label = format!("{} c={concurrency}", call.name());
             println!(
-                "{label:<26} {:>10.0} {:>10.0} {:>11.0} {:>10.0} {:>17} {:>17} {:>17}",
-                rate("multica-hyper"),
+                "{label:<26} {:>10.0} {:>10.0} {:>10.0} {:>11.0} {:>10.0}",
+                rate(SDK[0]),
+                rate(SDK[1]),
                 rate("raw hyper"),
                 rate("hyper+serde"),
                 rate("reqwest"),
-                ratio(&rates, "raw hyper"),
-                ratio(&rates, "hyper+serde"),
-                ratio(&rates, "reqwest"),
             );
-            cpu_rows.push((label, cpu));
+            rows.push((label, rates, cpu));
+        }
+    }
+    println!("\nratios (median and range over rounds)");
+    println!("{:<26} {:<8} {:>17} {:>17} {:>17}", "call", "SDK", "vs raw", "vs hyper+serde", "vs reqwest");
+    for (label, rates, _) in &rows {
+        for (sdk, short) in SDK.iter().zip(["client", "README"]) {
+            println!(
+                "{label:<26} {short:<8} {:>17} {:>17} {:>17}",
+                ratio(rates, sdk, "raw hyper"),
+                ratio(rates, sdk, "hyper+serde"),
+                ratio(rates, sdk, "reqwest"),
+            );
         }
     }
     println!("\nclient CPU per call (µs, median over rounds): the client runtime's worker thread only");
-    println!("{:<26} {:>10} {:>10} {:>11} {:>10}", "call", "multica", "raw hyper", "hyper+serde", "reqwest");
-    for (label, cpu) in cpu_rows {
+    println!(
+        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>10}",
+        "call", "client", "README", "raw hyper", "hyper+serde", "reqwest"
+    );
+    for (label, _, cpu) in rows {
         let per_call = |name: &str| cpu.get(name).map_or(f64::NAN, |values| median(values));
         println!(
-            "{label:<26} {:>10.1} {:>10.1} {:>11.1} {:>10.1}",
-            per_call("multica-hyper"),
+            "{label:<26} {:>10.1} {:>10.1} {:>10.1} {:>11.1} {:>10.1}",
+            per_call(SDK[0]),
+            per_call(SDK[1]),
             per_call("raw hyper"),
             per_call("hyper+serde"),
             per_call("reqwest")
@@ -401,13 +431,16 @@ fn main() {
         base,
         runtime: RuntimeId::new("rt-4c1d2e3f"),
         task: TaskId::new("7f3c9a52"),
-        messages: messages(),
+        messages: messages().into(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let contenders = {
         let _guard = runtime.enter();
         [
             Contender::Sdk(HyperClient::builder(fixture.base.clone()).build().unwrap()),
+            Contender::Stack(Arc::new(
+                HyperClient::builder(fixture.base.clone()).build().unwrap().with_retry(RetryPolicy::default()),
+            )),
             Contender::Raw(Arc::new(Raw::new(&fixture))),
             Contender::RawWithJson(Arc::new(Raw::new(&fixture))),
             Contender::Reqwest(reqwest::Client::builder().no_proxy().build().unwrap()),

@@ -9,11 +9,12 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, PROXY_AUTHORIZATION, USER_AGENT}
 use http::HeaderValue;
 use http_body_util::Full;
 use multica_api::request::EMPTY_BODY;
-use multica_api::{Call, DaemonApi, Error, Method, Reply, Result};
+use multica_api::{Call, DaemonApi, Endpoint, Error, Method, Reply, Result};
 
+use crate::abandon::{Abandoned, AbandonedCalls};
 use crate::builder::HyperClientBuilder;
 use crate::connect::Connector;
-use crate::transport::{self, CallName, Deadline, Pool, PoolSettings};
+use crate::transport::{self, CallName, Deadline, Exchange, HttpVersions, Pool, PoolSettings, Versions};
 use crate::url::BaseUrl;
 
 /// The production [`DaemonApi`](multica_api::DaemonApi) client: HTTP/1.1 and HTTP/2 over hyper,
@@ -42,6 +43,9 @@ struct Shared {
     /// takes its own `Arc`, so a swap never disturbs calls in flight.
     pool: RwLock<Arc<Pool>>,
     token: RwLock<Option<HeaderValue>>,
+    /// Which versions the exchanges may speak, from the settings and the scheme.
+    versions: Versions,
+    abandoned: Arc<Abandoned>,
 }
 
 /// The fixed part of a client's configuration.
@@ -86,7 +90,14 @@ impl HyperClient {
         timeout: Duration,
     ) -> Self {
         let pool = RwLock::new(transport::new_pool(connector.clone(), settings.pool));
-        let shared = Shared { settings, connector, ws_connector, pool, token: RwLock::new(token) };
+        let versions = match settings.pool.versions {
+            HttpVersions::Http1Only => Versions::Http1,
+            HttpVersions::Http2PriorKnowledge => Versions::Http2,
+            HttpVersions::Http1AndAlpnH2 if settings.base.is_https() => Versions::Negotiated,
+            HttpVersions::Http1AndAlpnH2 => Versions::Http1,
+        };
+        let abandoned = Arc::default();
+        let shared = Shared { settings, connector, ws_connector, pool, token: RwLock::new(token), versions, abandoned };
         Self { shared: Arc::new(shared), timeout }
     }
 
@@ -220,6 +231,18 @@ impl HyperClient {
         headers
     }
 
+    /// What this client's callers gave up (all clones together): calls
+    /// dropped while their exchange ran, claims among them, and what became
+    /// of their exchanges. Over HTTP/1.1 an abandoned exchange closes its
+    /// connection at once; over HTTP/2 it finishes in the background, at
+    /// most [`MAX_BACKGROUND_EXCHANGES`](crate::MAX_BACKGROUND_EXCHANGES)
+    /// at a time for at most [`BACKGROUND_GRACE`](crate::BACKGROUND_GRACE)
+    /// each, then is reset. A daemon logs the growth of
+    /// [`AbandonedCalls::claims`]: each may have taken a task nobody runs.
+    pub fn abandoned_calls(&self) -> AbandonedCalls {
+        self.shared.abandoned.snapshot()
+    }
+
     /// Sends a call once within the deadline and decodes the answer.
     async fn send(&self, call: &Call) -> Result<Reply> {
         let mut request = call.to_request()?;
@@ -234,15 +257,9 @@ impl HyperClient {
         let name = CallName { method: wire.method(), path: &wire.path };
         let uri = self.shared.settings.base.join(&wire.path)?;
         let deadline = Deadline { at: tokio::time::Instant::now() + self.timeout, after: self.timeout };
-        match tokio::time::timeout(self.timeout, self.exchange(uri, body, name, deadline)).await {
-            Ok(Ok(answer)) => request
-                .decode_response(answer.status, &answer.body)
-                .map_err(|err| err.with_retry_after(answer.retry_after)),
-            Ok(Err(err)) => Err(err),
-            Err(_elapsed) => {
-                Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: self.timeout })
-            }
-        }
+        let claim = matches!(wire.endpoint, Endpoint::ClaimTask | Endpoint::ClaimTasks);
+        let answer = self.exchange(uri, body, name, deadline, claim).await?;
+        request.decode_response(answer.status, &answer.body).map_err(|err| err.with_retry_after(answer.retry_after))
     }
 
     async fn exchange(
@@ -251,6 +268,7 @@ impl HyperClient {
         body: Bytes,
         name: CallName<'_>,
         deadline: Deadline,
+        claim: bool,
     ) -> Result<transport::Answer> {
         let shared = &*self.shared;
         let mut request = http::Request::new(Full::new(body));
@@ -274,7 +292,16 @@ impl HyperClient {
             headers.insert(AUTHORIZATION, token);
         }
         let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
-        transport::exchange(pool, request, name, shared.settings.max_body_bytes, deadline).await
+        let exchange = Exchange {
+            pool,
+            name,
+            max_body: shared.settings.max_body_bytes,
+            deadline,
+            versions: shared.versions,
+            claim,
+            abandoned: &shared.abandoned,
+        };
+        transport::exchange(request, exchange).await
     }
 }
 

@@ -17,10 +17,12 @@
 //!   [`Retry`](multica_api::layer::Retry) layer can repeat even a claim whose
 //!   connection never opened; the client itself sends each call once
 //!   (retries are configured in one place, that layer);
-//! - a call dropped by its caller (a timeout, a `select!`) lets its exchange
-//!   finish in the background within the call's deadline, so giving up never
-//!   resets an HTTP/2 stream and never fails the other calls sharing its
-//!   connection;
+//! - a call dropped by its caller (a timeout, a `select!`) closes its
+//!   HTTP/1.1 connection at once, as Go does, so abandoned calls never pile
+//!   up connections; over HTTP/2 its exchange finishes in the background,
+//!   bounded in number and time, so giving up does not reset streams in
+//!   storms that would fail the other calls sharing the connection;
+//!   [`HyperClient::abandoned_calls`] counts them, claims apart;
 //! - HTTP proxies as Go's default transport has them (`HTTPS_PROXY`,
 //!   `HTTP_PROXY`, `NO_PROXY`), or as set by [`HyperClientBuilder::proxy`]:
 //!   `CONNECT` tunnels for `https://`, absolute-form requests for `http://`;
@@ -47,6 +49,7 @@
 //! # Ok(()) }
 //! ```
 
+mod abandon;
 mod builder;
 mod client;
 mod connect;
@@ -59,6 +62,7 @@ mod url;
 pub mod ws;
 mod ws_first;
 
+pub use abandon::{AbandonedCalls, BACKGROUND_GRACE, MAX_BACKGROUND_EXCHANGES};
 pub use builder::{
     HyperClientBuilder, DEFAULT_CLIENT_OS, DEFAULT_CLIENT_PLATFORM, DEFAULT_CLIENT_VERSION, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,

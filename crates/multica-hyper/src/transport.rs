@@ -10,9 +10,11 @@ use http::header::{CONTENT_LENGTH, RETRY_AFTER};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy;
+use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use multica_api::{request, Error, Method, TransportKind, MAX_ERROR_BODY_BYTES};
 
+use crate::abandon::{Abandoned, Detachable, Http1Guard, Protocol};
 use crate::connect::Connector;
 
 /// The keep-alive connection pool and request dispatcher.
@@ -83,37 +85,61 @@ pub(crate) struct Deadline {
     pub(crate) after: Duration,
 }
 
+/// What an exchange needs besides its request.
+pub(crate) struct Exchange<'a> {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) name: CallName<'a>,
+    pub(crate) max_body: u64,
+    pub(crate) deadline: Deadline,
+    /// HTTP/2 possible: the prior-knowledge setting, or TLS with ALPN.
+    pub(crate) versions: Versions,
+    /// A claim: counted apart when abandoned.
+    pub(crate) claim: bool,
+    pub(crate) abandoned: &'a Arc<Abandoned>,
+}
+
+/// The versions an exchange may run on, as known before it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Versions {
+    Http1,
+    Http2,
+    Negotiated,
+}
+
 /// Sends one request and reads its answer: a success body up to
-/// `max_body` bytes, an error body up to [`MAX_ERROR_BODY_BYTES`].
+/// `max_body` bytes, an error body up to [`MAX_ERROR_BODY_BYTES`], all
+/// within the call's deadline.
 ///
-/// The exchange runs on a task of its own, bounded by `deadline`. A caller
-/// that gives up (a timeout of its own, a `select!` that took another
-/// branch) drops only its wait: the exchange still completes in the
-/// background and its answer is discarded. Dropping the exchange itself
-/// would reset its HTTP/2 stream, and a storm of resets makes the server
-/// (`too_many_resets`) or h2 itself (`too_many_internal_resets`) close the
-/// whole connection — failing every other call on it, calls that may have
-/// reached the server and so are not retried. The cost is one task spawn
-/// per exchange; an abandoned exchange holds its connection slot and at
-/// most `max_body` bytes until it ends, never past the deadline, and a
-/// runtime shutting down drops it.
-pub(crate) async fn exchange(
-    pool: Arc<Pool>,
-    request: http::Request<Full<Bytes>>,
-    name: CallName<'_>,
-    max_body: u64,
-    deadline: Deadline,
-) -> Result<Answer, Error> {
-    let run = tokio::time::timeout_at(deadline.at, run_exchange(pool, request, max_body));
-    match tokio::spawn(run).await {
-        Ok(Ok(Ok(answer))) => Ok(answer),
-        Ok(Ok(Err(failure))) => Err(failure.into_error(name)),
-        Ok(Err(_elapsed)) => {
-            Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: deadline.after })
+/// The exchange runs in the caller's task. A caller that gives up (a
+/// timeout of its own, a `select!` that took another branch) drops it:
+/// over HTTP/1.1 hyper then closes the connection at once, as Go does;
+/// over HTTP/2 the exchange finishes in the background within bounds
+/// (see [`crate::abandon`]), because a storm of stream resets would close
+/// the connection every other call shares.
+pub(crate) async fn exchange(mut request: http::Request<Full<Bytes>>, exchange: Exchange<'_>) -> Result<Answer, Error> {
+    let Exchange { pool, name, max_body, deadline, versions, claim, abandoned } = exchange;
+    let outcome = match versions {
+        Versions::Http1 => {
+            let guard = Http1Guard::new(abandoned, claim, deadline.at);
+            let outcome = tokio::time::timeout_at(deadline.at, run_exchange(pool, request, max_body)).await;
+            guard.finish();
+            outcome
         }
-        // A panic in the exchange is a bug in a dependency: keep its message.
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(_cancelled) => Err(name.transport_error(TransportKind::Request, RuntimeShutDown)),
+        Versions::Http2 | Versions::Negotiated => {
+            let protocol = match versions {
+                Versions::Negotiated => Protocol::Negotiated(capture_connection(&mut request)),
+                _ => Protocol::Http2,
+            };
+            let run = Detachable::new(run_exchange(pool, request, max_body), abandoned, protocol, claim, deadline.at);
+            tokio::time::timeout_at(deadline.at, run).await.map(|outcome| {
+                outcome.unwrap_or_else(|| Err(Failure::OtherBody("the exchange was polled after it ended".into())))
+            })
+        }
+    };
+    match outcome {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(failure)) => Err(failure.into_error(name)),
+        Err(_elapsed) => Err(Error::Timeout { method: name.method, path: name.path.to_owned(), after: deadline.after }),
     }
 }
 
@@ -238,18 +264,6 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
-
-/// The runtime shut down while the exchange ran.
-#[derive(Debug)]
-struct RuntimeShutDown;
-
-impl std::fmt::Display for RuntimeShutDown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the runtime shut down before the exchange ended")
-    }
-}
-
-impl std::error::Error for RuntimeShutDown {}
 
 /// A body error that is not hyper's own.
 #[derive(Debug)]

@@ -196,13 +196,13 @@ async fn cancelled_calls_never_fail_their_neighbours_over_h2c() {
     assert!(server.accepted() <= 3, "{} connections for one h2c client", server.accepted());
 }
 
-/// A call given up while its exchange is in flight leaves the exchange to
-/// finish in the background — but never past the call's deadline: over
-/// HTTP/1.1 the abandoned exchange holds its connection until then, and the
-/// connection is closed when the deadline passes.
+/// A call given up while its exchange is in flight over HTTP/1.1 closes its
+/// connection at once, as Go's client does: nothing holds a connection for
+/// a caller that is gone, and a late answer cannot reach another call. The
+/// claim is counted as abandoned.
 #[tokio::test]
-async fn an_abandoned_exchange_ends_at_its_deadline() {
-    const DEADLINE: Duration = Duration::from_millis(1_500);
+async fn an_abandoned_http1_exchange_closes_its_connection_at_once() {
+    const DEADLINE: Duration = Duration::from_secs(30);
     let server = TestServer::start(|_| Reply::Never).await;
     let client = HyperClient::builder(server.url()).http2(false).timeout(DEADLINE).build().unwrap();
     let started = tokio::time::Instant::now();
@@ -214,7 +214,36 @@ async fn an_abandoned_exchange_ends_at_its_deadline() {
         () = server.wait_requests(1) => {}
     }
     drop(call);
-    assert_eq!(server.closed(), 0, "the abandoned exchange still holds its connection");
     server.wait_closed(1).await;
-    assert!(started.elapsed() >= DEADLINE, "closed after {:?}, before the deadline", started.elapsed());
+    assert!(started.elapsed() < DEADLINE, "closed after {:?}", started.elapsed());
+    let abandoned = client.abandoned_calls();
+    assert_eq!((abandoned.calls, abandoned.claims, abandoned.closed), (1, 1, 1), "{abandoned:?}");
+}
+
+/// Over h2c an abandoned exchange goes on in the background (its stream is
+/// not reset at once), and is reset once the grace has passed when the
+/// server does not answer.
+#[tokio::test]
+async fn an_abandoned_h2c_exchange_ends_within_the_grace() {
+    let server = TestServer::start(|_| Reply::Never).await;
+    let client = HyperClient::builder(server.url()).http2_prior_knowledge(true).build().unwrap();
+    let started = tokio::time::Instant::now();
+    let runtime = RuntimeId::new("rt-1");
+    let mut call = Box::pin(client.claim_task(&runtime));
+    tokio::select! {
+        outcome = &mut call => panic!("the server never answers, yet the call ended: {outcome:?}"),
+        () = server.wait_requests(1) => {}
+    }
+    drop(call);
+    assert_eq!(client.abandoned_calls().in_background, 1, "{:?}", client.abandoned_calls());
+    assert_eq!(server.answering(), 1, "the stream stays open for now");
+    let deadline = started + multica_hyper::BACKGROUND_GRACE + Duration::from_secs(3);
+    while client.abandoned_calls().in_background > 0 || server.answering() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", client.abandoned_calls());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(started.elapsed() >= multica_hyper::BACKGROUND_GRACE, "reset after {:?}", started.elapsed());
+    let abandoned = client.abandoned_calls();
+    assert_eq!((abandoned.claims, abandoned.reset), (1, 1), "{abandoned:?}");
+    assert_eq!(server.accepted(), 1, "the connection is kept");
 }

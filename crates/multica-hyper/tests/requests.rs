@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use multica_api::{
     BatchClaimRequest, Call, CancelAck, DaemonApi, DaemonApiExt, DeregisterRequest, Endpoint, FailureReason,
     HeartbeatRequest, LocalDirectoryWait, LocalSkillsResult, MessageKind, ModelListResult, PairingRequest, PingId,
@@ -74,7 +76,7 @@ fn every_call() -> Vec<Call> {
         Call::SendHeartbeat { runtime_id: runtime.clone() },
         Call::ClaimTask { runtime_id: runtime.clone() },
         Call::ListPendingTasks { runtime_id: runtime.clone() },
-        Call::ReportUsage { runtime_id: runtime.clone(), entries: vec![usage] },
+        Call::ReportUsage { runtime_id: runtime.clone(), entries: vec![usage].into() },
         Call::ReportPingResult {
             runtime_id: runtime.clone(),
             ping_id: PingId::new("p/1"),
@@ -96,7 +98,7 @@ fn every_call() -> Vec<Call> {
             completion: TaskCompletion { session_id: "s-1".into(), ..TaskCompletion::with_output("done") },
         },
         Call::FailTask { task_id: task.clone(), error: "agent crashed".into() },
-        Call::ReportTaskMessages { task_id: task.clone(), messages: vec![TaskMessage::text(1, "hi"), tool_use] },
+        Call::ReportTaskMessages { task_id: task.clone(), messages: vec![TaskMessage::text(1, "hi"), tool_use].into() },
         Call::ListTaskMessages { task_id: task.clone() },
         Call::ListWorkspaces,
         Call::CreatePairingSession(PairingRequest { daemon_id: "d-1".into(), ..PairingRequest::default() }),
@@ -157,7 +159,7 @@ fn every_call() -> Vec<Call> {
         Call::WaitLocalDirectory { task_id: task.clone(), wait: LocalDirectoryWait { reason: "demo".into() } },
         Call::ReportTaskUsage {
             task_id: task.clone(),
-            usage: vec![TaskUsage { provider: "claude".into(), model: "m".into(), ..TaskUsage::default() }],
+            usage: vec![TaskUsage { provider: "claude".into(), model: "m".into(), ..TaskUsage::default() }].into(),
         },
         Call::AckCancel { task_id: task.clone(), ack: CancelAck::default() },
         Call::PinSession {
@@ -183,7 +185,7 @@ async fn invoke(api: &dyn DaemonApi, call: &Call) -> multica_api::Result<()> {
         Call::SendHeartbeat { runtime_id } => api.send_heartbeat(runtime_id).await.map(drop),
         Call::ClaimTask { runtime_id } => api.claim_task(runtime_id).await.map(drop),
         Call::ListPendingTasks { runtime_id } => api.list_pending_tasks(runtime_id).await.map(drop),
-        Call::ReportUsage { runtime_id, entries } => api.report_usage(runtime_id, entries).await,
+        Call::ReportUsage { runtime_id, entries } => api.report_usage(runtime_id, Arc::clone(entries)).await,
         Call::ReportPingResult { runtime_id, ping_id, result } => {
             api.report_ping_result(runtime_id, ping_id, result).await
         }
@@ -192,7 +194,7 @@ async fn invoke(api: &dyn DaemonApi, call: &Call) -> multica_api::Result<()> {
         Call::ReportProgress { task_id, progress } => api.report_progress(task_id, progress).await,
         Call::CompleteTask { task_id, completion } => api.complete_task(task_id, completion).await,
         Call::FailTask { task_id, error } => api.fail_task(task_id, error).await,
-        Call::ReportTaskMessages { task_id, messages } => api.report_task_messages(task_id, messages).await,
+        Call::ReportTaskMessages { task_id, messages } => api.report_task_messages(task_id, Arc::clone(messages)).await,
         Call::ListTaskMessages { task_id } => api.list_task_messages(task_id).await.map(drop),
         Call::ListWorkspaces => api.list_workspaces().await.map(drop),
         Call::CreatePairingSession(request) => api.create_pairing_session(request).await.map(drop),
@@ -223,7 +225,7 @@ async fn invoke(api: &dyn DaemonApi, call: &Call) -> multica_api::Result<()> {
             api.report_update_result(runtime_id, update_id, result).await
         }
         Call::WaitLocalDirectory { task_id, wait } => api.wait_local_directory(task_id, wait).await.map(drop),
-        Call::ReportTaskUsage { task_id, usage } => api.report_task_usage(task_id, usage).await,
+        Call::ReportTaskUsage { task_id, usage } => api.report_task_usage(task_id, Arc::clone(usage)).await,
         Call::AckCancel { task_id, ack } => api.ack_cancel(task_id, ack).await,
         Call::PinSession { task_id, pin } => api.pin_session(task_id, pin).await,
         Call::GetTaskGcCheck { task_id } => api.get_task_gc_check(task_id).await.map(drop),

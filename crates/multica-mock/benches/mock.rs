@@ -136,7 +136,7 @@ fn messages(c: &mut Criterion) {
                 let start = Instant::now();
                 runtime.block_on(async {
                     for _ in 0..n {
-                        mock.report_task_messages(&task_id, &batch).await.unwrap();
+                        mock.report_task_messages(&task_id, batch.as_slice()).await.unwrap();
                     }
                 });
                 total += start.elapsed();

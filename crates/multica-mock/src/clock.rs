@@ -31,15 +31,32 @@ impl Millis {
     }
 }
 
-impl Millis {
-    /// RFC 3339 in UTC with six fractional digits, as the server writes a
-    /// task message's `created_at` (a database time in microseconds):
-    /// `2026-01-01T00:00:00.000000Z`.
-    pub(crate) fn rfc3339_micros(self) -> String {
-        let whole = Millis(self.0 / 1000 * 1000).rfc3339();
-        format!("{}.{:03}000Z", whole.trim_end_matches('Z'), self.0 % 1000)
+/// A moment as the database stamps it: microseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct DbTime(pub(crate) u64);
+
+impl DbTime {
+    /// The moment on the fake clock a database time falls in.
+    pub(crate) fn at(millis: Millis, micros_into_millisecond: u64) -> DbTime {
+        DbTime(millis.0.saturating_mul(1000).saturating_add(micros_into_millisecond.min(999)))
     }
 
+    /// RFC 3339 in UTC as Go marshals a `time.Time` (`time.RFC3339Nano`):
+    /// the fraction's trailing zeros dropped, no fraction on a whole second:
+    /// `2026-01-01T00:00:00.000301Z`, `2026-01-01T00:00:00.5Z`,
+    /// `2026-01-01T00:00:00Z`.
+    pub(crate) fn rfc3339_nano(self) -> String {
+        let whole = Millis(self.0 / 1_000_000 * 1000).rfc3339();
+        let fraction = self.0 % 1_000_000;
+        if fraction == 0 {
+            return whole;
+        }
+        let digits = format!("{fraction:06}");
+        format!("{}.{}Z", whole.trim_end_matches('Z'), digits.trim_end_matches('0'))
+    }
+}
+
+impl Millis {
     /// Reads an RFC 3339 timestamp (`2026-01-01T00:00:00Z`, a fraction and a
     /// `±hh:mm` offset allowed); `None` when it is not one or is before 1970.
     pub(crate) fn parse_rfc3339(text: &str) -> Option<Millis> {
@@ -160,6 +177,15 @@ mod tests {
         assert_eq!(Millis::parse_rfc3339("2026-02-30T00:00:00Z"), None);
         assert_eq!(Millis::parse_rfc3339("tomorrow"), None);
         assert_eq!(Millis::parse_rfc3339("2026-01-01T00:00:00"), None);
+    }
+
+    #[test]
+    fn formats_database_times_as_go_marshals_them() {
+        let second = Millis(DEFAULT_START_MILLIS);
+        assert_eq!(DbTime::at(second, 0).rfc3339_nano(), "2026-01-01T00:00:00Z");
+        assert_eq!(DbTime::at(second, 301).rfc3339_nano(), "2026-01-01T00:00:00.000301Z");
+        assert_eq!(DbTime::at(Millis(DEFAULT_START_MILLIS + 500), 0).rfc3339_nano(), "2026-01-01T00:00:00.5Z");
+        assert_eq!(DbTime::at(Millis(DEFAULT_START_MILLIS + 970), 10).rfc3339_nano(), "2026-01-01T00:00:00.97001Z");
     }
 
     #[test]

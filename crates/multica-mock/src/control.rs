@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use multica_api::{Call, Endpoint, Error, IssueId, RouteMismatch, TaskId, TransportKind, WorkspaceId};
 
 use crate::log::Transport;
-use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
+use crate::seed::{AgentSeed, RuntimeProfileSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::server::{error_response, json_response, method_not_allowed, not_found, HttpResponse};
-use crate::{MockDaemon, MockToken, Rerun, RuntimeProfileSeed, RuntimeRequest};
+use crate::{MockDaemon, MockToken, Rerun, RuntimeRequest};
 
 /// A control request that cannot be carried out: status and message.
 struct Refusal(u16, String);
@@ -71,10 +71,10 @@ enum Route {
     Tokens,
     RemoveRuntime,
     RemoveWorkspace,
-    RuntimeProfiles,
     RemoveRuntimeProfile,
     CreateRuntimeRequest,
     RuntimeRequests,
+    RuntimeProfiles,
 }
 
 /// The route of a method and path (the segments after `/_mock/`).
@@ -86,7 +86,6 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
         ["agents"] => &[("POST", Route::Agents)],
         ["runtimes"] => &[("POST", Route::Runtimes)],
         ["runtimes", id] if !id.is_empty() => &[("DELETE", Route::RemoveRuntime)],
-        ["runtime-profiles"] => &[("POST", Route::RuntimeProfiles)],
         ["runtime-profiles", id] if !id.is_empty() => &[("DELETE", Route::RemoveRuntimeProfile)],
         ["tasks"] => &[("POST", Route::Tasks)],
         ["tasks", id, "cancel"] if !id.is_empty() => &[("POST", Route::CancelTask)],
@@ -99,6 +98,7 @@ fn route(method: &str, segments: &[&str]) -> Result<Route, RouteMismatch> {
         ["state"] => &[("GET", Route::State)],
         ["tokens"] => &[("POST", Route::Tokens)],
         ["runtime-requests"] => &[("POST", Route::CreateRuntimeRequest), ("GET", Route::RuntimeRequests)],
+        ["runtime-profiles"] => &[("POST", Route::RuntimeProfiles)],
         _ => return Err(RouteMismatch::NotFound),
     };
     by_method
@@ -145,6 +145,7 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
             to_value(stored)?
         }
         Route::RuntimeRequests => to_value(mock.runtime_requests())?,
+        Route::RuntimeProfiles => mock.add_runtime_profile(&parse::<RuntimeProfileSeed>(body)?)?,
         Route::CancelTask => to_value(mock.cancel(&TaskId::new(param))?)?,
         Route::CreatePing => json!({ "id": mock.request_ping(&param.into())? }),
         Route::IssueStatus => {
@@ -207,7 +208,6 @@ fn run(mock: &MockDaemon, route: Route, segments: &[&str], body: &[u8]) -> Resul
             mock.remove_workspace(&param.into())?;
             ok()
         }
-        Route::RuntimeProfiles => Value::Object(mock.add_runtime_profile(parse::<RuntimeProfileSeed>(body)?)?),
         Route::RemoveRuntimeProfile => {
             mock.remove_runtime_profile(param)?;
             ok()

@@ -17,7 +17,6 @@ use crate::inspect::{AgentState, Snapshot};
 use crate::log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
 use crate::requests::{Rerun, RuntimeRequest, RuntimeRequestState};
 use crate::seed::{AgentSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
-use crate::state::RuntimeProfileSeed;
 use crate::state::{Caller, Rejection, Reply as StateReply, State, ROUTE_NOT_FOUND};
 use crate::tokens::MockToken;
 use crate::version::ServerVersion;
@@ -260,6 +259,15 @@ impl MockDaemon {
         self.lock().add_agent(&agent)
     }
 
+    /// Creates a custom runtime profile of a workspace (HEAD), as a user does:
+    /// a daemon that registers a runtime with its `profile_id` gets a runtime
+    /// of the profile's protocol family (409 once it is disabled), and
+    /// `GET /workspaces/{id}/runtime-profiles` lists it while enabled.
+    /// Returns the profile as the server answers it.
+    pub fn add_runtime_profile(&self, profile: &crate::seed::RuntimeProfileSeed) -> Result<serde_json::Value> {
+        self.lock().add_runtime_profile(profile)
+    }
+
     /// Creates a runtime as if a daemon had registered it (never seen yet).
     pub fn add_runtime(&self, runtime: RuntimeSeed) -> Result<RuntimeId> {
         self.lock().add_runtime(&runtime)
@@ -328,19 +336,6 @@ impl MockDaemon {
     /// `DELETE /_mock/workspaces/{id}`.
     pub fn remove_workspace(&self, workspace_id: &WorkspaceId) -> Result<()> {
         self.lock().remove_workspace(workspace_id)
-    }
-
-    /// Creates (or replaces, by ID) a custom runtime profile of a workspace,
-    /// as a user does in the UI (HEAD): the daemon's profile list shows it and
-    /// every channel connection with a runtime in the workspace hears
-    /// `daemon:runtime_profiles_changed`. Returns the profile as the server
-    /// answers it (`id`, `workspace_id`, `display_name`…).
-    /// `POST /_mock/runtime-profiles`.
-    pub fn add_runtime_profile(
-        &self,
-        profile: RuntimeProfileSeed,
-    ) -> Result<serde_json::Map<String, serde_json::Value>> {
-        self.lock().add_profile(&profile)
     }
 
     /// Deletes a custom runtime profile; pushes

@@ -47,6 +47,9 @@ pub struct Snapshot {
     pub pairing_sessions: Vec<PairingSession>,
     /// Issues whose status was seeded or set, by ID.
     pub issues: Vec<IssueSeed>,
+    /// HEAD: the runtime requests users made, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime_requests: Vec<crate::RuntimeRequestState>,
     /// Calls received since the start (including those no longer in the
     /// bounded call log).
     pub call_count: u64,

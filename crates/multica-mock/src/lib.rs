@@ -143,20 +143,36 @@
 //! - **Auth on every `/api/daemon/*` request**, known route or not, before
 //!   routing: no header → 401 `missing authorization header`; not
 //!   `Bearer <non-empty>` → `invalid authorization format`; an unknown or
-//!   expired `mdt_` daemon token → `invalid daemon token`; anything else that
-//!   is not a known `mul_` personal token (`mat_` task tokens, `mcn_`, JWTs)
-//!   → `invalid token`. These 401s are `application/json` without a trailing
-//!   newline. [`MockDaemonBuilder::token`] is the personal token of a member
-//!   of every workspace; [`MockDaemon::add_token`] (`POST /_mock/tokens`)
-//!   adds personal tokens of members of some workspaces ([`MockToken`]) and
-//!   daemon tokens bound to a workspace and daemon ID, optionally expiring
-//!   on the fake clock. `/api/workspaces` takes any personal token (listing
-//!   the user's workspaces) and a claimed task's `auth_token` until the task
-//!   completes or fails (as the runtime owner), never a daemon token.
+//!   expired `mdt_` daemon token → `invalid daemon token`; a `mul_` token
+//!   the fake does not know, a `mcn_` cloud node token (no cloud fleet) →
+//!   `invalid token`; anything else is read as a login JWT: HMAC-signed
+//!   (`HS256`/`384`/`512`) with the configured secret
+//!   ([`MockDaemonBuilder::jwt_secret`], default [`DEFAULT_JWT_SECRET`],
+//!   the server's development secret), `exp`/`nbf` checked on the fake
+//!   clock, else `invalid token` (so are `mat_` task tokens); without a
+//!   non-blank string `sub` → `invalid claims`. A JWT of the seed's user
+//!   ([`MockDaemon::login_jwt`]) acts on every workspace; of another user,
+//!   on the workspaces of that user's personal tokens
+//!   ([`MockToken::of_user`]). The server's temporarily disabled accounts (a
+//!   fixed list of two user IDs and two e-mails) get 403 `account disabled`
+//!   whatever their credential. These answers are `application/json`
+//!   without a trailing newline. [`MockDaemonBuilder::token`] is the
+//!   personal token of the seed's user, a member of every workspace;
+//!   [`MockDaemon::add_token`] (`POST /_mock/tokens`) adds personal tokens
+//!   of members of some workspaces ([`MockToken`]) and daemon tokens bound
+//!   to a workspace and daemon ID, optionally expiring on the fake clock.
+//!   `/api/workspaces` (HEAD's user middleware: no `Bearer <token>` is 401
+//!   `missing authorization`, plain text) takes personal tokens (listing the
+//!   user's workspaces), login JWTs and a claimed task's `auth_token` until
+//!   the task completes or fails (as the runtime owner), never a daemon
+//!   token.
 //! - **Workspace access**: a runtime or task outside the caller's workspaces
 //!   is 404 `not found` (a task: `task not found`); registering in one is 404
 //!   `workspace not found`; deregister skips such runtimes.
-//! - **IDs**: a path or body ID that is not a UUID is 400 `invalid
+//! - **IDs** are read as HEAD's handlers read them (pgx): 32 hex digits, or
+//!   36 characters whose hyphen positions are not read, any case, nothing
+//!   trimmed (but a registration's `workspace_id` and a workspace path) and no
+//!   braces. A path or body ID that is not one is 400 `invalid
 //!   runtime_id` / `invalid task_id` / `invalid workspace_id` / `invalid
 //!   runtime_ids`; an unknown runtime is 404 `runtime not found` (heartbeat,
 //!   claim, pending), an unknown task 404 `task not found` (every task
@@ -168,15 +184,30 @@
 //!   `custom_name`/`profile_id` `null`, and `metadata` `{capabilities,
 //!   cli_version, launched_by, version}` with the request's
 //!   `X-Client-Capabilities`; the answer adds `repos_version` (SHA-256 of the
-//!   sorted repo URLs) and `settings`. Runtime profiles are not modelled: a
-//!   `profile_id` is 400 `unknown runtime profile: <id>`. Heartbeats hand out
-//!   no pings.
+//!   sorted repo URLs) and `settings`. Runtimes are registered one after the
+//!   other (an error answers at once; those before it stay registered).
+//!   With a `profile_id` a runtime is an instance of that custom runtime
+//!   profile ([`MockDaemon::add_runtime_profile`], seed `runtime_profiles`):
+//!   upserted by (workspace, daemon, profile), its provider the profile's
+//!   protocol family; 400 `invalid profile_id`, 400 `unknown runtime
+//!   profile: <id>` (no such profile in the workspace), 409 `runtime profile
+//!   is disabled: <id>`. A `failed_profiles` entry of a known, enabled
+//!   profile records an offline runtime of it (`metadata` says why);
+//!   others are skipped. `legacy_daemon_ids`: runtimes of the same provider
+//!   registered under one of those daemon IDs (ignoring case) are merged
+//!   into the registered one — their tasks move to it and they are deleted.
+//!   `GET /workspaces/{id}/runtime-profiles` lists the enabled profiles.
+//!   Heartbeats hand out no pings.
 //! - **Task rows** carry `workspace_id`, `attempt`/`max_attempts` (1 and 2),
 //!   `parent_task_id` on retries, work dirs with their relative forms,
 //!   `delivered_comment_ids: []`, `kind: direct` and the assignment's
 //!   `attribution` by the seed's user.
 //! - **Claims** hand a runtime nothing unless it is online with a heartbeat
-//!   in the last 150 s. A dispatched task of the runtime that never started,
+//!   in the last 150 s. A runtime needs an owner to mint a task's token
+//!   (seeded runtimes belong to the seed's user; a user's registration
+//!   makes that user the owner, a daemon token's keeps it): without one the
+//!   task is cancelled and the claim is 500 `runtime owner required to mint
+//!   task token` (a batch claim skips it). A dispatched task of the runtime that never started,
 //!   dispatched 90 s ago or more with its 45 s prepare lease expired, is
 //!   handed out again (same ID, new `dispatched_at`, new token); otherwise
 //!   the first queued task by priority, then age, whose agent has room
@@ -230,7 +261,14 @@
 //!   attempt).
 //! - **Messages** are redacted when stored (`Bearer [REDACTED]`, `[REDACTED
 //!   CREDENTIAL]` for `PASSWORD=…`-style assignments and provider keys) and
-//!   listed with `issue_id` and a `created_at` with six fractional digits.
+//!   listed with `issue_id` and a `created_at`.
+//! - **Timestamps**: task and runtime rows are RFC 3339 to the second;
+//!   database times that HEAD marshals as Go `time.Time` (a message's
+//!   `created_at`, gc checks) are RFC 3339 with the fraction's trailing
+//!   zeros dropped (none on a whole second), as Go's `time.RFC3339Nano`.
+//!   The fake's database stamps a write at the fake time plus 2 µs per
+//!   write since the clock last moved (the first 1 µs in), so its stamps
+//!   carry a fraction as the server's do, and stay ordered.
 //!   Progress and non-empty message batches look the task up first.
 //! - **The sweeper** (every 30 s): a runtime silent for more than 150 s goes
 //!   offline, its tasks untouched; a task dispatched more than 300 s ago,
@@ -241,9 +279,10 @@
 //!   offline` (`runtime_offline`); a deferred retry whose runtime is not back
 //!   3 h after it was due fails (`runtime_reconnect_timeout`); a queued task
 //!   older than 2 h (not an offline retry) fails `task expired in queue`
-//!   (`queued_expired`). Each retryable failure creates its retry. Offline
-//!   runtimes are never deleted (HEAD deletes those without agents after 7
-//!   days).
+//!   (`queued_expired`). Each retryable failure creates its retry. A
+//!   runtime offline and last seen more than 7 days ago, with no unfinished
+//!   task, is deleted with its tasks (the server also keeps runtimes its
+//!   agents name; the fake's agents name none).
 //! - **HEAD's new routes**: the batch claim (`/tasks/claim` and its alias
 //!   `/claim`: `daemon_id` required, 403 `daemon_id does not match token`
 //!   for a daemon token of another daemon, `max_tasks` not negative, capped
@@ -260,10 +299,13 @@
 //!   task only); the session pin (204, 400 `session_id or work_dir
 //!   required`); `?since=N` on the message list (400 `invalid since
 //!   parameter`); gc checks (a null `completed_at` is
-//!   `0001-01-01T00:00:00Z`; chat sessions and autopilot runs are never
-//!   found); `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
-//!   and `/runtime-profiles` (those created with
-//!   [`MockDaemon::add_runtime_profile`]). At 3c93ebaf1c every one of these
+//!   `0001-01-01T00:00:00Z`; an issue found but outside the caller's
+//!   workspaces is 404 `not found`; the batch check parses its workspace
+//!   first, 400 `invalid workspace_id`, takes at most 500 issues, 400 `too
+//!   many issue_ids`, and names each as it was sent; chat sessions and
+//!   autopilot runs are never found); a daemon token's workspace is compared
+//!   with a workspace path's text as sent, a member's with the parsed ID; `GET /workspaces` (the caller's, by ID), `/workspaces/{id}/repos`
+//!   and `/runtime-profiles` (the enabled ones). At 3c93ebaf1c every one of these
 //!   routes is `404 page not found`, and HEAD bodies of old routes (a fail
 //!   with `failure_reason`) are read as 3c93ebaf1c reads them.
 //! - **Runtime requests** (what a user asks a runtime for in the web UI:
@@ -286,7 +328,9 @@
 //!   `running`, `completed`, `failed`, else 400 `invalid status: <s>`).
 //!   [`MockDaemon::runtime_requests`] shows each with its report.
 //! - **Reruns** ([`MockDaemon::rerun`], `POST /_mock/tasks` with
-//!   `rerun_of_task_id`): the new task's row carries
+//!   `rerun_of_task_id`): the queued, dispatched and deferred tasks of the
+//!   source's issue and agent are cancelled, then a task of that agent and
+//!   issue is queued (another issue or agent is refused); its row carries
 //!   `attribution.rerun_of_task_id`; its claim offers the source task's work
 //!   dir and, when the source ran on the same runtime and its failure does
 //!   not poison the session, its session; a source of another agent or
@@ -372,6 +416,11 @@
 //!
 //! - JSON bodies end in a newline (Go's `json.Encoder`) with
 //!   `Content-Type: application/json`; errors are `{"error":"…"}`.
+//! - `Content-Length` as Go's `net/http` sends it: it sets the length of an
+//!   answer that fit in its 2048-byte write buffer, and chunks a larger one
+//!   whose handler set none (HTTP/1.1). 3c93ebaf1c's handlers stream their
+//!   JSON, so its answers above 2048 bytes are `Transfer-Encoding: chunked`;
+//!   HEAD's set `Content-Length` on every JSON answer.
 //! - Request bodies are read as Go's `encoding/json` decoder reads them into
 //!   a struct ([`multica::go_json`](multica_api::go_json)): only the first JSON value counts
 //!   (trailing bytes are ignored), `null` is an empty object, keys match
@@ -432,11 +481,30 @@
 //! | `GET /_mock/state` | — | a [`Snapshot`] |
 //! | `DELETE /_mock/runtimes/{runtimeId}` | — (HEAD: the next channel heartbeat for it is acked `runtime_gone`) | `{"status":"ok"}` |
 //! | `DELETE /_mock/workspaces/{workspaceId}` | — (with its agents, runtimes, profiles; pushes `workspaces_changed`, as creating one does) | `{"status":"ok"}` |
-//! | `POST /_mock/runtime-profiles` | `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name"}` (pushes `runtime_profiles_changed`) | the profile, `{"id",…}` |
 //! | `DELETE /_mock/runtime-profiles/{profileId}` | — (pushes `runtime_profiles_changed`) | `{"status":"ok"}` |
 //! | `POST /_mock/runtime-requests` | a [`RuntimeRequest`]: `{"id"?, "runtime_id", "kind": "model_list" \| "local_skills" \| "local_skill_import" \| "update", "skill_key"?, "target_version"?}` | 201, the request as stored (`id`: 32 hex digits, generated when absent); 404 `runtime not found`, 503 `runtime is offline` (all but `update`), 409 `an update is already in progress for this runtime`, 400 `skill_key is required` / `target_version is required` |
 //! | `GET /_mock/runtime-requests` | — | every [`RuntimeRequestState`], oldest first |
+//! | `POST /_mock/runtime-profiles` | a [`RuntimeProfileSeed`]: `{"id"?, "workspace_id", "display_name", "protocol_family", "command_name", "description"?, "fixed_args"?, "enabled"?}` (HEAD: pushes `runtime_profiles_changed`) | the profile as the server answers it |
 //! | `POST /_mock/tokens` | a [`MockToken`]: `{"token":"mul_…","kind":"personal","member_of":[…]}` (`member_of` omitted: every workspace) or `{"token":"mdt_…","kind":"daemon","workspace_id":…,"daemon_id":…,"expires_at":"<RFC 3339>"}` | `{"status":"ok"}` |
+//!
+//! What a user does in the web UI, staged for a daemon under test (HEAD):
+//!
+//! ```text
+//! POST /_mock/runtime-requests {"runtime_id": RT, "kind": "model_list"}
+//!   → 201 {"id": "b75b…d401", "runtime_id": RT, "kind": "model_list"}
+//! POST /api/daemon/heartbeat {"runtime_id": RT}        (the daemon)
+//!   → {"status": "ok", "pending_model_list": {"id": "b75b…d401"}}
+//! POST /api/daemon/runtimes/RT/models/b75b…d401/result {"status": "completed", "models": […]}
+//! GET  /_mock/runtime-requests → [{…, "status": "completed", "result": {…}}]
+//!
+//! POST /_mock/tasks {"rerun_of_task_id": T1}
+//!   → the new task's row, "attribution": {…, "rerun_of_task_id": T1}
+//! POST /api/daemon/runtimes/RT/tasks/claim              (the daemon)
+//!   → T1's work dir (and session, when resumable) as prior_work_dir / prior_session_id
+//! ```
+//!
+//! In process: [`MockDaemon::request_runtime`], [`MockDaemon::runtime_requests`],
+//! [`MockDaemon::rerun`].
 //!
 //! `endpoint` names a route by its trait method (`claim_task`) or variant
 //! (`ClaimTask`).
@@ -490,12 +558,12 @@ pub use daemon::{MockDaemon, MockDaemonBuilder};
 pub use inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 pub use log::{Transport, DEFAULT_CALL_LOG_CAPACITY};
 pub use requests::{Rerun, RuntimeRequest, RuntimeRequestKind, RuntimeRequestState};
-pub use seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
+pub use seed::{AgentSeed, IssueSeed, RuntimeProfileSeed, RuntimeSeed, Seed, TaskSeed, UserSeed, WorkspaceSeed};
 pub use server::{
     serve, serve_with, ConnectionLimits, MockServer, ServerConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
 };
-pub use state::{RuntimeProfileSeed, DEFAULT_FRONTEND_URL, DEFAULT_JWT_SECRET, DEFAULT_MAX_CONCURRENT_TASKS};
+pub use state::{DEFAULT_FRONTEND_URL, DEFAULT_JWT_SECRET, DEFAULT_MAX_CONCURRENT_TASKS};
 pub use stream::serve_stream;
 pub use tokens::MockToken;
 pub use version::{parse_server_version, ServerVersion, UnknownServerVersion};

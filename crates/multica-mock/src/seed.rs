@@ -24,6 +24,9 @@ pub struct Seed {
     pub tasks: Vec<TaskSeed>,
     /// Issues: statuses (an issue not listed is open), titles and numbers.
     pub issues: Vec<IssueSeed>,
+    /// HEAD: custom runtime profiles of the workspaces.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runtime_profiles: Vec<RuntimeProfileSeed>,
     /// The user the configured token (`--token`) belongs to: the one who
     /// assigned the seeded tasks and owns the runtimes it registers (HEAD's
     /// `attribution`, `owner_id` and `requesting_user_name`). Set it before
@@ -128,6 +131,33 @@ pub struct RuntimeSeed {
     pub status: RuntimeStatus,
     /// The machine's name (the runtime's `device_info`).
     pub device_name: String,
+}
+
+/// A custom runtime profile of a workspace (HEAD): a command a daemon may
+/// register as a runtime of `protocol_family`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeProfileSeed {
+    /// Fixed ID (a UUID); generated when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The workspace it belongs to (must exist).
+    pub workspace_id: WorkspaceId,
+    /// Its name, unique in the workspace.
+    pub display_name: String,
+    /// The provider its runtimes speak (`claude`, `codex`…).
+    pub protocol_family: String,
+    /// The command the daemon looks for.
+    pub command_name: String,
+    /// What it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Arguments always passed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixed_args: Vec<String>,
+    /// `false`: registering it is 409 and it is not listed. Default `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// A task to queue.

@@ -210,6 +210,7 @@ pub(crate) async fn handle(
         return Ok(crate::ws::handshake(&mock, request));
     }
     let method = request.method().clone();
+    let version = request.version();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -258,8 +259,24 @@ pub(crate) async fn handle(
     cors.decorate(&mut response, &frontend_url, head);
     if head {
         add_security_headers(&mut response);
+    } else if version == http::Version::HTTP_11 {
+        chunk_as_go_does(&mut response);
     }
     Ok(response)
+}
+
+/// Go's `net/http` buffers what a handler writes (2048 bytes) and sets
+/// `Content-Length` itself only when the whole answer fit in that buffer;
+/// a larger answer without an explicit `Content-Length` goes out chunked
+/// (HTTP/1.1). At 3c93ebaf1c the handlers stream their JSON without one;
+/// HEAD's set it on every JSON answer, so nothing of HEAD's is chunked.
+const GO_CHUNKING_BUFFER: usize = 2048;
+
+fn chunk_as_go_does(response: &mut HttpResponse) {
+    let length = response.body().size_hint().exact().unwrap_or_default();
+    if length > GO_CHUNKING_BUFFER as u64 {
+        response.headers_mut().insert(http::header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    }
 }
 
 /// What HEAD's security middleware puts on every answer.

@@ -215,6 +215,17 @@ async fn upper_case_ids_are_held_as_sent_and_miss_the_wake_ups() {
 }
 
 #[tokio::test]
+async fn a_long_run_of_unanswered_frames_does_not_stall_the_reader() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    for _ in 0..100 {
+        send(&mut ws, json!({ "type": "daemon:bogus", "payload": {} })).await;
+    }
+    send(&mut ws, heartbeat(head.rt1.as_str())).await;
+    assert_eq!(recv(&mut ws).await["payload"]["status"], "ok");
+}
+
+#[tokio::test]
 async fn a_deleted_runtime_is_acked_runtime_gone() {
     let head = Head::new().await;
     let mut ws = head.connect().await;
@@ -377,6 +388,25 @@ async fn the_ninth_concurrent_rpc_gets_429_at_once() {
 }
 
 #[tokio::test]
+async fn nine_ordinary_claims_in_one_write_are_nine_in_flight() {
+    let head = Head::new().await;
+    let mut ws = head.connect().await;
+    for index in 0..9 {
+        let frame = claim(&format!("r{index}"), claim_body(&head, 4)).to_string();
+        futures_util::SinkExt::feed(&mut ws, Message::text(frame)).await.unwrap();
+    }
+    futures_util::SinkExt::flush(&mut ws).await.unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..9 {
+        let answer = recv(&mut ws).await;
+        statuses
+            .insert(answer["payload"]["request_id"].as_str().unwrap().to_owned(), answer["payload"]["status"].clone());
+    }
+    assert_eq!(statuses["r8"], 429);
+    assert!((0..8).all(|i| statuses[&format!("r{i}")] == 200), "{statuses:?}");
+}
+
+#[tokio::test]
 async fn a_claim_slower_than_its_budget_answers_500_and_claims_nothing() {
     let head = Head::new().await;
     let mut ws = head.connect().await;
@@ -482,7 +512,7 @@ async fn profile_and_workspace_changes_push_to_whom_they_concern() {
     let (mut daemon, _) = connect(&head.url(&head.both()), &[("Authorization", &bearer(MDT))]).await.unwrap();
     let profile = head
         .mock
-        .add_runtime_profile(RuntimeProfileSeed {
+        .add_runtime_profile(&RuntimeProfileSeed {
             workspace_id: head.workspace_id.clone(),
             display_name: "probe".into(),
             protocol_family: "claude".into(),

@@ -240,10 +240,10 @@ async fn unknown_task_status_and_messages_are_404() {
     assert!(err.is_task_not_found());
     assert_same_error(&err, &client_error(request::get_task_status(&ghost), 404, "task not found"));
     let batch = [TaskMessage::text(1, "hi")];
-    let err = w.mock.report_task_messages(&ghost, &batch).await.unwrap_err();
+    let err = w.mock.report_task_messages(&ghost, batch.as_slice()).await.unwrap_err();
     assert_same_error(&err, &client_error(request::report_task_messages(&ghost, &batch), 404, "task not found"));
     // An empty batch is fine, whatever the task.
-    w.mock.report_task_messages(&ghost, &[]).await.unwrap();
+    w.mock.report_task_messages(&ghost, []).await.unwrap();
     assert!(w.mock.list_task_messages(&ghost).await.unwrap().is_empty());
     // Progress of an unknown task is ok too.
     w.mock.report_progress(&ghost, &TaskProgress::default()).await.unwrap();
@@ -254,8 +254,8 @@ async fn messages_are_stored_per_task_and_listed_by_seq() {
     let w = world().await;
     let id = w.dispatched("i").await;
     let tool = TaskMessage { seq: 2, kind: MessageKind::ToolUse, tool: "bash".into(), ..Default::default() };
-    w.mock.report_task_messages(&id, &[TaskMessage::text(3, "c"), tool.clone()]).await.unwrap();
-    w.mock.report_task_messages(&id, &[TaskMessage::text(1, "a")]).await.unwrap();
+    w.mock.report_task_messages(&id, [TaskMessage::text(3, "c"), tool.clone()]).await.unwrap();
+    w.mock.report_task_messages(&id, [TaskMessage::text(1, "a")]).await.unwrap();
     let listed = w.mock.list_task_messages(&id).await.unwrap();
     assert_eq!(listed.iter().map(|m| m.message.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert!(listed.iter().all(|m| m.task_id == id));
@@ -280,11 +280,11 @@ fn usage(date: &str, model: &str, input: i64) -> UsageEntry {
 async fn usage_upserts_by_runtime_date_provider_model_and_skips_bad_dates() {
     let w = world().await;
     let first = [usage("2026-03-01", "opus", 10), usage("2026-03-01", "sonnet", 5), usage("2026-02-30", "opus", 1)];
-    w.mock.report_usage(&w.runtime_id, &first).await.unwrap();
-    w.mock.report_usage(&w.runtime_id, &[usage("2026-03-01", "opus", 42), usage("03/01/2026", "x", 1)]).await.unwrap();
+    w.mock.report_usage(&w.runtime_id, first.as_slice()).await.unwrap();
+    w.mock.report_usage(&w.runtime_id, [usage("2026-03-01", "opus", 42), usage("03/01/2026", "x", 1)]).await.unwrap();
     let rows = w.mock.usage_of(&w.runtime_id);
     assert_eq!(rows, vec![usage("2026-03-01", "opus", 42), usage("2026-03-01", "sonnet", 5)]);
-    w.mock.report_usage(&"ghost".into(), &first).await.unwrap();
+    w.mock.report_usage(&"ghost".into(), first.as_slice()).await.unwrap();
     assert!(w.mock.usage_of(&"ghost".into()).is_empty());
 }
 

@@ -551,8 +551,8 @@ async fn task_usage_cancel_ack_session_pin_and_messages_since() {
         input_tokens,
         ..TaskUsage::default()
     };
-    world.mock.report_task_usage(&task, &[usage("Claude", 5)]).await.unwrap();
-    world.mock.report_task_usage(&task, &[usage("", 7)]).await.unwrap();
+    world.mock.report_task_usage(&task, [usage("Claude", 5)]).await.unwrap();
+    world.mock.report_task_usage(&task, [usage("", 7)]).await.unwrap();
     assert_eq!(world.mock.task_usage(&task), vec![usage("claude", 7)], "upserted; empty provider is the runtime's");
 
     let err = world.mock.pin_session(&task, &SessionPin::default()).await.unwrap_err();
@@ -560,7 +560,7 @@ async fn task_usage_cancel_ack_session_pin_and_messages_since() {
     world.mock.pin_session(&task, &SessionPin { session_id: "s-1".into(), work_dir: "/w".into() }).await.unwrap();
 
     let messages: Vec<TaskMessage> = (1..=4).map(|seq| TaskMessage::text(seq, format!("m{seq}"))).collect();
-    world.mock.report_task_messages(&task, &messages).await.unwrap();
+    world.mock.report_task_messages(&task, messages.as_slice()).await.unwrap();
     let since: Vec<i64> =
         world.mock.list_task_messages_since(&task, 2).await.unwrap().iter().map(|m| m.message.seq).collect();
     assert_eq!(since, vec![3, 4]);
@@ -741,9 +741,11 @@ async fn tasks_of_a_runtime_gone_past_the_reconnect_grace_fail_and_are_retried_d
     // The runtime does not come back within the grace: the retry fails too.
     world.mock.advance_clock(Duration::from_secs(3 * 3600 + 60));
     assert_eq!((retry().status, retry().failure_reason), (TaskStatus::Failed, FailureReason::RuntimeReconnectTimeout));
-    // A year later nothing else happens (and the jump skips idle ticks).
+    // A year later (the jump skips idle ticks) the runtime, offline for more
+    // than 7 days with nothing unfinished, is deleted with its tasks.
     world.mock.advance_clock(Duration::from_secs(365 * 24 * 3600));
-    assert_eq!(world.mock.snapshot().tasks.len(), 2);
+    assert!(world.mock.runtime_by_id(&world.runtime_id).is_none());
+    assert_eq!(world.mock.snapshot().tasks.len(), 0);
 }
 
 #[tokio::test]
@@ -787,8 +789,15 @@ async fn login_jwts_authenticate_users_and_disabled_accounts_are_refused() {
     assert_eq!(beat(other).await, Err((Some(401), Some("invalid token".into()))));
     let expiring = world.mock.login_jwt(USER);
     world.mock.advance_clock(Duration::from_secs(30 * 24 * 3600));
-    world.mock.send_heartbeat(runtime).await.unwrap();
-    assert_eq!(beat(expiring).await, Err((Some(401), Some("invalid token".into()))));
+    let expired = world.mock.with_token(expiring).list_daemon_workspaces().await.unwrap_err();
+    assert_eq!((expired.status(), expired.server_message().as_deref()), (Some(401), Some("invalid token")));
+    let registered = world.mock.register(&register_request(&world.workspace_id, "d1", "claude")).await.unwrap();
+    let runtime = &registered.runtimes[0].id;
+    let beat = |token: String| {
+        let mock = world.mock.with_token(token);
+        let runtime = runtime.clone();
+        async move { mock.send_heartbeat(&runtime).await.map(|_| ()).map_err(|e| (e.status(), e.server_message())) }
+    };
     // Without `sub`: HS256 `{"name":"x"}` signed with the development secret.
     let no_sub = "eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoieCJ9.r_Vp0kfwiDUlAtLuoung0ruPube0CkmwDVjEPklgCxc";
     assert_eq!(beat(no_sub.into()).await, Err((Some(401), Some("invalid claims".into()))));
@@ -799,4 +808,188 @@ async fn login_jwts_authenticate_users_and_disabled_accounts_are_refused() {
     assert_eq!(beat(world.mock.login_jwt(disabled)).await, Err((Some(403), Some("account disabled".into()))));
     world.mock.add_token(&MockToken::personal("mul_disabled").of_user(disabled)).unwrap();
     assert_eq!(beat("mul_disabled".into()).await, Err((Some(403), Some("account disabled".into()))));
+}
+
+/// Custom runtime profiles: a daemon registers instances of them, reports
+/// those it could not start, and lists the enabled ones.
+#[tokio::test]
+async fn runtime_profiles_are_registered_by_profile_and_listed_while_enabled() {
+    let world = head_world().await;
+    let profile = world
+        .mock
+        .add_runtime_profile(&multica_mock::RuntimeProfileSeed {
+            workspace_id: world.workspace_id.clone(),
+            display_name: "Claude probe".into(),
+            protocol_family: "claude".into(),
+            command_name: "claude-probe".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let profile_id = profile["id"].as_str().unwrap().to_owned();
+    let mut request = register_request(&world.workspace_id, "d1", "claude");
+    request.runtimes[0].profile_id = Some(profile_id.to_uppercase().into());
+    let registered = world.mock.register(&request).await.unwrap();
+    let custom = &registered.runtimes[0];
+    assert_ne!(custom.id, world.runtime_id, "a profile's runtime is not the built-in one of the same provider");
+    assert_eq!(
+        (custom.provider.as_str(), custom.profile_id.as_ref().map(|p| p.as_str())),
+        ("claude", Some(profile_id.as_str()))
+    );
+    assert_eq!(world.mock.register(&request).await.unwrap().runtimes[0].id, custom.id, "upserted by profile");
+
+    let listed = world.mock.list_runtime_profiles(&world.workspace_id).await.unwrap();
+    assert_eq!(listed.runtime_profiles.len(), 1);
+    assert_eq!(listed.runtime_profiles[0]["command_name"], "claude-probe");
+
+    let unknown = "7b4b7d2e-43a4-4c1c-9a57-3b1f63a1c0de";
+    request.runtimes[0].profile_id = Some(unknown.into());
+    let err = world.mock.register(&request).await.unwrap_err();
+    assert_eq!(err.server_message(), Some(format!("unknown runtime profile: {unknown}")));
+    request.runtimes[0].profile_id = Some("{nope}".into());
+    assert_eq!(
+        world.mock.register(&request).await.unwrap_err().server_message().as_deref(),
+        Some("invalid profile_id")
+    );
+
+    // A profile the daemon could not start: an offline runtime of it.
+    let mut failed = register_request(&world.workspace_id, "d2", "codex");
+    failed.failed_profiles = vec![multica_api::FailedProfile {
+        profile_id: profile_id.clone().into(),
+        reason: "claude-probe not on PATH".into(),
+        ..Default::default()
+    }];
+    world.mock.register(&failed).await.unwrap();
+    let snapshot = world.mock.snapshot();
+    let offline = snapshot
+        .runtimes
+        .iter()
+        .find(|r| r.runtime.daemon_id.as_ref().map(|d| d.as_str()) == Some("d2") && r.runtime.provider == "claude")
+        .unwrap();
+    assert_eq!(offline.runtime.status, multica_api::RuntimeStatus::Offline);
+    assert_eq!(offline.runtime.name, "Claude probe (host)");
+}
+
+/// A daemon that changed its ID names the old ones: their runtimes of the
+/// same provider are merged into the new one, tasks included.
+#[tokio::test]
+async fn legacy_daemon_ids_merge_older_runtimes_into_the_new_one() {
+    let world = head_world().await;
+    let task = world.enqueue("issue-legacy", 1);
+    let mut request = register_request(&world.workspace_id, "uuid-daemon", "claude");
+    request.legacy_daemon_ids = vec!["D1".into()];
+    let registered = world.mock.register(&request).await.unwrap();
+    let new_id = registered.runtimes[0].id.clone();
+    assert_ne!(new_id, world.runtime_id);
+    assert!(world.mock.runtime_by_id(&world.runtime_id).is_none(), "the old runtime is gone");
+    assert_eq!(world.mock.task(&task).unwrap().runtime_id, new_id, "its task moved");
+    world.mock.send_heartbeat(&new_id).await.unwrap();
+    assert_eq!(world.mock.claim_task(&new_id).await.unwrap().unwrap().record.id, task);
+}
+
+/// The sweeper deletes a runtime offline for 7 days with nothing unfinished.
+#[tokio::test]
+async fn runtimes_offline_for_seven_days_are_deleted() {
+    let world = head_world().await;
+    let busy = world.mock.register(&register_request(&world.workspace_id, "d9", "codex")).await.unwrap().runtimes[0]
+        .id
+        .clone();
+    let queued = world
+        .mock
+        .add_task(multica_mock::TaskSeed {
+            id: None,
+            runtime_id: busy.clone(),
+            agent_id: world.agent_id.clone(),
+            issue_id: "issue-busy".into(),
+            priority: 0,
+        })
+        .unwrap();
+    world.mock.deregister(&[world.runtime_id.clone(), busy.clone()]).await.unwrap();
+    world.mock.advance_clock(Duration::from_secs(7 * 24 * 3600));
+    assert!(world.mock.runtime_by_id(&world.runtime_id).is_some(), "not more than 7 days yet");
+    world.mock.advance_clock(Duration::from_secs(30));
+    assert!(world.mock.runtime_by_id(&world.runtime_id).is_none());
+    // Its queued task expired after 2 h (finished): the runtime goes, and
+    // its tasks with it.
+    assert!(world.mock.runtime_by_id(&busy).is_none());
+    assert!(world.mock.task(&queued).is_none());
+}
+
+/// HEAD's user middleware reads only `Bearer <token>`: anything else is no
+/// token (`missing authorization`), a daemon token is no user credential.
+#[tokio::test]
+async fn the_user_api_middleware_answers_as_heads() {
+    let world = head_world().await;
+    let list = |token: Option<&str>| {
+        let mock = match token {
+            Some(token) => world.mock.with_token(token),
+            None => world.mock.without_token(),
+        };
+        async move { mock.list_workspaces().await.map(|_| ()).map_err(|e| (e.status(), e.server_message())) }
+    };
+    let missing = Err((Some(401), Some("missing authorization".to_owned())));
+    assert_eq!(list(None).await, missing);
+    world.mock.add_token(&MockToken::daemon("mdt_user_api", world.workspace_id.clone(), "d1".into())).unwrap();
+    assert_eq!(list(Some("mdt_user_api")).await, Err((Some(401), Some("invalid token".to_owned()))));
+    assert_eq!(list(Some("mcn_cloud")).await, Err((Some(401), Some("invalid token".to_owned()))));
+    assert_eq!(list(Some(&world.mock.login_jwt("00000000-0000-4000-a000-000000000001"))).await, Ok(()));
+    assert_eq!(list(Some(PAT)).await, Ok(()));
+}
+
+/// The batch gc check as HEAD's handler reads it: its workspace parsed
+/// first, a daemon token's workspace compared as sent (a member's parsed), at most 500 issues,
+/// each item naming its issue as sent.
+#[tokio::test]
+async fn the_batch_gc_check_reads_its_ids_as_heads_handler() {
+    let world = head_world().await;
+    let issue = "0b5a3c4e-8a6f-4f0a-9d4e-2b7c1d9e8f10";
+    world.enqueue(issue, 1);
+    let message = |result: Result<Vec<multica_api::IssueGcStatus>, multica_api::Error>| {
+        result.map(|items| items.len()).map_err(|e| (e.status(), e.server_message().unwrap_or_default()))
+    };
+    let bad = WorkspaceId::new("nope");
+    assert_eq!(message(world.mock.check_issues_gc(&bad, &[]).await), Err((Some(400), "invalid workspace_id".into())));
+    let many: Vec<multica_api::IssueId> = (0..501).map(|_| issue.into()).collect();
+    let too_many = world.mock.check_issues_gc(&world.workspace_id, &many).await;
+    assert_eq!(message(too_many), Err((Some(400), "too many issue_ids".into())));
+    let items = world.mock.check_issues_gc(&world.workspace_id, &[issue.to_uppercase().into()]).await.unwrap();
+    assert_eq!((items[0].id.as_str(), items[0].found), (issue.to_uppercase().as_str(), true));
+
+    world.mock.add_token(&MockToken::daemon("mdt_gc", world.workspace_id.clone(), "d1".into())).unwrap();
+    let daemon = world.mock.with_token("mdt_gc");
+    // The same workspace written without hyphens: the token's is compared as text.
+    let unhyphenated = WorkspaceId::new(world.workspace_id.as_str().replace('-', ""));
+    assert_eq!(message(daemon.check_issues_gc(&unhyphenated, &[]).await), Err((Some(404), "not found".into())));
+    assert_eq!(message(world.mock.check_issues_gc(&unhyphenated, &[]).await), Ok(0), "a member's is parsed");
+    assert_eq!(message(daemon.check_issues_gc(&world.workspace_id, &[]).await), Ok(0));
+}
+
+/// A runtime only a daemon token registered has no owner to mint a task's
+/// token for: its claim cancels the task and answers 500.
+#[tokio::test]
+async fn a_runtime_without_an_owner_cannot_hand_out_tasks() {
+    let world = head_world().await;
+    world.mock.add_token(&MockToken::daemon("mdt_owner", world.workspace_id.clone(), "fresh".into())).unwrap();
+    let daemon = world.mock.with_token("mdt_owner");
+    let runtime =
+        daemon.register(&register_request(&world.workspace_id, "fresh", "codex")).await.unwrap().runtimes[0].id.clone();
+    let task = world
+        .mock
+        .add_task(multica_mock::TaskSeed {
+            id: None,
+            runtime_id: runtime.clone(),
+            agent_id: world.agent_id.clone(),
+            issue_id: "issue-unowned".into(),
+            priority: 1,
+        })
+        .unwrap();
+    let err = daemon.claim_task(&runtime).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.server_message().as_deref()),
+        (Some(500), Some("runtime owner required to mint task token"))
+    );
+    assert_eq!(world.mock.task_status(&task), Some(TaskStatus::Cancelled));
+    // A user's registration makes it the owner.
+    world.mock.register(&register_request(&world.workspace_id, "fresh", "codex")).await.unwrap();
+    let again = world.enqueue("issue-owned", 1);
+    assert_eq!(world.mock.claim_task(&world.runtime_id).await.unwrap().unwrap().record.id, again);
 }

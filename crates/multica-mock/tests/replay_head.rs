@@ -36,8 +36,11 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("B21", "registers with a login JWT signed with the real server's secret; the fake cannot verify its signature"),
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fake_answers_as_the_real_server_head_1cc46b2697() {
+/// Replays the whole transcript against a fresh fake; `login` chooses what
+/// is sent where the transcript says `<JWT>`: a stand-in JWT the fake cannot
+/// verify (the recording's own, signed with the real server's secret, is
+/// not in the fixture), or a login JWT the fake issues for the seed's user.
+async fn replay(login: Login) -> transcript::Report {
     let transcript = Transcript::load(&format!("{FIXTURES}/transcript-public.json"));
     let seed = Seed::from_json(&std::fs::read_to_string(format!("{FIXTURES}/seed.json")).unwrap()).unwrap();
     assert_eq!(seed.user.as_ref().map(|u| u.id.as_str()), Some(USER), "the seed names the recording's user");
@@ -51,13 +54,27 @@ async fn fake_answers_as_the_real_server_head_1cc46b2697() {
         expires_at: Some("2000-01-01T00:00:00Z".to_owned()),
     };
     mock.add_token(&expired).unwrap();
+    let jwt = match login {
+        Login::Recorded => JWT.to_owned(),
+        Login::IssuedByTheFake => mock.login_jwt(USER),
+    };
     let server = serve(mock).await.unwrap();
-
     let placeholders =
-        [("<PAT2>", PAT2), ("<PAT>", PAT), ("<MDT_EXPIRED>", MDT_EXPIRED), ("<MDT>", MDT), ("<JWT>", JWT)];
+        [("<PAT2>", PAT2), ("<PAT>", PAT), ("<MDT_EXPIRED>", MDT_EXPIRED), ("<MDT>", MDT), ("<JWT>", jwt.as_str())];
     let report = Replayer::new(server.base_url(), &placeholders).run(&transcript).await;
     server.shutdown().await;
+    report
+}
 
+/// What stands for the recording's login JWT.
+enum Login {
+    Recorded,
+    IssuedByTheFake,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_answers_as_the_real_server_head_1cc46b2697() {
+    let report = replay(Login::Recorded).await;
     println!("{}", report.table());
     println!("fake matches real: {} of {}", report.matched(), report.results.len());
     println!("{}", report.mismatches());
@@ -66,4 +83,13 @@ async fn fake_answers_as_the_real_server_head_1cc46b2697() {
     let unexpected: Vec<String> =
         report.unexpected_mismatches(EXCEPTIONS).iter().map(|r| format!("#{} {}", r.seq, r.name)).collect();
     assert!(unexpected.is_empty(), "steps where the fake differs from the real server: {unexpected:#?}");
+}
+
+/// With a login JWT of the recording's user that the fake can verify (as
+/// the real server verified the recorded one), the JWT steps match too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_login_jwt_it_can_verify_the_fake_matches_every_step() {
+    let report = replay(Login::IssuedByTheFake).await;
+    println!("{}", report.mismatches());
+    assert_eq!(report.matched(), report.results.len(), "{}", report.mismatches());
 }

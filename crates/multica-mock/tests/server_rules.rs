@@ -197,3 +197,35 @@ async fn the_issue_control_route_closes_issues() {
     let state = s.send("GET", "/_mock/state", &[], "").await.json();
     assert_eq!(state["issues"], json!([{"id": "I-1", "status": "done", "number": 1}]));
 }
+
+/// Go's `net/http` sets `Content-Length` only on an answer that fit in its
+/// 2048-byte buffer; a larger one without an explicit length is chunked. At
+/// 3c93ebaf1c the handlers stream their JSON; HEAD's set the length.
+#[tokio::test]
+async fn answers_larger_than_gos_buffer_are_chunked_where_go_chunks_them() {
+    let s = served(MockDaemon::new()).await;
+    let pending = format!("/api/daemon/runtimes/{}/tasks/pending", s.w.runtime_id);
+    let small = s.send("GET", &pending, &[], Bytes::new()).await;
+    assert_eq!(small.headers.get("content-length").map(|v| v.to_str().unwrap()), Some("3"), "[] and a newline");
+    assert!(small.headers.get("transfer-encoding").is_none());
+    for n in 0..12 {
+        s.w.enqueue(&format!("issue-{n}"), n);
+    }
+    let large = s.send("GET", &pending, &[], Bytes::new()).await;
+    assert!(large.body.len() > 2048);
+    assert_eq!(large.headers.get("transfer-encoding").map(|v| v.to_str().unwrap()), Some("chunked"));
+    assert!(large.headers.get("content-length").is_none());
+    assert_eq!(large.json().as_array().map(Vec::len), Some(12), "the whole body arrives");
+
+    let head =
+        served(MockDaemon::builder().server_version(multica_mock::ServerVersion::Head).token("mul_t").build().unwrap())
+            .await;
+    for n in 0..12 {
+        head.w.enqueue(&format!("issue-{n}"), n);
+    }
+    let pending = format!("/api/daemon/runtimes/{}/tasks/pending", head.w.runtime_id);
+    let large = head.send("GET", &pending, &[("authorization", "Bearer mul_t")], Bytes::new()).await;
+    assert!(large.body.len() > 2048);
+    assert_eq!(large.headers.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()), Some(large.body.len()));
+    assert!(large.headers.get("transfer-encoding").is_none());
+}

@@ -217,3 +217,39 @@ async fn over_http_control_routes_stage_runtime_requests_and_reruns() {
     assert_eq!((rerun["priority"].as_i64(), rerun["issue_id"].as_str()), (Some(3), Some("issue-http")));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rerun_replaces_the_pending_runs_of_its_issue_and_agent() {
+    let world = head_world().await;
+    let first = world.enqueue("issue-again", 1);
+    let waiting = world.enqueue("issue-again", 1);
+    let other = world.enqueue("issue-other", 1);
+    let rerun = world.mock.rerun(&Rerun::of(first.clone())).unwrap();
+    use multica_api::TaskStatus::{Cancelled, Queued};
+    assert_eq!(world.mock.task_status(&first), Some(Cancelled), "the source itself was still queued");
+    assert_eq!(world.mock.task_status(&waiting), Some(Cancelled));
+    assert_eq!(world.mock.task_status(&other), Some(Queued), "another issue's run stays");
+    assert_eq!(world.mock.task_status(&rerun), Some(Queued));
+
+    // Over the control route a rerun may not move to another issue.
+    let server = serve(world.mock.clone()).await.unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let body = json!({"rerun_of_task_id": first, "issue_id": "issue-other"});
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("{}/_mock/tasks", server.base_url()))
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("source task does not belong to this issue"));
+    server.shutdown().await;
+}
+
+#[test]
+fn the_3c93ebaf1c_fake_has_no_runtime_requests() {
+    let mock = MockDaemon::new();
+    let err = mock.request_runtime(&RuntimeRequest::model_list("r")).unwrap_err();
+    assert_eq!(err.status(), Some(400));
+}

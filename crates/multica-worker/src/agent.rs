@@ -290,8 +290,10 @@ impl TaskContext {
         let task_id = self.task.record.id.clone();
         let rows = self.usage.add(usage, &self.runtime_provider);
         let sent = if self.routes.may_have(LaterRoute::TaskUsage) {
-            let answer =
-                self.retry.run(Endpoint::ReportTaskUsage, || self.api.report_task_usage(&task_id, &rows)).await;
+            let answer = self
+                .retry
+                .run(Endpoint::ReportTaskUsage, || self.api.report_task_usage(&task_id, rows.as_slice()))
+                .await;
             self.routes
                 .answer(LaterRoute::TaskUsage, answer)
                 .map(|answer| (answer.map(|()| rows.len()), Endpoint::ReportTaskUsage))

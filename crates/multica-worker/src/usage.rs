@@ -105,7 +105,7 @@ impl DailyUsage {
                 cache_write_tokens: row.cache_write_tokens,
             })
             .collect();
-        retry.run(Endpoint::ReportUsage, || api.report_usage(runtime_id, &entries)).await?;
+        retry.run(Endpoint::ReportUsage, || api.report_usage(runtime_id, entries.as_slice())).await?;
         Ok(entries.len())
     }
 }

@@ -221,15 +221,26 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T>>,
     {
         let mut attempt = attempt;
+        self.run_numbered(endpoint, move |_| attempt()).await
+    }
+
+    /// [`RetryPolicy::run`] telling each attempt its number (from 1) and
+    /// whether another may follow it (`false` for the last the policy
+    /// allows, and for the one attempt of a nested loop).
+    async fn run_numbered<T, F, Fut>(&self, endpoint: Endpoint, mut attempt: F) -> Result<T>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         if retry_loop_running() {
-            return attempt().await;
+            return attempt(Attempt { last: true }).await;
         }
         RETRY_LOOP_RUNNING.scope((), self.run_outermost(endpoint, attempt)).await
     }
 
     async fn run_outermost<T, F, Fut>(&self, endpoint: Endpoint, mut attempt: F) -> Result<T>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let started = Instant::now();
@@ -240,7 +251,7 @@ impl RetryPolicy {
         };
         loop {
             attempts += 1;
-            let err = match attempt().await {
+            let err = match attempt(Attempt { last: attempts >= self.max_attempts }).await {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
@@ -253,6 +264,13 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// What an attempt of [`RetryPolicy::run_numbered`] knows about itself.
+#[derive(Clone, Copy)]
+struct Attempt {
+    /// No attempt can follow this one, so it may consume what it sends.
+    last: bool,
 }
 
 /// Whether this task is inside a retry loop's attempt.
@@ -387,15 +405,29 @@ impl<A> Retry<A> {
 }
 
 impl<A: DaemonApi> Retry<A> {
-    /// Each attempt sends its own copy of the call (a call is owned, and
-    /// the backend consumes it); inside another retry loop the one attempt
-    /// sends the call itself.
+    /// A call is copied only for an attempt another may follow (a call is
+    /// owned, and the backend consumes it): the last attempt the policy
+    /// allows, the one attempt of a one-attempt policy and the one attempt
+    /// inside another retry loop send the call itself. A copy is cheap: bulk
+    /// payloads are shared `Arc`s.
     async fn around(&self, call: Call) -> Result<Reply> {
         if retry_loop_running() {
             return self.inner.call(call).await;
         }
         let endpoint = call.endpoint();
-        self.policy_for(endpoint).run(endpoint, || self.inner.call(call.clone())).await
+        let mut spare = Some(call);
+        self.policy_for(endpoint)
+            .run_numbered(endpoint, |attempt| {
+                let call = if attempt.last { spare.take() } else { spare.clone() };
+                async move {
+                    match call {
+                        Some(call) => self.inner.call(call).await,
+                        // The loop makes no attempt after the last.
+                        None => Err(Error::InvalidArgument(format!("{endpoint}: no call left to repeat"))),
+                    }
+                }
+            })
+            .await
     }
 }
 
@@ -444,6 +476,40 @@ mod tests {
 
         assert!(api.send_heartbeat(&RuntimeId::new("rt-1")).await.is_ok());
         assert_eq!(backend.count(Endpoint::SendHeartbeat), 3);
+    }
+
+    /// Records, per attempt, where the batch of messages lives and how many
+    /// handles share it, and fails as a connection that never opened.
+    #[derive(Debug, Default)]
+    struct BatchPointers(std::sync::Mutex<Vec<(usize, usize)>>);
+
+    #[crate::async_trait]
+    impl DaemonApi for BatchPointers {
+        async fn call(&self, call: Call) -> Result<Reply> {
+            if let Call::ReportTaskMessages { messages, .. } = &call {
+                let at = Arc::as_ptr(messages).cast::<()>() as usize;
+                self.0.lock().unwrap().push((at, Arc::strong_count(messages)));
+            }
+            Err(transport(call.endpoint(), TransportKind::Connect))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_share_the_callers_batch_and_the_last_takes_the_call_itself() {
+        let batch: Arc<[crate::TaskMessage]> = vec![crate::TaskMessage::text(1, "a")].into();
+        let at = Arc::as_ptr(&batch).cast::<()>() as usize;
+        let api = Retry::new(BatchPointers::default(), fixed(3, SECOND));
+        let result = api.report_task_messages(&TaskId::new("t"), Arc::clone(&batch)).await;
+        assert!(matches!(result, Err(Error::RetriesExhausted { attempts: 3, .. })), "{result:?}");
+        let seen = api.inner().0.lock().unwrap().clone();
+        // Every attempt sends the caller's allocation; before the last, the
+        // caller, the layer's spare and the attempt hold it; the last
+        // attempt is sent the spare itself.
+        assert_eq!(seen, [(at, 3), (at, 3), (at, 2)]);
+
+        let once = Retry::new(BatchPointers::default(), RetryPolicy::disabled());
+        let _ = once.report_task_messages(&TaskId::new("t"), Arc::clone(&batch)).await;
+        assert_eq!(*once.inner().0.lock().unwrap(), [(at, 2)], "a one-attempt policy copies nothing");
     }
 
     #[tokio::test(start_paused = true)]

@@ -85,7 +85,7 @@ pub(crate) async fn call_endpoint(api: &dyn DaemonApi, endpoint: Endpoint) -> Re
         Endpoint::SendHeartbeat => api.send_heartbeat(&runtime).await.map(drop),
         Endpoint::ClaimTask => api.claim_task(&runtime).await.map(drop),
         Endpoint::ListPendingTasks => api.list_pending_tasks(&runtime).await.map(drop),
-        Endpoint::ReportUsage => api.report_usage(&runtime, &[]).await,
+        Endpoint::ReportUsage => api.report_usage(&runtime, []).await,
         Endpoint::ReportPingResult => {
             api.report_ping_result(&runtime, &PingId::new(SECRET_ID), &PingResult::default()).await
         }
@@ -94,7 +94,7 @@ pub(crate) async fn call_endpoint(api: &dyn DaemonApi, endpoint: Endpoint) -> Re
         Endpoint::ReportProgress => api.report_progress(&task, &TaskProgress::default()).await,
         Endpoint::CompleteTask => api.complete_task(&task, &TaskCompletion::default()).await,
         Endpoint::FailTask => api.fail_task(&task, "boom").await,
-        Endpoint::ReportTaskMessages => api.report_task_messages(&task, &[]).await,
+        Endpoint::ReportTaskMessages => api.report_task_messages(&task, []).await,
         Endpoint::ListTaskMessages => api.list_task_messages(&task).await.map(drop),
         Endpoint::ListWorkspaces => api.list_workspaces().await.map(drop),
         Endpoint::CreatePairingSession => api.create_pairing_session(&PairingRequest::default()).await.map(drop),
@@ -119,7 +119,7 @@ pub(crate) async fn call_endpoint(api: &dyn DaemonApi, endpoint: Endpoint) -> Re
             api.report_update_result(&runtime, &RuntimeRequestId::new(SECRET_ID), &UpdateResult::default()).await
         }
         Endpoint::WaitLocalDirectory => api.wait_local_directory(&task, &LocalDirectoryWait::default()).await.map(drop),
-        Endpoint::ReportTaskUsage => api.report_task_usage(&task, &[]).await,
+        Endpoint::ReportTaskUsage => api.report_task_usage(&task, []).await,
         Endpoint::AckCancel => api.ack_cancel(&task, &CancelAck::default()).await,
         Endpoint::PinSession => api.pin_session(&task, &SessionPin::default()).await,
         Endpoint::GetTaskGcCheck => api.get_task_gc_check(&task).await.map(drop),

@@ -22,7 +22,7 @@ struct Waiting {
 /// with the send so that a cancelled send still leaves it here.
 #[derive(Debug)]
 struct InFlight {
-    messages: Arc<Vec<TaskMessage>>,
+    messages: Arc<[TaskMessage]>,
     sizes: Vec<usize>,
     bytes: usize,
 }
@@ -259,8 +259,9 @@ impl Buffer {
     /// Moves the oldest waiting messages with a `seq` up to `upto` in
     /// flight (at most `max_batch_bytes` of them, but at least one) and
     /// returns them; `None` when none waits, or when the oldest has an
-    /// unknown outcome.
-    pub(super) fn start_batch(&mut self, upto: i64) -> Option<Arc<Vec<TaskMessage>>> {
+    /// unknown outcome. The batch is the call's payload as it is: the
+    /// sender hands this `Arc` to the API, no message is copied.
+    pub(super) fn start_batch(&mut self, upto: i64) -> Option<Arc<[TaskMessage]>> {
         if self.in_flight.is_some() {
             return None;
         }
@@ -282,7 +283,7 @@ impl Buffer {
             return None;
         }
         self.queued_bytes -= bytes;
-        let messages = Arc::new(messages);
+        let messages: Arc<[TaskMessage]> = messages.into();
         self.in_flight = Some(InFlight { messages: Arc::clone(&messages), sizes, bytes });
         Some(messages)
     }
@@ -357,8 +358,13 @@ impl Buffer {
     /// Puts the batch in flight back at the front of the queue.
     fn requeue_in_flight(&mut self, outcome_unknown: bool) {
         let Some(batch) = self.in_flight.take() else { return };
-        // The sender has dropped its handle by now; a copy is the fallback.
-        let messages = Arc::try_unwrap(batch.messages).unwrap_or_else(|shared| (*shared).clone());
+        // The sender has dropped its handle by now, so the messages move
+        // back out; a copy is the fallback.
+        let mut shared = batch.messages;
+        let messages: Vec<TaskMessage> = match Arc::get_mut(&mut shared) {
+            Some(owned) => owned.iter_mut().map(std::mem::take).collect(),
+            None => shared.to_vec(),
+        };
         if outcome_unknown {
             if let Some(last) = messages.last() {
                 self.unknown_through = self.unknown_through.max(last.seq);
@@ -468,7 +474,7 @@ mod tests {
 
     fn start(buffer: &mut Buffer) -> Option<Vec<TaskMessage>> {
         let upto = buffer.begin_flush();
-        buffer.start_batch(upto).map(|batch| batch.as_ref().clone())
+        buffer.start_batch(upto).map(|batch| batch.to_vec())
     }
 
     /// Asserts the byte accounting: every produced byte is sent, held or dropped.

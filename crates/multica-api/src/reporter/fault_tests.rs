@@ -96,7 +96,7 @@ impl FaultyServer {
                 Call::ReportTaskMessages { task_id, messages } => {
                     assert_eq!(task_id, TASK);
                     if acted {
-                        state.stored.extend(messages);
+                        state.stored.extend(messages.iter().cloned());
                     }
                     b"{}".to_vec()
                 }

@@ -62,7 +62,7 @@ impl Flusher {
                 return flushed;
             };
             let sent = self.within_budget(deadline, Endpoint::ReportTaskMessages, async {
-                self.api.report_task_messages(&self.task_id, &batch).await
+                self.api.report_task_messages(&self.task_id, Arc::clone(&batch)).await
             });
             let sent = sent.await;
             #[cfg(feature = "tracing")]

@@ -51,7 +51,7 @@ fn batches(api: &ScriptedApi) -> Vec<Vec<TaskMessage>> {
         .filter_map(|call| match call {
             Call::ReportTaskMessages { task_id, messages } => {
                 assert_eq!(task_id, TASK);
-                Some(messages)
+                Some(messages.to_vec())
             }
             _ => None,
         })

@@ -20,6 +20,8 @@ type Script = Arc<dyn Fn(Conn) -> Pin<Box<dyn Future<Output = ()> + Send>> + Sen
 #[derive(Default)]
 struct Seen {
     accepted: AtomicUsize,
+    /// Connections whose script ended (the server's side closed).
+    closed: AtomicUsize,
     heads: Mutex<Vec<String>>,
 }
 
@@ -75,6 +77,11 @@ impl RawServer {
         self.seen.accepted.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted whose script has not ended yet.
+    pub fn open(&self) -> usize {
+        self.accepted().saturating_sub(self.seen.closed.load(Ordering::SeqCst))
+    }
+
     /// The head (request line and headers) of every request read so far.
     pub fn heads(&self) -> Vec<String> {
         self.seen.heads.lock().unwrap().clone()
@@ -93,7 +100,12 @@ async fn accept_loop(listener: TcpListener, script: Script, seen: Arc<Seen>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         seen.accepted.fetch_add(1, Ordering::SeqCst);
-        connections.spawn(script(Conn { stream, buffered: Vec::new(), seen: Arc::clone(&seen) }));
+        let conn = Conn { stream, buffered: Vec::new(), seen: Arc::clone(&seen) };
+        let (script, seen) = (script(conn), Arc::clone(&seen));
+        connections.spawn(async move {
+            script.await;
+            seen.closed.fetch_add(1, Ordering::SeqCst);
+        });
         while connections.try_join_next().is_some() {}
     }
 }
@@ -141,6 +153,35 @@ impl Conn {
         Some(head)
     }
 
+    /// Reads a request head and then at most `limit` bytes of its body, as
+    /// a server with a body cap does before it refuses the rest.
+    pub async fn read_head_and(&mut self, limit: usize) -> Option<String> {
+        let head_end = loop {
+            if let Some(at) = self.buffered.windows(4).position(|window| window == b"\r\n\r\n") {
+                break at + 4;
+            }
+            self.fill().await?;
+        };
+        let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
+        while self.buffered.len() < head_end + limit {
+            self.fill().await?;
+        }
+        self.buffered.clear();
+        Some(head)
+    }
+
+    /// Half-closes (FIN) and reads on, discarding, for up to `linger`
+    /// before closing: Go's server does this after refusing a body, so
+    /// that its answer is not lost to a reset.
+    pub async fn shutdown_write_and_drain(mut self, linger: std::time::Duration) {
+        let _ = self.stream.shutdown().await;
+        let drain = async {
+            let mut chunk = [0u8; 65536];
+            while matches!(self.stream.read(&mut chunk).await, Ok(read) if read > 0) {}
+        };
+        let _ = tokio::time::timeout(linger, drain).await;
+    }
+
     async fn fill(&mut self) -> Option<()> {
         let mut chunk = [0u8; 8192];
         match self.stream.read(&mut chunk).await {
@@ -167,6 +208,13 @@ impl Conn {
             }
             written += 1;
         }
+    }
+
+    /// Stays silent until the client closes the connection (or the server
+    /// is dropped), then closes it too.
+    pub async fn until_the_client_closes(mut self) {
+        let mut chunk = [0u8; 8192];
+        while matches!(self.stream.read(&mut chunk).await, Ok(read) if read > 0) {}
     }
 
     /// Keeps the connection open and silent until the server is dropped.

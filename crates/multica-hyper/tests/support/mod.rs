@@ -103,6 +103,8 @@ type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
 struct Counters {
     accepted: AtomicUsize,
     closed: AtomicUsize,
+    /// Requests whose handler runs now (its stream or connection open).
+    answering: AtomicUsize,
     changed: Notify,
     requests: Mutex<Vec<Recorded>>,
 }
@@ -154,6 +156,17 @@ impl TestServer {
 
     pub fn closed(&self) -> usize {
         self.counters.closed.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted and not yet closed.
+    pub fn open(&self) -> usize {
+        self.accepted().saturating_sub(self.closed())
+    }
+
+    /// Requests being answered now: over HTTP/2, the streams the client
+    /// keeps open.
+    pub fn answering(&self) -> usize {
+        self.counters.answering.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -237,6 +250,7 @@ async fn answer(
     handler: Handler,
     counters: Arc<Counters>,
 ) -> Result<Response<BoxBody<Bytes, Infallible>>, hyper::Error> {
+    let _answering = Answering::new(&counters);
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
     let recorded = Recorded {
@@ -258,6 +272,22 @@ async fn answer(
                 reply = *then;
             }
         }
+    }
+}
+
+/// Counts a handler as running until it ends or is dropped.
+struct Answering(Arc<Counters>);
+
+impl Answering {
+    fn new(counters: &Arc<Counters>) -> Self {
+        counters.answering.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(counters))
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -184,9 +184,11 @@ impl State {
         Ok(())
     }
 
-    /// The user auth middleware (`/api/workspaces`, approving a pairing):
-    /// no header → `missing authorization header`; not `Bearer <something>`
-    /// → `invalid authorization format`; another token → `invalid token`.
+    /// The user auth middleware (`/api/workspaces`, approving a pairing).
+    /// At 3c93ebaf1c: no header → `missing authorization header`; not
+    /// `Bearer <something>` → `invalid authorization format`; another token
+    /// → `invalid token`. At HEAD no `Bearer <token>` at all is `missing
+    /// authorization`.
     /// At 3c93ebaf1c only the configured token passes (and nothing is
     /// checked without one); at HEAD any personal token does, and the
     /// `mat_` token of a claimed task until the task ends (acting as the
@@ -195,20 +197,33 @@ impl State {
     pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<Identity, Rejection> {
         let writer = Writer::UserAuth;
         if self.version.is_head() {
-            let token = Self::bearer(authorization, writer)?;
-            if let Some(Credential::Personal { user, member_of }) = self.tokens.get(token) {
-                let id = user.clone().unwrap_or_else(|| self.user.0.clone());
-                self.refuse_disabled(&id, "")?;
-                return Ok(Identity::User { id, member_of: member_of.clone() });
+            // HEAD's user middleware takes `Bearer <token>` (or a session
+            // cookie, not modelled); anything else is no token at all.
+            let token = authorization.map(str::trim).and_then(|a| a.strip_prefix("Bearer ")).unwrap_or_default();
+            if token.is_empty() {
+                return Err(auth_error(writer, "missing authorization"));
             }
             if token.starts_with("mat_") {
                 return match self.tasks.values().find(|t| t.head.auth_token.as_deref() == Some(token)) {
-                    Some(_) => Ok(Identity::User { id: self.user.0.clone(), member_of: None }),
+                    Some(_) => {
+                        self.refuse_disabled(&self.user.0, "")?;
+                        Ok(Identity::User { id: self.user.0.clone(), member_of: None })
+                    }
                     None => Err(auth_error(writer, "invalid token")),
                 };
             }
-            if token.starts_with("mcn_") || token.starts_with("mul_") || token.starts_with("mdt_") {
+            if token.starts_with("mcn_") {
                 return Err(auth_error(writer, "invalid token"));
+            }
+            if token.starts_with("mul_") {
+                return match self.tokens.get(token) {
+                    Some(Credential::Personal { user, member_of }) => {
+                        let id = user.clone().unwrap_or_else(|| self.user.0.clone());
+                        self.refuse_disabled(&id, "")?;
+                        Ok(Identity::User { id, member_of: member_of.clone() })
+                    }
+                    _ => Err(auth_error(writer, "invalid token")),
+                };
             }
             return self.jwt_identity(token, writer);
         }

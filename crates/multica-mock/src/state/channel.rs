@@ -1,7 +1,7 @@
 //! What the daemon WebSocket channel asks of the data (WS contract §1.5,
 //! §3.2): the handshake's runtime checks, a heartbeat by frame, and the
-//! rows the control routes remove or add to cause pushes (runtimes,
-//! workspaces, custom runtime profiles).
+//! rows the control routes remove to cause pushes (runtimes, workspaces,
+//! custom runtime profiles).
 
 use multica_api::HeartbeatRequest;
 
@@ -16,15 +16,6 @@ pub(crate) enum ChannelHeartbeat {
     Silent,
     /// The HTTP heartbeat's answer, for the runtime's canonical ID.
     Ack(RuntimeId, Box<HeartbeatResponse>),
-}
-
-/// A custom runtime profile of a workspace (`POST /_mock/runtime-profiles`).
-#[derive(Clone, Debug)]
-pub(crate) struct ProfileRow {
-    pub(crate) id: String,
-    pub(crate) workspace_id: WorkspaceId,
-    /// The profile as the server answers it.
-    pub(crate) body: Map<String, Value>,
 }
 
 impl State {
@@ -70,20 +61,15 @@ impl State {
         }
     }
 
-    /// Deletes a runtime (as a user does in the UI): its tasks stay, the
+    /// Deletes a runtime (as a user does in the UI): its tasks go with it, the
     /// next WebSocket heartbeat for it is answered `runtime_gone` and an
     /// HTTP one 404.
     pub(crate) fn remove_runtime(&mut self, runtime_id: &RuntimeId) -> Result<(), Error> {
         let id = canonical(runtime_id);
-        let Some(row) = self.runtimes.remove(&id) else {
+        if !self.runtimes.contains_key(&id) {
             return Err(control_error(format!("unknown runtime \"{id}\"")));
-        };
-        self.runtime_order.retain(|r| *r != id);
-        self.runtime_by_owner.retain(|_, r| *r != id);
-        if let Some(daemon) = row.daemon_id {
-            let key = (row.workspace_id, daemon, row.provider);
-            self.runtime_by_owner.remove(&key);
         }
+        self.delete_runtime(&id);
         Ok(())
     }
 
@@ -107,40 +93,6 @@ impl State {
         Ok(())
     }
 
-    /// Creates (or replaces) a custom runtime profile; pushes
-    /// `runtime_profiles_changed` to the workspace's connections.
-    pub(crate) fn add_profile(&mut self, seed: &RuntimeProfileSeed) -> Result<Map<String, Value>, Error> {
-        let workspace_id = canonical(&seed.workspace_id);
-        self.require_workspace(&workspace_id)?;
-        let id = match seed.id.as_deref().map(str::trim) {
-            Some("") => return Err(control_error("empty runtime profile id".into())),
-            Some(id) => {
-                ids::parse_uuid(id).ok_or_else(|| control_error(format!("invalid runtime profile id {id:?}")))?
-            }
-            None => self.new_id(),
-        };
-        let now = self.now.rfc3339();
-        let body = json!({
-            "id": id,
-            "workspace_id": workspace_id,
-            "display_name": seed.display_name,
-            "protocol_family": seed.protocol_family,
-            "command_name": seed.command_name,
-            "description": null,
-            "fixed_args": [],
-            "visibility": "workspace",
-            "created_by": self.user.0,
-            "enabled": true,
-            "created_at": now,
-            "updated_at": now,
-        });
-        let Value::Object(body) = body else { return Err(control_error("profile".into())) };
-        self.profiles.retain(|p| p.id != id);
-        self.profiles.push(ProfileRow { id: id.clone(), workspace_id: workspace_id.clone(), body: body.clone() });
-        self.hub.runtime_profiles_changed(&workspace_id, &id);
-        Ok(body)
-    }
-
     /// Deletes a custom runtime profile; pushes `runtime_profiles_changed`.
     pub(crate) fn remove_profile(&mut self, profile_id: &str) -> Result<(), Error> {
         let id = ids::parse_uuid(profile_id.trim()).unwrap_or_else(|| profile_id.to_owned());
@@ -151,30 +103,4 @@ impl State {
         self.hub.runtime_profiles_changed(&row.workspace_id, &row.id);
         Ok(())
     }
-
-    /// The custom runtime profiles of a workspace, oldest first.
-    pub(super) fn profiles_of(&self, workspace_id: &WorkspaceId) -> Vec<Map<String, Value>> {
-        self.profiles.iter().filter(|p| &p.workspace_id == workspace_id).map(|p| p.body.clone()).collect()
-    }
-}
-
-/// A custom runtime profile to create: `{"id"?, "workspace_id",
-/// "display_name", "protocol_family", "command_name"}`.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeProfileSeed {
-    /// Its ID (a UUID); generated when absent.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// The workspace it belongs to.
-    pub workspace_id: WorkspaceId,
-    /// Its name in the UI.
-    #[serde(default)]
-    pub display_name: String,
-    /// The agent protocol it speaks (`claude`, `codex`…).
-    #[serde(default)]
-    pub protocol_family: String,
-    /// The command the daemon runs.
-    #[serde(default)]
-    pub command_name: String,
 }

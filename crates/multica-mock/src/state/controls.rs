@@ -24,6 +24,9 @@ impl State {
         for workspace in &seed.workspaces {
             self.add_workspace(workspace)?;
         }
+        for profile in &seed.runtime_profiles {
+            self.add_runtime_profile(profile)?;
+        }
         for agent in &seed.agents {
             self.add_agent(agent)?;
         }
@@ -135,9 +138,12 @@ impl State {
         };
         let id =
             self.upsert_runtime(seed.id.clone(), &seed.workspace_id, seed.daemon_id.as_ref(), &spec, &seed.device_name);
-        // A seeded runtime has not been seen by any daemon yet.
+        // A seeded runtime has not been seen by any daemon yet; it belongs
+        // to the seed's user, as a runtime row of the server has an owner.
+        let owner = self.user.0.clone();
         if let Some(row) = self.runtimes.get_mut(&id) {
             row.last_seen = None;
+            row.owner = Some(owner);
         }
         Ok(id)
     }
@@ -197,24 +203,55 @@ impl State {
         Ok(id)
     }
 
-    /// A user's rerun of a task (HEAD, §7.4): a new task of the source's
-    /// runtime, agent and issue (each unless `with` names another), with the
-    /// source's priority unless the rerun gives one, queued by
-    /// [`State::add_task`] and marked as a rerun of the source.
+    /// A user's rerun of a task (HEAD, §7.4): as the server's rerun, the
+    /// queued, dispatched or deferred tasks of the source's (issue, agent)
+    /// are cancelled, then a new task of that agent and issue is queued by
+    /// [`State::add_task`] — on the source's runtime unless `with` names
+    /// another, with the source's priority unless the rerun gives one —
+    /// and marked as a rerun of the source. `with` may not name another
+    /// issue or agent.
     pub(crate) fn rerun_task(&mut self, rerun: &Rerun, with: Option<&TaskSeed>) -> Result<multica_api::TaskId, Error> {
         let source_id = canonical(&rerun.rerun_of_task_id);
         let Some(source) = self.tasks.get(&source_id) else {
             return Err(control_error(format!("unknown task \"{source_id}\" to rerun")));
         };
-        let pick = |given: Option<String>, from_source: String| given.filter(|g| !g.is_empty()).unwrap_or(from_source);
+        let (agent_id, issue_id) = (source.agent_id.clone(), source.issue_id.clone());
+        if let Some(with) = with {
+            if !with.issue_id.as_str().is_empty() && canonical(&with.issue_id) != issue_id {
+                return Err(control_error("source task does not belong to this issue".to_owned()));
+            }
+            if !with.agent_id.as_str().is_empty() && canonical(&with.agent_id) != agent_id {
+                return Err(control_error("a rerun runs the source task's agent".to_owned()));
+            }
+        }
+        let runtime_id = with
+            .map(|w| w.runtime_id.clone())
+            .filter(|r| !r.as_str().is_empty())
+            .unwrap_or_else(|| source.runtime_id.clone());
         let seed = TaskSeed {
             id: rerun.id.clone(),
-            runtime_id: pick(with.map(|w| w.runtime_id.as_str().to_owned()), source.runtime_id.as_str().to_owned())
-                .into(),
-            agent_id: pick(with.map(|w| w.agent_id.as_str().to_owned()), source.agent_id.as_str().to_owned()).into(),
-            issue_id: pick(with.map(|w| w.issue_id.as_str().to_owned()), source.issue_id.as_str().to_owned()).into(),
+            runtime_id,
+            agent_id: agent_id.clone(),
+            issue_id: issue_id.clone(),
             priority: rerun.priority.unwrap_or(source.priority),
         };
+        if let Some(id) = seed.id.as_ref().map(canonical).filter(|id| self.tasks.contains_key(id)) {
+            return Err(control_error(format!("task \"{id}\" already exists")));
+        }
+        let pending: Vec<multica_api::TaskId> = self
+            .task_order
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .filter(|t| t.agent_id == agent_id && t.issue_id == issue_id)
+            .filter(|t| matches!(t.status, TaskStatus::Queued | TaskStatus::Dispatched | TaskStatus::Deferred))
+            .map(|t| t.id.clone())
+            .collect();
+        for id in pending {
+            self.set_task_status(&id, TaskStatus::Cancelled);
+            if let Some(row) = self.tasks.get_mut(&id) {
+                row.head.lease = None;
+            }
+        }
         let id = self.add_task(&seed)?;
         if let Some(row) = self.tasks.get_mut(&id) {
             row.head.rerun_of = Some(source_id);
@@ -390,6 +427,7 @@ impl State {
     }
 
     pub(crate) fn snapshot(&mut self) -> Snapshot {
+        let runtime_requests = self.runtime_requests();
         let tokens = self.pairing_order.clone();
         let pairing_sessions = tokens.iter().filter_map(|token| self.get_pairing(token).ok()).collect();
         Snapshot {
@@ -459,6 +497,7 @@ impl State {
                 issues
             },
             call_count: self.calls.total(),
+            runtime_requests,
         }
     }
 }

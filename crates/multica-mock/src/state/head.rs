@@ -32,6 +32,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(9_000);
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 /// How long a deferred `runtime_offline` retry waits before it may be claimed.
 const OFFLINE_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// An offline runtime with nothing unfinished is deleted after this long.
+const OFFLINE_RUNTIME_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long the last provider-network retry waits.
 const PROVIDER_NETWORK_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -51,6 +53,8 @@ pub(super) struct TaskHead {
     pub(super) auth_token: Option<String>,
     /// Why the task waits for a local directory.
     pub(super) waiting_reason: String,
+    /// When the database stamped the task finished (gc checks show it).
+    pub(super) completed_stamp: Option<DbTime>,
     /// What the daemon's `cancel-ack` recorded.
     pub(super) cancel_ack: Option<super::head_routes::CancelRecord>,
     /// The task a user's rerun made this one from (§7.4).
@@ -73,6 +77,7 @@ impl Default for TaskHead {
             auth_token: None,
             waiting_reason: String::new(),
             cancel_ack: None,
+            completed_stamp: None,
             rerun_of: None,
             session_rollout_missing: false,
         }
@@ -88,6 +93,8 @@ const START_NO_ROWS: Rejection = reject(400, "start task: no rows in result set"
 const LEASE_NO_ROWS: Rejection = reject(400, "extend task prepare lease: no rows in result set");
 const WAIT_NO_ROWS: Rejection = reject(400, "mark task waiting_local_directory: no rows in result set");
 const NOT_FOUND: Rejection = reject(404, "not found");
+/// A claim on a runtime without an owner (registered only with a daemon token).
+pub(super) const OWNER_REQUIRED: Rejection = reject(500, "runtime owner required to mint task token");
 
 /// `/Users/dev/src/demo` → `src/demo`; `…/multica_workspaces/<ws>/…` →
 /// `multica_workspaces/<ws>/…`: the path without the machine's home.
@@ -348,7 +355,7 @@ impl State {
     /// UUID, 404 `runtime not found` when unknown, 404 `not found` when the
     /// caller may not access its workspace.
     pub(super) fn head_runtime(&self, runtime_id: &str, identity: &Identity) -> Result<RuntimeId, Rejection> {
-        let id = RuntimeId::new(ids::parse_uuid(runtime_id.trim()).ok_or(reject(400, "invalid runtime_id"))?);
+        let id = RuntimeId::new(ids::parse_uuid_go(runtime_id).ok_or(reject(400, "invalid runtime_id"))?);
         let row = self.runtimes.get(&id).ok_or(reject(404, "runtime not found"))?;
         if !identity.may_access(&row.workspace_id) {
             return Err(NOT_FOUND);
@@ -359,7 +366,7 @@ impl State {
     /// A task by path ID: 400 `invalid task_id`, 404 `task not found` when
     /// unknown, 404 `not found` when outside the caller's workspaces.
     pub(super) fn head_task(&self, task_id: &str, identity: &Identity) -> Result<TaskId, Rejection> {
-        let id = TaskId::new(ids::parse_uuid(task_id).ok_or(reject(400, "invalid task_id"))?);
+        let id = TaskId::new(ids::parse_uuid_go(task_id).ok_or(reject(400, "invalid task_id"))?);
         match self.tasks.get(&id) {
             Some(row) if identity.may_access(&row.workspace_id) => Ok(row.id.clone()),
             Some(_) => Err(NOT_FOUND),
@@ -391,19 +398,9 @@ impl State {
             return Err(reject(400, "at least one runtime or failed profile is required"));
         }
         let workspace_id =
-            WorkspaceId::new(ids::parse_uuid(workspace_text).ok_or(reject(400, "invalid workspace_id"))?);
+            WorkspaceId::new(ids::parse_uuid_go(workspace_text).ok_or(reject(400, "invalid workspace_id"))?);
         if self.workspace(&workspace_id).is_none() || !identity.may_access(&workspace_id) {
             return Err(reject(404, "workspace not found"));
-        }
-        // Custom runtime profiles are not modelled: every profile is unknown
-        // (a failed profile of an unknown profile is skipped).
-        for spec in &request.runtimes {
-            if let Some(profile) = spec.profile_id.as_ref().map(|p| p.as_str().trim()).filter(|p| !p.is_empty()) {
-                return Err(match ids::parse_uuid(profile) {
-                    None => reject(400, "invalid profile_id"),
-                    Some(_) => reject_with(400, format!("unknown runtime profile: {profile}")),
-                });
-            }
         }
         let device_name = request.device_name.trim();
         let owner = match identity {
@@ -411,29 +408,96 @@ impl State {
             Identity::Anyone => Some(self.user.0.clone()),
             Identity::Daemon { .. } => None,
         };
-        let mut runtimes = Vec::with_capacity(request.runtimes.len());
-        for spec in &request.runtimes {
-            let spec = RuntimeSpec {
-                name: spec.name.trim().to_owned(),
-                provider: spec.provider.trim().to_lowercase(),
-                version: spec.version.trim().to_owned(),
-                status: spec.status.clone(),
-                ..Default::default()
-            };
-            let id = self.upsert_runtime(None, &workspace_id, Some(&daemon_id), &spec, device_name);
-            let Some(row) = self.runtimes.get_mut(&id) else { continue };
+        let metadata = |version: &str| {
             let mut metadata = Map::new();
             let capabilities = caller.capability_list().map_or(Value::Null, |list| json!(list));
             metadata.insert("capabilities".to_owned(), capabilities);
             metadata.insert("cli_version".to_owned(), Value::String(request.cli_version.clone()));
             metadata.insert("launched_by".to_owned(), Value::String(request.launched_by.clone()));
-            metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
-            row.metadata = metadata;
+            metadata.insert("version".to_owned(), Value::String(version.to_owned()));
+            metadata
+        };
+        // One runtime after the other: an error answers at once, the
+        // runtimes before it stay registered.
+        let mut runtimes = Vec::with_capacity(request.runtimes.len());
+        for spec in &request.runtimes {
+            let provider = spec.provider.trim().to_lowercase();
+            let profile_text = spec.profile_id.as_ref().map(|p| p.as_str()).unwrap_or_default();
+            let mut spec = RuntimeSpec {
+                name: spec.name.trim().to_owned(),
+                provider: if provider.is_empty() { "unknown".to_owned() } else { provider },
+                version: spec.version.clone(),
+                status: spec.status.clone(),
+                ..Default::default()
+            };
+            let profile = match profile_text.trim() {
+                "" => None,
+                trimmed => {
+                    let id = ids::parse_uuid_go(trimmed).ok_or(reject(400, "invalid profile_id"))?;
+                    let profile = self
+                        .profile(&workspace_id, &id)
+                        .ok_or_else(|| reject_with(400, format!("unknown runtime profile: {profile_text}")))?;
+                    if !profile.enabled {
+                        return Err(reject_with(409, format!("runtime profile is disabled: {profile_text}")));
+                    }
+                    spec.provider.clone_from(&profile.protocol_family);
+                    Some(id)
+                }
+            };
+            let id =
+                self.upsert_runtime_row(None, &workspace_id, Some(&daemon_id), &spec, device_name, profile.clone());
+            let Some(row) = self.runtimes.get_mut(&id) else { continue };
+            row.metadata = metadata(&spec.version);
             // A daemon token keeps the owner the runtime had.
             if owner.is_some() {
                 row.owner.clone_from(&owner);
             }
-            runtimes.push(row.to_runtime_head());
+            if profile.is_none() {
+                self.merge_legacy_runtimes(&id, &spec.provider, &request.legacy_daemon_ids);
+            }
+            if let Some(row) = self.runtimes.get(&id) {
+                runtimes.push(row.to_runtime_head());
+            }
+        }
+        // A profile the daemon could not start is recorded as an offline
+        // runtime of that profile; an unknown or disabled one is skipped.
+        for failed in &request.failed_profiles {
+            let text = failed.profile_id.as_str().trim();
+            if text.is_empty() {
+                continue;
+            }
+            let id = ids::parse_uuid_go(text).ok_or(reject(400, "invalid profile_id"))?;
+            let Some(profile) = self.profile(&workspace_id, &id).filter(|p| p.enabled).cloned() else { continue };
+            let name = match device_name {
+                "" => profile.display_name.clone(),
+                device => format!("{} ({device})", profile.display_name),
+            };
+            let spec = RuntimeSpec {
+                name,
+                provider: profile.protocol_family.clone(),
+                status: RuntimeStatus::Offline,
+                ..Default::default()
+            };
+            let runtime_id =
+                self.upsert_runtime_row(None, &workspace_id, Some(&daemon_id), &spec, device_name, Some(id));
+            let reason = match failed.reason.trim() {
+                "" => "custom runtime command could not be resolved",
+                reason => reason,
+            };
+            let command = match failed.command_name.trim() {
+                "" => profile.command_name.as_str(),
+                command => command,
+            };
+            let mut metadata = metadata("");
+            metadata.insert("runtime_profile_registration_error".to_owned(), Value::Bool(true));
+            metadata.insert("runtime_profile_failure_reason".to_owned(), Value::String(reason.to_owned()));
+            metadata.insert("command_name".to_owned(), Value::String(command.to_owned()));
+            if let Some(row) = self.runtimes.get_mut(&runtime_id) {
+                row.metadata = metadata;
+                if owner.is_some() {
+                    row.owner.clone_from(&owner);
+                }
+            }
         }
         let repos = self.workspace(&workspace_id).map(|w| w.workspace.repos.clone()).unwrap_or_default();
         let mut response = RegisterResponse::default();
@@ -450,7 +514,7 @@ impl State {
         }
         let mut parsed = Vec::with_capacity(runtime_ids.len());
         for id in runtime_ids {
-            parsed.push(RuntimeId::new(ids::parse_uuid(id.as_str()).ok_or(reject(400, "invalid runtime_ids"))?));
+            parsed.push(RuntimeId::new(ids::parse_uuid_go(id.as_str()).ok_or(reject(400, "invalid runtime_ids"))?));
         }
         let now = self.now;
         for id in parsed {
@@ -468,7 +532,7 @@ impl State {
         batch_import: bool,
         identity: &Identity,
     ) -> Result<HeartbeatResponse, Rejection> {
-        if runtime_id.as_str().trim().is_empty() {
+        if runtime_id.as_str().is_empty() {
             return Err(reject(400, "runtime_id is required"));
         }
         let id = self.head_runtime(runtime_id.as_str(), identity)?;
@@ -548,7 +612,7 @@ impl State {
             self.queues.get(&runtime_id).map(|q| q.values().cloned().collect()).unwrap_or_default();
         let stale = queue.iter().find(|id| self.tasks.get(*id).is_some_and(|t| self.is_stale_dispatch(t)));
         if let Some(id) = stale.cloned() {
-            return Ok(self.hand_out(&id, caller));
+            return self.hand_out_owned(&id, &runtime_id, caller);
         }
         for id in queue {
             let Some(row) = self.tasks.get(&id) else { continue };
@@ -563,7 +627,7 @@ impl State {
                 continue;
             }
             self.set_task_status(&id, TaskStatus::Dispatched);
-            return Ok(self.hand_out(&id, caller));
+            return self.hand_out_owned(&id, &runtime_id, caller);
         }
         Ok(None)
     }
@@ -576,6 +640,25 @@ impl State {
             && t.started.is_none()
             && t.dispatched.is_some_and(|at| at.after(STALE_DISPATCH) <= now)
             && t.head.lease.is_none_or(|lease| lease <= now)
+    }
+
+    /// Hands a dispatched task out, unless its runtime has no owner to mint
+    /// the task's token for: then the task is cancelled and the claim
+    /// answers 500 (a batch claim skips it).
+    fn hand_out_owned(
+        &mut self,
+        task_id: &TaskId,
+        runtime_id: &RuntimeId,
+        caller: Caller<'_>,
+    ) -> Result<Option<Task>, Rejection> {
+        if self.runtimes.get(runtime_id).is_some_and(|r| r.owner.is_none()) {
+            self.set_task_status(task_id, TaskStatus::Cancelled);
+            if let Some(row) = self.tasks.get_mut(task_id) {
+                row.head.lease = None;
+            }
+            return Err(OWNER_REQUIRED);
+        }
+        Ok(self.hand_out(task_id, caller))
     }
 
     /// A workspace skill of an agent by reference, with the bundle hash a
@@ -746,7 +829,20 @@ impl State {
             TaskStatus::Queued if !self.is_offline_retry(t) => Some(t.created.after(QUEUE_TIMEOUT)),
             _ => None,
         });
-        online.chain(tasks).min()
+        let collect = self.runtimes_to_collect().into_iter().map(|(_, due)| due);
+        online.chain(tasks).chain(collect).min()
+    }
+
+    /// Offline runtimes last seen more than 7 days ago with no unfinished
+    /// task: the sweeper deletes them (the fake's agents name no runtime).
+    fn runtimes_to_collect(&self) -> Vec<(RuntimeId, Millis)> {
+        self.runtime_order
+            .iter()
+            .filter_map(|id| self.runtimes.get(id))
+            .filter(|r| r.status == RuntimeStatus::Offline)
+            .filter_map(|r| r.last_seen.map(|seen| (r.id.clone(), seen.after(OFFLINE_RUNTIME_TTL))))
+            .filter(|(id, _)| !self.tasks.values().any(|t| &t.runtime_id == id && t.completed.is_none()))
+            .collect()
     }
 
     /// One run of HEAD's sweeper: silent runtimes go offline (their tasks
@@ -812,6 +908,11 @@ impl State {
                 row.head.auth_token = None;
             }
             self.retry_if_due(&id, &reason);
+        }
+        for (id, due) in self.runtimes_to_collect() {
+            if due < now {
+                self.delete_runtime(&id);
+            }
         }
     }
 
@@ -1051,7 +1152,8 @@ impl State {
             return Ok(());
         }
         let id = self.head_task(task_id.as_str(), identity)?;
-        let now = self.now;
+        // One statement stores the batch: one stamp.
+        let stamp = self.db_stamp();
         let row = self.tasks.get_mut(&id).ok_or(TASK_NOT_FOUND)?;
         for message in messages {
             let mut message = message.clone();
@@ -1062,7 +1164,7 @@ impl State {
             message.tool = message.tool.replace('\0', "");
             message.input.values_mut().for_each(redact_json);
             row.messages.push(message);
-            row.message_times.push(now);
+            row.message_times.push(stamp);
         }
         Ok(())
     }
@@ -1074,11 +1176,11 @@ impl State {
     ) -> Result<Vec<StoredTaskMessage>, Rejection> {
         let id = self.head_task(task_id.as_str(), identity)?;
         let Some(row) = self.tasks.get(&id) else { return Ok(Vec::new()) };
-        let mut stored: Vec<(TaskMessage, Millis)> = row
+        let mut stored: Vec<(TaskMessage, DbTime)> = row
             .messages
             .iter()
             .cloned()
-            .zip(row.message_times.iter().copied().chain(std::iter::repeat(row.created)))
+            .zip(row.message_times.iter().copied().chain(std::iter::repeat(DbTime::at(row.created, 0))))
             .collect();
         stored.sort_by_key(|(m, _)| m.seq);
         Ok(stored
@@ -1086,7 +1188,7 @@ impl State {
             .map(|(message, at)| {
                 let mut stored = StoredTaskMessage::new(row.id.clone(), message);
                 stored.issue_id = Some(row.issue_id.clone());
-                stored.created_at = Some(at.rfc3339_micros());
+                stored.created_at = Some(at.rfc3339_nano());
                 stored
             })
             .collect())

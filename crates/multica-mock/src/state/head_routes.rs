@@ -13,6 +13,8 @@ use super::head::{repos_version, HeadFailure};
 use super::runtime_requests::Report;
 use super::*;
 
+/// The most issues one batch gc check takes.
+const MAX_ISSUE_GC_BATCH: usize = 500;
 /// The most tasks one batch claim hands out.
 const BATCH_CLAIM_CAP: i64 = 32;
 /// What Go writes for a zero `time.Time` (a gc check of an unfinished task).
@@ -71,11 +73,11 @@ impl State {
             Call::GetIssueGcCheck { issue_id } => {
                 api(self.issue_gc_check(issue_id, identity).map(|s| ApiReply::GcCheck(issue_gc(s))))
             }
-            Call::GetChatSessionGcCheck { session_id } => match ids::parse_uuid(session_id) {
+            Call::GetChatSessionGcCheck { session_id } => match ids::parse_uuid_go(session_id) {
                 None => Err(reject(400, "invalid session_id")),
                 Some(_) => Err(reject(404, "chat session not found")),
             },
-            Call::GetAutopilotRunGcCheck { run_id } => match ids::parse_uuid(run_id) {
+            Call::GetAutopilotRunGcCheck { run_id } => match ids::parse_uuid_go(run_id) {
                 None => Err(reject(400, "invalid run_id")),
                 Some(_) => Err(reject(404, "autopilot run not found")),
             },
@@ -88,8 +90,9 @@ impl State {
             }
             Call::ListRuntimeProfiles { workspace_id } => api(self.head_workspace(workspace_id, identity).map(|id| {
                 let mut profiles = RuntimeProfiles::default();
-                profiles.runtime_profiles = self.profiles_of(&id);
-                profiles.workspace_id = id;
+                profiles.runtime_profiles = self.enabled_profiles(&id);
+                // The server echoes the path's text (trimmed), not the parsed ID.
+                profiles.workspace_id = WorkspaceId::new(workspace_id.as_str().trim());
                 ApiReply::RuntimeProfiles(profiles)
             })),
             _ => return None,
@@ -108,9 +111,17 @@ impl State {
 
     /// A workspace by path ID: 404 `not found` when it is not a UUID,
     /// unknown, or outside the caller's workspaces.
+    /// A daemon token's workspace is compared with the path's text as sent
+    /// (an upper-case ID is not its workspace); a user's membership with the
+    /// parsed ID.
     fn head_workspace(&self, workspace_id: &WorkspaceId, identity: &Identity) -> Result<WorkspaceId, Rejection> {
-        let id = WorkspaceId::new(ids::parse_uuid(workspace_id.as_str()).ok_or(reject(404, "not found"))?);
-        if self.workspace(&id).is_none() || !identity.may_access(&id) {
+        let text = workspace_id.as_str().trim();
+        let id = WorkspaceId::new(ids::parse_uuid_go(text).ok_or(reject(404, "not found"))?);
+        let token_matches = match identity {
+            Identity::Daemon { workspace_id, .. } => workspace_id.as_str() == text,
+            _ => identity.may_access(&id),
+        };
+        if self.workspace(&id).is_none() || !token_matches {
             return Err(reject(404, "not found"));
         }
         Ok(id)
@@ -157,14 +168,17 @@ impl State {
                 .filter_map(|id| self.next_claim_key(id).map(|key| (key, id.clone())))
                 .min_by_key(|(key, _)| *key);
             let Some((_, runtime_id)) = best else { break };
-            match self.claim_head(&runtime_id, identity, caller)? {
-                Some(task) => {
+            match self.claim_head(&runtime_id, identity, caller) {
+                Ok(Some(task)) => {
                     tasks.push(task);
                     wanted -= 1;
                 }
-                None => {
+                Ok(None) => {
                     exhausted.insert(runtime_id);
                 }
+                // The task was cancelled; the batch goes on.
+                Err(rejection) if rejection == super::head::OWNER_REQUIRED => {}
+                Err(rejection) => return Err(rejection),
             }
         }
         Ok(tasks)
@@ -341,26 +355,44 @@ impl State {
         let row = self.tasks.get(&id).ok_or(TASK_NOT_FOUND)?;
         let mut check = TaskGcCheck::default();
         check.status = row.status.clone();
-        check.completed_at = row.completed.map_or_else(|| ZERO_TIME.to_owned(), Millis::rfc3339_micros);
+        check.completed_at = match (row.head.completed_stamp, row.completed) {
+            (Some(stamp), _) => stamp.rfc3339_nano(),
+            (None, Some(completed)) => DbTime::at(completed, 0).rfc3339_nano(),
+            (None, None) => ZERO_TIME.to_owned(),
+        };
         Ok(check)
     }
 
     /// An issue the fake knows (a task works on it or its status was set):
     /// its status and when it last changed.
-    fn issue_state(&self, issue_id: &IssueId) -> Option<(String, Millis)> {
+    fn issue_state(&self, issue_id: &IssueId) -> Option<(String, DbTime)> {
         let tasks: Vec<&TaskRow> = self.tasks.values().filter(|t| &t.issue_id == issue_id).collect();
         let status = self.issues.get(issue_id).cloned();
         if tasks.is_empty() && status.is_none() {
             return None;
         }
-        let updated = tasks.iter().map(|t| t.completed.or(t.started).or(t.dispatched).unwrap_or(t.created)).max();
-        Some((status.unwrap_or_else(|| "todo".to_owned()), updated.unwrap_or(self.now)))
+        // The database stamps every write; an unfinished task's last write
+        // is taken 1 µs into its millisecond.
+        let updated = tasks
+            .iter()
+            .map(|t| {
+                t.head
+                    .completed_stamp
+                    .unwrap_or_else(|| DbTime::at(t.completed.or(t.started).or(t.dispatched).unwrap_or(t.created), 1))
+            })
+            .max();
+        Some((status.unwrap_or_else(|| "todo".to_owned()), updated.unwrap_or(DbTime::at(self.now, 1))))
     }
 
-    fn issue_gc_check(&self, issue_id: &IssueId, identity: &Identity) -> Result<(String, Millis), Rejection> {
-        let id = IssueId::new(ids::parse_uuid(issue_id.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+    fn issue_gc_check(&self, issue_id: &IssueId, identity: &Identity) -> Result<(String, DbTime), Rejection> {
+        let id = IssueId::new(ids::parse_uuid_go(issue_id.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+        let state = self.issue_state(&id).ok_or(reject(404, "issue not found"))?;
+        // Found, then the workspace access check's own 404.
         let accessible = self.tasks.values().filter(|t| t.issue_id == id).all(|t| identity.may_access(&t.workspace_id));
-        self.issue_state(&id).filter(|_| accessible).ok_or(reject(404, "issue not found"))
+        if !accessible {
+            return Err(reject(404, "not found"));
+        }
+        Ok(state)
     }
 
     fn check_issues_gc(
@@ -369,17 +401,27 @@ impl State {
         issue_ids: &[IssueId],
         identity: &Identity,
     ) -> Result<Vec<IssueGcStatus>, Rejection> {
+        // This route parses its workspace before the access check, and is
+        // the only one whose path ID is not trimmed.
+        ids::parse_uuid_go(workspace_id.as_str()).ok_or(reject(400, "invalid workspace_id"))?;
         let workspace_id = self.head_workspace(workspace_id, identity)?;
-        let mut out = Vec::with_capacity(issue_ids.len());
+        if issue_ids.len() > MAX_ISSUE_GC_BATCH {
+            return Err(reject(400, "too many issue_ids"));
+        }
+        let mut parsed = Vec::with_capacity(issue_ids.len());
         for issue in issue_ids {
-            let id = IssueId::new(ids::parse_uuid(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?);
+            parsed.push(IssueId::new(ids::parse_uuid_go(issue.as_str()).ok_or(reject(400, "invalid issue_id"))?));
+        }
+        let mut out = Vec::with_capacity(issue_ids.len());
+        for (sent, id) in issue_ids.iter().zip(parsed) {
             let in_workspace = self.tasks.values().any(|t| t.issue_id == id && t.workspace_id == workspace_id);
             let mut gc = IssueGcStatus::default();
-            gc.id = id;
-            if let Some((status, updated)) = self.issue_state(&gc.id).filter(|_| in_workspace) {
+            // Each item names the issue as it was sent.
+            gc.id = sent.clone();
+            if let Some((status, updated)) = self.issue_state(&id).filter(|_| in_workspace) {
                 gc.found = true;
                 gc.status = status;
-                gc.updated_at = updated.rfc3339_micros();
+                gc.updated_at = updated.rfc3339_nano();
             }
             out.push(gc);
         }
@@ -413,10 +455,10 @@ impl State {
     }
 }
 
-fn issue_gc((status, updated): (String, Millis)) -> multica_api::GcCheck {
+fn issue_gc((status, updated): (String, DbTime)) -> multica_api::GcCheck {
     let mut check = multica_api::GcCheck::default();
     check.status = status;
-    check.updated_at = updated.rfc3339_micros();
+    check.updated_at = updated.rfc3339_nano();
     check
 }
 

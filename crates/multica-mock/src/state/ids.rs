@@ -34,6 +34,24 @@ pub(crate) fn parse_uuid(text: &str) -> Option<String> {
     Some(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
 }
 
+/// The canonical form of a UUID as HEAD's handlers parse one (pgx's
+/// `pgtype.UUID`): 32 hex digits, or 36 characters whose 9th, 14th, 19th and
+/// 24th are dropped unread; any case; nothing trimmed, no braces.
+pub(crate) fn parse_uuid_go(text: &str) -> Option<String> {
+    let hex: String = match text.len() {
+        36 if text.is_char_boundary(8) && text.is_char_boundary(9) => {
+            text.char_indices().filter(|(at, _)| ![8, 13, 18, 23].contains(at)).map(|(_, c)| c).collect()
+        }
+        32 => text.to_owned(),
+        _ => return None,
+    };
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let hex = hex.to_ascii_lowercase();
+    Some(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+}
+
 /// The ID a lookup uses: the canonical UUID when `id` is one, else `id`
 /// unchanged (a fixture may use IDs that are not UUIDs; no UUID names them).
 pub(crate) fn canonical<T>(id: &T) -> T
@@ -60,7 +78,30 @@ fn is_canonical(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_canonical, parse_uuid};
+    use super::{is_canonical, parse_uuid, parse_uuid_go};
+
+    #[test]
+    fn parses_as_heads_handlers_do() {
+        let canonical = Some("aad20d7d-996a-4258-ae5d-7b8a725ace3c".to_owned());
+        for same in [
+            "aad20d7d-996a-4258-ae5d-7b8a725ace3c",
+            "AAD20D7D-996A-4258-AE5D-7B8A725ACE3C",
+            "aad20d7d996a4258ae5d7b8a725ace3c",
+            "aad20d7dX996aX4258Xae5dX7b8a725ace3c",
+        ] {
+            assert_eq!(parse_uuid_go(same), canonical, "{same}");
+        }
+        for not in [
+            "{aad20d7d-996a-4258-ae5d-7b8a725ace3c}",
+            " aad20d7d-996a-4258-ae5d-7b8a725ace3c",
+            "aad2-0d7d-996a-4258-ae5d-7b8a-725a-ce3c",
+            "aad20d7d-996a-4258-ae5d-7b8a725ace3g",
+            "aad20d7d-996a-4258-ae5d-7b8a725acé3",
+            "",
+        ] {
+            assert_eq!(parse_uuid_go(not), None, "{not}");
+        }
+    }
 
     #[test]
     fn parses_as_postgresql_does() {

@@ -20,13 +20,14 @@ use multica_api::{
     TaskStatus, UsageEntry, Workspace, WorkspaceId,
 };
 
-use crate::clock::{is_valid_date, Millis};
+use crate::clock::{is_valid_date, DbTime, Millis};
 use crate::faults::Faults;
 use crate::inspect::{AgentState, PingState, RuntimeState, Snapshot, TaskState, UsageRow};
 use crate::log::CallLog;
 use crate::requests::Rerun;
 use crate::seed::{AgentSeed, IssueSeed, RuntimeSeed, Seed, TaskSeed, WorkspaceSeed};
 use crate::version::{ServerVersion, VersionRules};
+use multica_api::TaskId;
 
 mod auth;
 mod builtin_skills;
@@ -37,13 +38,13 @@ mod head;
 mod head_routes;
 mod ids;
 mod jwt;
+mod profiles;
 mod routes;
 mod runtime_requests;
 mod scheduler;
 
 pub(crate) use auth::Identity;
 pub(crate) use channel::ChannelHeartbeat;
-pub use channel::RuntimeProfileSeed;
 pub(crate) use head::has_route;
 pub(crate) use ids::canonical;
 pub use jwt::DEFAULT_JWT_SECRET;
@@ -160,6 +161,8 @@ struct RuntimeRow {
     pending_pings: VecDeque<PingId>,
     /// HEAD: the user who registered it with a personal token.
     owner: Option<String>,
+    /// HEAD: the custom runtime profile it is an instance of.
+    profile_id: Option<String>,
 }
 
 impl RuntimeRow {
@@ -190,6 +193,7 @@ impl RuntimeRow {
         let mut runtime = self.to_runtime();
         runtime.launch_header = Some(launch_header.to_owned());
         runtime.owner_id = self.owner.clone().map(Into::into);
+        runtime.profile_id = self.profile_id.clone().map(Into::into);
         runtime.visibility = Some("private".to_owned());
         runtime
     }
@@ -217,7 +221,7 @@ struct TaskRow {
     progress: Option<TaskProgress>,
     messages: Vec<TaskMessage>,
     /// HEAD: when each of `messages` was stored, in the same order.
-    message_times: Vec<Millis>,
+    message_times: Vec<DbTime>,
     /// The user who assigned the task (HEAD's `attribution`).
     initiator: Option<String>,
     head: head::TaskHead,
@@ -305,8 +309,6 @@ pub(crate) struct State {
     pub(crate) faults: Faults,
     /// The daemon WebSocket channel's connections: where pushes go.
     pub(crate) hub: std::sync::Arc<crate::ws::Hub>,
-    /// Custom runtime profiles (HEAD), oldest first.
-    profiles: Vec<channel::ProfileRow>,
     /// During a bulk transition, the runtimes whose tasks ended: each is
     /// hinted once when it is over.
     finished_runtimes: Option<Vec<RuntimeId>>,
@@ -315,6 +317,10 @@ pub(crate) struct State {
     runtimes: HashMap<RuntimeId, RuntimeRow>,
     runtime_order: Vec<RuntimeId>,
     runtime_by_owner: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    /// HEAD: custom runtimes by (workspace, daemon, profile ID).
+    runtime_by_profile: HashMap<(WorkspaceId, DaemonId, String), RuntimeId>,
+    /// HEAD: custom runtime profiles.
+    profiles: Vec<profiles::ProfileRow>,
     tasks: HashMap<multica_api::TaskId, TaskRow>,
     task_order: Vec<multica_api::TaskId>,
     /// Per runtime, its queued and dispatched tasks in claim order: what a
@@ -348,6 +354,9 @@ pub(crate) struct State {
     ping_order: Vec<PingId>,
     pairings: HashMap<String, PairingRow>,
     pairing_order: Vec<String>,
+    /// The database's stamps at the current fake time: (that time, how many
+    /// writes it stamped).
+    db_stamps: (Millis, u64),
     /// The secret login JWTs are signed with.
     pub(crate) jwt_secret: Vec<u8>,
     /// HEAD: runtime requests users made (model lists, local skills,
@@ -375,13 +384,14 @@ impl State {
             calls: CallLog::new(call_log_capacity),
             faults: Faults::default(),
             hub: std::sync::Arc::default(),
-            profiles: Vec::new(),
             finished_runtimes: None,
             workspaces: Vec::new(),
             agents: Vec::new(),
             runtimes: HashMap::new(),
             runtime_order: Vec::new(),
             runtime_by_owner: HashMap::new(),
+            runtime_by_profile: HashMap::new(),
+            profiles: Vec::new(),
             tasks: HashMap::new(),
             task_order: Vec::new(),
             queues: HashMap::new(),
@@ -403,6 +413,7 @@ impl State {
             pairing_order: Vec::new(),
             runtime_requests: Vec::new(),
             jwt_secret: DEFAULT_JWT_SECRET.as_bytes().to_vec(),
+            db_stamps: (start, 0),
         }
     }
 
@@ -413,6 +424,18 @@ impl State {
         if self.calls.is_recording() {
             self.calls.push(call, transport);
         }
+    }
+
+    /// When the database stamps a write now: the fake time plus the
+    /// microseconds the writes since the clock last moved took, 2 µs each
+    /// (the first 1 µs in), so successive writes at one fake time are
+    /// ordered and, like the server's, carry a microsecond fraction.
+    fn db_stamp(&mut self) -> DbTime {
+        if self.db_stamps.0 != self.now {
+            self.db_stamps = (self.now, 0);
+        }
+        self.db_stamps.1 += 1;
+        DbTime::at(self.now, self.db_stamps.1 * 2 - 1)
     }
 
     /// A new UUID-looking ID from a counter: deterministic across runs.

@@ -112,6 +112,20 @@ impl State {
         spec: &RuntimeSpec,
         device_name: &str,
     ) -> RuntimeId {
+        self.upsert_runtime_row(fixed_id, workspace_id, daemon_id, spec, device_name, None)
+    }
+
+    /// A runtime upserted by (workspace, daemon, provider), or (HEAD) by
+    /// (workspace, daemon, profile) for an instance of a custom profile.
+    pub(super) fn upsert_runtime_row(
+        &mut self,
+        fixed_id: Option<RuntimeId>,
+        workspace_id: &WorkspaceId,
+        daemon_id: Option<&DaemonId>,
+        spec: &RuntimeSpec,
+        device_name: &str,
+        profile_id: Option<String>,
+    ) -> RuntimeId {
         let provider = if spec.provider.is_empty() { "unknown".to_owned() } else { spec.provider.clone() };
         let name = match (spec.name.is_empty(), device_name.is_empty()) {
             (false, _) => spec.name.clone(),
@@ -123,10 +137,14 @@ impl State {
         metadata.insert("version".to_owned(), Value::String(spec.version.clone()));
         let device_info = device_info(device_name, &spec.version);
         let now = self.now;
-        let owner = daemon_id.map(|daemon| (workspace_id.clone(), daemon.clone(), provider.clone()));
-        let existing = owner.as_ref().and_then(|key| self.runtime_by_owner.get(key)).cloned();
+        let owner = daemon_id.map(|daemon| {
+            (workspace_id.clone(), daemon.clone(), profile_id.clone().unwrap_or_else(|| provider.clone()))
+        });
+        let index = if profile_id.is_some() { &self.runtime_by_profile } else { &self.runtime_by_owner };
+        let existing = owner.as_ref().and_then(|key| index.get(key)).cloned();
         if let Some(row) = existing.as_ref().and_then(|id| self.runtimes.get_mut(id)) {
             row.name = name;
+            row.provider = provider;
             row.status = status;
             row.device_info = device_info;
             row.metadata = metadata;
@@ -150,9 +168,11 @@ impl State {
             heartbeats: 0,
             pending_pings: VecDeque::new(),
             owner: None,
+            profile_id: profile_id.clone(),
         };
         if let Some(key) = owner {
-            self.runtime_by_owner.insert(key, id.clone());
+            let index = if profile_id.is_some() { &mut self.runtime_by_profile } else { &mut self.runtime_by_owner };
+            index.insert(key, id.clone());
         }
         self.runtimes.insert(id.clone(), row);
         self.runtime_order.push(id.clone());

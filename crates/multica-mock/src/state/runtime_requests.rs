@@ -170,6 +170,9 @@ impl State {
     /// staged by a test): checks it as the user API does and stores it
     /// pending. Returns the request as stored, its ID generated when absent.
     pub(crate) fn enqueue_runtime_request(&mut self, request: &RuntimeRequest) -> Result<RuntimeRequest, Rejection> {
+        if !self.version.is_head() {
+            return Err(reject(400, "runtime requests are HEAD's (server 3c93ebaf1c has none)"));
+        }
         let runtime_id = canonical(&request.runtime_id);
         let Some(runtime) = self.runtimes.get(&runtime_id) else {
             return Err(reject(404, "runtime not found"));

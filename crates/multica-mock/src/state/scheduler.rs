@@ -52,7 +52,7 @@ impl State {
     }
 
     /// Removes a task from the indexes its current status put it in.
-    fn unindex_task(&mut self, task_id: &multica_api::TaskId) {
+    pub(super) fn unindex_task(&mut self, task_id: &multica_api::TaskId) {
         let Some(row) = self.tasks.get(task_id) else { return };
         let key = row.queue_key();
         let (runtime_id, agent_id) = (row.runtime_id.clone(), row.agent_id.clone());
@@ -95,11 +95,16 @@ impl State {
                 }
             }
         }
+        let finished = matches!(status, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled);
+        let stamp = finished.then(|| self.db_stamp());
         if let Some(row) = self.tasks.get_mut(task_id) {
             match status {
                 TaskStatus::Dispatched => row.dispatched = Some(now),
                 TaskStatus::Running => row.started = Some(now),
-                TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled => row.completed = Some(now),
+                TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled => {
+                    row.completed = Some(now);
+                    row.head.completed_stamp = stamp;
+                }
                 _ => {}
             }
             row.status = status;

@@ -23,8 +23,22 @@ struct Connection {
     /// A user's ID and workspaces (`None`: every one); `None` for a daemon
     /// token, which never hears `workspaces_changed`.
     user: Option<ChannelUser>,
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<Outbound>,
     close: Arc<Notify>,
+}
+
+/// A frame queued for a connection.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub(crate) text: String,
+    /// The answer of an RPC, whose in-flight slot is freed once written.
+    pub(crate) rpc: bool,
+}
+
+impl Outbound {
+    pub(crate) fn frame(text: String) -> Outbound {
+        Outbound { text, rpc: false }
+    }
 }
 
 /// The user a connection authenticated as.
@@ -37,8 +51,8 @@ pub(crate) struct ChannelUser {
 /// What a registered connection's session needs from the hub.
 pub(crate) struct Registration {
     pub(crate) id: u64,
-    pub(crate) outbox: mpsc::Sender<String>,
-    pub(crate) inbox: mpsc::Receiver<String>,
+    pub(crate) outbox: mpsc::Sender<Outbound>,
+    pub(crate) inbox: mpsc::Receiver<Outbound>,
     /// Notified when the hub evicts the connection (slow consumer,
     /// server shutdown).
     pub(crate) close: Arc<Notify>,
@@ -122,7 +136,7 @@ impl Hub {
         let mut inner = self.lock();
         let mut evicted = Vec::new();
         for (id, connection) in inner.connections.iter().filter(|(_, c)| to(c)) {
-            match connection.outbox.try_send(frame.to_owned()) {
+            match connection.outbox.try_send(Outbound::frame(frame.to_owned())) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     connection.close.notify_one();
@@ -238,7 +252,7 @@ mod tests {
         }
         assert_eq!(hub.connection_count(), 1, "sixteen frames fit");
         // An ack that does not fit is dropped; the connection stays.
-        assert!(registration.outbox.try_send("ack".to_owned()).is_err());
+        assert!(registration.outbox.try_send(Outbound::frame("ack".to_owned())).is_err());
         assert_eq!(hub.connection_count(), 1);
         hub.task_available(&runtime(), None);
         assert_eq!(hub.connection_count(), 0, "the seventeenth push evicts");
@@ -257,7 +271,7 @@ mod tests {
         hub.runtime_profiles_changed(&workspace, "p");
         let kinds = |r: &mut Registration| {
             std::iter::from_fn(|| r.inbox.try_recv().ok())
-                .map(|f| serde_json::from_str::<Value>(&f).unwrap_or_default()["type"].clone())
+                .map(|f| serde_json::from_str::<Value>(&f.text).unwrap_or_default()["type"].clone())
                 .collect::<Vec<_>>()
         };
         assert_eq!(kinds(&mut lower), [json!("daemon:task_available"), json!("daemon:runtime_profiles_changed")]);

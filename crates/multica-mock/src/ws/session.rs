@@ -22,13 +22,16 @@ use tokio_tungstenite::WebSocketStream;
 
 use multica_api::{go_json, Call, HeartbeatRequest};
 
-use super::hub::{frame, Registration};
+use super::hub::{frame, Outbound, Registration};
 use super::{MAX_IN_FLIGHT_RPC, PING_PERIOD, PONG_WAIT, READ_LIMIT, SERVER_CAPABILITIES, WRITE_WAIT};
 use crate::log::Transport;
 use crate::state::{Caller, ChannelHeartbeat, Identity, Reply};
 use crate::MockDaemon;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Messages read in a row before queued frames get their turn.
+const READS_BEFORE_WRITES: u32 = 32;
 
 /// Who is on the other end, fixed at connect.
 pub(super) struct Peer {
@@ -63,36 +66,53 @@ pub(super) async fn run(mock: MockDaemon, upgraded: Upgraded, registration: Regi
     let connected = Instant::now();
     let mut read_deadline = connected + PONG_WAIT;
     let mut ping = tokio::time::interval_at(connected + PING_PERIOD, PING_PERIOD);
+    let mut reads_in_a_row = 0;
     let end = loop {
         tokio::select! {
             biased;
             () = close.notified() => break End::Teardown,
             _ = drop_rx.recv() => break End::Drop,
             () = tokio::time::sleep_until(read_deadline) => break End::Teardown,
-            Some(text) = inbox.recv() => {
-                if write(&mut socket, Message::text(text)).await.is_err() {
+            // Frames already here are read before answers are written, as
+            // the server's reader and writer run side by side: nine RPCs in
+            // one write are nine in flight. A flood still lets writes through.
+            message = socket.next(), if reads_in_a_row < READS_BEFORE_WRITES => {
+                reads_in_a_row += 1;
+                match message {
+                    Some(Ok(Message::Text(text))) => channel.handle(text.as_bytes(), &drop_tx),
+                    // The server does not look at the opcode: JSON is JSON.
+                    Some(Ok(Message::Binary(data))) => channel.handle(&data, &drop_tx),
+                    Some(Ok(Message::Pong(_))) => read_deadline = Instant::now() + PONG_WAIT,
+                    // Pings are answered by the protocol layer.
+                    Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
+                    Some(Ok(Message::Close(frame))) => break End::Echo(frame.map(|f| u16::from(f.code))),
+                    Some(Err(WsError::Capacity(_))) => break End::Refuse(CloseCode::Size),
+                    Some(Err(WsError::Protocol(_))) => break End::Refuse(CloseCode::Protocol),
+                    Some(Err(_)) | None => break End::Drop,
+                }
+            }
+            queued = inbox.recv() => {
+                reads_in_a_row = 0;
+                let Some(Outbound { text, rpc }) = queued else { break End::Drop };
+                let written = write(&mut socket, Message::text(text)).await;
+                if rpc {
+                    channel.in_flight.fetch_sub(1, Ordering::SeqCst);
+                }
+                if written.is_err() {
                     break End::Drop;
                 }
             }
+            // Nothing queued after a run of reads: read on.
+            () = std::future::ready(()), if reads_in_a_row >= READS_BEFORE_WRITES => reads_in_a_row = 0,
             _ = ping.tick() => {
+                reads_in_a_row = 0;
                 if write(&mut socket, Message::Ping(Bytes::new())).await.is_err() {
                     break End::Drop;
                 }
             }
-            message = socket.next() => match message {
-                Some(Ok(Message::Text(text))) => channel.handle(text.as_bytes(), &drop_tx),
-                // The server does not look at the opcode: JSON is JSON.
-                Some(Ok(Message::Binary(data))) => channel.handle(&data, &drop_tx),
-                Some(Ok(Message::Pong(_))) => read_deadline = Instant::now() + PONG_WAIT,
-                // Pings are answered by the protocol layer.
-                Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(frame))) => break End::Echo(frame.map(|f| u16::from(f.code))),
-                Some(Err(WsError::Capacity(_))) => break End::Refuse(CloseCode::Size),
-                Some(Err(WsError::Protocol(_))) => break End::Refuse(CloseCode::Protocol),
-                Some(Err(_)) | None => break End::Drop,
-            },
         }
     };
+
     hub.unregister(id);
     match end {
         End::Teardown => {
@@ -132,7 +152,7 @@ async fn write(socket: &mut Socket, message: Message) -> Result<(), ()> {
 struct Channel {
     mock: MockDaemon,
     peer: Arc<Peer>,
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<Outbound>,
     in_flight: Arc<AtomicUsize>,
 }
 
@@ -202,7 +222,7 @@ impl Channel {
         };
         // A full send queue drops the ack (the pending requests it carried
         // are lost until they time out, as on the server).
-        let _ = self.outbox.try_send(frame("daemon:heartbeat_ack", payload));
+        let _ = self.outbox.try_send(Outbound::frame(frame("daemon:heartbeat_ack", payload)));
     }
 
     /// Each RPC on a task of its own; the ninth at once gets 429.
@@ -213,7 +233,7 @@ impl Channel {
         if self.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT_RPC {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let answer = rpc_error(&request.request_id, 429, "too many in-flight rpc requests");
-            let _ = self.outbox.try_send(answer);
+            let _ = self.outbox.try_send(Outbound::frame(answer));
             return;
         }
         let (mock, peer, outbox, in_flight) =
@@ -227,10 +247,13 @@ impl Channel {
                     Some(rpc_error(&request.request_id, 404, &message))
                 }
             };
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            if let Some(answer) = answer {
+            // The slot is freed once the answer is written (or dropped).
+            let queued = answer.is_some_and(|text| {
                 // Dropped when the queue is full: the caller's timeout decides.
-                let _ = outbox.try_send(answer);
+                outbox.try_send(Outbound { text, rpc: true }).is_ok()
+            });
+            if !queued {
+                in_flight.fetch_sub(1, Ordering::SeqCst);
             }
         });
     }

@@ -204,7 +204,17 @@ impl WsReplayer {
         let mut real_ms: Vec<f64> = Vec::new();
         let mut pushes = Vec::new();
         let mut last_action = (step["t"].as_f64().unwrap_or(0.0), Instant::now());
-        for (t, kind, item) in timeline {
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        let followers: Vec<Option<&Value>> =
+            (0..timeline.len()).map(|i| timeline.get(i + 1).filter(|(_, k, _)| *k == 2).map(|(_, _, v)| *v)).collect();
+        for (position, (t, kind, item)) in timeline.into_iter().enumerate() {
+            let next_batched = |conn: &str| {
+                followers[position].is_some_and(|next| {
+                    next["dir"] == "sent"
+                        && next["conn"] == conn
+                        && next["note"].as_str().is_some_and(|n| n.contains("one write"))
+                })
+            };
             match kind {
                 0 => {
                     tokio::time::sleep_until(at(t)).await;
@@ -224,7 +234,20 @@ impl WsReplayer {
                     if item["dir"] == "sent" {
                         tokio::time::sleep_until(at(t)).await;
                         last_action = (t, Instant::now());
-                        self.send(&conn, item).await;
+                        // Frames the probe sent in one write go in one write.
+                        let batched = item["note"].as_str().is_some_and(|n| n.contains("one write"));
+                        if batched {
+                            if let Some(bytes) = self.encode(&conn, item) {
+                                batch.push((conn.clone(), bytes));
+                            }
+                            if next_batched(&conn) {
+                                continue;
+                            }
+                            let bytes: Vec<u8> = batch.drain(..).flat_map(|(_, b)| b).collect();
+                            self.write(&conn, &bytes).await;
+                        } else {
+                            self.send(&conn, item).await;
+                        }
                     } else {
                         if item["op"] == "eof" && !self.connections[&conn].closed_by_us {
                             // The probe ended its side: the server's EOF follows.
@@ -616,6 +639,18 @@ impl WsReplayer {
     }
 
     async fn send(&mut self, conn: &str, frame: &Value) {
+        let Some(bytes) = self.encode(conn, frame) else { return };
+        self.write(conn, &bytes).await;
+    }
+
+    async fn write(&mut self, conn: &str, bytes: &[u8]) {
+        if let Some(connection) = self.connections.get_mut(conn) {
+            let _ = connection.writer.write_all(bytes).await;
+        }
+    }
+
+    /// A recorded sent frame as the bytes to write.
+    fn encode(&mut self, conn: &str, frame: &Value) -> Option<Vec<u8>> {
         let (opcode, payload): (u8, Vec<u8>) = match frame["op"].as_str().unwrap_or("text") {
             op @ ("text" | "binary") => {
                 let mut data = match (frame.get("json"), frame.get("text")) {
@@ -641,13 +676,13 @@ impl WsReplayer {
                 }
                 (0x8, data)
             }
-            _ => return,
+            _ => return None,
         };
-        let connection = self.connections.get_mut(conn).unwrap();
+        let connection = self.connections.get_mut(conn)?;
         if opcode == 0x8 {
             connection.closed_by_us = true;
         }
-        let _ = connection.writer.write_all(&masked(opcode, &payload)).await;
+        Some(masked(opcode, &payload))
     }
 }
 
