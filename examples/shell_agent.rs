@@ -4,7 +4,7 @@
 //! without `--server`, on the embedded fake with demo data.
 use std::sync::Arc;
 
-use multica::hyper::HyperClient;
+use multica::hyper::{HyperClient, WsFirst};
 use multica::mock::{MockDaemon, Seed};
 use multica::worker::{CommandAgent, Registration, Worker, WorkerConfig};
 use multica::{DaemonApi, RuntimeSpec};
@@ -19,9 +19,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         flags.insert(flag, value);
     }
     let flag = |name: &str, default: &str| flags.get(name).cloned().unwrap_or_else(|| default.to_owned());
-    let api: Arc<dyn DaemonApi> = match flags.get("--server") {
-        Some(server) => Arc::new(HyperClient::builder(server.as_str()).token(flag("--token", "")).build()?),
-        None => Arc::new(MockDaemon::builder().seed(Seed::demo()).build()?),
+    // On a server with the daemon WebSocket, heartbeats, claims and
+    // wake-ups go over it; on one without, everything goes over HTTP.
+    let (api, pushes): (Arc<dyn DaemonApi>, _) = match flags.get("--server") {
+        Some(server) => {
+            let api = WsFirst::new(HyperClient::builder(server.as_str()).token(flag("--token", "")).build()?);
+            let pushes = api.pushes();
+            (Arc::new(api), Some(pushes))
+        }
+        None => (Arc::new(MockDaemon::builder().seed(Seed::demo()).build()?), None),
     };
     let runtime = RuntimeSpec { provider: "claude".into(), ..RuntimeSpec::default() };
     let registration = Registration::new(
@@ -35,7 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         exit_when_idle: flags.contains_key("--once") || !flags.contains_key("--server"),
         ..WorkerConfig::default()
     };
-    let summary = Worker::new(api, registration, agent)
+    let mut worker = Worker::new(api, registration, agent);
+    if let Some(pushes) = pushes {
+        worker = worker.wake_on(pushes);
+    }
+    let summary = worker
         .config(config)
         .on_event(|event| println!("{event}"))
         .run(async { tokio::signal::ctrl_c().await.unwrap_or_default() })

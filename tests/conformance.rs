@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multica::conformance::{run_all, TESTS};
-use multica::hyper::HyperClient;
+use multica::hyper::{HyperClient, WsFirst};
 use multica::layer::RetryPolicy;
-use multica::mock::{serve, MockDaemon, MockServer, ServerVersion};
+use multica::mock::{serve, MockDaemon, MockServer, ServerVersion, Transport};
 use multica::{DaemonApi, DaemonApiExt};
 
 const TOKEN: &str = "conformance-token";
@@ -43,6 +43,17 @@ async fn over_http(version: ServerVersion) -> Backend {
     let server = serve(fake.clone()).await.expect("the fake serves on 127.0.0.1");
     let client = HyperClient::builder(server.base_url()).token(token).build().expect("client builds");
     Backend { api: Arc::new(client), fake, _server: Some(server) }
+}
+
+/// The WebSocket-first backend over the fake's server: heartbeats and
+/// claims on the daemon WebSocket when the fake offers it, HTTP for the rest
+/// and for every fallback.
+async fn ws_first(version: ServerVersion) -> Backend {
+    let inner = over_http(version).await;
+    let token = if version == ServerVersion::Head { HEAD_TOKEN } else { TOKEN };
+    let server = inner._server.as_ref().expect("served over HTTP");
+    let client = HyperClient::builder(server.base_url()).token(token).build().expect("client builds");
+    Backend { api: Arc::new(WsFirst::new(client)), ..inner }
 }
 
 /// Every layer stacked over another backend: layers must forward every call
@@ -80,6 +91,9 @@ backends! {
     head_mock_in_process => in_process(ServerVersion::Head),
     head_hyper_over_http => over_http(ServerVersion::Head),
     head_layers_over_hyper => layered(over_http(ServerVersion::Head)),
+    ws_first_over_http => ws_first(ServerVersion::V3c93ebaf1c),
+    head_ws_first_over_http => ws_first(ServerVersion::Head),
+    head_layers_over_ws_first => layered(ws_first(ServerVersion::Head)),
 }
 
 /// `run_all` is the entry point for third-party backends; it must run the
@@ -89,4 +103,15 @@ async fn run_all_covers_every_contract_test() {
     let backend = in_process(ServerVersion::V3c93ebaf1c).await;
     run_all(backend.api.as_ref(), &backend.fake).await;
     assert!(TESTS.len() >= 23, "{}", TESTS.len());
+}
+
+/// On HEAD the WebSocket-first backend really uses the socket during the
+/// suite: heartbeats and claims reach the fake over it, not only over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_ws_first_carries_calls_on_the_socket() {
+    let backend = ws_first(ServerVersion::Head).await;
+    let fake = backend.fake.clone();
+    conform(backend, "head_ws_first_carries_calls_on_the_socket").await;
+    let on_socket = fake.calls_with_transport().iter().filter(|(_, transport)| *transport == Transport::Ws).count();
+    assert!(on_socket > 0, "no call of the suite went over the socket");
 }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use multica::hyper::HyperClient;
+use multica::hyper::{HyperClient, WsFirst};
 use multica::mock::parse_server_version;
 use multica::reporter::ReporterConfig;
 use multica::worker::{short_id, Registration, Worker, WorkerConfig};
@@ -139,13 +139,18 @@ async fn main() -> ExitCode {
             if let Some(token) = &args.token {
                 builder = builder.token(token.as_str());
             }
-            let api: Arc<dyn DaemonApi> = match builder.build() {
-                Ok(client) => Arc::new(client),
+            // Heartbeats, claims and wake-ups over the daemon WebSocket
+            // where the server has it; HTTP for the rest and on servers
+            // without it.
+            let api = match builder.build() {
+                Ok(client) => WsFirst::new(client),
                 Err(err) => {
                     eprintln!("{}", err.display_chain());
                     return ExitCode::from(2);
                 }
             };
+            let pushes = Some(api.pushes());
+            let api: Arc<dyn DaemonApi> = Arc::new(api);
             println!("multica daemon: server {server}, workspace {workspace}");
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "rust-daemon".into());
             let daemon_id = args.daemon_id.clone().unwrap_or_else(|| format!("multica-rs-{host}"));
@@ -157,7 +162,7 @@ async fn main() -> ExitCode {
                 wait_for_server: Some(Duration::from_secs(120)),
                 ..WorkerConfig::default()
             };
-            daemon::run(api, registration, config, AGENT_STEP, log, signal).await
+            daemon::run(api, pushes, registration, config, AGENT_STEP, log, signal).await
         }
         _ => {
             let version = args.server_version.unwrap_or(ServerVersion::V3c93ebaf1c);
@@ -179,7 +184,7 @@ async fn main() -> ExitCode {
             let director = tokio::spawn(demo::cancel_when_running(demo.mock.clone(), log));
             let config = WorkerConfig { concurrency: args.concurrency.unwrap_or(2), ..demo_config() };
             let api = Arc::new(demo.mock.with_capabilities(&Worker::CAPABILITIES));
-            let outcome = daemon::run(api, demo::registration(), config, AGENT_STEP, log, signal).await;
+            let outcome = daemon::run(api, None, demo::registration(), config, AGENT_STEP, log, signal).await;
             director.abort();
             demo::show_runtime_requests(&demo.mock, log);
             outcome
@@ -234,6 +239,7 @@ mod tests {
         let director = tokio::spawn(demo::cancel_when_running(mock.clone(), log));
         let summary = daemon::run(
             Arc::new(mock.with_capabilities(&Worker::CAPABILITIES)),
+            None,
             demo::registration(),
             demo_config(),
             AGENT_STEP,

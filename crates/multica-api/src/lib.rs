@@ -175,6 +175,7 @@ mod ext;
 pub mod go_json;
 mod ids;
 pub mod layer;
+mod push;
 mod reply;
 pub mod reporter;
 pub mod request;
@@ -192,6 +193,7 @@ pub use error::{error_body, DisplayChain, Error, Result, SharedSource, Transport
 pub use ext::DaemonApiExt;
 pub use ids::{AgentId, DaemonId, IssueId, PingId, RuntimeId, TaskId, WorkspaceId};
 pub use ids::{CommentId, ProfileId, RuntimeRequestId, UserId};
+pub use push::Push;
 pub use reply::Reply;
 pub use route::{Endpoint, Method, RouteMismatch};
 pub use version::ServerVersion;

@@ -269,10 +269,19 @@ impl HyperClientBuilder {
             ));
         }
         let route = Route::new(connect::tcp_connector(self.connect_timeout), proxy.as_ref(), base.is_https());
+        // The WebSocket always tunnels through a proxy (a forwarding proxy
+        // cannot carry an upgrade) and speaks HTTP/1.1 (RFC 6455 upgrades
+        // only there), with the same roots and connect timeout.
+        let ws_route = Route::new(connect::tcp_connector(self.connect_timeout), proxy.as_ref(), true);
         #[cfg(feature = "tls")]
         let connector = BoundedConnect::new(self.roots.wrap(route, versions)?, self.connect_timeout);
+        #[cfg(feature = "tls")]
+        let ws_connector =
+            BoundedConnect::new(self.roots.wrap(ws_route, HttpVersions::Http1Only)?, self.connect_timeout);
         #[cfg(not(feature = "tls"))]
         let connector = BoundedConnect::new(route, self.connect_timeout);
+        #[cfg(not(feature = "tls"))]
+        let ws_connector = BoundedConnect::new(ws_route, self.connect_timeout);
         // Plain http sends the credentials with each request; a tunnel
         // sends them once, with its CONNECT.
         let proxy_authorization =
@@ -286,7 +295,7 @@ impl HyperClientBuilder {
             proxy: proxy.map(|route| route.uri.to_string()),
             proxy_authorization,
         };
-        Ok(HyperClient::new(settings, connector, token, self.timeout))
+        Ok(HyperClient::new(settings, connector, ws_connector, token, self.timeout))
     }
 }
 

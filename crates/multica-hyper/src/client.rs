@@ -37,6 +37,8 @@ pub struct HyperClient {
 struct Shared {
     settings: Settings,
     connector: Connector,
+    /// Opens the control channel's connections (HTTP/1.1, proxies by `CONNECT`).
+    ws_connector: Connector,
     /// Replaced whole by [`HyperClient::drop_idle_connections`]; each call
     /// takes its own `Arc`, so a swap never disturbs calls in flight.
     pool: RwLock<Arc<Pool>>,
@@ -80,7 +82,13 @@ impl HyperClient {
         HyperClientBuilder::new(base_url)
     }
 
-    pub(crate) fn new(settings: Settings, connector: Connector, token: Option<HeaderValue>, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        settings: Settings,
+        connector: Connector,
+        ws_connector: Connector,
+        token: Option<HeaderValue>,
+        timeout: Duration,
+    ) -> Self {
         let pool = RwLock::new(transport::new_pool(connector.clone(), settings.pool));
         let versions = match settings.pool.versions {
             HttpVersions::Http1Only => Versions::Http1,
@@ -89,7 +97,7 @@ impl HyperClient {
             HttpVersions::Http1AndAlpnH2 => Versions::Http1,
         };
         let abandoned = Arc::default();
-        let shared = Shared { settings, connector, pool, token: RwLock::new(token), versions, abandoned };
+        let shared = Shared { settings, connector, ws_connector, pool, token: RwLock::new(token), versions, abandoned };
         Self { shared: Arc::new(shared), timeout }
     }
 
@@ -199,6 +207,28 @@ impl HyperClient {
     /// out), or `None` for direct connections.
     pub fn proxy(&self) -> Option<&str> {
         self.shared.settings.proxy.as_deref()
+    }
+
+    /// What the control channel dials with: the connector, the base URL and
+    /// the headers every HTTP call carries (token read at each dial).
+    pub(crate) fn ws_connector(&self) -> Connector {
+        self.shared.ws_connector.clone()
+    }
+
+    pub(crate) fn base(&self) -> &BaseUrl {
+        &self.shared.settings.base
+    }
+
+    /// `User-Agent`, capabilities, identity and `Authorization`, as on
+    /// every HTTP call.
+    pub(crate) fn identity_headers(&self) -> Vec<(http::HeaderName, HeaderValue)> {
+        let shared = &*self.shared;
+        let mut headers = vec![(USER_AGENT, shared.settings.user_agent.clone())];
+        headers.extend(shared.settings.client_headers.iter().cloned());
+        if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
+            headers.push((AUTHORIZATION, token));
+        }
+        headers
     }
 
     /// What this client's callers gave up (all clones together): calls

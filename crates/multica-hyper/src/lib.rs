@@ -59,6 +59,8 @@ mod proxy;
 mod tls;
 mod transport;
 mod url;
+pub mod ws;
+mod ws_first;
 
 pub use abandon::{AbandonedCalls, BACKGROUND_GRACE, MAX_BACKGROUND_EXCHANGES};
 pub use builder::{
@@ -71,3 +73,5 @@ pub use env::{CONNECT_TIMEOUT_VAR, DEFAULT_SERVER_URL, SERVER_URL_VAR, TIMEOUT_V
 /// where retries of this client are configured.
 pub use multica_api::layer::RetryPolicy;
 pub use proxy::Proxy;
+pub use ws::{WsChannel, WsConfig};
+pub use ws_first::WsFirst;

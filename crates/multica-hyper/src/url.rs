@@ -43,6 +43,19 @@ impl BaseUrl {
         self.scheme == Scheme::HTTPS
     }
 
+    /// The control channel's address for `path_and_query` (`/api/…`): the
+    /// URI to connect to (with its port, which a proxy tunnel needs) and
+    /// the `ws(s)://` URL of the upgrade request.
+    pub(crate) fn ws(&self, path_and_query: &str) -> Result<(Uri, String), Error> {
+        let port = self.authority.port_u16().unwrap_or(if self.is_https() { 443 } else { 80 });
+        let authority = format!("{}:{port}", self.authority.host());
+        let connect = format!("{}://{authority}/", self.scheme)
+            .parse()
+            .map_err(|err| Error::InvalidArgument(format!("base URL {self}: {err}")))?;
+        let scheme = if self.is_https() { "wss" } else { "ws" };
+        Ok((connect, format!("{scheme}://{}{}{path_and_query}", self.authority, self.prefix)))
+    }
+
     /// The full URI of a call, from its encoded path (`/api/…`).
     pub(crate) fn join(&self, path: &str) -> Result<Uri, Error> {
         let path_and_query = if self.prefix.is_empty() {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod support;
+mod ws_support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -414,4 +415,27 @@ fn bad_proxy_settings_fail_the_build_naming_the_variable() {
         .http2_prior_knowledge(true)
         .build();
     assert!(matches!(h2c, Err(Error::InvalidArgument(_))));
+}
+
+/// The daemon WebSocket goes through the same proxy, always by a `CONNECT`
+/// tunnel (a forwarding proxy cannot carry an upgrade), with the proxy's
+/// credentials on the `CONNECT` and the token only inside the tunnel.
+#[tokio::test]
+async fn the_daemon_websocket_tunnels_through_the_proxy_with_connect() {
+    let mut server = ws_support::WsServer::start(ws_support::Script::default()).await;
+    let backend: SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = TestProxy::start(backend, Behaviour::Forward, Some("user:pw")).await;
+    let proxied = format!("http://user:pw@{}", proxy.addr);
+    let client = HyperClient::builder(&server.url).token("mul_secret").proxy(Proxy::all(proxied)).build().unwrap();
+    let channel = multica_hyper::WsChannel::open(&client, [RuntimeId::new("rt-1")], multica_hyper::WsConfig::default());
+    let (uri, headers, _) = server.next_handshake().await;
+    assert_eq!(uri, "/api/daemon/ws?runtime_ids=rt-1");
+    assert_eq!(headers["authorization"], "Bearer mul_secret");
+    assert!(!headers.contains_key("proxy-authorization"), "the proxy's credentials stay with the proxy");
+    let mut link = channel.link_changes();
+    link.wait_for(|link| link.connected).await.unwrap();
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].request_line, format!("CONNECT {backend} HTTP/1.1"));
+    assert_eq!(seen[0].proxy_authorization.as_deref(), Some("Basic dXNlcjpwdw=="));
 }

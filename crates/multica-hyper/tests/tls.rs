@@ -4,6 +4,7 @@
 
 mod raw;
 mod support;
+mod ws_support;
 
 use std::time::{Duration, Instant};
 
@@ -84,4 +85,42 @@ async fn a_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
     let err = client.claim_task(&RuntimeId::new("rt-1")).await.unwrap_err();
     assert!(matches!(err, Error::RetriesExhausted { attempts: 2, .. }), "{err}");
     assert_eq!(server.accepted(), 3, "the claim was tried again on a new connection");
+}
+
+/// The daemon WebSocket over TLS (`wss://`) trusts what the client trusts:
+/// refused with the web PKI roots alone, connected with the server's
+/// certificate added, and never HTTP/2 by ALPN (RFC 6455 upgrades only
+/// HTTP/1.1), even though the HTTP client offers h2 to this server.
+#[tokio::test]
+async fn the_daemon_websocket_uses_the_clients_tls_roots() {
+    let (config, der, _) = self_signed_tls();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let alpn = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen_alpn = std::sync::Arc::clone(&alpn);
+    let mut server = ws_support::WsServer::start_with(ws_support::Script::default(), move |stream| {
+        let (acceptor, alpn) = (acceptor.clone(), std::sync::Arc::clone(&seen_alpn));
+        async move {
+            let tls = acceptor.accept(stream).await.ok()?;
+            alpn.lock().unwrap().push(tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec));
+            Some(tls)
+        }
+    })
+    .await;
+    let url = server.url.replace("http://", "https://");
+    let runtime = [RuntimeId::new("rt-1")];
+
+    let untrusting = HyperClient::builder(&url).no_proxy().build().unwrap();
+    let refused = multica_hyper::WsChannel::open(&untrusting, runtime.clone(), multica_hyper::WsConfig::default());
+    let mut link = refused.link_changes();
+    let link = link.wait_for(|link| link.last_error.is_some()).await.unwrap().clone();
+    assert_eq!(link.last_error.unwrap().transport_kind(), Some(TransportKind::Connect));
+    drop(refused);
+
+    let trusting = HyperClient::builder(&url).no_proxy().add_root_certificate_der(der).build().unwrap();
+    let channel = multica_hyper::WsChannel::open(&trusting, runtime, multica_hyper::WsConfig::default());
+    let (uri, _, _) = server.next_handshake().await;
+    assert_eq!(uri, "/api/daemon/ws?runtime_ids=rt-1");
+    channel.link_changes().wait_for(|link| link.connected).await.unwrap();
+    let negotiated = alpn.lock().unwrap().last().cloned().flatten();
+    assert_ne!(negotiated, Some(b"h2".to_vec()), "never HTTP/2: the upgrade needs HTTP/1.1");
 }

@@ -75,6 +75,7 @@ mod runtime_request;
 mod skills;
 mod task;
 mod usage;
+mod wake;
 mod worker;
 
 pub use agent::{Agent, AgentOutcome, CancelReason, TaskContext};
@@ -85,4 +86,5 @@ pub use event::{short_id, Summary, WorkerEvent};
 pub use multica_api::{FailureReason, TaskFailure};
 pub use runtime_request::{ImportedSkill, ModelCatalog, RuntimeAnswer, RuntimeRequestKind};
 pub use skills::AgentSkill;
+pub use wake::CHANNEL_POLL_INTERVAL;
 pub use worker::{Worker, WorkerError};

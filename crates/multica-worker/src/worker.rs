@@ -15,6 +15,7 @@ use crate::event::{EventFn, Events, Summary, WorkerEvent};
 use crate::routes::{LaterRoute, ServerRoutes};
 use crate::skills::SkillCache;
 use crate::usage::DailyUsage;
+use crate::wake::{self, PushStream, Wake};
 use crate::{heartbeat, task};
 
 /// Why a worker stopped without finishing its run normally.
@@ -117,6 +118,7 @@ pub struct Worker {
     agent: Arc<dyn Agent>,
     config: WorkerConfig,
     on_event: Option<EventFn>,
+    pushes: Option<PushStream>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -158,7 +160,7 @@ impl Worker {
 
     /// [`Worker::new`] with an agent already shared.
     pub fn with_shared_agent(api: Arc<dyn DaemonApi>, registration: Registration, agent: Arc<dyn Agent>) -> Self {
-        Self { api, registration, agent, config: WorkerConfig::default(), on_event: None }
+        Self { api, registration, agent, config: WorkerConfig::default(), on_event: None, pushes: None }
     }
 
     /// Replaces the configuration.
@@ -171,6 +173,21 @@ impl Worker {
     /// (keep it quick: print, count, send on a channel).
     pub fn on_event(mut self, on_event: impl Fn(&WorkerEvent) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Arc::new(on_event));
+        self
+    }
+
+    /// Wakes the worker on a control channel's pushes (today's server: the
+    /// daemon WebSocket, e.g. `WsFirst::pushes` of multica-hyper). While
+    /// the channel is connected the worker claims across all its runtimes in
+    /// one batch claim as soon as a task is announced (bursts coalesce into
+    /// one claim), catches up on every (re)connect, polls every
+    /// [`CHANNEL_POLL_INTERVAL`](crate::CHANNEL_POLL_INTERVAL) otherwise,
+    /// heartbeats a runtime at once when the server has pending work for it,
+    /// and registers again when its runtimes or profiles changed. While the
+    /// channel is down (or was refused: server 3c93ebaf1c) it runs as
+    /// without one.
+    pub fn wake_on(mut self, pushes: impl futures_core::Stream<Item = multica_api::Push> + Send + 'static) -> Self {
+        self.pushes = Some(Box::pin(pushes));
         self
     }
 
@@ -236,11 +253,17 @@ impl Worker {
 
         let (unauthorized, mut refused) = mpsc::channel(1);
         let (stop_heartbeats, heartbeats_stopped) = watch::channel(false);
+        let wake = self.pushes.map(|pushes| {
+            let wake = Arc::new(Wake::default());
+            let listening = wake::listen(Arc::clone(&shared), Arc::clone(&wake), pushes, heartbeats_stopped.clone());
+            (wake, tokio::spawn(listening))
+        });
         let heartbeats = tokio::spawn(heartbeat::run(Arc::clone(&shared), heartbeats_stopped, unauthorized));
         let (cancel_all, cancel_signal) = watch::channel(None);
         let mut tasks = JoinSet::new();
 
-        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused).await;
+        let waker = wake.as_ref().map(|(wake, _)| &**wake);
+        let stop = claim_loop(&shared, &mut tasks, &cancel_signal, &mut shutdown, &mut refused, waker).await;
         let stop_asked = matches!(stop, Stop::Shutdown);
         let grace = match &stop {
             Stop::Unauthorized(error) => {
@@ -280,6 +303,9 @@ impl Worker {
 
         let _ = stop_heartbeats.send(true);
         let _ = heartbeats.await;
+        if let Some((_, listening)) = wake {
+            let _ = listening.await;
+        }
         let runtime_ids: Vec<RuntimeId> = shared.runtimes().into_iter().map(|runtime| runtime.id).collect();
         if !runtime_ids.is_empty() {
             // Safe to repeat (offline again): a blip does not leave the runtimes online.
@@ -311,6 +337,7 @@ async fn claim_loop(
     cancel_signal: &watch::Receiver<Option<CancelReason>>,
     mut shutdown: impl Future<Output = ()> + Unpin,
     refused: &mut mpsc::Receiver<Error>,
+    wake: Option<&Wake>,
 ) -> Stop {
     let config = &shared.config;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
@@ -329,7 +356,11 @@ async fn claim_loop(
             // A task ending frees a slot; reap it so `is_empty` stays true.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
-        let wait = match claim_round(shared, &mut next_runtime).await {
+        let round = match wake.filter(|wake| wake.is_up()) {
+            Some(_) => batch_round(shared, &slots, tasks, cancel_signal).await,
+            None => claim_round(shared, &mut next_runtime).await,
+        };
+        let wait = match round {
             Round::Claimed(task) => {
                 failures = 0;
                 let (shared, cancel_signal) = (Arc::clone(shared), cancel_signal.clone());
@@ -342,7 +373,7 @@ async fn claim_loop(
             Round::Empty if config.exit_when_idle && tasks.is_empty() => return Stop::Idle,
             Round::Empty => {
                 failures = 0;
-                config.poll_interval
+                wake.map_or(config.poll_interval, |wake| wake.poll_interval(config.poll_interval))
             }
             Round::Failed(error) if error.is_unauthorized() => return Stop::Unauthorized(error),
             Round::Failed(_) => {
@@ -357,7 +388,42 @@ async fn claim_loop(
             Some(error) = refused.recv() => return Stop::Unauthorized(error),
             // A task ended: its slot may find more work at once.
             Some(_) = tasks.join_next(), if failures == 0 && !tasks.is_empty() => {}
+            // A pushed hint: claim now, not at the next poll.
+            () = async { if let Some(wake) = wake { wake.claim_requested().await } }, if wake.is_some() => {}
             () = time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One batch claim across every runtime for as many tasks as there are free
+/// slots (the one held and the others): all but the first start here, each
+/// with a slot of its own; the first is returned to start as any claim.
+async fn batch_round(
+    shared: &Arc<Shared>,
+    slots: &Arc<Semaphore>,
+    tasks: &mut JoinSet<()>,
+    cancel_signal: &watch::Receiver<Option<CancelReason>>,
+) -> Round {
+    match wake::claim_batch(shared, 1 + slots.available_permits()).await {
+        Ok(claimed) => {
+            let mut claimed = claimed.into_iter();
+            let Some(first) = claimed.next() else { return Round::Empty };
+            for task in claimed {
+                // Counted above; only this loop takes slots.
+                let Ok(slot) = Arc::clone(slots).try_acquire_owned() else { break };
+                let (shared, cancel_signal) = (Arc::clone(shared), cancel_signal.clone());
+                tasks.spawn(async move {
+                    task::run(shared, task, cancel_signal).await;
+                    drop(slot);
+                });
+            }
+            Round::Claimed(Box::new(first))
+        }
+        Err(error) => {
+            for runtime in shared.runtimes() {
+                shared.events.emit(WorkerEvent::ClaimFailed { runtime_id: runtime.id, error: error.clone() });
+            }
+            Round::Failed(error)
         }
     }
 }
