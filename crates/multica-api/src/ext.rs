@@ -541,18 +541,7 @@ pub trait DaemonApiExt: DaemonApi {
         let call = match version {
             ServerVersion::V3c93ebaf1c => Call::ReportUsage {
                 runtime_id: runtime_id.clone(),
-                entries: usage
-                    .iter()
-                    .map(|row| UsageEntry {
-                        date: date.to_owned(),
-                        provider: row.provider.clone(),
-                        model: row.model.clone(),
-                        input_tokens: row.input_tokens,
-                        output_tokens: row.output_tokens,
-                        cache_read_tokens: row.cache_read_tokens,
-                        cache_write_tokens: row.cache_write_tokens,
-                    })
-                    .collect(),
+                entries: usage.iter().map(|row| UsageEntry::of_day(date, row)).collect(),
             },
             ServerVersion::Head => Call::ReportTaskUsage { task_id: task_id.clone(), usage: usage.into() },
         };

@@ -95,15 +95,7 @@ impl DailyUsage {
         let entries: Vec<UsageEntry> = rows
             .iter()
             .filter(|row| touched.iter().any(|(provider, model)| (&row.provider, &row.model) == (provider, model)))
-            .map(|row| UsageEntry {
-                date: date.clone(),
-                provider: row.provider.clone(),
-                model: row.model.clone(),
-                input_tokens: row.input_tokens,
-                output_tokens: row.output_tokens,
-                cache_read_tokens: row.cache_read_tokens,
-                cache_write_tokens: row.cache_write_tokens,
-            })
+            .map(|row| UsageEntry::of_day(date.as_str(), row))
             .collect();
         retry.run(Endpoint::ReportUsage, || api.report_usage(runtime_id, entries.as_slice())).await?;
         Ok(entries.len())

@@ -30,6 +30,22 @@ pub struct UsageEntry {
     pub cache_write_tokens: i64,
 }
 
+impl UsageEntry {
+    /// The per-runtime row of `date` that carries a task's usage of one
+    /// model: 3c93ebaf1c stores usage only this way, without cost.
+    pub fn of_day(date: impl Into<String>, usage: &TaskUsage) -> Self {
+        Self {
+            date: date.into(),
+            provider: usage.provider.clone(),
+            model: usage.model.clone(),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
+        }
+    }
+}
+
 /// Token usage of one model within one task, server HEAD 1cc46b2697
 /// (`POST /api/daemon/tasks/{taskId}/usage`; 3c93ebaf1c has only the
 /// per-runtime, per-day [`UsageEntry`]). The server upserts by (task,

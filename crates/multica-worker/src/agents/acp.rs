@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use multica_api::{TaskCompletion, TaskFailure, TaskUsage};
 use serde_json::{json, Map, Value};
 
+use super::str_field;
 use crate::agent::AgentOutcome;
 use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput};
 
@@ -322,12 +323,9 @@ impl LineParser for AcpParser {
     }
 
     fn on_line(&mut self, line: &str) -> Vec<AgentEvent> {
-        let line = line.trim();
-        if line.is_empty() {
-            return Vec::new();
-        }
-        let Ok(message) = serde_json::from_str::<Value>(line) else {
-            return vec![AgentEvent::Text(line.to_owned())];
+        let message = match super::json_line(line) {
+            Ok(value) => value,
+            Err(events) => return events,
         };
         let mut events = Vec::new();
         let method = str_field(&message, "method");
@@ -470,8 +468,4 @@ fn content_text(content: Option<&Value>) -> String {
             _ => None,
         });
     pieces.collect::<Vec<_>>().join("\n")
-}
-
-fn str_field<'a>(value: &'a Value, name: &str) -> &'a str {
-    value.get(name).and_then(Value::as_str).unwrap_or_default()
 }

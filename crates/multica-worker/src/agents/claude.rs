@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use multica_api::{FailureReason, TaskCompletion, TaskFailure, TaskUsage};
 use serde_json::{json, Value};
 
+use super::{int_field, str_field};
 use crate::agent::AgentOutcome;
 use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput};
 
@@ -240,10 +241,10 @@ impl ClaudeParser {
                 let row = TaskUsage {
                     provider: PROVIDER.to_owned(),
                     model: model.clone(),
-                    input_tokens: int(usage, "inputTokens"),
-                    output_tokens: int(usage, "outputTokens"),
-                    cache_read_tokens: int(usage, "cacheReadInputTokens"),
-                    cache_write_tokens: int(usage, "cacheCreationInputTokens"),
+                    input_tokens: int_field(usage, "inputTokens"),
+                    output_tokens: int_field(usage, "outputTokens"),
+                    cache_read_tokens: int_field(usage, "cacheReadInputTokens"),
+                    cache_write_tokens: int_field(usage, "cacheCreationInputTokens"),
                     cost_usd_ticks: usd_ticks(cost),
                 };
                 has_tokens(&row).then_some(row)
@@ -257,10 +258,10 @@ impl ClaudeParser {
         let row = TaskUsage {
             provider: PROVIDER.to_owned(),
             model: model.to_owned(),
-            input_tokens: int(usage, "input_tokens"),
-            output_tokens: int(usage, "output_tokens"),
-            cache_read_tokens: int(usage, "cache_read_input_tokens"),
-            cache_write_tokens: int(usage, "cache_creation_input_tokens"),
+            input_tokens: int_field(usage, "input_tokens"),
+            output_tokens: int_field(usage, "output_tokens"),
+            cache_read_tokens: int_field(usage, "cache_read_input_tokens"),
+            cache_write_tokens: int_field(usage, "cache_creation_input_tokens"),
             cost_usd_ticks: 0,
         };
         if has_tokens(&row) {
@@ -300,12 +301,9 @@ impl LineParser for ClaudeParser {
     }
 
     fn on_line(&mut self, line: &str) -> Vec<AgentEvent> {
-        let line = line.trim();
-        if line.is_empty() {
-            return Vec::new();
-        }
-        let Ok(value) = serde_json::from_str::<Value>(line) else {
-            return vec![AgentEvent::Text(line.to_owned())];
+        let value = match super::json_line(line) {
+            Ok(value) => value,
+            Err(events) => return events,
         };
         let mut events = Vec::new();
         match str_field(&value, "type") {
@@ -395,14 +393,6 @@ const RESUME_REJECTED: &[&str] = &[
 
 /// Claude Code's `terminal_reason` for a context window that is full.
 const PROMPT_TOO_LONG: &str = "prompt_too_long";
-
-fn str_field<'a>(value: &'a Value, name: &str) -> &'a str {
-    value.get(name).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn int(value: &Value, name: &str) -> i64 {
-    value.get(name).and_then(Value::as_i64).unwrap_or(0)
-}
 
 fn has_tokens(row: &TaskUsage) -> bool {
     row.input_tokens > 0 || row.output_tokens > 0 || row.cache_read_tokens > 0 || row.cache_write_tokens > 0

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use multica_api::{TaskCompletion, TaskFailure, TaskProgress, TaskUsage};
 use serde_json::{json, Map, Value};
 
+use super::{int_field, str_field};
 use crate::agent::AgentOutcome;
 use crate::command::{AgentEvent, Interpreter, LineParser, ProcessExit, RunInput};
 
@@ -160,15 +161,15 @@ impl CodexParser {
 
     fn turn_completed(&mut self, usage: &Value, events: &mut Vec<AgentEvent>) {
         self.turn_completed = true;
-        let cached = int(usage, "cached_input_tokens");
+        let cached = int_field(usage, "cached_input_tokens");
         let row = self.usage.get_or_insert_with(|| TaskUsage {
             provider: PROVIDER.to_owned(),
             model: or(&self.model, "unknown").to_owned(),
             ..TaskUsage::default()
         });
         // Codex counts cached input inside input_tokens.
-        row.input_tokens += (int(usage, "input_tokens") - cached).max(0);
-        row.output_tokens += int(usage, "output_tokens");
+        row.input_tokens += (int_field(usage, "input_tokens") - cached).max(0);
+        row.output_tokens += int_field(usage, "output_tokens");
         row.cache_read_tokens += cached;
         events.push(AgentEvent::Usage(row.clone()));
     }
@@ -180,12 +181,9 @@ impl LineParser for CodexParser {
     }
 
     fn on_line(&mut self, line: &str) -> Vec<AgentEvent> {
-        let line = line.trim();
-        if line.is_empty() {
-            return Vec::new();
-        }
-        let Ok(value) = serde_json::from_str::<Value>(line) else {
-            return vec![AgentEvent::Text(line.to_owned())];
+        let value = match super::json_line(line) {
+            Ok(value) => value,
+            Err(events) => return events,
         };
         let mut events = Vec::new();
         match str_field(&value, "type") {
@@ -230,14 +228,6 @@ impl LineParser for CodexParser {
             }),
         }
     }
-}
-
-fn str_field<'a>(value: &'a Value, name: &str) -> &'a str {
-    value.get(name).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn int(value: &Value, name: &str) -> i64 {
-    value.get(name).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn or<'a>(value: &'a str, default: &'a str) -> &'a str {

@@ -13,7 +13,30 @@ pub use codex::{Codex, CodexParser};
 
 use std::ffi::OsString;
 
-use crate::{CommandAgent, RunInput};
+use serde_json::Value;
+
+use crate::{AgentEvent, CommandAgent, RunInput};
+
+/// A stdout line of a JSON-lines CLI: `Ok(value)`, or the events it stands
+/// for as it is (nothing for a blank line, a text message for a line that
+/// is not JSON, so no line is lost).
+pub(crate) fn json_line(line: &str) -> Result<Value, Vec<AgentEvent>> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Err(Vec::new());
+    }
+    serde_json::from_str(line).map_err(|_| vec![AgentEvent::Text(line.to_owned())])
+}
+
+/// A string field, empty when missing or not a string.
+pub(crate) fn str_field<'a>(value: &'a Value, name: &str) -> &'a str {
+    value.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// An integer field, 0 when missing or not an integer.
+pub(crate) fn int_field(value: &Value, name: &str) -> i64 {
+    value.get(name).and_then(Value::as_i64).unwrap_or(0)
+}
 
 /// A flag the interpreter sets itself, which the agent's `custom_args` may
 /// not override (it would break the protocol with the CLI).
