@@ -1,8 +1,10 @@
 //! How to write your own backend: a third transport that passes the
 //! conformance suite. `cargo run --example custom_backend`
 //!
-//! This one speaks HTTP/1.1 by hand over a fresh TCP connection per call —
-//! about the smallest transport there is. Everything protocol-specific
+//! This one speaks HTTP/1.0 by hand over a fresh TCP connection per call —
+//! about the smallest transport there is: an HTTP/1.0 answer is never
+//! chunked (Go's server chunks large HTTP/1.1 answers), so its body ends
+//! where the connection does. Everything protocol-specific
 //! (paths, percent-encoding, bodies, parsing answers into values or the
 //! server's errors) comes from `multica::request`, so a transport only moves
 //! bytes: a real one would add pooling, TLS and deadlines the same way. One
@@ -37,8 +39,7 @@ impl RawTcpBackend {
         };
         let mut stream = TcpStream::connect(&self.addr).await.map_err(|e| transport(TransportKind::Connect, e))?;
         let body = wire.body.as_deref().unwrap_or_default();
-        let mut head =
-            format!("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", wire.method(), wire.path, self.addr);
+        let mut head = format!("{} {} HTTP/1.0\r\nHost: {}\r\n", wire.method(), wire.path, self.addr);
         if wire.body.is_some() {
             head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
         }
@@ -46,17 +47,17 @@ impl RawTcpBackend {
         stream.write_all(head.as_bytes()).await.map_err(|e| transport(TransportKind::Request, e))?;
         stream.write_all(body).await.map_err(|e| transport(TransportKind::Request, e))?;
 
-        // `Connection: close`: the answer ends where the stream does.
+        // HTTP/1.0: the answer ends where the stream does.
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await.map_err(|e| transport(TransportKind::Response, e))?;
         let (status, body) = split_response(&answer).ok_or_else(|| {
-            transport(TransportKind::Response, std::io::Error::new(std::io::ErrorKind::InvalidData, "not HTTP/1.1"))
+            transport(TransportKind::Response, std::io::Error::new(std::io::ErrorKind::InvalidData, "not HTTP"))
         })?;
         request.decode_response(status, body)
     }
 }
 
-/// The status code and body of a `Content-Length` (or close-delimited) answer.
+/// The status code and body of a close-delimited answer.
 fn split_response(answer: &[u8]) -> Option<(u16, &[u8])> {
     let end_of_head = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&answer[..end_of_head]).ok()?;
