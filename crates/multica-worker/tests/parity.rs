@@ -459,3 +459,23 @@ async fn a_503_on_deregister_is_tried_again_so_the_runtimes_go_offline() {
     assert_eq!(recorder.count(|e| matches!(e, WorkerEvent::Deregistered { .. })), 1);
     assert_eq!(mock.runtime_by_id(&RUNTIME.into()).unwrap().status, multica_api::RuntimeStatus::Offline);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_command_agent_given_models_answers_the_model_picker() {
+    let mock = empty_head();
+    let models =
+        vec![RuntimeModel { id: "sonnet".into(), label: "Sonnet".into(), default: true, ..Default::default() }];
+    let agent = multica_worker::CommandAgent::new("true").models(models);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(Worker::new(api(&mock), registration(), agent).run(async {
+        let _ = stopped.await;
+    }));
+    mock.request_runtime(&RuntimeRequest::model_list(RUNTIME)).unwrap();
+    let answered = || mock.runtime_requests().iter().all(|r| r.status == "completed");
+    let took = eventually(WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL * 2, answered).await;
+    assert!(took <= WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL, "answered after {took:?}");
+    let result = mock.runtime_requests()[0].result.clone().unwrap();
+    assert_eq!((&result["models"][0]["id"], &result["models"][0]["default"]), (&"sonnet".into(), &true.into()));
+    stop.send(()).unwrap();
+    assert_eq!(running.await.unwrap().unwrap().errors, 0);
+}

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use multica_api::{FailureReason, Task, TaskUsage};
+use multica_api::{FailureReason, Runtime, RuntimeModel, Task, TaskUsage};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{self, Instant};
 
 use crate::agent::{Agent, AgentOutcome, CancelReason, TaskContext};
+use crate::runtime_request::{ModelCatalog, RuntimeAnswer};
 use crate::skills::AgentSkill;
 pub(crate) use interpret::{keep_tail, OUTPUT_TAIL_BYTES};
 pub use interpret::{AgentEvent, Interpreter, LineParser, PlainText, ProcessExit, RunInput};
@@ -84,6 +85,7 @@ pub struct CommandAgent {
     max_line_bytes: usize,
     interpreter: Arc<dyn Interpreter>,
     prompt: Arc<dyn Fn(&Task) -> String + Send + Sync>,
+    models: Option<Arc<[RuntimeModel]>>,
 }
 
 impl std::fmt::Debug for CommandAgent {
@@ -122,6 +124,7 @@ impl CommandAgent {
             max_line_bytes: Self::DEFAULT_MAX_LINE_BYTES,
             interpreter: Arc::new(PlainText),
             prompt: Arc::new(default_prompt),
+            models: None,
         }
     }
 
@@ -171,6 +174,14 @@ impl CommandAgent {
     /// Interprets the program's output with `interpreter`.
     pub fn interpreter(mut self, interpreter: impl Interpreter) -> Self {
         self.interpreter = Arc::new(interpreter);
+        self
+    }
+
+    /// The models this CLI offers, answered when a user opens the runtime's
+    /// model picker (a model-list request). Without it the server is told
+    /// the runtime has no model selection.
+    pub fn models(mut self, models: impl Into<Arc<[RuntimeModel]>>) -> Self {
+        self.models = Some(models.into());
         self
     }
 
@@ -284,6 +295,13 @@ enum Next {
 
 #[async_trait]
 impl Agent for CommandAgent {
+    async fn list_models(&self, _runtime: &Runtime) -> RuntimeAnswer<ModelCatalog> {
+        match &self.models {
+            Some(models) => RuntimeAnswer::Answered(ModelCatalog::new(models.to_vec())),
+            None => RuntimeAnswer::Unsupported,
+        }
+    }
+
     async fn run(&self, context: TaskContext) -> AgentOutcome {
         let name = self.program.to_string_lossy().into_owned();
         let task = task_input(context.task());
