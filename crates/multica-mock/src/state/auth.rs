@@ -115,22 +115,30 @@ impl State {
                 _ => Err(auth_error(writer, "invalid daemon token")),
             };
         }
-        // No cloud fleet is configured: a cloud node PAT is refused.
-        if token.starts_with("mcn_") {
-            return Err(auth_error(writer, "invalid token"));
-        }
-        if token.starts_with("mul_") {
-            return match self.tokens.get(token) {
-                Some(Credential::Personal { user, member_of }) => {
-                    let id = user.clone().unwrap_or_else(|| self.user.0.clone());
-                    self.refuse_disabled(&id, "")?;
-                    Ok(Identity::User { id, member_of: member_of.clone() })
-                }
-                _ => Err(auth_error(writer, "invalid token")),
-            };
+        if let Some(identity) = self.personal_identity(token, writer) {
+            return identity;
         }
         // Anything else is read as a login JWT (`mat_` task tokens fail here).
         self.jwt_identity(token, writer)
+    }
+
+    /// The identity of a cloud node (`mcn_`) or personal (`mul_`) token,
+    /// read alike by both middlewares; `None` for any other kind of token.
+    fn personal_identity(&self, token: &str, writer: Writer) -> Option<Result<Identity, Rejection>> {
+        // No cloud fleet is configured: a cloud node PAT is refused.
+        if token.starts_with("mcn_") {
+            return Some(Err(auth_error(writer, "invalid token")));
+        }
+        if !token.starts_with("mul_") {
+            return None;
+        }
+        Some(match self.tokens.get(token) {
+            Some(Credential::Personal { user, member_of }) => {
+                let id = user.clone().unwrap_or_else(|| self.user.0.clone());
+                self.refuse_disabled(&id, "").map(|()| Identity::User { id, member_of: member_of.clone() })
+            }
+            _ => Err(auth_error(writer, "invalid token")),
+        })
     }
 
     /// A login JWT's user: `invalid token`, `invalid claims` (no `sub`),
@@ -212,18 +220,8 @@ impl State {
                     None => Err(auth_error(writer, "invalid token")),
                 };
             }
-            if token.starts_with("mcn_") {
-                return Err(auth_error(writer, "invalid token"));
-            }
-            if token.starts_with("mul_") {
-                return match self.tokens.get(token) {
-                    Some(Credential::Personal { user, member_of }) => {
-                        let id = user.clone().unwrap_or_else(|| self.user.0.clone());
-                        self.refuse_disabled(&id, "")?;
-                        Ok(Identity::User { id, member_of: member_of.clone() })
-                    }
-                    _ => Err(auth_error(writer, "invalid token")),
-                };
+            if let Some(identity) = self.personal_identity(token, writer) {
+                return identity;
             }
             return self.jwt_identity(token, writer);
         }
