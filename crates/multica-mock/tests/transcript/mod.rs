@@ -19,6 +19,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value};
 
+mod shapes;
+
+use shapes::{is_timestamp, is_uuid};
+
 /// Response headers the README's rules leave out of the comparison.
 const IGNORED_HEADERS: &[&str] = &["date", "content-length", "connection", "keep-alive", "vary"];
 
@@ -456,24 +460,6 @@ fn json_diff(at: &str, real: &Value, fake: &Value, out: &mut Vec<String>) {
         (r, f) if r == f => {}
         (r, f) => out.push(format!("{at}: real {r} fake {f}")),
     }
-}
-
-/// `dddd-dd-ddTdd:dd:dd` at the start.
-fn is_timestamp(s: &str) -> bool {
-    let shape = b"dddd-dd-ddTdd:dd:dd";
-    let bytes = s.as_bytes();
-    bytes.len() >= shape.len()
-        && shape.iter().zip(bytes).all(|(want, got)| if *want == b'd' { got.is_ascii_digit() } else { want == got })
-}
-
-/// `8-4-4-4-12` hex digits.
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Every run of exactly 32 lowercase hex digits becomes `<hex32>`.

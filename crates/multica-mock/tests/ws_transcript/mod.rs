@@ -27,6 +27,11 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+#[path = "../transcript/shapes.rs"]
+mod shapes;
+
+use shapes::{is_timestamp, is_uuid};
+
 /// A received event on one connection.
 #[derive(Clone, Debug, PartialEq)]
 enum Event {
@@ -864,22 +869,6 @@ async fn read_events(conn: String, mut reader: OwnedReadHalf, events: mpsc::Unbo
         }
     }
     let _ = events.send((conn, Instant::now(), Event::Eof));
-}
-
-fn is_timestamp(s: &str) -> bool {
-    let shape = b"dddd-dd-ddTdd:dd:dd";
-    let bytes = s.as_bytes();
-    bytes.len() >= shape.len()
-        && shape.iter().zip(bytes).all(|(want, got)| if *want == b'd' { got.is_ascii_digit() } else { want == got })
-}
-
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn mask_hex32(s: &str) -> String {
