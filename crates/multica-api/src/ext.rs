@@ -85,7 +85,7 @@ pub trait DaemonApiExt: DaemonApi {
     /// runtime is unknown. Never retried once it may have reached the server.
     fn claim_task(&self, runtime_id: &RuntimeId) -> impl Future<Output = Result<Option<Task>>> + Send {
         send(self, Call::ClaimTask { runtime_id: runtime_id.clone() }, |reply| match reply {
-            Reply::Claimed(task) => Some(task),
+            Reply::Claimed(task) => Some(task.map(|task| *task)),
             _ => None,
         })
     }
@@ -693,7 +693,7 @@ fn took_effect(endpoint: Endpoint, record: &TaskRecord) -> bool {
 
 fn task_record(reply: Reply) -> Option<TaskRecord> {
     match reply {
-        Reply::TaskRecord(record) => Some(record),
+        Reply::TaskRecord(record) => Some(*record),
         _ => None,
     }
 }
@@ -711,7 +711,7 @@ fn done(reply: Reply) -> Option<()> {
 
 fn pairing(reply: Reply) -> Option<PairingSession> {
     match reply {
-        Reply::PairingSession(session) => Some(session),
+        Reply::PairingSession(session) => Some(*session),
         _ => None,
     }
 }

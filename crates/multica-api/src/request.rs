@@ -491,16 +491,16 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
     match endpoint {
         Endpoint::Register => |body| json(body).map(Reply::Registered),
         Endpoint::SendHeartbeat => |body| json(body).map(Reply::Heartbeat),
-        Endpoint::ClaimTask => |body| claimed(body).map(Reply::Claimed),
+        Endpoint::ClaimTask => |body| claimed(body).map(|task| Reply::Claimed(task.map(Box::new))),
         Endpoint::ListPendingTasks => |body| json_list(body).map(Reply::PendingTasks),
         Endpoint::GetTaskStatus => |body| task_status(body).map(Reply::TaskStatus),
         Endpoint::ListTaskMessages => |body| json_list(body).map(Reply::Messages),
         Endpoint::ListWorkspaces => |body| json_list(body).map(Reply::Workspaces),
         Endpoint::CreatePairingSession | Endpoint::GetPairingSession | Endpoint::ClaimPairingSession => {
-            |body| json(body).map(Reply::PairingSession)
+            |body| json(body).map(|session| Reply::PairingSession(Box::new(session)))
         }
         Endpoint::ClaimTasks => |body| claimed_tasks(body).map(Reply::ClaimedTasks),
-        Endpoint::ExtendPrepareLease | Endpoint::WaitLocalDirectory => |body| json(body).map(Reply::TaskRecord),
+        Endpoint::ExtendPrepareLease | Endpoint::WaitLocalDirectory => |body| json(body).map(|record| Reply::TaskRecord(Box::new(record))),
         Endpoint::ResolveSkillBundles => |body| skill_bundles(body).map(Reply::SkillBundles),
         Endpoint::RecoverOrphans => |body| json(body).map(Reply::OrphansRecovered),
         Endpoint::GetTaskGcCheck => |body| json(body).map(Reply::TaskGcCheck),
@@ -532,7 +532,7 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
 /// which the Go client ignores), never an error.
 fn task_row_or_done(body: &[u8]) -> serde_json::Result<Reply> {
     Ok(match json::<TaskRecord>(body) {
-        Ok(record) if !record.id.as_str().is_empty() => Reply::TaskRecord(record),
+        Ok(record) if !record.id.as_str().is_empty() => Reply::TaskRecord(Box::new(record)),
         _ => Reply::Done,
     })
 }

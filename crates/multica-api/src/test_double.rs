@@ -89,11 +89,11 @@ impl DaemonApi for ScriptedApi {
             Call::ListTaskMessages { .. } => Reply::Messages(Vec::new()),
             Call::ListWorkspaces => Reply::Workspaces(Vec::new()),
             Call::CreatePairingSession(_) | Call::GetPairingSession { .. } | Call::ClaimPairingSession { .. } => {
-                Reply::PairingSession(PairingSession::default())
+                Reply::PairingSession(Box::default())
             }
             Call::ClaimTasks(_) => Reply::ClaimedTasks(Vec::new()),
             Call::ExtendPrepareLease { .. } | Call::WaitLocalDirectory { .. } => {
-                Reply::TaskRecord(TaskRecord::default())
+                Reply::TaskRecord(Box::default())
             }
             Call::ResolveSkillBundles { .. } => Reply::SkillBundles(Vec::new()),
             Call::RecoverOrphans { .. } => Reply::OrphansRecovered(OrphanRecovery::default()),

@@ -38,8 +38,8 @@ fn not_found(call: &Call) -> Error {
     Error::route_not_found(call.endpoint(), call.path().unwrap())
 }
 
-fn row(status: &str) -> TaskRecord {
-    let mut record = TaskRecord::default();
+fn row(status: &str) -> Box<TaskRecord> {
+    let mut record = Box::<TaskRecord>::default();
     record.id = "t-1".into();
     record.status = status.into();
     record
@@ -153,7 +153,7 @@ fn head_only_calls_are_harmless_where_the_route_is_missing() {
 
     let head = Scripted::new(head_server);
     assert!(run(head.ack_cancel_if_supported(&task, &CancelAck::default())).unwrap());
-    assert_eq!(run(head.extend_prepare_lease_if_supported(&runtime, &task)).unwrap(), Some(row("dispatched")));
+    assert_eq!(run(head.extend_prepare_lease_if_supported(&runtime, &task)).unwrap(), Some(*row("dispatched")));
 
     // Other errors are not swallowed.
     let broken = Scripted::new(|call| {

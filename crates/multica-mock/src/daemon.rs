@@ -689,14 +689,14 @@ fn api_reply(reply: StateReply) -> Reply {
     match reply {
         StateReply::Register(answer) => Reply::Registered(answer),
         StateReply::Ok => Reply::Done,
-        StateReply::Record(record) => Reply::TaskRecord(record),
+        StateReply::Record(record) => Reply::TaskRecord(Box::new(record)),
         StateReply::Heartbeat(answer) => Reply::Heartbeat(answer),
-        StateReply::Claim(task) => Reply::Claimed(task),
+        StateReply::Claim(task) => Reply::Claimed(task.map(Box::new)),
         StateReply::Records(records) => Reply::PendingTasks(records),
         StateReply::Status(status) => Reply::TaskStatus(status),
         StateReply::Messages(messages) => Reply::Messages(messages),
         StateReply::Workspaces(workspaces) => Reply::Workspaces(workspaces),
-        StateReply::Pairing(session) => Reply::PairingSession(session),
+        StateReply::Pairing(session) => Reply::PairingSession(Box::new(session)),
         StateReply::Api(reply) => reply,
     }
 }

@@ -41,7 +41,7 @@ impl State {
         Some(match call {
             Call::ClaimTasks(request) => api(self.claim_tasks(request, identity, caller).map(ApiReply::ClaimedTasks)),
             Call::ExtendPrepareLease { runtime_id, task_id } => {
-                api(self.prepare_lease(runtime_id, task_id, identity).map(ApiReply::TaskRecord))
+                api(self.prepare_lease(runtime_id, task_id, identity).map(|record| ApiReply::TaskRecord(Box::new(record))))
             }
             Call::ResolveSkillBundles { runtime_id, task_id, request } => {
                 api(self.resolve_skill_bundles(runtime_id, task_id, request, identity).map(ApiReply::SkillBundles))
@@ -62,7 +62,7 @@ impl State {
                 api(self.report(runtime_id, update_id, Report::Update(result), identity))
             }
             Call::WaitLocalDirectory { task_id, wait } => {
-                api(self.wait_local_directory(task_id, wait, identity).map(ApiReply::TaskRecord))
+                api(self.wait_local_directory(task_id, wait, identity).map(|record| ApiReply::TaskRecord(Box::new(record))))
             }
             Call::ReportTaskUsage { task_id, usage } => {
                 api(self.report_task_usage(task_id, usage, identity).map(|()| ApiReply::Done))
