@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -184,17 +185,27 @@ impl Write for RouteStream {
 /// one timeout. `HttpConnector`'s own timeout covers TCP alone, so a server
 /// that accepts and then never completes the handshake would hold a call
 /// until its whole deadline.
-#[derive(Clone, Debug)]
+///
+/// The connector sits behind an `Arc`: hyper-util clones its connector
+/// with every request, connection or not, so this clone must cost a
+/// reference count, not a copy of the TLS and proxy configuration.
+#[derive(Debug)]
 pub(crate) struct BoundedConnect<C> {
-    inner: C,
+    inner: Arc<C>,
     timeout: Option<Duration>,
+}
+
+impl<C> Clone for BoundedConnect<C> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner), timeout: self.timeout }
+    }
 }
 
 impl<C> BoundedConnect<C> {
     /// `inner`, its connects ended with [`ConnectTimedOut`] after `timeout`
     /// (`None`: unbounded, the call's deadline still applies).
     pub(crate) fn new(inner: C, timeout: Option<Duration>) -> Self {
-        Self { inner, timeout }
+        Self { inner: Arc::new(inner), timeout }
     }
 }
 
@@ -214,7 +225,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<C> Service<Uri> for BoundedConnect<C>
 where
-    C: Service<Uri>,
+    C: Service<Uri> + Clone + Send + 'static,
     C::Future: Send + 'static,
     C::Error: Into<BoxError>,
 {
@@ -222,20 +233,22 @@ where
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    /// Always ready: each connect readies its own copy of the connector.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
+        let mut connector = C::clone(&self.inner);
         let timeout = self.timeout;
+        let connect = async move {
+            std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(Into::into)?;
+            connector.call(uri).await.map_err(Into::into)
+        };
         Box::pin(async move {
             match timeout {
-                Some(limit) => match tokio::time::timeout(limit, connecting).await {
-                    Ok(connected) => connected.map_err(Into::into),
-                    Err(_elapsed) => Err(ConnectTimedOut(limit).into()),
-                },
-                None => connecting.await.map_err(Into::into),
+                Some(limit) => tokio::time::timeout(limit, connect).await.unwrap_or_else(|_| Err(ConnectTimedOut(limit).into())),
+                None => connect.await,
             }
         })
     }
