@@ -10,6 +10,7 @@ use multica_api::{
 
 use crate::client::{token_header, HyperClient, Settings};
 use crate::connect::{self, BoundedConnect, Route};
+use crate::headers::FixedHeaders;
 use crate::proxy::Proxy;
 #[cfg(feature = "tls")]
 use crate::tls::TlsRoots;
@@ -288,12 +289,10 @@ impl HyperClientBuilder {
             proxy.as_ref().filter(|_| !base.is_https()).and_then(|route| route.authorization.clone());
         let settings = Settings {
             base,
-            user_agent,
-            client_headers,
+            headers: FixedHeaders { user_agent, client: client_headers, proxy_authorization, host: None },
             max_body_bytes: self.max_body_bytes,
             pool: PoolSettings { versions, idle_timeout: self.pool_idle_timeout },
             proxy: proxy.map(|route| route.uri.to_string()),
-            proxy_authorization,
         };
         Ok(HyperClient::new(settings, connector, ws_connector, token, self.timeout))
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, PROXY_AUTHORIZATION, USER_AGENT};
+use http::header::{AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
 use multica_api::request::EMPTY_BODY;
@@ -14,6 +14,7 @@ use multica_api::{Call, DaemonApi, Endpoint, Error, Method, Reply, Result};
 use crate::abandon::{Abandoned, AbandonedCalls};
 use crate::builder::HyperClientBuilder;
 use crate::connect::Connector;
+use crate::headers::{FixedHeaders, RequestHeaders};
 use crate::transport::{self, CallName, Deadline, Exchange, HttpVersions, Pool, PoolSettings, Versions};
 use crate::url::BaseUrl;
 
@@ -42,7 +43,8 @@ struct Shared {
     /// Replaced whole by [`HyperClient::drop_idle_connections`]; each call
     /// takes its own `Arc`, so a swap never disturbs calls in flight.
     pool: RwLock<Arc<Pool>>,
-    token: RwLock<Option<HeaderValue>>,
+    /// The token and the headers built with it, replaced together.
+    headers: RwLock<RequestHeaders>,
     /// Which versions the exchanges may speak, from the settings and the scheme.
     versions: Versions,
     abandoned: Arc<Abandoned>,
@@ -51,15 +53,11 @@ struct Shared {
 /// The fixed part of a client's configuration.
 pub(crate) struct Settings {
     pub(crate) base: BaseUrl,
-    pub(crate) user_agent: HeaderValue,
-    /// `X-Client-Capabilities` and the client identity headers.
-    pub(crate) client_headers: Vec<(http::HeaderName, HeaderValue)>,
+    pub(crate) headers: FixedHeaders,
     pub(crate) max_body_bytes: u64,
     pub(crate) pool: PoolSettings,
     /// The proxy's address (without credentials), when one is used.
     pub(crate) proxy: Option<String>,
-    /// Sent with each request to a forwarding (plain http) proxy.
-    pub(crate) proxy_authorization: Option<HeaderValue>,
 }
 
 /// The `Authorization` value for a token; none for no or an empty token.
@@ -73,8 +71,6 @@ pub(crate) fn token_header(token: Option<&str>) -> Result<Option<HeaderValue>> {
     Ok(Some(value))
 }
 
-static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-
 impl HyperClient {
     /// Starts configuring a client for the server at `base_url`
     /// (`http(s)://host[:port][/prefix]`).
@@ -83,7 +79,7 @@ impl HyperClient {
     }
 
     pub(crate) fn new(
-        settings: Settings,
+        mut settings: Settings,
         connector: Connector,
         ws_connector: Connector,
         token: Option<HeaderValue>,
@@ -96,8 +92,12 @@ impl HyperClient {
             HttpVersions::Http1AndAlpnH2 if settings.base.is_https() => Versions::Negotiated,
             HttpVersions::Http1AndAlpnH2 => Versions::Http1,
         };
+        if versions == Versions::Http1 {
+            settings.headers.host = FixedHeaders::host_of(&settings.base);
+        }
+        let headers = RwLock::new(RequestHeaders::new(&settings.headers, token));
         let abandoned = Arc::default();
-        let shared = Shared { settings, connector, ws_connector, pool, token: RwLock::new(token), versions, abandoned };
+        let shared = Shared { settings, connector, ws_connector, pool, headers, versions, abandoned };
         Self { shared: Arc::new(shared), timeout }
     }
 
@@ -127,18 +127,23 @@ impl HyperClient {
     /// ```
     pub fn set_token(&self, token: impl Into<String>) -> Result<()> {
         let value = token_header(Some(&token.into()))?;
-        *self.shared.token.write().unwrap_or_else(PoisonError::into_inner) = value;
+        self.replace_token(value);
         Ok(())
+    }
+
+    fn replace_token(&self, token: Option<HeaderValue>) {
+        let headers = RequestHeaders::new(&self.shared.settings.headers, token);
+        *self.shared.headers.write().unwrap_or_else(PoisonError::into_inner) = headers;
     }
 
     /// Stops sending a token, for every clone of this client.
     pub fn clear_token(&self) {
-        *self.shared.token.write().unwrap_or_else(PoisonError::into_inner) = None;
+        self.replace_token(None);
     }
 
     /// Whether a token is set.
     pub fn has_token(&self) -> bool {
-        self.shared.token.read().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.shared.headers.read().unwrap_or_else(PoisonError::into_inner).token().is_some()
     }
 
     /// Closes the pooled keep-alive connections, so the next call connects
@@ -223,10 +228,11 @@ impl HyperClient {
     /// every HTTP call.
     pub(crate) fn identity_headers(&self) -> Vec<(http::HeaderName, HeaderValue)> {
         let shared = &*self.shared;
-        let mut headers = vec![(USER_AGENT, shared.settings.user_agent.clone())];
-        headers.extend(shared.settings.client_headers.iter().cloned());
-        if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
-            headers.push((AUTHORIZATION, token));
+        let fixed = &shared.settings.headers;
+        let mut headers = vec![(USER_AGENT, fixed.user_agent.clone())];
+        headers.extend(fixed.client.iter().cloned());
+        if let Some(token) = shared.headers.read().unwrap_or_else(PoisonError::into_inner).token() {
+            headers.push((AUTHORIZATION, token.clone()));
         }
         headers
     }
@@ -245,6 +251,8 @@ impl HyperClient {
 
     /// Sends a call once within the deadline and decodes the answer.
     async fn send(&self, call: &Call) -> Result<Reply> {
+        let deadline = Deadline { at: tokio::time::Instant::now() + self.timeout, after: self.timeout };
+        let shared = &*self.shared;
         let mut request = call.to_request()?;
         // Moved, not copied, into a reference-counted buffer. The common
         // `{}` needs no buffer at all.
@@ -255,53 +263,25 @@ impl HyperClient {
         };
         let wire = request.wire();
         let name = CallName { method: wire.method(), path: &wire.path };
-        let uri = self.shared.settings.base.join(&wire.path)?;
-        let deadline = Deadline { at: tokio::time::Instant::now() + self.timeout, after: self.timeout };
-        let claim = matches!(wire.endpoint, Endpoint::ClaimTask | Endpoint::ClaimTasks);
-        let answer = self.exchange(uri, body, name, deadline, claim).await?;
-        request.decode_response(answer.status, &answer.body).map_err(|err| err.with_retry_after(answer.retry_after))
-    }
-
-    async fn exchange(
-        &self,
-        uri: http::Uri,
-        body: Bytes,
-        name: CallName<'_>,
-        deadline: Deadline,
-        claim: bool,
-    ) -> Result<transport::Answer> {
-        let shared = &*self.shared;
-        let mut request = http::Request::new(Full::new(body));
-        *request.method_mut() = match name.method {
+        let mut http_request = http::Request::new(Full::new(body));
+        *http_request.method_mut() = match name.method {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
         };
-        *request.uri_mut() = uri;
-        let headers = request.headers_mut();
-        headers.insert(USER_AGENT, shared.settings.user_agent.clone());
-        for (name, value) in &shared.settings.client_headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        if name.method == Method::Post {
-            headers.insert(CONTENT_TYPE, APPLICATION_JSON.clone());
-        }
-        if let Some(proxy_authorization) = &shared.settings.proxy_authorization {
-            headers.insert(PROXY_AUTHORIZATION, proxy_authorization.clone());
-        }
-        if let Some(token) = shared.token.read().unwrap_or_else(PoisonError::into_inner).clone() {
-            headers.insert(AUTHORIZATION, token);
-        }
-        let pool = Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner));
+        *http_request.uri_mut() = shared.settings.base.join(&wire.path)?;
+        *http_request.headers_mut() =
+            shared.headers.read().unwrap_or_else(PoisonError::into_inner).for_method(name.method);
         let exchange = Exchange {
-            pool,
+            pool: Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner)),
             name,
             max_body: shared.settings.max_body_bytes,
             deadline,
             versions: shared.versions,
-            claim,
+            claim: matches!(wire.endpoint, Endpoint::ClaimTask | Endpoint::ClaimTasks),
             abandoned: &shared.abandoned,
         };
-        transport::exchange(request, exchange).await
+        let answer = transport::exchange(http_request, exchange).await?;
+        request.decode_response(answer.status, &answer.body).map_err(|err| err.with_retry_after(answer.retry_after))
     }
 }
 

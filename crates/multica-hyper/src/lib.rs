@@ -54,6 +54,7 @@ mod builder;
 mod client;
 mod connect;
 mod env;
+mod headers;
 mod proxy;
 #[cfg(feature = "tls")]
 mod tls;

@@ -56,6 +56,16 @@ impl BaseUrl {
         Ok((connect, format!("{scheme}://{}{}{path_and_query}", self.authority, self.prefix)))
     }
 
+    /// The `Host` header for this server, as hyper-util writes it: the host,
+    /// and the port unless it is the scheme's default.
+    pub(crate) fn host_header(&self) -> String {
+        let default_port = if self.is_https() { 443 } else { 80 };
+        match self.authority.port_u16() {
+            Some(port) if port != default_port => format!("{}:{port}", self.authority.host()),
+            _ => self.authority.host().to_owned(),
+        }
+    }
+
     /// The full URI of a call, from its encoded path (`/api/…`).
     pub(crate) fn join(&self, path: &str) -> Result<Uri, Error> {
         let path_and_query = if self.prefix.is_empty() {
@@ -141,6 +151,17 @@ mod tests {
         assert_eq!(redacted("u:pw@h"), "<redacted>@h");
         let err = BaseUrl::parse("http://u:pw@h/").unwrap_err().to_string();
         assert!(err.contains("<redacted>") && !err.contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn host_header_leaves_default_ports_out() {
+        let host = |url: &str| BaseUrl::parse(url).unwrap().host_header();
+        assert_eq!(host("http://h"), "h");
+        assert_eq!(host("http://h:80/p"), "h");
+        assert_eq!(host("http://h:443"), "h:443");
+        assert_eq!(host("https://h:443"), "h");
+        assert_eq!(host("https://h:8443"), "h:8443");
+        assert_eq!(host("http://[::1]:8080"), "[::1]:8080");
     }
 
     #[test]

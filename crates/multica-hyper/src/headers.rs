@@ -1,0 +1,80 @@
+//! The headers every request carries, built once per token.
+//!
+//! A call clones a ready map instead of hashing and inserting each header
+//! anew: measured, building the map per call cost as much as the JSON of a
+//! heartbeat.
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, PROXY_AUTHORIZATION, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use multica_api::Method;
+
+use crate::url::BaseUrl;
+
+/// Room for the headers the stack adds to a clone (hyper's
+/// `Content-Length`, hyper-util's `Host` when not preset), so that adding
+/// them never grows the map.
+const ROOM: usize = 2;
+
+/// A client's request headers for its current token.
+pub(crate) struct RequestHeaders {
+    token: Option<HeaderValue>,
+    get: HeaderMap,
+    post: HeaderMap,
+}
+
+/// What stays the same across tokens.
+pub(crate) struct FixedHeaders {
+    pub(crate) user_agent: HeaderValue,
+    /// `X-Client-Capabilities` and the client identity headers.
+    pub(crate) client: Vec<(HeaderName, HeaderValue)>,
+    /// Sent with each request to a forwarding (plain http) proxy.
+    pub(crate) proxy_authorization: Option<HeaderValue>,
+    /// Preset on connections known to be HTTP/1.1, where hyper-util would
+    /// otherwise format it for every request; HTTP/2 sends `:authority`.
+    pub(crate) host: Option<HeaderValue>,
+}
+
+impl FixedHeaders {
+    /// The `Host` value hyper-util sends for `base`: the host, and the port
+    /// unless it is the scheme's default.
+    pub(crate) fn host_of(base: &BaseUrl) -> Option<HeaderValue> {
+        HeaderValue::try_from(base.host_header()).ok()
+    }
+}
+
+impl RequestHeaders {
+    /// The headers for `token` (none: no `Authorization`).
+    pub(crate) fn new(fixed: &FixedHeaders, token: Option<HeaderValue>) -> Self {
+        let mut get = HeaderMap::with_capacity(fixed.client.len() + 4 + ROOM);
+        if let Some(host) = &fixed.host {
+            get.insert(HOST, host.clone());
+        }
+        get.insert(USER_AGENT, fixed.user_agent.clone());
+        for (name, value) in &fixed.client {
+            get.insert(name.clone(), value.clone());
+        }
+        if let Some(proxy_authorization) = &fixed.proxy_authorization {
+            get.insert(PROXY_AUTHORIZATION, proxy_authorization.clone());
+        }
+        if let Some(token) = &token {
+            get.insert(AUTHORIZATION, token.clone());
+        }
+        let mut post = get.clone();
+        post.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Self { token, get, post }
+    }
+
+    /// The token's `Authorization` value, if any.
+    pub(crate) fn token(&self) -> Option<&HeaderValue> {
+        self.token.as_ref()
+    }
+
+    /// A request's headers: `Content-Type: application/json` on a POST.
+    pub(crate) fn for_method(&self, method: Method) -> HeaderMap {
+        let template = match method {
+            Method::Get => &self.get,
+            Method::Post => &self.post,
+        };
+        template.clone()
+    }
+}
