@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, RETRY_AFTER};
+use http::header::RETRY_AFTER;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy;
 use hyper_util::client::legacy::connect::capture_connection;
@@ -49,7 +50,7 @@ pub(crate) fn new_pool(connector: Connector, settings: PoolSettings) -> Arc<Pool
 }
 
 /// A complete answer: status, body (whole, or the first bytes of an error
-/// body) and the server's `Retry-After`.
+/// body) and, with an error status, the server's `Retry-After`.
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Bytes,
@@ -194,27 +195,26 @@ fn refused_unprocessed(err: &(dyn std::error::Error + 'static)) -> bool {
 async fn run_exchange(pool: Arc<Pool>, request: http::Request<Full<Bytes>>, max_body: u64) -> Result<Answer, Failure> {
     let response = pool.request(request).await.map_err(Failure::Request)?;
     let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
-    let declared_length = content_length(response.headers());
+    if !request::is_success(status) {
+        let retry_after = retry_after(response.headers());
+        let body = read_error_body(response.into_body()).await;
+        return Ok(Answer { status, body, retry_after });
+    }
     let is_http1 = response.version() < http::Version::HTTP_2;
     let body = response.into_body();
-    let body = if request::is_success(status) {
-        if declared_length.is_some_and(|length| length > max_body) {
-            return Err(Failure::TooLarge(max_body));
-        }
-        let body = read_limited(body, max_body).await?;
-        // hyper-util puts an HTTP/1 connection back in the pool from another
-        // task once the body is done; yielding lets that task run first, so
-        // the caller's next request finds the connection idle instead of
-        // racing it with a new connect (which opens a surplus connection).
-        if is_http1 {
-            tokio::task::yield_now().await;
-        }
-        body
-    } else {
-        read_error_body(body).await
-    };
-    Ok(Answer { status, body, retry_after })
+    // hyper reads the declared `Content-Length` into the size hint.
+    if body.size_hint().lower() > max_body {
+        return Err(Failure::TooLarge(max_body));
+    }
+    let body = read_limited(body, max_body).await?;
+    // hyper-util puts an HTTP/1 connection back in the pool from another
+    // task once the body is done; yielding lets that task run first, so
+    // the caller's next request finds the connection idle instead of
+    // racing it with a new connect (which opens a surplus connection).
+    if is_http1 {
+        tokio::task::yield_now().await;
+    }
+    Ok(Answer { status, body, retry_after: None })
 }
 
 async fn read_limited(body: Incoming, max_body: u64) -> Result<Bytes, Failure> {
@@ -259,10 +259,6 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// A body error that is not hyper's own.
