@@ -195,33 +195,37 @@ impl Endpoint {
     /// assert_eq!(path, "/api/daemon/tasks/a%2F..%2Fb%3Fx/start");
     /// ```
     pub fn path(self, params: &[&str]) -> Result<String, Error> {
-        if params.len() != self.param_count() {
-            return Err(Error::InvalidArgument(format!(
-                "{} takes {} path parameters, got {}",
-                self.name(),
-                self.param_count(),
-                params.len()
-            )));
-        }
         let template = self.template();
         let mut path = String::with_capacity(template.len() + params.iter().map(|p| p.len() * 3).sum::<usize>());
+        let given = params.len();
+        let mut rest = template;
         let mut params = params.iter();
-        for (index, segment) in template.split('/').enumerate() {
-            if index > 0 {
-                path.push('/');
+        // Every `{` opens a parameter that its `}` closes: the templates are
+        // this file's literals, checked by the tests below.
+        while let Some(open) = rest.find('{') {
+            let close = open + rest[open..].find('}').unwrap_or(rest.len() - open);
+            path.push_str(&rest[..open]);
+            let value = match params.next() {
+                Some(value) => *value,
+                None => return Err(self.wrong_param_count(given)),
+            };
+            if value.is_empty() {
+                let name = rest.get(open + 1..close).unwrap_or_default();
+                return Err(Error::InvalidArgument(format!("{} needs a non-empty {name}", self.name())));
             }
-            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => {
-                    let value = params.next().copied().unwrap_or_default();
-                    if value.is_empty() {
-                        return Err(Error::InvalidArgument(format!("{} needs a non-empty {name}", self.name())));
-                    }
-                    push_encoded_segment(&mut path, value);
-                }
-                None => path.push_str(segment),
-            }
+            push_encoded_segment(&mut path, value);
+            rest = rest.get(close + 1..).unwrap_or_default();
         }
+        if params.next().is_some() {
+            return Err(self.wrong_param_count(given));
+        }
+        path.push_str(rest);
         Ok(path)
+    }
+
+    fn wrong_param_count(self, given: usize) -> Error {
+        let (name, wanted) = (self.name(), self.param_count());
+        Error::InvalidArgument(format!("{name} takes {wanted} path parameters, got {given}"))
     }
 
     /// Matches a request path (without query) against this route's template,
@@ -274,6 +278,9 @@ impl fmt::Display for Endpoint {
 fn push_encoded_segment(path: &mut String, value: &str) {
     if value.bytes().all(|b| b == b'.') && value.len() <= 2 {
         path.extend(std::iter::repeat_n("%2E", value.len()));
+    } else if value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')) {
+        // The usual UUID or slug: nothing to escape.
+        path.push_str(value);
     } else {
         path.extend(utf8_percent_encode(value, SEGMENT));
     }
