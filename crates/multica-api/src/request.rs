@@ -500,7 +500,9 @@ fn reply_decoder(endpoint: Endpoint) -> fn(&[u8]) -> serde_json::Result<Reply> {
             |body| json(body).map(|session| Reply::PairingSession(Box::new(session)))
         }
         Endpoint::ClaimTasks => |body| claimed_tasks(body).map(Reply::ClaimedTasks),
-        Endpoint::ExtendPrepareLease | Endpoint::WaitLocalDirectory => |body| json(body).map(|record| Reply::TaskRecord(Box::new(record))),
+        Endpoint::ExtendPrepareLease | Endpoint::WaitLocalDirectory => {
+            |body| json(body).map(|record| Reply::TaskRecord(Box::new(record)))
+        }
         Endpoint::ResolveSkillBundles => |body| skill_bundles(body).map(Reply::SkillBundles),
         Endpoint::RecoverOrphans => |body| json(body).map(Reply::OrphansRecovered),
         Endpoint::GetTaskGcCheck => |body| json(body).map(Reply::TaskGcCheck),

@@ -92,9 +92,7 @@ impl DaemonApi for ScriptedApi {
                 Reply::PairingSession(Box::default())
             }
             Call::ClaimTasks(_) => Reply::ClaimedTasks(Vec::new()),
-            Call::ExtendPrepareLease { .. } | Call::WaitLocalDirectory { .. } => {
-                Reply::TaskRecord(Box::default())
-            }
+            Call::ExtendPrepareLease { .. } | Call::WaitLocalDirectory { .. } => Reply::TaskRecord(Box::default()),
             Call::ResolveSkillBundles { .. } => Reply::SkillBundles(Vec::new()),
             Call::RecoverOrphans { .. } => Reply::OrphansRecovered(OrphanRecovery::default()),
             Call::GetTaskGcCheck { .. } => Reply::TaskGcCheck(TaskGcCheck::default()),

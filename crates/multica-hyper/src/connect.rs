@@ -247,7 +247,9 @@ where
         };
         Box::pin(async move {
             match timeout {
-                Some(limit) => tokio::time::timeout(limit, connect).await.unwrap_or_else(|_| Err(ConnectTimedOut(limit).into())),
+                Some(limit) => {
+                    tokio::time::timeout(limit, connect).await.unwrap_or_else(|_| Err(ConnectTimedOut(limit).into()))
+                }
                 None => connect.await,
             }
         })

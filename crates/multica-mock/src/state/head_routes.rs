@@ -40,9 +40,9 @@ impl State {
         let api = |result: Result<ApiReply, Rejection>| result.map(Reply::Api);
         Some(match call {
             Call::ClaimTasks(request) => api(self.claim_tasks(request, identity, caller).map(ApiReply::ClaimedTasks)),
-            Call::ExtendPrepareLease { runtime_id, task_id } => {
-                api(self.prepare_lease(runtime_id, task_id, identity).map(|record| ApiReply::TaskRecord(Box::new(record))))
-            }
+            Call::ExtendPrepareLease { runtime_id, task_id } => api(self
+                .prepare_lease(runtime_id, task_id, identity)
+                .map(|record| ApiReply::TaskRecord(Box::new(record)))),
             Call::ResolveSkillBundles { runtime_id, task_id, request } => {
                 api(self.resolve_skill_bundles(runtime_id, task_id, request, identity).map(ApiReply::SkillBundles))
             }
@@ -61,9 +61,9 @@ impl State {
             Call::ReportUpdateResult { runtime_id, update_id, result } => {
                 api(self.report(runtime_id, update_id, Report::Update(result), identity))
             }
-            Call::WaitLocalDirectory { task_id, wait } => {
-                api(self.wait_local_directory(task_id, wait, identity).map(|record| ApiReply::TaskRecord(Box::new(record))))
-            }
+            Call::WaitLocalDirectory { task_id, wait } => api(self
+                .wait_local_directory(task_id, wait, identity)
+                .map(|record| ApiReply::TaskRecord(Box::new(record)))),
             Call::ReportTaskUsage { task_id, usage } => {
                 api(self.report_task_usage(task_id, usage, identity).map(|()| ApiReply::Done))
             }
