@@ -11,6 +11,12 @@
 //!
 //! `cargo bench -p multica-hyper --bench throughput` (add `-- --quick` for a
 //! short run, or a filter that matches nothing for the head-to-head alone).
+//!
+//! `MULTICA_BENCH_FIXED=<claim|report_task_messages|heartbeat>:<concurrency>:<contender>:<calls>`
+//! makes exactly that many calls of one contender and exits, for counting
+//! instructions, which unlike time do not drift with the machine: run it
+//! under `valgrind --tool=callgrind` with two counts and divide the
+//! difference by the difference of the counts, so setup cancels out.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -422,6 +428,21 @@ fn print_summary(runtime: &tokio::runtime::Runtime, contenders: &[Contender], fi
     println!("connections accepted by the server: {}", ACCEPTED.load(Ordering::Relaxed));
 }
 
+/// Names a fixed-count run (see the module's documentation).
+const FIXED_VAR: &str = "MULTICA_BENCH_FIXED";
+
+/// Reads a fixed-count run's `call:concurrency:contender:calls`.
+fn fixed_run<'a>(spec: &str, contenders: &'a [Contender]) -> (&'a Contender, Call, usize, u64) {
+    let usage = || {
+        panic!("{FIXED_VAR}={spec:?}: want <claim|report_task_messages|heartbeat>:<concurrency>:<contender>:<calls>")
+    };
+    let [call, concurrency, contender, calls] = spec.split(':').collect::<Vec<_>>()[..] else { usage() };
+    let call = *CALLS.iter().find(|known| known.name() == call).unwrap_or_else(|| usage());
+    let contender = contenders.iter().find(|known| known.name() == contender).unwrap_or_else(|| usage());
+    let concurrency: usize = concurrency.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| usage());
+    (contender, call, concurrency, calls.parse().unwrap_or_else(|_| usage()))
+}
+
 fn main() {
     // reqwest is built without a crypto provider; give rustls the same one
     // as multica-hyper's so it can build its (unused) TLS config.
@@ -446,6 +467,11 @@ fn main() {
             Contender::Reqwest(reqwest::Client::builder().no_proxy().build().unwrap()),
         ]
     };
+    if let Ok(spec) = std::env::var(FIXED_VAR) {
+        let (contender, call, concurrency, calls) = fixed_run(&spec, &contenders);
+        runtime.block_on(load(contender, &fixture, call, concurrency, calls / concurrency as u64, None));
+        return;
+    }
     let mut criterion = Criterion::default().configure_from_args();
     throughput(&mut criterion, &runtime, &contenders, &fixture);
     criterion.final_summary();
