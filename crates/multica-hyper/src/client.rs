@@ -1,6 +1,8 @@
 //! The client: one pool, a replaceable token, one attempt per call, `DaemonApi`.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -250,8 +252,32 @@ impl HyperClient {
     }
 
     /// Sends a call once within the deadline and decodes the answer.
-    async fn send(&self, call: &Call) -> Result<Reply> {
-        let deadline = Deadline { at: tokio::time::Instant::now() + self.timeout, after: self.timeout };
+    ///
+    /// Everything up to handing the request to the pool happens before the
+    /// returned future exists, so the future holds neither the call nor
+    /// the HTTP request: boxed per call, it stays within glibc's per-thread
+    /// cache of small blocks (at most 1,032 bytes): 1,008 bytes in a
+    /// release build, where it was 2,248.
+    fn send(&self, call: &Call) -> impl Future<Output = Result<Reply>> + Send + '_ {
+        let prepared = self.prepare(call);
+        async move {
+            let deadline = Deadline { at: tokio::time::Instant::now() + self.timeout, after: self.timeout };
+            let Prepared { request, sent } = prepared?;
+            let wire = request.wire();
+            let exchange = Exchange {
+                name: CallName { method: wire.method(), path: &wire.path },
+                max_body: self.shared.settings.max_body_bytes,
+                deadline,
+                claim: matches!(wire.endpoint, Endpoint::ClaimTask | Endpoint::ClaimTasks),
+                abandoned: &self.shared.abandoned,
+            };
+            let answer = transport::exchange(sent, exchange).await?;
+            request.decode_response(answer.status, &answer.body).map_err(|err| err.with_retry_after(answer.retry_after))
+        }
+    }
+
+    /// Encodes a call and hands its request to the pool.
+    fn prepare(&self, call: &Call) -> Result<Prepared> {
         let shared = &*self.shared;
         let mut request = call.to_request()?;
         // Moved, not copied, into a reference-counted buffer. The common
@@ -261,28 +287,24 @@ impl HyperClient {
             Some(body) => Bytes::from(body),
             None => Bytes::new(),
         };
-        let wire = request.wire();
-        let name = CallName { method: wire.method(), path: &wire.path };
+        let method = request.method();
         let mut http_request = http::Request::new(Full::new(body));
-        *http_request.method_mut() = match name.method {
+        *http_request.method_mut() = match method {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
         };
-        *http_request.uri_mut() = shared.settings.base.join(&wire.path)?;
-        *http_request.headers_mut() =
-            shared.headers.read().unwrap_or_else(PoisonError::into_inner).for_method(name.method);
-        let exchange = Exchange {
-            pool: Arc::clone(&shared.pool.read().unwrap_or_else(PoisonError::into_inner)),
-            name,
-            max_body: shared.settings.max_body_bytes,
-            deadline,
-            versions: shared.versions,
-            claim: matches!(wire.endpoint, Endpoint::ClaimTask | Endpoint::ClaimTasks),
-            abandoned: &shared.abandoned,
-        };
-        let answer = transport::exchange(http_request, exchange).await?;
-        request.decode_response(answer.status, &answer.body).map_err(|err| err.with_retry_after(answer.retry_after))
+        *http_request.uri_mut() = shared.settings.base.join(request.path())?;
+        *http_request.headers_mut() = shared.headers.read().unwrap_or_else(PoisonError::into_inner).for_method(method);
+        let pool = shared.pool.read().unwrap_or_else(PoisonError::into_inner);
+        let sent = transport::send(&pool, http_request, shared.versions);
+        Ok(Prepared { request, sent })
     }
+}
+
+/// A call handed to the pool: what is left to await and decode.
+struct Prepared {
+    request: multica_api::request::Request<Reply>,
+    sent: transport::Sent,
 }
 
 impl fmt::Debug for HyperClient {
@@ -299,10 +321,18 @@ impl fmt::Debug for HyperClient {
     }
 }
 
-#[multica_api::async_trait]
+// Written out rather than with `#[async_trait]`, which would keep the call
+// in the boxed future for its whole life (see `HyperClient::send`).
 impl DaemonApi for HyperClient {
-    async fn call(&self, call: Call) -> Result<Reply> {
-        self.send(&call).await
+    fn call<'life0, 'async_trait>(
+        &'life0 self,
+        call: Call,
+    ) -> Pin<Box<dyn Future<Output = Result<Reply>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.send(&call))
     }
 
     fn drop_idle_connections(&self) {
