@@ -59,11 +59,21 @@ macro_rules! impl_layer {
             }
         }
 
-        #[$crate::async_trait]
+        // Written out rather than with `#[async_trait]`, whose future would
+        // hold the call a second time beside `around`'s.
         #[deny(clippy::missing_trait_methods)]
         impl<A: $crate::DaemonApi> $crate::DaemonApi for $layer<A> {
-            async fn call(&self, call: $crate::Call) -> $crate::Result<$crate::Reply> {
-                self.around(call).await
+            fn call<'life0, 'async_trait>(
+                &'life0 self,
+                call: $crate::Call,
+            ) -> ::std::pin::Pin<
+                Box<dyn ::std::future::Future<Output = $crate::Result<$crate::Reply>> + Send + 'async_trait>,
+            >
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                Box::pin(self.around(call))
             }
             fn drop_idle_connections(&self) {
                 self.inner.drop_idle_connections()
