@@ -288,13 +288,14 @@ impl HyperClient {
             None => Bytes::new(),
         };
         let method = request.method();
+        let headers = shared.headers.read().unwrap_or_else(PoisonError::into_inner).for_request(method, body.len());
         let mut http_request = http::Request::new(Full::new(body));
         *http_request.method_mut() = match method {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
         };
         *http_request.uri_mut() = shared.settings.base.join(request.path())?;
-        *http_request.headers_mut() = shared.headers.read().unwrap_or_else(PoisonError::into_inner).for_method(method);
+        *http_request.headers_mut() = headers;
         let pool = shared.pool.read().unwrap_or_else(PoisonError::into_inner);
         let sent = transport::send(&pool, http_request, shared.versions);
         Ok(Prepared { request, sent })
