@@ -1,8 +1,11 @@
 //! Requests per second of `HyperClient` against an in-process loopback
 //! server, next to raw hyper sending the same pre-serialized bytes (the
 //! limit), raw hyper doing the same serde_json work per call ("hyper+serde":
-//! what the transport itself costs beyond JSON) and a plain reqwest client
-//! making the same calls (what a user would write instead), and the README's
+//! what the transport itself costs beyond JSON), hand-written hyper +
+//! serde_json sending the SDK's very request ("same request": its headers,
+//! the URL formatted from the IDs, a deadline; what the SDK's abstraction
+//! costs is its distance from this) and a plain reqwest client making the
+//! same calls (what a user would write instead), and the README's
 //! stack (the client with `RetryPolicy::default()` behind `Arc<dyn
 //! DaemonApi>`, handed the batch of messages as the reporter hands it: a
 //! shared `Arc`) beside the client alone. After criterion's
@@ -22,11 +25,13 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -92,6 +97,7 @@ fn start_server() -> String {
                     let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
                         let claim = claim.clone();
                         async move {
+                            capture_sdk_headers(request.headers());
                             let path = request.uri().path().to_owned();
                             let _ = request.into_body().collect().await;
                             let body = if path.ends_with("/claim") { claim } else { Bytes::from_static(OK) };
@@ -110,6 +116,19 @@ fn start_server() -> String {
         });
     });
     format!("http://{addr}")
+}
+
+/// The headers the SDK sends besides those hyper writes, as the server saw
+/// them first: what the "same request" contender sends by hand.
+static SDK_HEADERS: OnceLock<Vec<(HeaderName, HeaderValue)>> = OnceLock::new();
+
+fn capture_sdk_headers(headers: &http::HeaderMap) {
+    let from_sdk = headers.get(USER_AGENT).is_some_and(|agent| agent.as_bytes().starts_with(b"multica-hyper/"));
+    if from_sdk && SDK_HEADERS.get().is_none() {
+        let written_by_hyper = [HOST, CONTENT_LENGTH, CONTENT_TYPE];
+        let sent = headers.iter().filter(|(name, _)| !written_by_hyper.contains(name));
+        let _ = SDK_HEADERS.set(sent.map(|(name, value)| (name.clone(), value.clone())).collect());
+    }
 }
 
 /// What every contender needs to make the calls.
@@ -167,10 +186,8 @@ impl Raw {
         let response = self.client.request(request).await.unwrap();
         assert!(response.status().is_success());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        match (json, call) {
-            (Some(_), Call::Claim) => drop(serde_json::from_slice::<ClaimResponse>(&bytes).unwrap()),
-            (Some(_), Call::Heartbeat) => drop(serde_json::from_slice::<HeartbeatResponse>(&bytes).unwrap()),
-            _ => {}
+        if json.is_some() {
+            decode(call, &bytes);
         }
         // As multica-hyper does: let hyper-util put the connection back in
         // the pool before the next request, or that request races it with a
@@ -179,10 +196,10 @@ impl Raw {
     }
 }
 
-/// Plain reqwest, as a user would write the calls: format the URL,
-/// serialize, send, check the status, decode.
-async fn reqwest_call(client: &reqwest::Client, fixture: &Fixture, call: Call) {
-    let (url, body) = match call {
+/// The URL and body of a call as a hand-written client makes them per call:
+/// the URL formatted from the IDs, the body serialized.
+fn by_hand(fixture: &Fixture, call: Call) -> (String, Vec<u8>) {
+    match call {
         Call::Claim => {
             (format!("{}/api/daemon/runtimes/{}/tasks/claim", fixture.base, fixture.runtime), b"{}".to_vec())
         }
@@ -194,15 +211,60 @@ async fn reqwest_call(client: &reqwest::Client, fixture: &Fixture, call: Call) {
             format!("{}/api/daemon/heartbeat", fixture.base),
             serde_json::to_vec(&HeartbeatBody { runtime_id: &fixture.runtime }).unwrap(),
         ),
-    };
+    }
+}
+
+/// Reads a success body as a hand-written client would.
+fn decode(call: Call, bytes: &[u8]) {
+    match call {
+        Call::Claim => drop(serde_json::from_slice::<ClaimResponse>(bytes).unwrap()),
+        Call::Heartbeat => drop(serde_json::from_slice::<HeartbeatResponse>(bytes).unwrap()),
+        Call::Messages => {}
+    }
+}
+
+/// Hand-written hyper + serde_json making the SDK's request: its headers
+/// (`User-Agent`, capabilities, client identity), the URL formatted from
+/// the IDs, a deadline over the whole exchange. What the SDK itself costs
+/// is its distance from this.
+struct SameRequest {
+    client: Client<HttpConnector, Full<Bytes>>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl SameRequest {
+    fn new(headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        Self { client: Client::builder(TokioExecutor::new()).build(http), headers }
+    }
+
+    async fn call(&self, fixture: &Fixture, call: Call) {
+        let (url, body) = by_hand(fixture, call);
+        let mut request = http::Request::post(url).header(CONTENT_TYPE, "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        let exchange = async {
+            let response = self.client.request(request).await.unwrap();
+            assert!(response.status().is_success());
+            response.into_body().collect().await.unwrap().to_bytes()
+        };
+        let bytes = tokio::time::timeout(Duration::from_secs(30), exchange).await.unwrap();
+        decode(call, &bytes);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Plain reqwest, as a user would write the calls: format the URL,
+/// serialize, send, check the status, decode.
+async fn reqwest_call(client: &reqwest::Client, fixture: &Fixture, call: Call) {
+    let (url, body) = by_hand(fixture, call);
     let response = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
     let response = response.error_for_status().unwrap();
     let bytes = response.bytes().await.unwrap();
-    match call {
-        Call::Claim => drop(serde_json::from_slice::<ClaimResponse>(&bytes).unwrap()),
-        Call::Heartbeat => drop(serde_json::from_slice::<HeartbeatResponse>(&bytes).unwrap()),
-        Call::Messages => {}
-    }
+    decode(call, &bytes);
 }
 
 /// One call through the SDK's typed methods, on any backend.
@@ -222,6 +284,7 @@ enum Contender {
     Stack(Arc<dyn DaemonApi>),
     Raw(Arc<Raw>),
     RawWithJson(Arc<Raw>),
+    SameRequest(Arc<SameRequest>),
     Reqwest(reqwest::Client),
 }
 
@@ -232,6 +295,7 @@ impl Contender {
             Self::Stack(_) => "README stack",
             Self::Raw(_) => "raw hyper",
             Self::RawWithJson(_) => "hyper+serde",
+            Self::SameRequest(_) => "same request",
             Self::Reqwest(_) => "reqwest",
         }
     }
@@ -242,6 +306,7 @@ impl Contender {
             Self::Stack(api) => sdk_call(&**api, fixture, call).await,
             Self::Raw(raw) => raw.call(call, None).await,
             Self::RawWithJson(raw) => raw.call(call, Some(fixture)).await,
+            Self::SameRequest(by_hand) => by_hand.call(fixture, call).await,
             Self::Reqwest(client) => reqwest_call(client, fixture, call).await,
         }
     }
@@ -377,8 +442,8 @@ fn print_summary(runtime: &tokio::runtime::Runtime, contenders: &[Contender], fi
     println!("the median (and range) of the per-round ratios of the SDK (the client alone, and the README");
     println!("stack: the client with RetryPolicy::default() behind Arc<dyn DaemonApi>) to each baseline");
     println!(
-        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>10}",
-        "call", "client", "README", "raw hyper", "hyper+serde", "reqwest"
+        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>12} {:>10}",
+        "call", "client", "README", "raw hyper", "hyper+serde", "same request", "reqwest"
     );
     let mut rows = Vec::new();
     for call in CALLS {
@@ -387,41 +452,47 @@ fn print_summary(runtime: &tokio::runtime::Runtime, contenders: &[Contender], fi
             let rate = |name: &str| median(&rates[name]);
             let label = format!("{} c={concurrency}", call.name());
             println!(
-                "{label:<26} {:>10.0} {:>10.0} {:>10.0} {:>11.0} {:>10.0}",
+                "{label:<26} {:>10.0} {:>10.0} {:>10.0} {:>11.0} {:>12.0} {:>10.0}",
                 rate(SDK[0]),
                 rate(SDK[1]),
                 rate("raw hyper"),
                 rate("hyper+serde"),
+                rate("same request"),
                 rate("reqwest"),
             );
             rows.push((label, rates, cpu));
         }
     }
     println!("\nratios (median and range over rounds)");
-    println!("{:<26} {:<8} {:>17} {:>17} {:>17}", "call", "SDK", "vs raw", "vs hyper+serde", "vs reqwest");
+    println!(
+        "{:<26} {:<8} {:>17} {:>17} {:>17} {:>17}",
+        "call", "SDK", "vs raw", "vs hyper+serde", "vs same request", "vs reqwest"
+    );
     for (label, rates, _) in &rows {
         for (sdk, short) in SDK.iter().zip(["client", "README"]) {
             println!(
-                "{label:<26} {short:<8} {:>17} {:>17} {:>17}",
+                "{label:<26} {short:<8} {:>17} {:>17} {:>17} {:>17}",
                 ratio(rates, sdk, "raw hyper"),
                 ratio(rates, sdk, "hyper+serde"),
+                ratio(rates, sdk, "same request"),
                 ratio(rates, sdk, "reqwest"),
             );
         }
     }
     println!("\nclient CPU per call (µs, median over rounds): the client runtime's worker thread only");
     println!(
-        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>10}",
-        "call", "client", "README", "raw hyper", "hyper+serde", "reqwest"
+        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>12} {:>10}",
+        "call", "client", "README", "raw hyper", "hyper+serde", "same request", "reqwest"
     );
     for (label, _, cpu) in rows {
         let per_call = |name: &str| cpu.get(name).map_or(f64::NAN, |values| median(values));
         println!(
-            "{label:<26} {:>10.1} {:>10.1} {:>10.1} {:>11.1} {:>10.1}",
+            "{label:<26} {:>10.1} {:>10.1} {:>10.1} {:>11.1} {:>12.1} {:>10.1}",
             per_call(SDK[0]),
             per_call(SDK[1]),
             per_call("raw hyper"),
             per_call("hyper+serde"),
+            per_call("same request"),
             per_call("reqwest")
         );
     }
@@ -457,13 +528,18 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let contenders = {
         let _guard = runtime.enter();
+        let client = HyperClient::builder(fixture.base.clone()).build().unwrap();
+        // One call shows the server the headers the SDK sends.
+        runtime.block_on(client.send_heartbeat(&fixture.runtime)).unwrap();
+        let sdk_headers = SDK_HEADERS.get().cloned().unwrap();
         [
-            Contender::Sdk(HyperClient::builder(fixture.base.clone()).build().unwrap()),
+            Contender::Sdk(client),
             Contender::Stack(Arc::new(
                 HyperClient::builder(fixture.base.clone()).build().unwrap().with_retry(RetryPolicy::default()),
             )),
             Contender::Raw(Arc::new(Raw::new(&fixture))),
             Contender::RawWithJson(Arc::new(Raw::new(&fixture))),
+            Contender::SameRequest(Arc::new(SameRequest::new(sdk_headers))),
             Contender::Reqwest(reqwest::Client::builder().no_proxy().build().unwrap()),
         ]
     };
