@@ -152,12 +152,12 @@ async fn measure(api: &dyn DaemonApi, call: Call) -> Cost {
 /// 2026-12-06 (Linux, x86_64) with some headroom; the README has the
 /// measured figures.
 const CEILINGS: [(&str, &str, f64, f64); 6] = [
-    ("claim", "client", 52.0, 23_000.0),
-    ("claim", "README stack", 54.0, 24_500.0),
-    ("heartbeat", "client", 26.0, 19_000.0),
-    ("heartbeat", "README stack", 28.0, 20_500.0),
-    ("50 messages", "client", 25.0, 28_500.0),
-    ("50 messages", "README stack", 27.0, 30_000.0),
+    ("claim", "client", 50.0, 21_000.0),
+    ("claim", "README stack", 52.0, 21_500.0),
+    ("heartbeat", "client", 24.0, 16_500.0),
+    ("heartbeat", "README stack", 26.0, 17_000.0),
+    ("50 messages", "client", 23.0, 25_500.0),
+    ("50 messages", "README stack", 25.0, 26_000.0),
 ];
 
 #[test]
