@@ -9,6 +9,12 @@ use crate::call::Call;
 use crate::error::Result;
 use crate::reply::Reply;
 
+/// What [`DaemonApi::call`] returns once `#[async_trait]` has expanded it:
+/// for an implementation that writes `call` out to build its future before
+/// boxing it (the hyper client and the layers do, so the boxed future does
+/// not hold the call as well).
+pub type CallFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply>> + Send + 'a>>;
+
 /// The Multica daemon API, whatever carries it: the hyper client, the
 /// in-memory fake, a layer wrapping either, or your own transport.
 ///

@@ -186,7 +186,7 @@ mod test_double;
 mod version;
 mod wire_enum;
 
-pub use api::DaemonApi;
+pub use api::{CallFuture, DaemonApi};
 pub use call::{Call, CallDecodeError};
 pub use dto::*;
 pub use error::{error_body, DisplayChain, Error, Result, SharedSource, TransportKind, MAX_ERROR_BODY_BYTES};

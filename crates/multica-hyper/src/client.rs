@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use http::header::{AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
 use multica_api::request::EMPTY_BODY;
-use multica_api::{Call, DaemonApi, Endpoint, Error, Method, Reply, Result};
+use multica_api::{Call, CallFuture, DaemonApi, Endpoint, Error, Method, Reply, Result};
 
 use crate::abandon::{Abandoned, AbandonedCalls};
 use crate::builder::HyperClientBuilder;
@@ -325,10 +324,7 @@ impl fmt::Debug for HyperClient {
 // Written out rather than with `#[async_trait]`, which would keep the call
 // in the boxed future for its whole life (see `HyperClient::send`).
 impl DaemonApi for HyperClient {
-    fn call<'life0, 'async_trait>(
-        &'life0 self,
-        call: Call,
-    ) -> Pin<Box<dyn Future<Output = Result<Reply>> + Send + 'async_trait>>
+    fn call<'life0, 'async_trait>(&'life0 self, call: Call) -> CallFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,

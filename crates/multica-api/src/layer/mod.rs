@@ -63,12 +63,7 @@ macro_rules! impl_layer {
         // hold the call a second time beside `around`'s.
         #[deny(clippy::missing_trait_methods)]
         impl<A: $crate::DaemonApi> $crate::DaemonApi for $layer<A> {
-            fn call<'life0, 'async_trait>(
-                &'life0 self,
-                call: $crate::Call,
-            ) -> ::std::pin::Pin<
-                Box<dyn ::std::future::Future<Output = $crate::Result<$crate::Reply>> + Send + 'async_trait>,
-            >
+            fn call<'life0, 'async_trait>(&'life0 self, call: $crate::Call) -> $crate::CallFuture<'async_trait>
             where
                 'life0: 'async_trait,
                 Self: 'async_trait,
