@@ -1,7 +1,8 @@
 //! Requests per second of `HyperClient` against an in-process loopback
 //! server, next to raw hyper sending the same pre-serialized bytes (the
 //! limit), raw hyper doing the same serde_json work per call ("hyper+serde":
-//! what the transport itself costs beyond JSON), hand-written hyper +
+//! what the transport itself costs beyond JSON), the same sending the SDK's
+//! headers too ("+headers": what they alone cost), hand-written hyper +
 //! serde_json sending the SDK's very request ("same request": its headers,
 //! the URL formatted from the IDs, a deadline; what the SDK's abstraction
 //! costs is its distance from this) and a plain reqwest client making the
@@ -144,6 +145,8 @@ struct Fixture {
 struct Raw {
     client: Client<HttpConnector, Full<Bytes>>,
     requests: BTreeMap<Call, (http::Uri, Bytes)>,
+    /// Sent besides `Content-Type`: none, or the SDK's.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Raw {
@@ -164,7 +167,12 @@ impl Raw {
                 (call, (uri, Bytes::from(wire.body.unwrap())))
             })
             .collect();
-        Self { client, requests }
+        Self { client, requests, headers: Vec::new() }
+    }
+
+    /// The same, sending `headers` with every request too.
+    fn with_headers(fixture: &Fixture, headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        Self { headers, ..Self::new(fixture) }
     }
 
     /// One call. With `json`, the request body is serialized and the answer
@@ -181,9 +189,11 @@ impl Raw {
             }
             _ => body.clone(),
         };
-        let request =
-            http::Request::post(uri.clone()).header("content-type", "application/json").body(Full::new(body)).unwrap();
-        let response = self.client.request(request).await.unwrap();
+        let mut request = http::Request::post(uri.clone()).header(CONTENT_TYPE, "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let response = self.client.request(request.body(Full::new(body)).unwrap()).await.unwrap();
         assert!(response.status().is_success());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         if json.is_some() {
@@ -284,6 +294,8 @@ enum Contender {
     Stack(Arc<dyn DaemonApi>),
     Raw(Arc<Raw>),
     RawWithJson(Arc<Raw>),
+    /// hyper+serde sending the SDK's headers too: what the headers alone cost.
+    RawWithHeaders(Arc<Raw>),
     SameRequest(Arc<SameRequest>),
     Reqwest(reqwest::Client),
 }
@@ -295,6 +307,7 @@ impl Contender {
             Self::Stack(_) => "README stack",
             Self::Raw(_) => "raw hyper",
             Self::RawWithJson(_) => "hyper+serde",
+            Self::RawWithHeaders(_) => "+headers",
             Self::SameRequest(_) => "same request",
             Self::Reqwest(_) => "reqwest",
         }
@@ -305,7 +318,7 @@ impl Contender {
             Self::Sdk(client) => sdk_call(client, fixture, call).await,
             Self::Stack(api) => sdk_call(&**api, fixture, call).await,
             Self::Raw(raw) => raw.call(call, None).await,
-            Self::RawWithJson(raw) => raw.call(call, Some(fixture)).await,
+            Self::RawWithJson(raw) | Self::RawWithHeaders(raw) => raw.call(call, Some(fixture)).await,
             Self::SameRequest(by_hand) => by_hand.call(fixture, call).await,
             Self::Reqwest(client) => reqwest_call(client, fixture, call).await,
         }
@@ -434,67 +447,50 @@ fn ratio(rates: &Rates, contender: &str, baseline: &str) -> String {
 }
 
 fn print_summary(runtime: &tokio::runtime::Runtime, contenders: &[Contender], fixture: &Arc<Fixture>) {
-    const SDK: [&str; 2] = ["multica-hyper", "README stack"];
+    const SDK: [(&str, &str); 2] = [("multica-hyper", "client"), ("README stack", "README")];
+    const BASELINES: [&str; 5] = ["raw hyper", "hyper+serde", "+headers", "same request", "reqwest"];
+    let names: Vec<&str> = contenders.iter().map(Contender::name).collect();
+    let header = |first: &str| {
+        let columns: String = names
+            .iter()
+            .map(|name| format!(" {:>13}", SDK.iter().find(|sdk| sdk.0 == *name).map_or(*name, |sdk| sdk.1)))
+            .collect();
+        println!("{first:<26}{columns}");
+    };
     println!(
         "\nhead to head: {ROUNDS} rounds of {} ms per contender; requests/s are medians, ratios are",
         SLICE.as_millis()
     );
     println!("the median (and range) of the per-round ratios of the SDK (the client alone, and the README");
-    println!("stack: the client with RetryPolicy::default() behind Arc<dyn DaemonApi>) to each baseline");
-    println!(
-        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>12} {:>10}",
-        "call", "client", "README", "raw hyper", "hyper+serde", "same request", "reqwest"
-    );
+    println!("stack: the client with RetryPolicy::default() behind Arc<dyn DaemonApi>) to each baseline;");
+    println!("\"+headers\" is hyper+serde sending the SDK's headers too");
+    header("call");
     let mut rows = Vec::new();
     for call in CALLS {
         for concurrency in CONCURRENCIES {
             let (rates, cpu) = head_to_head(runtime, contenders, fixture, call, concurrency);
-            let rate = |name: &str| median(&rates[name]);
             let label = format!("{} c={concurrency}", call.name());
-            println!(
-                "{label:<26} {:>10.0} {:>10.0} {:>10.0} {:>11.0} {:>12.0} {:>10.0}",
-                rate(SDK[0]),
-                rate(SDK[1]),
-                rate("raw hyper"),
-                rate("hyper+serde"),
-                rate("same request"),
-                rate("reqwest"),
-            );
+            let columns: String = names.iter().map(|name| format!(" {:>13.0}", median(&rates[name]))).collect();
+            println!("{label:<26}{columns}");
             rows.push((label, rates, cpu));
         }
     }
     println!("\nratios (median and range over rounds)");
-    println!(
-        "{:<26} {:<8} {:>17} {:>17} {:>17} {:>17}",
-        "call", "SDK", "vs raw", "vs hyper+serde", "vs same request", "vs reqwest"
-    );
+    let columns: String = BASELINES.iter().map(|baseline| format!(" {:>17}", format!("vs {baseline}"))).collect();
+    println!("{:<26} {:<8}{columns}", "call", "SDK");
     for (label, rates, _) in &rows {
-        for (sdk, short) in SDK.iter().zip(["client", "README"]) {
-            println!(
-                "{label:<26} {short:<8} {:>17} {:>17} {:>17} {:>17}",
-                ratio(rates, sdk, "raw hyper"),
-                ratio(rates, sdk, "hyper+serde"),
-                ratio(rates, sdk, "same request"),
-                ratio(rates, sdk, "reqwest"),
-            );
+        for (sdk, short) in SDK {
+            let columns: String =
+                BASELINES.iter().map(|baseline| format!(" {:>17}", ratio(rates, sdk, baseline))).collect();
+            println!("{label:<26} {short:<8}{columns}");
         }
     }
     println!("\nclient CPU per call (µs, median over rounds): the client runtime's worker thread only");
-    println!(
-        "{:<26} {:>10} {:>10} {:>10} {:>11} {:>12} {:>10}",
-        "call", "client", "README", "raw hyper", "hyper+serde", "same request", "reqwest"
-    );
+    header("call");
     for (label, _, cpu) in rows {
         let per_call = |name: &str| cpu.get(name).map_or(f64::NAN, |values| median(values));
-        println!(
-            "{label:<26} {:>10.1} {:>10.1} {:>10.1} {:>11.1} {:>12.1} {:>10.1}",
-            per_call(SDK[0]),
-            per_call(SDK[1]),
-            per_call("raw hyper"),
-            per_call("hyper+serde"),
-            per_call("same request"),
-            per_call("reqwest")
-        );
+        let columns: String = names.iter().map(|name| format!(" {:>13.1}", per_call(name))).collect();
+        println!("{label:<26}{columns}");
     }
     println!("connections accepted by the server: {}", ACCEPTED.load(Ordering::Relaxed));
 }
@@ -539,6 +535,7 @@ fn main() {
             )),
             Contender::Raw(Arc::new(Raw::new(&fixture))),
             Contender::RawWithJson(Arc::new(Raw::new(&fixture))),
+            Contender::RawWithHeaders(Arc::new(Raw::with_headers(&fixture, sdk_headers.clone()))),
             Contender::SameRequest(Arc::new(SameRequest::new(sdk_headers))),
             Contender::Reqwest(reqwest::Client::builder().no_proxy().build().unwrap()),
         ]
