@@ -97,13 +97,18 @@ pub trait DaemonApi: Send + Sync + Debug {
 }
 
 /// Implements `DaemonApi` for a pointer type by forwarding both methods.
+// Written out rather than with `#[async_trait]`, which would box a second
+// future around the pointee's: the pointee's future is handed back as it is.
 macro_rules! forward_pointer {
     ($($pointer:ty),+) => {$(
-        #[async_trait]
         #[deny(clippy::missing_trait_methods)]
         impl<T: DaemonApi + ?Sized> DaemonApi for $pointer {
-            async fn call(&self, call: Call) -> Result<Reply> {
-                (**self).call(call).await
+            fn call<'life0, 'async_trait>(&'life0 self, call: Call) -> CallFuture<'async_trait>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).call(call)
             }
             fn drop_idle_connections(&self) {
                 (**self).drop_idle_connections()

@@ -316,7 +316,7 @@ impl Contender {
     async fn call(&self, fixture: &Fixture, call: Call) {
         match self {
             Self::Sdk(client) => sdk_call(client, fixture, call).await,
-            Self::Stack(api) => sdk_call(&**api, fixture, call).await,
+            Self::Stack(api) => sdk_call(api, fixture, call).await,
             Self::Raw(raw) => raw.call(call, None).await,
             Self::RawWithJson(raw) | Self::RawWithHeaders(raw) => raw.call(call, Some(fixture)).await,
             Self::SameRequest(by_hand) => by_hand.call(fixture, call).await,
