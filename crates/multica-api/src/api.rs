@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::call::Call;
 use crate::error::Result;
+use crate::layer::RetryPolicy;
 use crate::reply::Reply;
 
 /// What [`DaemonApi::call`] returns once `#[async_trait]` has expanded it:
@@ -94,9 +95,22 @@ pub trait DaemonApi: Send + Sync + Debug {
     /// assert_eq!(transport.drops.load(Ordering::SeqCst), 1);
     /// ```
     fn drop_idle_connections(&self) {}
+
+    /// Sends `call` under `policy`: what the [`Retry`](crate::layer::Retry)
+    /// layer asks of the backend it wraps, once per call. The default runs
+    /// the SDK's one retry loop ([`RetryPolicy::run`]) around
+    /// [`DaemonApi::call`], copying the call for each attempt that another
+    /// may follow. A transport that builds its request from a borrowed call
+    /// may run the same loop in its own future instead (the hyper client
+    /// does): one boxed future per call instead of two, and no copy of the
+    /// call. Layers keep the default, so that what they do happens on every
+    /// attempt; `&T`, `Box<T>` and `Arc<T>` forward it.
+    fn call_retrying<'a>(&'a self, call: Call, policy: &'a RetryPolicy) -> CallFuture<'a> {
+        Box::pin(crate::layer::retry_around_calls(self, call, policy))
+    }
 }
 
-/// Implements `DaemonApi` for a pointer type by forwarding both methods.
+/// Implements `DaemonApi` for a pointer type by forwarding every method.
 // Written out rather than with `#[async_trait]`, which would box a second
 // future around the pointee's: the pointee's future is handed back as it is.
 macro_rules! forward_pointer {
@@ -112,6 +126,9 @@ macro_rules! forward_pointer {
             }
             fn drop_idle_connections(&self) {
                 (**self).drop_idle_connections()
+            }
+            fn call_retrying<'a>(&'a self, call: Call, policy: &'a RetryPolicy) -> CallFuture<'a> {
+                (**self).call_retrying(call, policy)
             }
         }
     )+};

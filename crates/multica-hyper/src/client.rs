@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
+use multica_api::layer::RetryPolicy;
 use multica_api::request::EMPTY_BODY;
 use multica_api::{Call, CallFuture, DaemonApi, Endpoint, Error, Method, Reply, Result};
 
@@ -334,5 +335,12 @@ impl DaemonApi for HyperClient {
 
     fn drop_idle_connections(&self) {
         HyperClient::drop_idle_connections(self);
+    }
+
+    /// The retry loop in the exchange's own future: each attempt builds
+    /// its request from the one call this future holds, so the call is
+    /// never copied and the `Retry` layer boxes no future of its own.
+    fn call_retrying<'a>(&'a self, call: Call, policy: &'a RetryPolicy) -> CallFuture<'a> {
+        Box::pin(async move { policy.run(call.endpoint(), || self.send(&call)).await })
     }
 }

@@ -36,6 +36,7 @@ mod tracing;
 
 #[cfg(feature = "tracing")]
 pub use self::tracing::Tracing;
+pub(crate) use retry::retry_around_calls;
 pub use retry::{Retry, RetryPolicy, SAFE_TO_REPEAT};
 pub use timeout::Timeout;
 
@@ -46,7 +47,7 @@ pub use timeout::Timeout;
 /// [`Endpoint`](crate::Endpoint), never a list of routes, so a route added
 /// to the SDK passes through every layer unchanged.
 macro_rules! impl_layer {
-    ($layer:ident) => {
+    ($layer:ident, accessors only) => {
         impl<A> $layer<A> {
             /// The wrapped backend.
             pub fn inner(&self) -> &A {
@@ -58,6 +59,9 @@ macro_rules! impl_layer {
                 self.inner
             }
         }
+    };
+    ($layer:ident) => {
+        impl_layer!($layer, accessors only);
 
         // Written out rather than with `#[async_trait]`, whose future would
         // hold the call a second time beside `around`'s.
@@ -72,6 +76,15 @@ macro_rules! impl_layer {
             }
             fn drop_idle_connections(&self) {
                 self.inner.drop_idle_connections()
+            }
+            // The default: the loop around this layer's `call`, so that the
+            // layer acts on every attempt.
+            fn call_retrying<'a>(
+                &'a self,
+                call: $crate::Call,
+                policy: &'a $crate::layer::RetryPolicy,
+            ) -> $crate::CallFuture<'a> {
+                Box::pin($crate::layer::retry_around_calls(self, call, policy))
             }
         }
     };

@@ -365,16 +365,20 @@ fn random_unit() -> f64 {
 /// Repeats calls that failed transiently when a repeat is safe, as its
 /// [`RetryPolicy`] says; errors of calls made once are returned unchanged.
 /// This layer is the one place where the SDK retries: transports (the
-/// hyper client included) make one attempt per call.
+/// hyper client included) make one attempt per [`DaemonApi::call`]. The
+/// loop itself, [`RetryPolicy::run`], runs in the wrapped backend's
+/// [`DaemonApi::call_retrying`]: the hyper client runs it in its
+/// exchange's own future and never copies the call; other backends run
+/// the default, the loop around their `call`.
 ///
 /// Stacking cannot multiply attempts: a `Retry` inside another `Retry`
 /// (however deep, through `Arc<dyn DaemonApi>` or other layers) makes one
 /// attempt per attempt of the outer one, so the outermost layer's policy
 /// alone decides, and [`Error::RetriesExhausted`] wraps the error once.
-/// The mark of a running loop is task-local: a custom layer that moves the
-/// inner call onto another task (`tokio::spawn`) hides it from retries
-/// further in, so such a layer belongs inside every `Retry` or nowhere
-/// near one.
+/// A running loop marks its thread while it polls: a custom layer that
+/// moves the inner call onto another task (`tokio::spawn`) hides it from
+/// retries further in, so such a layer belongs inside every `Retry` or
+/// nowhere near one.
 ///
 /// Claim is never repeated once it may have reached the server (see
 /// [`SAFE_TO_REPEAT`] for every route). The error of a repeated call is
@@ -433,45 +437,58 @@ impl<A> Retry<A> {
     }
 }
 
-impl<A: DaemonApi> Retry<A> {
-    /// A call is copied only for an attempt another may follow (a call is
-    /// owned, and the backend consumes it): the last attempt the policy
-    /// allows, the one attempt of a one-attempt policy and the one attempt
-    /// inside another retry loop send the call itself. A copy is cheap: bulk
-    /// payloads are shared `Arc`s.
-    fn around(&self, call: Call) -> impl Future<Output = Result<Reply>> + Send + '_ {
-        let endpoint = call.endpoint();
-        // Held once, in the future's captures: taken by the attempt that
-        // sends it, copied for the others.
-        let mut spare = Some(call);
-        async move {
-            if retry_loop_running() {
-                return self.attempt(endpoint, spare.take()).await;
+/// The default [`DaemonApi::call_retrying`]: the retry loop around
+/// `api.call`. A call is copied only for an attempt another may follow (a
+/// call is owned, and the backend consumes it): the last attempt the policy
+/// allows, the one attempt of a one-attempt policy and the one attempt
+/// inside another retry loop send the call itself. A copy is cheap: bulk
+/// payloads are shared `Arc`s.
+pub(crate) async fn retry_around_calls<A: DaemonApi + ?Sized>(
+    api: &A,
+    call: Call,
+    policy: &RetryPolicy,
+) -> Result<Reply> {
+    let endpoint = call.endpoint();
+    // Held once: taken by the attempt that sends it, copied for the others.
+    let mut spare = Some(call);
+    policy
+        .run_numbered(endpoint, |attempt| {
+            let call = if attempt.last { spare.take() } else { spare.clone() };
+            let sent = call.map(|call| api.call(call));
+            async move {
+                match sent {
+                    Some(sent) => sent.await,
+                    // The loop makes no attempt after the last.
+                    None => Err(Error::InvalidArgument(format!("{endpoint}: no call left to repeat"))),
+                }
             }
-            self.policy_for(endpoint)
-                .run_numbered(endpoint, |attempt| {
-                    let call = if attempt.last { spare.take() } else { spare.clone() };
-                    self.attempt(endpoint, call)
-                })
-                .await
-        }
+        })
+        .await
+}
+
+// The loop runs in the wrapped backend's `call_retrying`, so that a
+// transport can run it in the future of its own exchange.
+#[deny(clippy::missing_trait_methods)]
+impl<A: DaemonApi> DaemonApi for Retry<A> {
+    fn call<'life0, 'async_trait>(&'life0 self, call: Call) -> crate::CallFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let policy = self.policy_for(call.endpoint());
+        self.inner.call_retrying(call, policy)
     }
 
-    /// Hands the call to the backend at once, so the attempt's future holds
-    /// the backend's future, not the call as well.
-    fn attempt(&self, endpoint: Endpoint, call: Option<Call>) -> impl Future<Output = Result<Reply>> + Send + '_ {
-        let sent = call.map(|call| self.inner.call(call));
-        async move {
-            match sent {
-                Some(sent) => sent.await,
-                // The loop makes no attempt after the last.
-                None => Err(Error::InvalidArgument(format!("{endpoint}: no call left to repeat"))),
-            }
-        }
+    fn drop_idle_connections(&self) {
+        self.inner.drop_idle_connections()
+    }
+
+    fn call_retrying<'a>(&'a self, call: Call, policy: &'a RetryPolicy) -> crate::CallFuture<'a> {
+        Box::pin(retry_around_calls(self, call, policy))
     }
 }
 
-impl_layer!(Retry);
+impl_layer!(Retry, accessors only);
 
 #[cfg(test)]
 mod tests {
