@@ -148,6 +148,12 @@ async fn measure(api: &dyn DaemonApi, call: Call) -> Cost {
     Cost { allocations: allocations as f64 / CALLS as f64, bytes: bytes / CALLS as f64 }
 }
 
+/// Whether two stacks make the same allocations per call; an occasional
+/// one of the pool or the runtime (one in the 200 calls) is not the call's.
+fn same_allocations(a: &Cost, b: &Cost) -> bool {
+    (a.allocations - b.allocations).abs() < 0.5
+}
+
 /// Ceilings per call: (call, stack, allocations, bytes). Measured on
 /// 2026-12-06 (Linux, x86_64) with some headroom; the README has the
 /// measured figures.
@@ -170,14 +176,21 @@ fn a_call_costs_at_most_its_ceiling_in_allocations_and_bytes() {
         let client = HyperClient::builder(server.url.clone()).build().unwrap();
         let stack: Arc<dyn DaemonApi> = Arc::new(client.clone().with_retry(RetryPolicy::default()));
         for (name, call) in [("claim", Call::Claim), ("heartbeat", Call::Heartbeat), ("50 messages", Call::Messages)] {
-            rows.push((name, "client", measure(&client, call).await));
+            let alone = measure(&client, call).await;
             // Through the `Arc`, as the README's code calls it.
             let through_arc = measure(&stack, call).await;
             let through_pointee = measure(&*stack, call).await;
-            assert_eq!(
-                through_arc.allocations, through_pointee.allocations,
+            assert!(
+                same_allocations(&through_arc, &through_pointee),
                 "{name}: the Arc must hand its pointee's future back, not box another"
             );
+            // Retrying costs nothing until a retry: the loop runs in the
+            // client's own future, and the call is not copied.
+            assert!(
+                same_allocations(&through_arc, &alone),
+                "{name}: the README stack must allocate what the client alone does"
+            );
+            rows.push((name, "client", alone));
             rows.push((name, "README stack", through_arc));
         }
     });
