@@ -483,6 +483,8 @@ impl<A: DaemonApi> DaemonApi for Retry<A> {
         self.inner.drop_idle_connections()
     }
 
+    // Under another `Retry`: its loop around this layer's `call`, whose own
+    // loop then makes one attempt per attempt of the outer one.
     fn call_retrying<'a>(&'a self, call: Call, policy: &'a RetryPolicy) -> crate::CallFuture<'a> {
         Box::pin(retry_around_calls(self, call, policy))
     }
