@@ -6,7 +6,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::Full;
 use multica_api::layer::RetryPolicy;
@@ -229,14 +228,8 @@ impl HyperClient {
     /// `User-Agent`, capabilities, identity and `Authorization`, as on
     /// every HTTP call.
     pub(crate) fn identity_headers(&self) -> Vec<(http::HeaderName, HeaderValue)> {
-        let shared = &*self.shared;
-        let fixed = &shared.settings.headers;
-        let mut headers = vec![(USER_AGENT, fixed.user_agent.clone())];
-        headers.extend(fixed.client.iter().cloned());
-        if let Some(token) = shared.headers.read().unwrap_or_else(PoisonError::into_inner).token() {
-            headers.push((AUTHORIZATION, token.clone()));
-        }
-        headers
+        let headers = self.shared.headers.read().unwrap_or_else(PoisonError::into_inner);
+        headers.identity().map(|(name, value)| (name.clone(), value.clone())).collect()
     }
 
     /// What this client's callers gave up (all clones together): calls

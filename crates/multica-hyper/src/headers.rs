@@ -66,6 +66,13 @@ impl RequestHeaders {
         Self { token, get, post }
     }
 
+    /// What identifies the client on every call (`User-Agent`,
+    /// capabilities, identity, `Authorization`): the GET headers without
+    /// those of one connection (`Host`, proxy credentials).
+    pub(crate) fn identity(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.get.iter().filter(|(name, _)| **name != HOST && **name != PROXY_AUTHORIZATION)
+    }
+
     /// The token's `Authorization` value, if any.
     pub(crate) fn token(&self) -> Option<&HeaderValue> {
         self.token.as_ref()
@@ -82,5 +89,29 @@ impl RequestHeaders {
                 headers
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_every_get_header_but_the_connections() {
+        let value = HeaderValue::from_static;
+        let fixed = FixedHeaders {
+            user_agent: value("multica-hyper/0"),
+            client: vec![(HeaderName::from_static("x-client-platform"), value("multica-rs"))],
+            proxy_authorization: Some(value("Basic cHJveHk=")),
+            host: Some(value("h:8080")),
+        };
+        let headers = RequestHeaders::new(&fixed, Some(value("Bearer t")));
+        let identity: Vec<_> =
+            headers.identity().map(|(name, value)| (name.as_str(), value.to_str().unwrap())).collect();
+        assert_eq!(
+            identity,
+            [("user-agent", "multica-hyper/0"), ("x-client-platform", "multica-rs"), ("authorization", "Bearer t")]
+        );
+        assert_eq!(headers.for_request(Method::Get, 0).len(), 5, "the GET map keeps Host and the proxy's credentials");
     }
 }
